@@ -1,0 +1,26 @@
+"""taylorjit: high-order Taylor-mode differentiation and Taylor ODE integration.
+
+Expressions are captured as a hash-consed DAG, decomposed into elementary
+operations, and turned into numba machine code (a specialised kernel per
+system, or the precompiled Taylor VM).  See the README for a tour.
+"""
+__version__ = "0.1.0"
+
+from . import _funcs  # noqa: F401  (fills the registry)
+from ._expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,
+                    get_variables, get_params)
+from ._funcs.arith import square, sqrt
+from ._funcs.explog import exp, expm1, log, log1p
+from ._funcs.trig import sin, cos, tan, asin, acos, atan, atan2
+from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
+from ._funcs.special import erf, sigmoid, kepE
+from ._decompose import decompose, Decomposition
+from ._cache import clear_cache, cache_dir
+
+__all__ = [
+    "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
+    "sum_", "get_variables", "get_params",
+    "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
+    "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
+    "decompose", "Decomposition", "clear_cache", "cache_dir",
+]

@@ -1,0 +1,280 @@
+"""Decomposition: an expression DAG becomes a list of kernel operations.
+
+The result (:class:`Decomposition`) is a three-address program over *slots*
+``u0, u1, ...``: the input variables come first (slots ``0..n_in-1``), then
+every operation writes fresh slots, in topological order.  Along the way:
+
+* common sub-expressions are removed (hash-consed nodes map to one slot, and
+  operations are memoised by ``(op, inputs, constant)``);
+* n-ary sums and products are split into binary operations;
+* operations with a constant-in-time operand (numbers, ``par[i]``) use the
+  scalar variants (``mul_s``, ``add_s``, ``div_su`` ...), O(1) per coefficient;
+* powers with a numeric exponent are specialised: 2 -> square, 0.5 -> sqrt,
+  -1 -> reciprocal, small positive integers -> products of squares, anything
+  else -> the real-power recurrence; symbolic exponents become exp(b log a);
+* functions add their companions (sin/cos pairs, tan^2, sqrt(1 - a^2) for asin,
+  ...) through their registry entry, and share them (sin(kepE(e, M)) reuses the
+  sin E that kepE needs).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from ._expr import expr, topo_order, var as _var
+from ._registry import FUNCTIONS, OPS
+
+__all__ = ["Decomposition", "decompose"]
+
+
+@dataclass
+class Decomposition:
+    """A system or expression list in three-address form.
+
+    Attributes
+    ----------
+    inputs : list of Expr
+        The input variables (slots ``0..n_in-1``).
+    ops : list of tuple
+        ``(op_name, outs, ins, c)``; ``c`` is the float constant of the op or None.
+    outputs : list of int
+        Slot of each output expression (ODE right-hand sides, or the functions).
+    n_slots : int
+    n_pars : int
+        1 + the largest parameter index used (0 if none).
+    uses_time : bool
+    """
+
+    inputs: list
+    ops: list
+    outputs: list
+    n_slots: int
+    n_pars: int
+    uses_time: bool
+    scalar: frozenset = field(default_factory=frozenset)
+
+    @property
+    def n_in(self):
+        return len(self.inputs)
+
+    def key(self) -> str:
+        """Content hash identifying the program (part of the kernel cache key)."""
+        h = hashlib.sha256()
+        h.update(repr((self.n_in, self.n_slots, self.outputs)).encode())
+        for name, outs, ins, c in self.ops:
+            h.update(repr((name, outs, ins, None if c is None else float(c).hex())).encode())
+        return h.hexdigest()[:24]
+
+    def __repr__(self):
+        lines = [f"Decomposition: {self.n_in} inputs, {len(self.ops)} operations, "
+                 f"{self.n_slots} slots"]
+        for i, v in enumerate(self.inputs):
+            lines.append(f"  u{i} = {v}")
+        for name, outs, ins, c in self.ops:
+            lhs = ", ".join(f"u{o}" for o in outs)
+            if name == "par":
+                rhs = f"par[{ins[0]}]"
+            else:
+                args = [f"u{i}" for i in ins] + ([repr(c)] if c is not None else [])
+                rhs = f"{name}({', '.join(args)})"
+            lines.append(f"  {lhs} = {rhs}")
+        lines.append("  outputs: " + ", ".join(f"u{o}" for o in self.outputs))
+        return "\n".join(lines)
+
+    def __len__(self):
+        return len(self.ops)
+
+
+class Builder:
+    """Emits kernel operations with memoisation (the API used by registry
+    ``decompose`` functions).  Slots are ints; methods also accept floats,
+    which become constant slots."""
+
+    def __init__(self, n_in):
+        self.n = n_in
+        self.ops = []
+        self.memo = {}
+        self.scalar = set()
+
+    def _new(self):
+        s = self.n
+        self.n += 1
+        return s
+
+    def op(self, name, *ins, c=None):
+        """Emit (or reuse) operation ``name`` on input slots; return its output slots."""
+        opdef = OPS[name]
+        ins = tuple(ins) if opdef.int_in else tuple(self.slot(i) for i in ins)
+        key = (name, ins, None if c is None else float(c).hex())
+        hit = self.memo.get(key)
+        if hit is not None:
+            return hit
+        outs = tuple(self._new() for _ in range(opdef.n_out))
+        self.ops.append((name, outs, ins, None if c is None else float(c)))
+        if not opdef.uses_t and (opdef.int_in or all(i in self.scalar for i in ins)):
+            self.scalar.update(outs)
+        self.memo[key] = outs
+        return outs
+
+    def alias(self, name, ins, outs, c=None):
+        """Declare that ``op(name, *ins)`` is already available in ``outs`` (a companion)."""
+        self.memo.setdefault((name, tuple(ins), None if c is None else float(c).hex()), tuple(outs))
+
+    def slot(self, x):
+        if isinstance(x, (int,)) and not isinstance(x, bool):
+            return x
+        return self.const(float(x))
+
+    def const(self, v):
+        return self.op("const", c=float(v))[0]
+
+    def is_scalar(self, s):
+        return s in self.scalar
+
+    # arithmetic with scalar specialisation -------------------------------------------
+    def add(self, a, b):
+        a, b = self.slot(a), self.slot(b)
+        if self.is_scalar(a) and not self.is_scalar(b):
+            a, b = b, a
+        if self.is_scalar(b):
+            return self.op("add_s", a, b)[0]
+        return self.op("add", *sorted((a, b)))[0]
+
+    def sub(self, a, b):
+        a, b = self.slot(a), self.slot(b)
+        if self.is_scalar(b):
+            return self.op("sub_us", a, b)[0]
+        if self.is_scalar(a):
+            return self.op("sub_su", a, b)[0]
+        return self.op("sub", a, b)[0]
+
+    def mul(self, a, b):
+        a, b = self.slot(a), self.slot(b)
+        if self.is_scalar(a) and not self.is_scalar(b):
+            a, b = b, a
+        if self.is_scalar(b):
+            return self.op("mul_s", a, b)[0]
+        if a == b:
+            return self.op("square", a)[0]
+        return self.op("mul", a, b)[0]
+
+    def div(self, a, b):
+        a, b = self.slot(a), self.slot(b)
+        if self.is_scalar(b):
+            return self.op("div_us", a, b)[0]
+        if self.is_scalar(a):
+            return self.op("div_su", a, b)[0]
+        return self.op("div", a, b)[0]
+
+    def neg(self, a):
+        return self.op("neg", self.slot(a))[0]
+
+    def pow(self, a, p: float):
+        a = self.slot(a)
+        if p == 0.0:
+            return self.const(1.0)
+        if p == 1.0:
+            return a
+        if p == 2.0:
+            return self.op("square", a)[0]
+        if p == 0.5:
+            return self.op("sqrt", a)[0]
+        if p == -1.0:
+            return self.div(1.0, a)
+        if p.is_integer() and 2 < p <= 16:
+            # binary powering: products of squares
+            n = int(p)
+            result, base = None, a
+            while n:
+                if n & 1:
+                    result = base if result is None else self.mul(result, base)
+                n >>= 1
+                if n:
+                    base = self.op("square", base)[0]
+            return result
+        return self.op("pow", a, c=p)[0]
+
+
+def decompose(outputs, inputs, *, allow_unknown=False) -> Decomposition:
+    """Decompose expressions ``outputs`` over the input variables ``inputs``.
+
+    Parameters
+    ----------
+    outputs : list of Expr or numbers
+    inputs : list of Expr
+        Variables, in slot order (for an ODE: the state variables).
+    allow_unknown : bool
+        If False (default), a variable not in ``inputs`` raises ValueError.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, v = tj.make_vars("x", "v")
+    >>> print(tj.decompose([v, -9.8 * tj.sin(x)], [x, v]))   # doctest: +NORMALIZE_WHITESPACE
+    Decomposition: 2 inputs, 3 operations, 6 slots
+      u0 = x
+      u1 = v
+      u2, u3 = sincos(u0)
+      u4 = const(-9.8)
+      u5 = mul_s(u2, u4)
+      outputs: u1, u5
+    """
+    outputs = [expr(o) for o in outputs]
+    inputs = [_var(i) if isinstance(i, str) else expr(i) for i in inputs]
+    for v in inputs:
+        if v.op != "var":
+            raise TypeError(f"inputs must be variables, got {v}")
+    if len(set(map(id, inputs))) != len(inputs):
+        raise ValueError("the same variable appears twice among the inputs")
+    b = Builder(len(inputs))
+    slot = {id(v): i for i, v in enumerate(inputs)}
+    n_pars = 0
+    has_time = False
+    for node in topo_order(outputs):
+        if id(node) in slot:
+            continue
+        op = node.op
+        if op == "num":
+            s = b.const(node.value)
+        elif op == "var":
+            if not allow_unknown:
+                known = ", ".join(str(v) for v in inputs) or "none"
+                raise ValueError(f"the expression uses the variable '{node.value}', which is not "
+                                 f"among the inputs ({known}): add it to the list of variables "
+                                 f"or substitute a value for it")
+            raise ValueError(node.value)
+        elif op == "par":
+            n_pars = max(n_pars, node.value + 1)
+            s = b.op("par", node.value)[0]
+        elif op == "time":
+            has_time = True
+            s = b.op("time")[0]
+        else:
+            a = [slot[id(x)] for x in node.args]
+            if op == "add":
+                s = a[0]
+                for x in a[1:]:
+                    s = b.add(s, x)
+            elif op == "mul":
+                s = a[0]
+                for x in a[1:]:
+                    s = b.mul(s, x)
+            elif op == "sub":
+                s = b.sub(a[0], a[1])
+            elif op == "div":
+                s = b.div(a[0], a[1])
+            elif op == "neg":
+                s = b.neg(a[0])
+            elif op == "pow":
+                ex = node.args[1]
+                if ex.op == "num":
+                    s = b.pow(a[0], ex.value)
+                else:
+                    s = b.op("exp", b.mul(a[1], b.op("log", a[0])[0]))[0]
+            else:
+                s = FUNCTIONS[op].decompose(b, *a)
+        slot[id(node)] = s
+    outs = [slot[id(o)] for o in outputs]
+    return Decomposition(inputs=inputs, ops=b.ops, outputs=outs, n_slots=b.n, n_pars=n_pars,
+                         uses_time=has_time, scalar=frozenset(b.scalar))
+

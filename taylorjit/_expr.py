@@ -1,0 +1,787 @@
+"""Symbolic expressions: an immutable, hash-consed DAG.
+
+This module owns the :class:`Expr` node type and everything that walks a DAG
+without knowing about kernels: construction (with light constant folding),
+the numpy ufunc protocol, printing, iterative traversal, ``diff`` and ``subs``.
+
+Node kinds (``Expr.op``):
+
+``"num"``   a float constant (``value``)
+``"var"``   a named variable (``value`` is the name)
+``"par"``   runtime parameter ``par[i]`` (``value`` is ``i``)
+``"time"``  the independent variable of an ODE
+``"add" "sub" "mul" "div" "neg" "pow"``  arithmetic (``add``/``mul`` n-ary)
+any registered function name (``"sin"``, ``"kepE"``, ...), see ``_registry``.
+
+Equal expressions are the same object (hash-consing), so ``a is b`` is the
+structural equality test, every phase can memoise on node identity and is
+linear in the DAG size.  All traversals are iterative: a 10^5-deep chain
+works.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import weakref
+
+import numpy as np
+
+__all__ = [
+    "Expr", "TracingError", "var", "make_vars", "par", "time", "expr", "num",
+    "topo_order", "diff", "subs", "get_variables", "get_params", "uses_time",
+]
+
+
+class TracingError(TypeError):
+    """A Python construct that cannot be applied to a symbolic expression.
+
+    Raised, for instance, when Python control flow (``if``, ``while``,
+    ``bool()``, comparisons) is applied to a symbolic value, or when a symbolic
+    value is converted to ``float``.  The message names the construct and how
+    to rewrite it.
+    """
+
+
+_TABLE: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
+
+_ARITH = ("add", "sub", "mul", "div", "neg", "pow")
+_LEAVES = ("num", "var", "par", "time")
+
+
+class Expr:
+    """A node of the expression DAG.  Build expressions with :func:`make_vars`,
+    :data:`par`, :data:`time`, arithmetic operators and the elementary functions
+    (``taylorjit.sin`` ... or the numpy ufuncs ``np.sin`` ...); never call the
+    constructor directly.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, y = tj.make_vars("x", "y")
+    >>> f = tj.sin(x) * y + 1
+    >>> print(f)
+    sin(x)*y + 1
+    >>> (x + y) is (x + y)          # hash-consed: equal expressions are one node
+    True
+    """
+
+    __slots__ = ("op", "args", "value", "_hash", "__weakref__")
+    __array_priority__ = 1000
+
+    def __new__(cls, op, args=(), value=None):  # noqa: D102 - internal
+        if op == "num":
+            key = ("num", float(value).hex())
+        else:
+            key = (op, tuple(id(a) for a in args), value)
+        node = _TABLE.get(key)
+        if node is not None:
+            return node
+        node = object.__new__(cls)
+        object.__setattr__(node, "op", op)
+        object.__setattr__(node, "args", tuple(args))
+        object.__setattr__(node, "value", float(value) if op == "num" else value)
+        object.__setattr__(node, "_hash", hash(key))
+        _TABLE[key] = node
+        return node
+
+    def __setattr__(self, name, value):
+        raise AttributeError("Expr objects are immutable")
+
+    def __hash__(self):
+        return self._hash
+
+    def __eq__(self, other):
+        if isinstance(other, Expr):
+            return self is other
+        if isinstance(other, numbers.Real) and not isinstance(other, bool):
+            return self.op == "num" and self.value == other
+        return NotImplemented
+
+    def __ne__(self, other):
+        r = self.__eq__(other)
+        return r if r is NotImplemented else not r
+
+    # -- pickling: rebuild through the hash-consing constructor, flat (no recursion)
+    def __reduce__(self):
+        nodes = topo_order([self])
+        index = {id(n): i for i, n in enumerate(nodes)}
+        table = [(n.op, tuple(index[id(a)] for a in n.args), n.value) for n in nodes]
+        return (_rebuild, (table,))
+
+    # -- Python control flow on symbols is a tracing error --------------------
+    def __bool__(self):
+        if self.op == "num":
+            return self.value != 0.0
+        raise TracingError(
+            f"the truth value of the symbolic expression {_short(self)} is unknown at tracing "
+            "time (Python `if`/`while`/`and`/`or` on a symbolic value). Rewrite the branch "
+            "without Python control flow, e.g. with a smooth formula, or split the problem into "
+            "phases with events (tj.Event)")
+
+    def _cmp(self, other, what):
+        raise TracingError(
+            f"comparison `{what}` between symbolic expressions cannot be traced (it would be "
+            "decided once, at tracing time). Use an event (tj.Event) to detect a sign change, "
+            "or rewrite without the comparison")
+
+    __lt__ = lambda self, o: self._cmp(o, "<")  # noqa: E731
+    __le__ = lambda self, o: self._cmp(o, "<=")  # noqa: E731
+    __gt__ = lambda self, o: self._cmp(o, ">")  # noqa: E731
+    __ge__ = lambda self, o: self._cmp(o, ">=")  # noqa: E731
+
+    def __float__(self):
+        if self.op == "num":
+            return self.value
+        raise TracingError(
+            f"cannot convert the symbolic expression {_short(self)} to a float. This happens "
+            "with in-place writes into a float array (`out = np.empty(n); out[i] = expr`), "
+            "math functions outside taylorjit's list, or numeric libraries called on symbols. "
+            "Build the result with np.array([...]) / a list instead, and use np.* or tj.* "
+            "functions")
+
+    def __int__(self):
+        if self.op == "num" and self.value.is_integer():
+            return int(self.value)
+        raise TracingError(f"cannot convert the symbolic expression {_short(self)} to an int")
+
+    __index__ = None  # symbols cannot be used as indices
+
+    def __complex__(self):
+        raise TracingError("complex numbers are not supported in taylorjit expressions")
+
+    # -- arithmetic ------------------------------------------------------------
+    def __add__(self, o):
+        return add(self, o)
+
+    def __radd__(self, o):
+        return add(o, self)
+
+    def __sub__(self, o):
+        return sub(self, o)
+
+    def __rsub__(self, o):
+        return sub(o, self)
+
+    def __mul__(self, o):
+        return mul(self, o)
+
+    def __rmul__(self, o):
+        return mul(o, self)
+
+    def __truediv__(self, o):
+        return div(self, o)
+
+    def __rtruediv__(self, o):
+        return div(o, self)
+
+    def __pow__(self, o):
+        return power(self, o)
+
+    def __rpow__(self, o):
+        return power(o, self)
+
+    def __neg__(self):
+        return neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        raise TracingError(
+            "abs() of a symbolic expression is not differentiable at 0 and is not supported: "
+            "use sqrt(square(x)) if x stays away from 0, or split the problem with an event")
+
+    def __matmul__(self, o):
+        raise TracingError("`@` needs arrays of expressions on both sides, not a scalar")
+
+    # -- numpy protocol --------------------------------------------------------
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from ._registry import NUMPY_UFUNCS
+
+        if method != "__call__" or kwargs.get("out") is not None:
+            return NotImplemented
+        fn = NUMPY_UFUNCS.get(ufunc.__name__)
+        if fn is None:
+            raise TracingError(
+                f"numpy function np.{ufunc.__name__} is not supported on symbolic expressions; "
+                "supported: " + ", ".join(sorted(NUMPY_UFUNCS)))
+        if any(isinstance(a, np.ndarray) and a.ndim > 0 for a in inputs):
+            arrs = [np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else a for a in inputs]
+            return np.frompyfunc(fn, len(inputs), 1)(*arrs)
+        return fn(*inputs)
+
+    # numpy's object loops call methods of these names, e.g. np.sin(array_of_exprs)
+    def sin(self):
+        return _call("sin", self)
+
+    def cos(self):
+        return _call("cos", self)
+
+    def tan(self):
+        return _call("tan", self)
+
+    def arcsin(self):
+        return _call("asin", self)
+
+    def arccos(self):
+        return _call("acos", self)
+
+    def arctan(self):
+        return _call("atan", self)
+
+    def arctan2(self, x):
+        return _call("atan2", self, x)
+
+    def sinh(self):
+        return _call("sinh", self)
+
+    def cosh(self):
+        return _call("cosh", self)
+
+    def tanh(self):
+        return _call("tanh", self)
+
+    def arcsinh(self):
+        return _call("asinh", self)
+
+    def arccosh(self):
+        return _call("acosh", self)
+
+    def arctanh(self):
+        return _call("atanh", self)
+
+    def exp(self):
+        return _call("exp", self)
+
+    def expm1(self):
+        return _call("expm1", self)
+
+    def log(self):
+        return _call("log", self)
+
+    def log1p(self):
+        return _call("log1p", self)
+
+    def sqrt(self):
+        return _call("sqrt", self)
+
+    def square(self):
+        return _call("square", self)
+
+    def conjugate(self):
+        return self
+
+    # -- printing --------------------------------------------------------------
+    def __repr__(self):
+        return to_string(self)
+
+    __str__ = __repr__
+
+    def _repr_latex_(self):
+        return "$" + to_latex(self) + "$"
+
+    # -- convenience -------------------------------------------------------------
+    @property
+    def is_number(self):
+        return self.op == "num"
+
+    def diff(self, v):
+        """Symbolic derivative with respect to ``v`` (see :func:`diff`)."""
+        return diff(self, v)
+
+    def subs(self, mapping):
+        """Substitution (see :func:`subs`)."""
+        return subs(self, mapping)
+
+
+def _rebuild(table):
+    nodes = []
+    for op, args, value in table:
+        nodes.append(Expr(op, tuple(nodes[i] for i in args), value))
+    return nodes[-1]
+
+
+def _short(e, limit=60):
+    s = to_string(e)
+    return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+# ------------------------------------------------------------------ leaves
+def num(value) -> Expr:
+    """A numeric constant node."""
+    return Expr("num", (), float(value))
+
+
+def var(name: str) -> Expr:
+    """A named variable.  Variables with the same name are the same node.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> tj.var("x") is tj.var("x")
+    True
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"variable name {name!r} is not a valid identifier: use names like 'x', 'v1'")
+    return Expr("var", (), name)
+
+
+def make_vars(*names: str):
+    """Create several variables at once.
+
+    ``make_vars("x", "y")`` returns a tuple ``(x, y)``; a single name returns the
+    variable itself.  A string with spaces or commas is split:
+    ``make_vars("x y z")``.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, v = tj.make_vars("x", "v")
+    >>> x + v
+    x + v
+    """
+    if len(names) == 1 and isinstance(names[0], str) and any(c in names[0] for c in " ,"):
+        names = tuple(n for n in names[0].replace(",", " ").split() if n)
+    out = tuple(var(n) for n in names)
+    return out[0] if len(out) == 1 else out
+
+
+class _ParFactory:
+    """``par[i]``: runtime parameter number ``i`` (values are passed at run time,
+    so changing them does not rebuild any kernel)."""
+
+    def __getitem__(self, i):
+        if isinstance(i, bool) or not isinstance(i, numbers.Integral) or i < 0:
+            raise IndexError(f"parameter index must be a non-negative integer, got {i!r}")
+        return Expr("par", (), int(i))
+
+    def __repr__(self):
+        return "par"
+
+
+par = _ParFactory()
+time = Expr("time", (), None)
+
+
+def expr(x) -> Expr:
+    """Convert a Python/numpy number or an Expr to an Expr (clear error otherwise)."""
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, bool):
+        raise TypeError("booleans are not numbers in taylorjit expressions: use 0.0 or 1.0")
+    if isinstance(x, numbers.Real):
+        v = float(x)
+        return num(v)
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        return expr(x[()])
+    if isinstance(x, numbers.Complex):
+        raise TypeError(f"complex number {x!r} in an expression: taylorjit works with real numbers")
+    try:
+        import sympy
+
+        if isinstance(x, sympy.Basic):
+            from ._sympy import from_sympy
+
+            return from_sympy(x)
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(
+        f"cannot use an object of type {type(x).__name__} ({x!r:.60}) in an expression: "
+        "expressions are built from numbers, variables (tj.make_vars), parameters (tj.par[i]), "
+        "tj.time and taylorjit/numpy functions")
+
+
+# ------------------------------------------------------------------ arithmetic with light folding
+def _isnum(e, v=None):
+    return e.op == "num" and (v is None or e.value == v)
+
+
+def add(a, b) -> Expr:
+    a, b = expr(a), expr(b)
+    if a.op == "num" and b.op == "num":
+        return num(a.value + b.value)
+    if _isnum(a, 0.0):
+        return b
+    if _isnum(b, 0.0):
+        return a
+    if b.op == "neg":
+        return sub(a, b.args[0])
+    return Expr("add", (a, b))
+
+
+def sub(a, b) -> Expr:
+    a, b = expr(a), expr(b)
+    if a.op == "num" and b.op == "num":
+        return num(a.value - b.value)
+    if _isnum(b, 0.0):
+        return a
+    if _isnum(a, 0.0):
+        return neg(b)
+    return Expr("sub", (a, b))
+
+
+def mul(a, b) -> Expr:
+    a, b = expr(a), expr(b)
+    if a.op == "num" and b.op == "num":
+        return num(a.value * b.value)
+    if _isnum(a, 1.0):
+        return b
+    if _isnum(b, 1.0):
+        return a
+    if _isnum(a, -1.0):
+        return neg(b)
+    if _isnum(b, -1.0):
+        return neg(a)
+    if _isnum(a, 0.0) or _isnum(b, 0.0):
+        return num(0.0)
+    return Expr("mul", (a, b))
+
+
+def div(a, b) -> Expr:
+    a, b = expr(a), expr(b)
+    if b.op == "num":
+        if b.value == 0.0:
+            raise ZeroDivisionError(f"division of {_short(a)} by the constant 0")
+        if a.op == "num":
+            return num(a.value / b.value)
+        if b.value == 1.0:
+            return a
+    if _isnum(a, 0.0):
+        return num(0.0)
+    return Expr("div", (a, b))
+
+
+def neg(a) -> Expr:
+    a = expr(a)
+    if a.op == "num":
+        return num(-a.value)
+    if a.op == "neg":
+        return a.args[0]
+    return Expr("neg", (a,))
+
+
+def power(a, b) -> Expr:
+    a, b = expr(a), expr(b)
+    if a.op == "num" and b.op == "num":
+        return num(a.value ** b.value)
+    if b.op == "num":
+        if b.value == 1.0:
+            return a
+        if b.value == 0.0:
+            return num(1.0)
+    return Expr("pow", (a, b))
+
+
+def nary_sum(terms) -> Expr:
+    """Sum of many terms as one n-ary node (the decomposition splits it).
+
+    Cheaper than ``a + b + c + ...`` for thousands of terms, and printed flat.
+    """
+    terms = [expr(t) for t in terms]
+    terms = [t for t in terms if not _isnum(t, 0.0)]
+    if not terms:
+        return num(0.0)
+    if len(terms) == 1:
+        return terms[0]
+    if len(terms) == 2:
+        return add(terms[0], terms[1])
+    return Expr("add", tuple(terms))
+
+
+def nary_prod(factors) -> Expr:
+    """Product of many factors as one n-ary node."""
+    factors = [expr(t) for t in factors]
+    if any(_isnum(f, 0.0) for f in factors):
+        return num(0.0)
+    factors = [f for f in factors if not _isnum(f, 1.0)]
+    if not factors:
+        return num(1.0)
+    if len(factors) == 1:
+        return factors[0]
+    if len(factors) == 2:
+        return mul(factors[0], factors[1])
+    return Expr("mul", tuple(factors))
+
+
+def _call(name, *args) -> Expr:
+    from ._registry import FUNCTIONS
+
+    return FUNCTIONS[name](*args)
+
+
+# ------------------------------------------------------------------ traversal
+def topo_order(roots) -> list:
+    """All nodes reachable from ``roots``, children before parents (iterative DFS)."""
+    seen = set()
+    order = []
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                order.append(node)
+                continue
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack.append((node, True))
+            for a in reversed(node.args):
+                if id(a) not in seen:
+                    stack.append((a, False))
+    return order
+
+
+def get_variables(e) -> list:
+    """Variables in ``e`` (an Expr or a list of them), sorted by name."""
+    roots = [expr(x) for x in (e if isinstance(e, (list, tuple)) else [e])]
+    return sorted({n for n in topo_order(roots) if n.op == "var"}, key=lambda n: n.value)
+
+
+def get_params(e) -> list:
+    """Indices of the runtime parameters used in ``e``, sorted."""
+    roots = [expr(x) for x in (e if isinstance(e, (list, tuple)) else [e])]
+    return sorted({n.value for n in topo_order(roots) if n.op == "par"})
+
+
+def uses_time(e) -> bool:
+    roots = [expr(x) for x in (e if isinstance(e, (list, tuple)) else [e])]
+    return any(n.op == "time" for n in topo_order(roots))
+
+
+def _rebuild_node(node, new_args):
+    """Same operation as ``node`` applied to ``new_args`` (with folding)."""
+    op = node.op
+    if op == "add":
+        return nary_sum(new_args) if len(new_args) > 2 else add(*new_args)
+    if op == "mul":
+        return nary_prod(new_args) if len(new_args) > 2 else mul(*new_args)
+    if op == "sub":
+        return sub(*new_args)
+    if op == "div":
+        return div(*new_args)
+    if op == "neg":
+        return neg(*new_args)
+    if op == "pow":
+        return power(*new_args)
+    return _call(op, *new_args)
+
+
+def subs(e, mapping):
+    """Replace variables, parameters, time or any sub-expression.
+
+    Parameters
+    ----------
+    e : Expr or list of Expr
+    mapping : dict
+        ``{old: new}``; keys are expressions (``x``, ``tj.par[0]``, ``tj.time``,
+        or any sub-expression) or variable names; values are expressions or numbers.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, y = tj.make_vars("x", "y")
+    >>> tj.subs(tj.sin(x) + y, {x: 2 * y})
+    sin(2*y) + y
+    """
+    many = isinstance(e, (list, tuple))
+    roots = [expr(x) for x in (e if many else [e])]
+    repl = {}
+    for k, v in mapping.items():
+        key = var(k) if isinstance(k, str) else expr(k)
+        repl[id(key)] = expr(v)
+    new = {}
+    for node in topo_order(roots):
+        r = repl.get(id(node))
+        if r is not None:
+            new[id(node)] = r
+        elif not node.args:
+            new[id(node)] = node
+        else:
+            args = tuple(new[id(a)] for a in node.args)
+            if all(a is b for a, b in zip(args, node.args)):
+                new[id(node)] = node
+            else:
+                new[id(node)] = _rebuild_node(node, args)
+    out = [new[id(r)] for r in roots]
+    return out if many else out[0]
+
+
+def diff(e, v):
+    """Symbolic derivative of ``e`` with respect to a variable, a parameter or time.
+
+    Forward accumulation over the DAG: the result shares sub-expressions with
+    ``e`` and its size is linear in the size of ``e``.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x = tj.var("x")
+    >>> tj.diff(tj.sin(x) * x, x)
+    cos(x)*x + sin(x)
+    """
+    from ._registry import FUNCTIONS
+
+    many = isinstance(e, (list, tuple))
+    roots = [expr(x) for x in (e if many else [e])]
+    v = var(v) if isinstance(v, str) else expr(v)
+    if v.op not in ("var", "par", "time"):
+        raise TypeError(f"can only differentiate with respect to a variable, a parameter or "
+                        f"tj.time, not {_short(v)}")
+    zero, one = num(0.0), num(1.0)
+    d = {}
+    for node in topo_order(roots):
+        op = node.op
+        if node is v:
+            d[id(node)] = one
+            continue
+        if not node.args:
+            d[id(node)] = zero
+            continue
+        da = [d[id(a)] for a in node.args]
+        if all(x is zero for x in da):
+            d[id(node)] = zero
+            continue
+        a = node.args
+        if op == "add":
+            r = nary_sum(da)
+        elif op == "sub":
+            r = sub(da[0], da[1])
+        elif op == "neg":
+            r = neg(da[0])
+        elif op == "mul":
+            terms = []
+            for i, di in enumerate(da):
+                if di is zero:
+                    continue
+                others = [a[j] for j in range(len(a)) if j != i]
+                terms.append(nary_prod([di] + others) if len(others) > 1 else mul(di, others[0]))
+            r = nary_sum(terms)
+        elif op == "div":
+            r = sub(div(da[0], a[1]), div(mul(a[0], da[1]), power(a[1], 2.0)))
+            if da[1] is zero:
+                r = div(da[0], a[1])
+            elif da[0] is zero:
+                r = neg(div(mul(a[0], da[1]), power(a[1], 2.0)))
+        elif op == "pow":
+            base, ex = a
+            r = zero
+            if da[0] is not zero:
+                if ex.op == "num":
+                    r = mul(mul(ex, power(base, ex.value - 1.0)), da[0])
+                else:
+                    r = mul(mul(ex, power(base, sub(ex, 1.0))), da[0])
+            if da[1] is not zero:
+                r = add(r, mul(mul(node, _call("log", base)), da[1]))
+        else:
+            partials = FUNCTIONS[op].derivative(*a)
+            r = nary_sum([mul(p, di) for p, di in zip(partials, da) if di is not zero])
+        d[id(node)] = r
+    out = [d[id(r)] for r in roots]
+    return out if many else out[0]
+
+
+# ------------------------------------------------------------------ printing
+_PREC = {"add": 1, "sub": 1, "neg": 2, "mul": 3, "div": 3, "pow": 5}
+
+
+def _fmt_num(v):
+    if v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v)
+
+
+def _tree_size(roots, cap):
+    size = {}
+    for n in topo_order(roots):
+        size[id(n)] = min(cap, 1 + sum(size[id(a)] for a in n.args))
+    return max(size[id(r)] for r in roots)
+
+
+def to_string(e) -> str:
+    """Readable infix form (iterative; a huge shared DAG is summarised)."""
+    if _tree_size([e], 200_001) > 200_000:
+        return f"<Expr: DAG of {len(topo_order([e]))} nodes, too large to print>"
+    s = {}
+    for n in topo_order([e]):
+        s[id(n)] = _fmt(n, s, lambda x: _fmt_num(x), "*", lambda name: name)
+    return s[id(e)][0]
+
+
+def _fmt(n, s, numfmt, times, funcname, latex=False):
+    """Return (text, precedence) of node n, children already formatted in s."""
+    op = n.op
+    if op == "num":
+        t = numfmt(n.value)
+        return t, (2 if n.value < 0 else 9)
+    if op == "var":
+        return (n.value if not latex else _latex_name(n.value)), 9
+    if op == "par":
+        return (f"par[{n.value}]" if not latex else rf"\mathrm{{par}}_{{{n.value}}}"), 9
+    if op == "time":
+        return "t", 9
+    p = _PREC.get(op, 9)
+
+    def wrap(child, minp, strict=False):
+        txt, cp = s[id(child)]
+        if cp < minp or (strict and cp == minp):
+            return (r"\left(" + txt + r"\right)") if latex else "(" + txt + ")"
+        return txt
+
+    a = n.args
+    if op == "add":
+        return " + ".join(wrap(x, 1) for x in a), p
+    if op == "sub":
+        return f"{wrap(a[0], 1)} - {wrap(a[1], 1, strict=True)}", p
+    if op == "neg":
+        return "-" + wrap(a[0], 3), p
+    if op == "mul":
+        return times.join(wrap(x, 3) for x in a), p
+    if op == "div":
+        if latex:
+            return rf"\frac{{{s[id(a[0])][0]}}}{{{s[id(a[1])][0]}}}", 9
+        return f"{wrap(a[0], 3)}/{wrap(a[1], 3, strict=True)}", p
+    if op == "pow":
+        if latex:
+            return f"{{{wrap(a[0], 6)}}}^{{{s[id(a[1])][0]}}}", p
+        return f"{wrap(a[0], 6)}**{wrap(a[1], 6)}", p
+    inner = ", ".join(s[id(x)][0] for x in a)
+    if latex:
+        return rf"{funcname(op)}\left({inner}\right)", 9
+    return f"{op}({inner})", 9
+
+
+_LATEX_FUNCS = {"sin": r"\sin", "cos": r"\cos", "tan": r"\tan", "sinh": r"\sinh", "cosh": r"\cosh",
+                "tanh": r"\tanh", "exp": r"\exp", "log": r"\log", "asin": r"\arcsin",
+                "acos": r"\arccos", "atan": r"\arctan"}
+
+
+def _latex_name(name):
+    if "_" in name:
+        head, tail = name.split("_", 1)
+        return f"{head}_{{{tail}}}"
+    if len(name) > 1 and name[0].isalpha() and name[1:].isdigit():
+        return f"{name[0]}_{{{name[1:]}}}"
+    return name
+
+
+def to_latex(e) -> str:
+    """LaTeX form, used by Jupyter (``_repr_latex_``)."""
+    if _tree_size([e], 20_001) > 20_000:
+        return r"\text{" + to_string(e) + "}"
+    s = {}
+
+    def numfmt(v):
+        t = _fmt_num(v)
+        if "e" in t:
+            m, ex = t.split("e")
+            return rf"{m} \cdot 10^{{{int(ex)}}}"
+        return t
+
+    def fname(op):
+        return _LATEX_FUNCS.get(op, r"\operatorname{" + op + "}")
+
+    for n in topo_order([e]):
+        s[id(n)] = _fmt(n, s, numfmt, r" \cdot ", fname, latex=True)
+    return s[id(e)][0]

@@ -1,0 +1,5 @@
+"""Definitions of every kernel operation and elementary function (one block each).
+
+Importing this package fills the registry (``taylorjit._registry``).
+"""
+from . import arith, explog, trig, hyperbolic, special  # noqa: F401

@@ -1,0 +1,254 @@
+"""Kernels: machine code for the Taylor coefficients of a decomposition.
+
+Every kernel is a *jet function* with one signature (:data:`JET_SIG`)::
+
+    jet(tc, order, pars, t, full, prog, cvals)
+
+``tc`` (``(n_slots, order + 1)``, C order) holds the coefficients.  For
+``k = 0..order`` the jet first sets the state rows of an ODE
+(``x_i[k] = rhs_i[k-1] / k``), then runs every operation at order ``k``
+(at ``k = order`` only if ``full``; an integrator needs the right-hand sides
+only up to ``order - 1``).  For an expression jet there are no state rows: the
+caller fills the input rows for all orders first.
+
+Three kinds of the same program:
+
+``"spec"``     generated source for this decomposition, the registry kernels
+               inlined at literal slot numbers, compiled by numba with
+               ``cache=True`` (fastest per call; compile time grows with size).
+``"compact"``  the *Taylor VM*: one numba function, compiled once per
+               installation, that runs the program table ``prog``/``cvals``.
+               A new system costs no compilation.
+``"python"``   the same generated source executed without numba (reference).
+
+``prog`` rows are ``[opcode, out0..out3, in0..in2]``; rows with opcode -1 come
+first and are the ODE state rows ``[-1, state_slot, 0, 0, 0, rhs_slot, 0, 0]``.
+All kinds call the same registry kernels in the same order, with fastmath off,
+so they agree to the last bit.  Since every jet has the same numba type, the
+drivers (integrator loops, derivative drivers) take it as a first-class
+function argument and are compiled once per installation, not per system.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import _cache
+from ._decompose import Decomposition
+from ._registry import OPS, registry_hash
+
+__all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
+
+KINDS = ("spec", "compact", "python")
+_NCOL = 8
+_lock = threading.RLock()
+_MEMO: dict = {}
+
+
+def _sig():
+    from numba import types
+
+    sig = types.void(types.float64[:, ::1], types.int64, types.float64[::1], types.float64,
+                     types.int64, types.int64[:, ::1], types.float64[::1])
+    return sig, types.FunctionType(sig)
+
+
+class _Lazy:
+    def __init__(self):
+        self.v = None
+
+    def get(self):
+        if self.v is None:
+            self.v = _sig()
+        return self.v
+
+
+_SIG = _Lazy()
+
+
+def JET_SIG():  # noqa: N802 - a constant computed lazily (numba import)
+    return _SIG.get()[0]
+
+
+def JET_TYPE():  # noqa: N802
+    return _SIG.get()[1]
+
+
+class Kernel:
+    """A compiled jet for one decomposition.
+
+    Attributes
+    ----------
+    jet : callable
+        The jet function (numba dispatcher, or Python function for ``"python"``).
+    prog, cvals : ndarray
+        Program table (used by the VM; the state rows are used by every kind).
+    kind : str
+    decomposition : Decomposition
+    ode : bool
+        Whether the first ``len(decomposition.outputs)`` inputs are ODE states.
+    """
+
+    def __init__(self, jet, prog, cvals, kind, decomposition, ode, key):
+        self.jet = jet
+        self.prog = prog
+        self.cvals = cvals
+        self.kind = kind
+        self.decomposition = decomposition
+        self.ode = ode
+        self.key = key
+
+    @property
+    def n_slots(self):
+        return self.decomposition.n_slots
+
+    def new_tc(self, order, batch=None):
+        shape = (self.n_slots, order + 1) if batch is None else (batch, self.n_slots, order + 1)
+        return np.zeros(shape)
+
+    def __call__(self, tc, order, pars, t=0.0, full=1):
+        """Run the jet once (from Python)."""
+        self.jet(tc, order, pars, float(t), full, self.prog, self.cvals)
+
+    def __reduce__(self):
+        return (get_kernel, (self.decomposition, self.ode, self.kind))
+
+    def __repr__(self):
+        return (f"<taylorjit Kernel kind={self.kind!r} ops={len(self.decomposition.ops)} "
+                f"slots={self.n_slots} ode={self.ode}>")
+
+
+# --------------------------------------------------------------------------- program table
+def build_prog(d: Decomposition, ode: bool):
+    rows = []
+    cvals = []
+    if ode:
+        if len(d.outputs) != d.n_in:
+            raise ValueError("an ODE decomposition needs one right-hand side per state variable")
+        for i, r in enumerate(d.outputs):
+            rows.append([-1, i, 0, 0, 0, r, 0, 0])
+            cvals.append(0.0)
+    for name, outs, ins, c in d.ops:
+        row = [OPS[name].opcode] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins))
+        rows.append(row)
+        cvals.append(0.0 if c is None else c)
+    prog = np.array(rows, dtype=np.int64).reshape(-1, _NCOL)
+    return np.ascontiguousarray(prog), np.array(cvals, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- source generation
+def _lit(c: float) -> str:
+    if c != c:
+        return "math.nan"
+    if c in (float("inf"), float("-inf")):
+        return "math.inf" if c > 0 else "-math.inf"
+    return repr(float(c))
+
+
+_PRELUDE = "import math\n\n"
+
+
+def spec_source(d: Decomposition, ode: bool) -> str:
+    lines = [_PRELUDE.rstrip("\n"), f"# kernel for {len(d.ops)} operations, {d.n_slots} slots",
+             "# the names _jit and K_<op> are injected by taylorjit._kernel before execution", "",
+             "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
+             "    for k in range(order + 1):"]
+    if ode:
+        lines.append("        if k > 0:")
+        for i, r in enumerate(d.outputs):
+            lines.append(f"            tc[{i}, k] = tc[{r}, k - 1] / k")
+    lines.append("        if k == order and full == 0:")
+    lines.append("            break")
+    for name, outs, ins, c in d.ops:
+        op = OPS[name]
+        lines.append(f"        K_{name}({op.call_args(outs, ins, _lit(c) if c is not None else '')})")
+    if not d.ops:
+        lines.append("        pass")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def vm_source() -> str:
+    lines = [_PRELUDE.rstrip("\n"), "# the Taylor VM: runs any program table (see taylorjit._kernel)",
+             "", "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
+             "    n = prog.shape[0]", "    n_upd = 0",
+             "    while n_upd < n and prog[n_upd, 0] < 0:", "        n_upd += 1",
+             "    for k in range(order + 1):", "        if k > 0:",
+             "            for r in range(n_upd):",
+             "                tc[prog[r, 1], k] = tc[prog[r, 5], k - 1] / k",
+             "        if k == order and full == 0:", "            break",
+             "        for r in range(n_upd, n):", "            op = prog[r, 0]"]
+    first = True
+    for op in OPS.values():
+        outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
+        ins = [f"prog[r, {5 + i}]" for i in range(op.n_in)]
+        kw = "if" if first else "elif"
+        first = False
+        lines.append(f"            {kw} op == {op.opcode}:")
+        lines.append(f"                K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _namespace(python: bool):
+    import math
+
+    ns = {"math": math}
+    if python:
+        ns["_jit"] = lambda f: f
+        for op in OPS.values():
+            ns[f"K_{op.name}"] = op.py
+    else:
+        from numba import njit
+
+        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True)
+        for op in OPS.values():
+            ns[f"K_{op.name}"] = op.jit
+    return ns
+
+
+def _load(name: str, source: str, python: bool):
+    if python:
+        ns = _namespace(True)
+        code = compile(source, f"<taylorjit {name}>", "exec")
+        import linecache
+
+        linecache.cache[f"<taylorjit {name}>"] = (len(source), None, source.splitlines(True),
+                                                    f"<taylorjit {name}>")
+        exec(code, ns)
+        return ns["jet"]
+    path = _cache.write_source(name, source)
+    mod = _cache.load_module(path, f"taylorjit_cache_{name}", _namespace(False))
+    return mod.jet
+
+
+def vm_jet():
+    """The compact VM's jet (compiled once per installation, then loaded from the cache)."""
+    with _lock:
+        k = ("vm", registry_hash())
+        jet = _MEMO.get(k)
+        if jet is None:
+            jet = _load(f"vm_{registry_hash()}", vm_source(), python=False)
+            _MEMO[k] = jet
+        return jet
+
+
+def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Kernel:
+    """The kernel of kind ``kind`` for decomposition ``d`` (memoised per process)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kernel kind {kind!r}: use one of {KINDS}")
+    key = (d.key(), bool(ode), kind)
+    with _lock:
+        hit = _MEMO.get(key)
+        if hit is not None:
+            return hit
+        prog, cvals = build_prog(d, ode)
+        if kind == "compact":
+            jet = vm_jet()
+        else:
+            name = f"spec_{d.key()}_{'ode' if ode else 'expr'}"
+            jet = _load(name, spec_source(d, ode), python=(kind == "python"))
+        kern = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
+        _MEMO[key] = kern
+        return kern
