@@ -200,13 +200,19 @@ class Expr:
 
         if method != "__call__" or kwargs.get("out") is not None:
             return NotImplemented
-        fn = NUMPY_UFUNCS.get(ufunc.__name__)
+        fn = NUMPY_UFUNCS.get(ufunc.__name__) or _ARITH_UFUNCS.get(ufunc.__name__)
+        if ufunc.__name__ == "absolute":
+            return self.__abs__()
         if fn is None:
             raise TracingError(
                 f"numpy function np.{ufunc.__name__} is not supported on symbolic expressions; "
                 "supported: " + ", ".join(sorted(NUMPY_UFUNCS)))
         if any(isinstance(a, np.ndarray) and a.ndim > 0 for a in inputs):
-            arrs = [np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else a for a in inputs]
+            arrs = []
+            for a in inputs:  # every input as an object array: no __array_ufunc__ recursion
+                o = np.empty((), dtype=object)
+                o[()] = a
+                arrs.append(np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else o)
             return np.frompyfunc(fn, len(inputs), 1)(*arrs)
         return fn(*inputs)
 
@@ -292,6 +298,17 @@ class Expr:
     def subs(self, mapping):
         """Substitution (see :func:`subs`)."""
         return subs(self, mapping)
+
+
+# numpy scalars and float arrays combined with an Expr (np.float64(2) * x, np.ones(3) * x)
+# reach Expr.__array_ufunc__ with these ufuncs
+_ARITH_UFUNCS = {
+    "add": lambda a, b: add(a, b), "subtract": lambda a, b: sub(a, b),
+    "multiply": lambda a, b: mul(a, b), "true_divide": lambda a, b: div(a, b),
+    "divide": lambda a, b: div(a, b), "power": lambda a, b: power(a, b),
+    "float_power": lambda a, b: power(a, b), "negative": lambda a: neg(a),
+    "positive": lambda a: expr(a),
+}
 
 
 def _rebuild(table):
