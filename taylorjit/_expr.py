@@ -151,33 +151,53 @@ class Expr:
 
     # -- arithmetic ------------------------------------------------------------
     def __add__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return add(self, o)
 
     def __radd__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return add(o, self)
 
     def __sub__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return sub(self, o)
 
     def __rsub__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return sub(o, self)
 
     def __mul__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return mul(self, o)
 
     def __rmul__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return mul(o, self)
 
     def __truediv__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return div(self, o)
 
     def __rtruediv__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return div(o, self)
 
     def __pow__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return power(self, o)
 
     def __rpow__(self, o):
+        if _is_array(o):
+            return NotImplemented  # numpy applies the operation per element
         return power(o, self)
 
     def __neg__(self):
@@ -309,6 +329,10 @@ _ARITH_UFUNCS = {
     "float_power": lambda a, b: power(a, b), "negative": lambda a: neg(a),
     "positive": lambda a: expr(a),
 }
+
+
+def _is_array(o):
+    return isinstance(o, np.ndarray) and o.ndim > 0
 
 
 def _rebuild(table):
