@@ -1,0 +1,607 @@
+"""Tracing: plain numpy functions ``fun(t, y, *args)`` become taylorjit expressions.
+
+:func:`trace` calls the user's function once with symbolic arguments:
+
+* ``t`` is :data:`taylorjit.time`;
+* ``y`` is a numpy object array of the state variables ``y0 .. y{n-1}``, so
+  indexing, slicing, fancy indexing, ``len``, iteration, ``reshape``, ``@``,
+  ``np.dot``, ``np.sum``, ``np.linalg.norm``, ``np.stack`` ... all run numpy's
+  own object-dtype code on :class:`~taylorjit.Expr` elements;
+* numeric ``args`` become runtime parameters (a float -> one ``par[i]``, a float
+  array -> an object array of ``par`` of the same shape), so new values of the
+  arguments reuse the compiled kernel.  Integers, booleans and other objects
+  are passed through unchanged (they usually decide structure: loop counts,
+  indices); they are part of the cache key.
+
+If the function cannot run with parameters in place of its float arguments
+(for instance ``range(int(n))`` with a float ``n``), it is traced again with the
+float arguments as constants.
+
+``math.sin`` and friends call ``float()`` on their argument; they are supported
+by tracing a copy of the function (and of the functions of its module) whose
+globals see a symbolic-aware ``math`` namespace -- nothing global is patched.
+Untraceable constructs raise :class:`~taylorjit.TracingError` naming the
+construct, the user's ``file:line`` and the rewrite.  Calls of random number
+generators are detected (their value would be frozen into the compiled system).
+
+Traced systems are cached per (function, its code, n, argument structure,
+numeric globals and closure values it reads), so repeated calls do not retrace.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+import os
+import random as _pyrandom
+import sys
+import traceback
+import types
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._expr import Expr, TracingError, expr, par, time as _time, var
+
+__all__ = ["trace", "TracedFunction", "clear_trace_cache"]
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__))
+
+
+@dataclass
+class TracedFunction:
+    """A user function traced into expressions.
+
+    Attributes
+    ----------
+    outputs : list of Expr
+        The traced components (the right-hand sides, or one event function).
+    state : list of Expr
+        The state variables ``y0 .. y{n-1}``.
+    n_pars : int
+        Number of runtime parameters taken from the numeric arguments.
+    par_layout : tuple
+        Per argument: ``None`` (passed through) or ``(first_par, shape)``.
+    constant_args : bool
+        True if the float arguments were traced as constants (fallback).
+    """
+
+    outputs: list
+    state: list
+    n_pars: int
+    par_layout: tuple
+    constant_args: bool
+
+    def pars(self, args) -> np.ndarray:
+        """The runtime-parameter values for the arguments ``args``."""
+        out = np.zeros(self.n_pars)
+        for a, lay in zip(args, self.par_layout):
+            if lay is None:
+                continue
+            first, shape = lay
+            vals = np.asarray(a, dtype=float)
+            if vals.shape != shape:
+                raise ValueError(f"argument of shape {vals.shape} where the traced function had "
+                                 f"shape {shape}")
+            out[first:first + vals.size] = vals.ravel()
+        return out
+
+
+# ----------------------------------------------------------------- argument classification
+def _is_float_scalar(a):
+    return (isinstance(a, numbers.Real) and not isinstance(a, (bool, numbers.Integral, np.bool_)))
+
+
+def _is_float_array(a):
+    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _const_key(a):
+    """Hashable identity of a pass-through argument (value if possible, else id)."""
+    if isinstance(a, np.ndarray):
+        return ("arr", a.dtype.str, a.shape, a.tobytes())
+    try:
+        hash(a)
+        return ("val", type(a).__name__, a)
+    except TypeError:
+        return ("id", id(a))
+
+
+def _symbolic_args(args, constant):
+    """Replace numeric arguments by parameters; return (new_args, layout, n_pars)."""
+    new, layout, k = [], [], 0
+    for a in args:
+        if not constant and _is_float_scalar(a):
+            new.append(par[k])
+            layout.append((k, ()))
+            k += 1
+        elif not constant and _is_float_array(a) and a.size > 0:
+            p = np.empty(a.shape, dtype=object)
+            for i, idx in enumerate(np.ndindex(a.shape)):
+                p[idx] = par[k + i]
+            new.append(p)
+            layout.append((k, a.shape))
+            k += a.size
+        else:
+            new.append(a)
+            layout.append(None)
+    return tuple(new), tuple(layout), k
+
+
+def _arg_key(args, constant):
+    key = []
+    for a in args:
+        if not constant and _is_float_scalar(a):
+            key.append(("par",))
+        elif not constant and _is_float_array(a) and a.size > 0:
+            key.append(("pars", a.shape))
+        else:
+            key.append(_const_key(a))
+    return tuple(key)
+
+
+# ----------------------------------------------------------------- what the function reads
+def _unwrap(fun):
+    """(python function, bound self or None) behind ``fun``."""
+    if isinstance(fun, types.FunctionType):
+        return fun, None
+    if isinstance(fun, types.MethodType) and isinstance(fun.__func__, types.FunctionType):
+        return fun.__func__, fun.__self__
+    call = getattr(type(fun), "__call__", None)
+    if isinstance(call, types.FunctionType):
+        return call, fun
+    return None, None
+
+
+def _snapshot_value(v):
+    if isinstance(v, (bool, numbers.Number)):
+        return ("num", type(v).__name__, v)
+    if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.size <= 10_000:
+        return ("arr", v.dtype.str, v.shape, v.tobytes())
+    return None
+
+
+def _environment_key(func, self_obj):
+    """Numeric globals / closure cells / attributes that ``func`` reads (cache validity)."""
+    key = []
+    g = func.__globals__
+    for name in func.__code__.co_names:
+        if name in g:
+            s = _snapshot_value(g[name])
+            if s is not None:
+                key.append((name, s))
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            s = _snapshot_value(cell.cell_contents)
+        except ValueError:  # empty cell
+            continue
+        if s is not None:
+            key.append((name, s))
+    if self_obj is not None:
+        for name, v in sorted(getattr(self_obj, "__dict__", {}).items()):
+            s = _snapshot_value(v)
+            if s is not None:
+                key.append(("self." + name, s))
+    return tuple(key)
+
+
+# ----------------------------------------------------------------- math.* support
+def _unary(name, tj_name=None):
+    real = getattr(math, name)
+    sym = None
+
+    def f(x):
+        nonlocal sym
+        if isinstance(x, Expr) or isinstance(x, np.ndarray):
+            if sym is None:
+                from ._registry import FUNCTIONS
+
+                sym = FUNCTIONS[tj_name or name]
+            return sym(x)
+        return real(x)
+
+    f.__name__ = name
+    return f
+
+
+def _m_log(x, base=None):
+    if isinstance(x, Expr) or isinstance(base, Expr):
+        from ._registry import FUNCTIONS
+
+        ln = FUNCTIONS["log"]
+        return ln(x) if base is None else ln(x) / ln(base)
+    return math.log(x) if base is None else math.log(x, base)
+
+
+def _m_log2(x):
+    return _m_log(x) / math.log(2.0) if isinstance(x, Expr) else math.log2(x)
+
+
+def _m_log10(x):
+    return _m_log(x) / math.log(10.0) if isinstance(x, Expr) else math.log10(x)
+
+
+def _m_exp2(x):
+    return 2.0 ** x if isinstance(x, Expr) else 2.0 ** float(x)
+
+
+def _m_pow(x, y):
+    return x ** y if isinstance(x, Expr) or isinstance(y, Expr) else math.pow(x, y)
+
+
+def _m_atan2(y, x):
+    if isinstance(x, Expr) or isinstance(y, Expr):
+        from ._registry import FUNCTIONS
+
+        return FUNCTIONS["atan2"](y, x)
+    return math.atan2(y, x)
+
+
+def _m_hypot(*xs):
+    if any(isinstance(x, Expr) for x in xs):
+        from ._registry import FUNCTIONS
+
+        return FUNCTIONS["sqrt"](sum(x * x for x in xs))
+    return math.hypot(*xs)
+
+
+class _SymbolicMath(types.ModuleType):
+    """``math`` as seen by a traced function: symbolic-aware where taylorjit can."""
+
+    def __getattr__(self, name):
+        return getattr(math, name)
+
+
+_MATH = _SymbolicMath("math", "math module seen by taylorjit tracing")
+for _n, _t in [("sin", None), ("cos", None), ("tan", None), ("asin", None), ("acos", None),
+               ("atan", None), ("sinh", None), ("cosh", None), ("tanh", None), ("asinh", None),
+               ("acosh", None), ("atanh", None), ("exp", None), ("expm1", None),
+               ("log1p", None), ("sqrt", None), ("erf", None)]:
+    setattr(_MATH, _n, _unary(_n, _t))
+for _n, _f in [("log", _m_log), ("log2", _m_log2), ("log10", _m_log10), ("pow", _m_pow),
+               ("atan2", _m_atan2), ("hypot", _m_hypot), ("exp2", _m_exp2)]:
+    setattr(_MATH, _n, _f)
+_MATH_FUNCS = {n for n in dir(_MATH) if n in _MATH.__dict__ and callable(_MATH.__dict__[n])}
+
+
+def _with_symbolic_math(func):
+    """A copy of ``func`` whose module globals see :data:`_MATH` (None if not needed)."""
+    g = func.__globals__
+    repl = {}
+    for name, v in g.items():
+        if v is math:
+            repl[name] = _MATH
+        elif (isinstance(v, types.BuiltinFunctionType) and getattr(v, "__self__", None) is math
+              and v.__name__ in _MATH_FUNCS):
+            repl[name] = _MATH.__dict__[v.__name__]
+    if not repl:
+        return None
+    new_g = dict(g)
+    new_g.update(repl)
+    # helper functions of the same module see the symbolic math as well
+    for name, v in g.items():
+        if isinstance(v, types.FunctionType) and v.__globals__ is g:
+            new_g[name] = _copy_func(v, new_g)
+    return _copy_func(func, new_g)
+
+
+def _copy_func(f, g):
+    c = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
+    c.__kwdefaults__ = f.__kwdefaults__
+    c.__dict__.update(f.__dict__)
+    c.__qualname__ = f.__qualname__
+    return c
+
+
+# ----------------------------------------------------------------- random-number detection
+_RNG_TYPES = (np.random.RandomState, np.random.Generator, _pyrandom.Random)
+
+
+def _is_library_file(filename):
+    fn = os.path.abspath(filename)
+    return (fn.startswith(_PKG_DIR) or fn.startswith(_NUMPY_DIR) or fn.startswith(_STDLIB_DIR)
+            or filename.startswith("<frozen"))
+
+
+def _rng_state(g):
+    st = g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state(legacy=False)
+    return repr(st)
+
+
+class _RandomWatch:
+    """Detects random numbers drawn while tracing.
+
+    Python's ``random`` functions are seen by a profile hook (with the user's
+    line); numpy generators are Cython methods that profile hooks do not see, so
+    the states of the global numpy generator and of the generators the function
+    can reach (arguments, globals, closure) are compared before and after.
+    """
+
+    def __init__(self, func, args):
+        self.hit = None
+        self.previous = None
+        rngs = [np.random.mtrand._rand]
+        cands = list(args)
+        if func is not None:
+            g = func.__globals__
+            cands += [g[nm] for nm in func.__code__.co_names if nm in g]
+            for cell in func.__closure__ or ():
+                try:
+                    cands.append(cell.cell_contents)
+                except ValueError:
+                    pass
+        rngs += [c for c in cands if isinstance(c, (np.random.Generator, np.random.RandomState))]
+        self.rngs = rngs
+        self.before = [_rng_state(r) for r in rngs]
+
+    def changed(self):
+        return any(_rng_state(r) != b for r, b in zip(self.rngs, self.before))
+
+    def __call__(self, frame, event, arg):
+        if self.hit is None and event == "c_call":
+            owner = getattr(arg, "__self__", None)
+            if isinstance(owner, _RNG_TYPES) and not _is_library_file(frame.f_code.co_filename):
+                self.hit = (getattr(arg, "__name__", "?"), frame.f_code.co_filename,
+                            frame.f_lineno, frame.f_code.co_name, "random")
+
+    def __enter__(self):
+        self.previous = sys.getprofile()
+        if self.previous is None:
+            sys.setprofile(self)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is None:
+            sys.setprofile(None)
+        return False
+
+
+def _random_line(func):
+    """(file, line, name) of the first source line of ``func`` mentioning random numbers."""
+    try:
+        lines, first = inspect.getsourcelines(func)
+        fname = inspect.getsourcefile(func)
+    except (OSError, TypeError):
+        return None
+    for i, ln in enumerate(lines):
+        if "random" in ln or "rng" in ln:
+            return fname, first + i, func.__name__
+    return fname, first, func.__name__
+
+
+# ----------------------------------------------------------------- error reporting
+_HINTS = [
+    ("np.where", "np.where picks a branch per element from a condition on the state, which is a "
+                 "discontinuity that a Taylor method cannot see. Write one smooth formula, or "
+                 "split the integration at the switching point with an event"),
+    ("np.select", "np.select is a branch on the state: write one smooth formula or split the "
+                  "integration with an event"),
+    ("np.piecewise", "np.piecewise is a branch on the state: write one smooth formula or split "
+                     "the integration with an event"),
+    ("np.clip", "np.clip is not smooth: split the integration with an event at the bound"),
+    ("np.maximum", "np.maximum/np.minimum are not smooth: split the integration with an event"),
+    ("np.minimum", "np.maximum/np.minimum are not smooth: split the integration with an event"),
+    ("max(", "max()/min() compare symbolic values: split the integration with an event"),
+    ("min(", "max()/min() compare symbolic values: split the integration with an event"),
+    ("np.sign", "np.sign is not smooth: split the integration with an event"),
+    ("math.", "math.* functions convert their argument to float; use np.sin, np.sqrt ... (or "
+              "tj.sin ...) inside the right-hand side"),
+    ("np.empty(", "do not write into a float array created with np.empty/np.zeros: build the "
+                  "result with np.array([...]) or a list, or create it with "
+                  "np.zeros(n, dtype=object)"),
+    ("np.zeros(", "do not write into a float array created with np.empty/np.zeros: build the "
+                  "result with np.array([...]) or a list, or create it with "
+                  "np.zeros(n, dtype=object)"),
+]
+
+
+def _user_frame(tb, func):
+    """(filename, lineno, name, line) of the innermost frame in user code."""
+    best = None
+    code = getattr(func, "__code__", None)
+    for fs, (frame, lineno) in zip(traceback.extract_tb(tb), traceback.walk_tb(tb)):
+        fn = os.path.abspath(fs.filename)
+        if frame.f_code is code:
+            best = (fs.filename, lineno, fs.name, fs.line or "")
+        elif not _is_library_file(fs.filename):
+            best = (fs.filename, lineno, fs.name, fs.line or "")
+    return best
+
+
+def _raise_traced(exc, func, what):
+    where = _user_frame(exc.__traceback__, func)
+    msg = str(exc)
+    if isinstance(exc, TypeError) and "loop of ufunc does not support" in msg:
+        msg = ("a numpy function that taylorjit cannot trace was applied to an array of "
+               f"symbolic expressions ({msg}). Supported numpy functions: arithmetic, **, "
+               "np.sin/cos/tan/arcsin/arccos/arctan/arctan2/sinh/cosh/tanh/exp/expm1/log/"
+               "log1p/sqrt/square, np.dot, @, np.sum, np.linalg.norm")
+    elif not isinstance(exc, TracingError):
+        msg = f"{type(exc).__name__}: {msg}"
+    line = ""
+    if where is not None:
+        fname, lineno, name, src = where
+        line = f"\n    {fname}:{lineno}, in {name}: {src.strip()}"
+        for key, hint in _HINTS:
+            if key in src:
+                msg += f". Hint: {hint}"
+                break
+    err = TracingError(f"cannot trace {what}: {msg}{line}")
+    err.filename, err.lineno = (where[0], where[1]) if where else (None, None)
+    raise err from None
+
+
+# ----------------------------------------------------------------- tracing proper
+_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE_STRONG: dict = {}
+
+
+def clear_trace_cache():
+    """Forget all traced functions."""
+    _CACHE.clear()
+    _CACHE_STRONG.clear()
+
+
+def _state(n):
+    y = np.empty(n, dtype=object)
+    for i in range(n):
+        y[i] = var(f"y{i}")
+    return y
+
+
+def _to_components(res, n, scalar, what):
+    if isinstance(res, Expr) or isinstance(res, numbers.Real):
+        arr = np.empty(1, dtype=object)
+        arr[0] = res
+    else:
+        try:
+            arr = np.asarray(res, dtype=object)
+        except ValueError as e:
+            raise TracingError(f"{what} returned a ragged sequence ({e}): return a flat list or "
+                               "np.array of its components") from None
+        arr = arr.reshape(-1)
+        if arr.size and any(isinstance(a, (np.ndarray, list, tuple)) for a in arr):
+            raise TracingError(f"{what} returned nested sequences: return a flat list or "
+                               "np.array of its components")
+    want = 1 if scalar else n
+    if arr.size != want:
+        if scalar:
+            raise TracingError(f"{what} returned {arr.size} values: an event function must "
+                               "return one scalar")
+        raise TracingError(f"{what} returned {arr.size} components but the state has {n}: "
+                           "return one derivative per state component (y0 has length "
+                           f"{n})")
+    out = []
+    for i, a in enumerate(arr):
+        if a is None:
+            raise TracingError(f"component {i} returned by {what} is None (was it created with "
+                               "np.empty_like(y) and never assigned?): assign every component "
+                               "or build the result with np.array([...])")
+        try:
+            out.append(expr(a))
+        except TypeError as e:
+            raise TracingError(f"component {i} returned by {what}: {e}") from None
+    return out
+
+
+def _call_traced(func, n, args, t_symbol, scalar, what):
+    y = _state(n)
+    plain, _ = _unwrap(func)
+    with _RandomWatch(plain, args) as watch:
+        try:
+            res = func(t_symbol, y, *args)
+        except RecursionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the user's line
+            if watch.hit is None and not watch.changed():
+                _raise_traced(exc, func, what)
+            res = None
+    if watch.hit is None and watch.changed():
+        where = _random_line(plain) if plain is not None else None
+        fname, lineno, code_name = where or ("?", 0, "?")
+        watch.hit = ("<generator>", fname, lineno, code_name, "numpy.random")
+    if watch.hit is not None:
+        name, fname, lineno, code_name, mod = watch.hit
+        err = TracingError(
+            f"cannot trace {what}: it draws random numbers ({mod}.{name}) at "
+            f"{fname}:{lineno}, in {code_name}. The value drawn while tracing would be frozen "
+            "into the compiled system. Draw the random values outside and pass them in args "
+            "(float arguments become runtime parameters); stochastic equations are not "
+            "supported")
+        err.filename, err.lineno = fname, lineno
+        raise err
+    return _to_components(res, n, scalar, what)
+
+
+def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> TracedFunction:
+    """Trace a numpy function ``fun(t, y, *args)`` into taylorjit expressions.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(t, y, *args)`` written for ``scipy.integrate.solve_ivp``.
+    n : int
+        Number of state components.
+    args : tuple
+        Extra arguments.  Floats and float arrays become runtime parameters
+        (``par[i]``); other values are passed through as they are.
+    t_symbol : Expr, optional
+        What ``t`` is during tracing (default: :data:`taylorjit.time`).
+    scalar : bool
+        ``fun`` returns one scalar (an event function) instead of ``n`` components.
+    mode : {"auto", "pars", "const"}
+        ``"pars"``: float arguments are parameters; ``"const"``: they are baked in
+        as constants; ``"auto"``: parameters, falling back to constants if the
+        function cannot run with symbolic arguments.
+
+    Returns
+    -------
+    TracedFunction
+
+    Raises
+    ------
+    TracingError
+        For constructs that cannot be traced; the message names the construct,
+        the source line and the rewrite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taylorjit._tracing import trace
+    >>> def f(t, y, k):
+    ...     return np.array([y[1], -k * np.sin(y[0])])
+    >>> tf = trace(f, 2, args=(9.8,))
+    >>> tf.outputs
+    [y1, -(par[0]*sin(y0))]
+    >>> tf.pars((9.8,))
+    array([9.8])
+    """
+    if mode not in ("auto", "pars", "const"):
+        raise ValueError(f"mode must be 'auto', 'pars' or 'const', not {mode!r}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"the state must have at least one component, got n = {n}")
+    args = tuple(args or ())
+    t_symbol = _time if t_symbol is None else t_symbol
+    func, self_obj = _unwrap(fun)
+    what = f"{getattr(fun, '__qualname__', None) or type(fun).__name__}(t, y, *args)"
+
+    cache_owner = func if func is not None else fun
+    env = _environment_key(func, self_obj) if func is not None else ()
+    base = (getattr(func, "__code__", None), id(self_obj) if self_obj is not None else None,
+            n, scalar, id(t_symbol), env)
+    try:
+        per_fun = _CACHE.setdefault(cache_owner, {})
+    except TypeError:  # not weak-referenceable
+        per_fun = _CACHE_STRONG.setdefault(id(fun), {})
+    for constant in ((False, True) if mode == "auto" else ((mode == "const"),)):
+        key = base + (constant, _arg_key(args, constant))
+        hit = per_fun.get(key)
+        if hit is not None:
+            return hit
+
+    call = fun
+    if func is not None:
+        patched = _with_symbolic_math(func)
+        if patched is not None:
+            call = patched if self_obj is None else types.MethodType(patched, self_obj)
+
+    attempts = (False, True) if mode == "auto" else ((mode == "const"),)
+    for i, constant in enumerate(attempts):
+        sym_args, layout, n_pars = _symbolic_args(args, constant)
+        try:
+            outputs = _call_traced(call, n, sym_args, t_symbol, scalar, what)
+        except TracingError:
+            if i + 1 < len(attempts) and n_pars > 0:
+                continue
+            raise
+        tf = TracedFunction(outputs, list(_state(n)), n_pars, layout, constant)
+        per_fun[base + (constant, _arg_key(args, constant))] = tf
+        if len(per_fun) > 64:  # a function traced with many different constants
+            per_fun.pop(next(iter(per_fun)))
+        return tf
+    raise AssertionError("unreachable")  # pragma: no cover
+
