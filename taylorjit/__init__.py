@@ -16,6 +16,7 @@ from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir
+from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc
 
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
@@ -23,4 +24,5 @@ __all__ = [
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir",
+    "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc",
 ]

@@ -1,0 +1,486 @@
+"""Derivative front ends: ``taylor_coefficients``, ``derivatives``, ``cfunc``.
+
+Each front end turns (expressions, variables) into a cached *plan*: the
+decomposition, its kernel and the slots of the outputs.  The loops over points
+and directions run in one compiled driver (:func:`_drivers`) that takes the
+jet as a first-class function, so a new expression never compiles a driver.
+
+Parameters ``par[i]`` take their values from ``pars=``; the time variable
+``tj.time`` from ``time=``.  Either may also be listed among the variables,
+then it is differentiated like a variable.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from ._decompose import decompose
+from ._expr import Expr, expr, get_params, subs, time as _time, topo_order, var as _var
+from ._kernel import JET_TYPE, get_kernel
+from ._multi import directions, interpolation_matrices
+
+__all__ = ["taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "default_kind"]
+
+
+def default_kind() -> str:
+    """Kernel kind used when ``kind=None``: ``$TAYLORJIT_KERNEL`` or ``"compact"``.
+
+    The compact VM sets up a never-seen expression in milliseconds (no
+    compilation); the specialised kernel costs ~0.5 s of numba compilation per
+    new expression (then cached on disk) and is faster per call for large
+    expressions.  See the README ("Choosing a kernel") for the measurements.
+    """
+    k = os.environ.get("TAYLORJIT_KERNEL", "compact")
+    if k not in ("spec", "compact", "python"):
+        raise ValueError(f"TAYLORJIT_KERNEL={k!r}: use 'spec', 'compact' or 'python'")
+    return k
+
+
+# ------------------------------------------------------------------ compiled drivers
+_DRIVERS = {}
+
+
+def _drivers():
+    """Compile (once per installation, then cached) the point/direction driver."""
+    if "points" in _DRIVERS:
+        return _DRIVERS["points"]
+    from numba import njit, types
+
+    sig = types.void(JET_TYPE(), types.int64[:, ::1], types.float64[::1], types.float64[:, ::1],
+                     types.int64, types.float64[::1], types.float64[:, ::1], types.float64[:, ::1],
+                     types.int64[::1], types.float64[:, :, ::1])
+    fn = njit(sig, cache=True, nogil=True)(_run_points)
+    _DRIVERS["points"] = fn
+    return fn
+
+
+def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
+    """For each row r: expand the inputs as P[r] + D[r] h, run the jet to
+    ``order`` and store the coefficients of the outputs in res[r]."""
+    n = P.shape[1]
+    for r in range(P.shape[0]):
+        for i in range(n):
+            tc[i, 0] = P[r, i]
+            if order >= 1:
+                tc[i, 1] = D[r, i]
+            for k in range(2, order + 1):
+                tc[i, k] = 0.0
+        jet(tc, order, pars, 0.0, 1, prog, cvals)
+        for m in range(outs.shape[0]):
+            for k in range(order + 1):
+                res[r, m, k] = tc[outs[m], k]
+
+
+# ------------------------------------------------------------------ plans (cached)
+class _Plan:
+    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep")
+
+    def __init__(self, kernel, outs, n_in, n_pars, time_par, keep):
+        self.kernel = kernel
+        self.outs = outs
+        self.n_in = n_in
+        self.n_pars = n_pars
+        self.time_par = time_par
+        self.keep = keep
+
+
+_PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
+_PLANS_LOCK = threading.Lock()
+
+
+def _as_exprs(f):
+    if isinstance(f, np.ndarray):
+        if f.ndim > 1:
+            raise ValueError(f"expected a scalar expression or a 1-D list of expressions, got an "
+                             f"array of shape {f.shape}: pass f.ravel() and reshape the result")
+        return [expr(x) for x in f], False
+    if isinstance(f, (list, tuple)):
+        if not f:
+            raise ValueError("empty list of expressions")
+        return [expr(x) for x in f], False
+    return [expr(f)], True
+
+
+def _as_vars(variables):
+    if isinstance(variables, (Expr, str)):
+        variables = [variables]
+    out = []
+    for v in variables:
+        v = _var(v) if isinstance(v, str) else v
+        if not isinstance(v, Expr) or v.op not in ("var", "par", "time"):
+            raise TypeError(f"variables must be variables (tj.make_vars), tj.par[i] or tj.time, "
+                            f"got {v!r}")
+        out.append(v)
+    if len(set(map(id, out))) != len(out):
+        raise ValueError("a variable is listed twice")
+    return out
+
+
+def _plan(fs, variables, kind) -> _Plan:
+    key = (tuple(map(id, fs)), tuple(map(id, variables)), kind)
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+    inputs, mapping = [], {}
+    for i, v in enumerate(variables):
+        if v.op == "var":
+            inputs.append(v)
+        else:  # differentiate with respect to a parameter or time: a private variable
+            nv = _var(f"__tj_in{i}")
+            mapping[v] = nv
+            inputs.append(nv)
+    g = subs(fs, mapping) if mapping else list(fs)
+    pars_used = get_params(g)
+    n_pars = (max(pars_used) + 1) if pars_used else 0
+    time_par = -1
+    if any(n.op == "time" for n in topo_order(g)):
+        time_par = n_pars
+        g = subs(g, {_time: Expr("par", (), time_par)})
+    d = decompose(g, inputs)
+    kern = get_kernel(d, ode=False, kind=kind)
+    plan = _Plan(kern, np.array(d.outputs, dtype=np.int64), len(inputs), n_pars, time_par,
+                 (fs, variables))
+    with _PLANS_LOCK:
+        _PLANS[key] = plan
+        while len(_PLANS) > 512:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+def _pars_array(plan, pars, time):
+    p = np.zeros(plan.n_pars + (1 if plan.time_par >= 0 else 0))
+    if plan.n_pars:
+        if pars is None:
+            raise ValueError(f"the expression uses runtime parameters par[0..{plan.n_pars - 1}]: "
+                             f"pass pars=[...] with {plan.n_pars} values")
+        pv = np.asarray(pars, dtype=np.float64).ravel()
+        if pv.size < plan.n_pars:
+            raise ValueError(f"the expression uses par[{plan.n_pars - 1}] but pars has only "
+                             f"{pv.size} values")
+        if not np.all(np.isfinite(pv[:plan.n_pars])):
+            raise ValueError("pars contains NaN or infinity")
+        p[:plan.n_pars] = pv[:plan.n_pars]
+    if plan.time_par >= 0:
+        if time is None:
+            raise ValueError("the expression uses tj.time: pass time=<value> (or list tj.time "
+                             "among the variables to expand in it)")
+        p[plan.time_par] = float(time)
+    return p
+
+
+def _points(point, n, what="point"):
+    P = np.asarray(point, dtype=np.float64)
+    single = P.ndim <= 1
+    P = np.atleast_2d(P) if P.ndim <= 1 else P
+    if P.ndim == 2 and n == 1 and P.shape[1] != 1 and P.shape[0] == 1:
+        P = P.reshape(-1, 1)
+        single = P.shape[0] == 1
+    if P.ndim != 2 or P.shape[1] != n:
+        raise ValueError(f"{what} has shape {np.shape(point)} but there are {n} variables: pass "
+                         f"{n} values (or an array of shape (npoints, {n}))")
+    if not np.all(np.isfinite(P)):
+        bad = np.argwhere(~np.isfinite(P))[0]
+        raise ValueError(f"{what} contains a non-finite value at index {tuple(bad)}: "
+                         f"{P[tuple(bad)]}")
+    return np.ascontiguousarray(P), single
+
+
+def _check_order(order):
+    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
+        raise TypeError(f"order must be a non-negative integer, got {order!r}")
+    if order < 0:
+        raise ValueError(f"order must be >= 0, got {order}")
+    return int(order)
+
+
+def _run(plan, P, D, order, pars):
+    m = plan.outs.shape[0]
+    res = np.empty((P.shape[0], m, order + 1))
+    tc = np.zeros((plan.kernel.n_slots, order + 1))
+    k = plan.kernel
+    if k.kind == "python":
+        _run_points(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
+    else:
+        _drivers()(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
+    return res
+
+
+# ------------------------------------------------------------------ taylor_coefficients
+def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=None, time=None,
+                        kind=None):
+    """Normalised Taylor coefficients of ``f(point + h * direction)`` in ``h``.
+
+    Parameters
+    ----------
+    f : Expr or list of Expr
+        The function(s).
+    variables : list of variables (or tj.par[i], tj.time)
+        The inputs, in the order of ``point``.
+    point : array_like, shape (n,) or (npoints, n)
+        Expansion point(s); many points are handled in one compiled loop.
+    direction : array_like, shape (n,) or (npoints, n), optional
+        Direction of the expansion (default: 1 for a single variable; required otherwise).
+    order : int
+        Highest coefficient.
+    pars : array_like, optional
+        Values of the runtime parameters ``par[i]`` used in ``f``.
+    time : float, optional
+        Value of ``tj.time`` if ``f`` uses it (and it is not among ``variables``).
+    kind : {"compact", "spec", "python"}, optional
+        Kernel kind (see :func:`default_kind`).
+
+    Returns
+    -------
+    ndarray
+        ``c[k] = (d/dh)^k f / k!`` at h = 0: shape ``(order+1,)`` for one function at
+        one point, ``(m, order+1)`` for m functions, with a leading ``npoints``
+        axis when several points are given.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x = tj.var("x")
+    >>> c = tj.taylor_coefficients(tj.exp(x), [x], [0.0], order=4)
+    >>> [round(v, 12) for v in c]
+    [1.0, 1.0, 0.5, 0.166666666667, 0.041666666667]
+    """
+    order = _check_order(order)
+    fs, scalar = _as_exprs(f)
+    variables = _as_vars(variables)
+    plan = _plan(fs, variables, kind or default_kind())
+    n = plan.n_in
+    P, single = _points(point, n)
+    if direction is None:
+        if n != 1:
+            raise ValueError(f"direction is required with {n} variables (e.g. direction=[1.0] + "
+                             f"[0.0]*{n - 1} to expand along the first one)")
+        D = np.ones_like(P)
+    else:
+        D, dsingle = _points(direction, n, "direction")
+        if D.shape[0] == 1 and P.shape[0] > 1:
+            D = np.ascontiguousarray(np.broadcast_to(D, P.shape))
+        elif D.shape[0] > 1 and P.shape[0] == 1:
+            P = np.ascontiguousarray(np.broadcast_to(P, D.shape))
+            single = False
+        elif D.shape[0] != P.shape[0]:
+            raise ValueError(f"{P.shape[0]} points but {D.shape[0]} directions")
+    res = _run(plan, P, D, order, _pars_array(plan, pars, time))
+    if scalar:
+        res = res[:, 0, :]
+    return res[0] if single else res
+
+
+# ------------------------------------------------------------------ derivatives
+class Derivatives:
+    """All partial derivatives of total order <= ``order`` at one point.
+
+    Index with a multi-index: ``d[(2, 3)]`` is d^5 f / dx^2 dy^3 (a true
+    derivative, not divided by factorials).  For a list of m functions each
+    entry is an array of shape (m,).
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, y = tj.make_vars("x", "y")
+    >>> d = tj.derivatives(x**3 * y**2, [x, y], [1.0, 2.0], order=3)
+    >>> float(d[(2, 1)])          # d^3/dx^2 dy of x^3 y^2 = 6 x * 2 y
+    24.0
+    >>> d.gradient()
+    array([12.,  4.])
+    """
+
+    def __init__(self, values: dict, n: int, order: int, scalar: bool, variables):
+        self._values = values
+        self.n = n
+        self.order = order
+        self.scalar = scalar
+        self.variables = list(variables)
+
+    def __getitem__(self, index):
+        if isinstance(index, numbers.Integral) and self.n == 1:
+            index = (int(index),)
+        index = tuple(int(i) for i in index)
+        if len(index) != self.n or any(i < 0 for i in index):
+            raise KeyError(f"multi-index {index} must have {self.n} non-negative entries")
+        if sum(index) > self.order:
+            raise KeyError(f"total order {sum(index)} > {self.order}: compute with a higher order")
+        v = self._values[index]
+        return float(v[0]) if self.scalar else v.copy()
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def keys(self):
+        return self._values.keys()
+
+    def items(self):
+        return ((k, self[k]) for k in self._values)
+
+    def tensor(self, k: int) -> np.ndarray:
+        """The symmetric tensor of all k-th derivatives, shape (n,)*k (or (m,)+(n,)*k)."""
+        if k > self.order or k < 0:
+            raise ValueError(f"tensor order {k} not available (computed up to {self.order})")
+        m = next(iter(self._values.values())).shape[0]
+        T = np.empty((m,) + (self.n,) * k)
+        for idx in np.ndindex(*((self.n,) * k)):
+            mi = [0] * self.n
+            for a in idx:
+                mi[a] += 1
+            T[(slice(None),) + idx] = self._values[tuple(mi)]
+        return T[0] if self.scalar else T
+
+    def gradient(self):
+        """First derivatives: shape (n,) (Jacobian (m, n) for m functions)."""
+        return self.tensor(1)
+
+    def hessian(self):
+        """Second derivatives: shape (n, n) (or (m, n, n))."""
+        return self.tensor(2)
+
+    def value(self):
+        return self.tensor(0)
+
+    def __repr__(self):
+        return (f"<Derivatives of order <= {self.order} in {self.n} variables "
+                f"({len(self._values)} multi-indices)>")
+
+
+def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None) -> Derivatives:
+    """All partial derivatives of total order <= ``order`` at ``point``.
+
+    Uses C(n+order-1, order) univariate Taylor expansions along integer
+    directions, run in one compiled loop, and recombines them exactly
+    (Griewank, Utke & Walther 2000; see ``taylorjit._multi``).
+
+    Parameters
+    ----------
+    f : Expr or list of Expr
+    variables : list of variables (or tj.par[i], tj.time)
+    point : array_like, shape (n,)
+    order : int
+    pars, time, kind
+        As in :func:`taylor_coefficients`.
+
+    Returns
+    -------
+    Derivatives
+        ``d[(i1, ..., in)]`` = d^|i| f / dx1^i1 ... dxn^in, ``d.gradient()``,
+        ``d.hessian()``, ``d.tensor(k)``.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, y = tj.make_vars("x", "y")
+    >>> d = tj.derivatives(tj.exp(x) * tj.sin(y), [x, y], [0.0, 0.0], order=4)
+    >>> round(d[(3, 1)], 12)      # d^4/dx^3 dy of e^x sin y at 0 = 1
+    1.0
+    """
+    order = _check_order(order)
+    fs, scalar = _as_exprs(f)
+    variables = _as_vars(variables)
+    plan = _plan(fs, variables, kind or default_kind())
+    n = plan.n_in
+    P, single = _points(point, n)
+    if not single:
+        raise ValueError("derivatives() takes one point; loop over points or use "
+                         "taylor_coefficients with many points")
+    pars_arr = _pars_array(plan, pars, time)
+    values = {}
+    if order == 0:
+        res = _run(plan, P, np.zeros_like(P), 0, pars_arr)
+        values[(0,) * n] = res[0, :, 0].copy()
+    else:
+        dirs = directions(n, order)
+        Pm = np.ascontiguousarray(np.broadcast_to(P, dirs.shape))
+        res = _run(plan, Pm, dirs, order, pars_arr)       # (ndirs, m, order+1)
+        for deg, (js, C) in enumerate(interpolation_matrices(n, order)):
+            block = C @ res[:, :, deg]                    # (#js, m)
+            for a, j in enumerate(js):
+                values[j] = block[a]
+    return Derivatives(values, n, order, scalar, variables)
+
+
+# ------------------------------------------------------------------ cfunc
+class CFunc:
+    """A compiled evaluator of a list of expressions (see :func:`cfunc`)."""
+
+    def __init__(self, plan, fs, variables, scalar, parallel):
+        self._plan = plan
+        self.functions = list(fs)
+        self.variables = list(variables)
+        self._scalar = scalar
+        self.parallel = parallel
+
+    @property
+    def n_in(self):
+        return self._plan.n_in
+
+    @property
+    def n_out(self):
+        return self._plan.outs.shape[0]
+
+    def __call__(self, x, *, pars=None, time=None, parallel=None):
+        """Evaluate at one point (shape (n,)) or many (shape (npoints, n))."""
+        plan = self._plan
+        X, single = _points(x, plan.n_in, "input")
+        p = _pars_array(plan, pars, time)
+        parallel = self.parallel if parallel is None else parallel
+        nthreads = os.cpu_count() or 1
+        if parallel and X.shape[0] >= 4 * nthreads and nthreads > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            chunks = np.array_split(np.arange(X.shape[0]), nthreads)
+            with ThreadPoolExecutor(nthreads) as ex:
+                parts = list(ex.map(lambda c: _run(plan, X[c[0]:c[-1] + 1], X[c[0]:c[-1] + 1], 0,
+                                                   p), [c for c in chunks if c.size]))
+            res = np.concatenate(parts)
+        else:
+            res = _run(plan, X, X, 0, p)
+        res = res[:, :, 0]
+        if self._scalar:
+            res = res[:, 0]
+        return res[0] if single else res
+
+    def __repr__(self):
+        return (f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), "
+                f"kernel={self._plan.kernel.kind}>")
+
+
+def cfunc(f, variables, *, kind=None, parallel=False) -> CFunc:
+    """Compile expressions into a fast evaluator.
+
+    Parameters
+    ----------
+    f : Expr or list of Expr
+    variables : list of variables (order of the inputs)
+    kind : {"compact", "spec", "python"}, optional
+        Kernel kind; ``"spec"`` (specialised machine code) is fastest for
+        evaluating many points once compiled.
+    parallel : bool
+        Evaluate large batches on all cores (threads; the compiled loop
+        releases the GIL).
+
+    Examples
+    --------
+    >>> import numpy as np, taylorjit as tj
+    >>> x, y = tj.make_vars("x", "y")
+    >>> g = tj.cfunc([x * y, tj.sin(x) + y], [x, y])
+    >>> g(np.array([2.0, 3.0]))
+    array([6.        , 3.90929743])
+    >>> g(np.ones((4, 2))).shape
+    (4, 2)
+    """
+    fs, scalar = _as_exprs(f)
+    variables = _as_vars(variables)
+    plan = _plan(fs, variables, kind or default_kind())
+    return CFunc(plan, fs, variables, scalar, parallel)
+
