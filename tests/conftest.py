@@ -1,0 +1,32 @@
+"""Shared pytest set-up.
+
+Every test session uses one persistent kernel cache, separate from the user's
+(``~/.cache/taylorjit-tests``, or ``$TAYLORJIT_TEST_CACHE_DIR``), so compiled
+kernels are shared across test runs and sessions without touching
+``~/.cache/taylorjit``.  Build kernels inside tests or fixtures (not at import
+time) so that they land in this directory.  A test that needs an empty cache
+uses its own ``tmp_path`` (see ``tests/test_kernels.py``).
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _test_cache_dir() -> Path:
+    env = os.environ.get("TAYLORJIT_TEST_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "taylorjit-tests"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tj_cache_dir():
+    """Point ``TAYLORJIT_CACHE_DIR`` at the persistent test cache for the session."""
+    path = _test_cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    old = os.environ.get("TAYLORJIT_CACHE_DIR")
+    os.environ["TAYLORJIT_CACHE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("TAYLORJIT_CACHE_DIR", None)
+    else:
+        os.environ["TAYLORJIT_CACHE_DIR"] = old
