@@ -285,14 +285,22 @@ def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
         ub = iv[sp, 1]
         depth = iv[sp, 2]
         nsc = _sign_changes_rt(q, tmp, n)
-        if nsc == 0:
-            continue
-        if nsc == 1 or depth >= MAX_DEPTH:
+        # the original polynomial's signs at the end points (Horner on g, not q):
+        # a strict sign change proves a crossing whatever rounding did to q
+        fa = poly_eval(g, n, lb * h)
+        fb = poly_eval(g, n, h if ub >= 1.0 else ub * h)
+        crossing = fa != 0.0 and fb != 0.0 and (fa > 0.0) != (fb > 0.0)
+        if crossing and (nsc <= 1 or depth >= MAX_DEPTH):
             if n_iso < max_iso:
                 iv[iso_base + n_iso, 0] = lb
                 iv[iso_base + n_iso, 1] = ub
                 n_iso += 1
             continue
+        if nsc == 0 or depth >= MAX_DEPTH:
+            # no root, or a cluster without a sign change: a contact, not a crossing
+            continue
+        # nsc >= 2, or nsc == 1 with a root at an end point / a sign lost to
+        # rounding: split further
         mid = 0.5 * (lb + ub)
         if sp + 2 > STACK_SIZE:
             continue          # cannot happen with MAX_DEPTH < STACK_SIZE - 2 (guard)
@@ -307,8 +315,8 @@ def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
         _shift1(right, n)
         _normalise(q, n)
         _normalise(right, n)
-        if right[0] == 0.0:        # exact root at the midpoint
-            tau = mid * h
+        tau = mid * h
+        if poly_eval(g, n, tau) == 0.0:     # a root exactly at the midpoint
             n_out = _add_root(out, n_out, tau, poly_eval_d(g, n, tau), lo, hi, direction)
         if lb_off < mid:           # keep the left half only if it reaches past the cooldown
             iv[sp, 0] = lb
