@@ -89,6 +89,8 @@ class kepE(sp.Function):  # noqa: N801 - the registry's name
         raise sp.core.function.ArgumentIndexError(self, argindex)
 
     def _eval_evalf(self, prec):
+        from ._registry import FUNCTIONS
+
         vals = _mp_args(self, prec)
         if vals is None:
             return None
@@ -96,31 +98,8 @@ class kepE(sp.Function):  # noqa: N801 - the registry's name
         with mpmath.workprec(prec + 20):
             if not (0 <= e < 1):
                 return None
-            E = _mp_kepE(e, M)
+            E = FUNCTIONS["kepE"].mp(e, M)
         return sp.Float(E, precision=prec)
-
-
-def _mp_kepE(e, M):  # noqa: N802
-    """Solve E - e sin E = M at the current mpmath precision (0 <= e < 1).
-
-    Newton's method from the double-precision solution, with the working
-    precision doubled each step (quadratic convergence); the function is
-    monotonic, so the root is unique.
-    """
-    from ._funcs.special import kepE_solve
-
-    target = mpmath.mp.prec
-    E = mpmath.mpf(kepE_solve.py_func(float(e), float(M)))
-    prec = 40
-    while True:
-        prec = min(2 * prec, target + 20)
-        with mpmath.workprec(prec):
-            E = E - (E - e * mpmath.sin(E) - M) / (1 - e * mpmath.cos(E))
-        if prec >= target + 20:
-            break
-    with mpmath.workprec(target + 20):  # one last full-precision step
-        E = E - (E - e * mpmath.sin(E) - M) / (1 - e * mpmath.cos(E))
-    return +E
 
 
 class sigmoid(sp.Function):  # noqa: N801 - the registry's name

@@ -157,7 +157,22 @@ def _kepE_partials(e, M):
 
 
 def _mp_kepE(e, M):
-    return mpmath.findroot(lambda E: E - e * mpmath.sin(E) - M, M + e * mpmath.sin(M))
+    """mpmath reference: Newton's method from the double-precision root, the working
+    precision doubled each step (quadratic convergence; the root is unique for
+    0 <= e < 1 since E - e sin E is increasing).  ~5x faster than findroot at the
+    thousands of bits that mpmath.taylor uses for high derivatives."""
+    target = mpmath.mp.prec + 20
+    E = mpmath.mpf(kepE_solve.py_func(float(e), float(M)))
+    prec = 40
+    while True:
+        prec = min(2 * prec, target)
+        with mpmath.workprec(prec):
+            E = E - (E - e * mpmath.sin(E) - M) / (1 - e * mpmath.cos(E))
+        if prec == target:
+            break
+    with mpmath.workprec(target):  # one more full-precision step for safety
+        E = E - (E - e * mpmath.sin(E) - M) / (1 - e * mpmath.cos(E))
+    return +E
 
 
 def _sympy_kepE(sp, e, M):
