@@ -124,9 +124,10 @@ def build_prog(d: Decomposition, ode: bool):
     rows = []
     cvals = []
     if ode:
-        if len(d.outputs) != d.n_in:
+        if len(d.outputs) < d.n_in:
             raise ValueError("an ODE decomposition needs one right-hand side per state variable")
-        for i, r in enumerate(d.outputs):
+        # outputs after the right-hand sides (event functions ...) are plain slots
+        for i, r in enumerate(d.outputs[:d.n_in]):
             rows.append([-1, i, 0, 0, 0, r, 0, 0])
             cvals.append(0.0)
     for name, outs, ins, c in d.ops:
@@ -156,7 +157,7 @@ def spec_source(d: Decomposition, ode: bool) -> str:
              "    for k in range(order + 1):"]
     if ode:
         lines.append("        if k > 0:")
-        for i, r in enumerate(d.outputs):
+        for i, r in enumerate(d.outputs[:d.n_in]):
             lines.append(f"            tc[{i}, k] = tc[{r}, k - 1] / k")
     lines.append("        if k == order and full == 0:")
     lines.append("            break")

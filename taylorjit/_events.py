@@ -1,0 +1,386 @@
+"""Events: conditions ``g(t, x, par) = 0`` located exactly during integration.
+
+This module owns the user-facing :class:`Event` and the glue between events
+and the integrator:
+
+* :func:`prepare_events` validates events against a system (variables,
+  parameters) and returns their expressions, which the integrator appends to
+  the decomposition outputs (extra rows of ``tc``: their Taylor coefficients
+  over a step come from the same jet, and they take part in the step-size
+  norms, as in heyoka);
+* :class:`EventBundle` holds the preallocated arrays that the compiled loops
+  use (configuration, cooldowns, root-finding workspace, the event log);
+  its ``.arrays`` tuple is one numba argument of type :func:`EV_TYPE`;
+* :func:`detect_events` (numba, inlined into the compiled step) finds the
+  roots of every event polynomial on the step (:mod:`taylorjit._roots`),
+  truncates the step at the first terminal event, logs the non-terminal events
+  before it with their exact times, and manages cooldowns;
+* :func:`drain_log` (Python) runs the callbacks in time order.
+
+Semantics follow heyoka (``t_event`` / ``nt_event``): detection on the
+half-open step ``[0, h)``; a terminal event ends the step exactly at the event;
+its callback ``cb(ta, d_sgn)`` returns True to continue or False to stop (no
+callback: stop); a non-terminal callback ``cb(ta, t, d_sgn)`` is called after
+the step, in time order, with the exact event time (``ta.update_d_output(t)``
+gives the state there); after a terminal event the event is ignored for a
+cooldown (``10 g_eps / |g'|`` unless given) so it does not trigger again at
+its own time.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+
+from ._expr import Expr, expr, get_variables
+from ._roots import STACK_SIZE, auto_cooldown, event_roots
+
+__all__ = ["Event", "EventBundle", "prepare_events", "detect_events", "EV_TYPE", "drain_log",
+           "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "EF_TOL", "EF_DSGN"]
+
+DIRECTIONS = {"any": 0, "positive": 1, "negative": -1}
+_DIR_NAMES = {v: k for k, v in DIRECTIONS.items()}
+
+# evi columns (int config per event)
+EI_SLOT, EI_DIR, EI_TERM, EI_CB = range(4)
+# evf columns (float per event): user cooldown (-1: automatic), remaining cooldown
+EF_CD, EF_REM = range(2)
+# eiw (int state): log length, terminal event of the last step (-1 none), Python needed
+E_NLOG, E_TERM, E_NEEDPY = range(3)
+# efw (float state): tolerance, d_sgn of the terminal event, its time (hi, lo)
+EF_TOL, EF_DSGN = range(2)
+_EPS = float(np.finfo(float).eps)
+
+
+class Event:
+    """An event ``g = 0`` for :class:`~taylorjit.TaylorAdaptive` (``events=[...]``).
+
+    Parameters
+    ----------
+    expr : Expr or number
+        The event function ``g``; may use the state variables of the system,
+        ``tj.par[i]`` and ``tj.time``.  The event triggers where ``g`` crosses
+        zero (a tangential contact, e.g. a double root, is not a crossing).
+    direction : {"any", "positive", "negative"}
+        Only crossings where ``g`` increases (``"positive"``) or decreases
+        (``"negative"``) in time; with ``"any"`` both (default).
+    terminal : bool
+        A terminal event ends the step exactly at the event time; the
+        propagation stops there unless its callback returns True.
+    callback : callable, optional
+        Terminal: ``callback(ta, d_sgn) -> bool``, called with the integrator at
+        the event (state and time at the event; the callback may change
+        ``ta.state`` and ``ta.pars``); return True to continue the propagation,
+        False to stop it.  Without a callback a terminal event stops.
+        Non-terminal: ``callback(ta, t, d_sgn)``, called after the step in
+        which the event occurred, in time order, with the exact event time
+        ``t`` (``ta.update_d_output(t)`` gives the state at ``t``); the return
+        value is ignored.  Without a callback a non-terminal event is recorded
+        in ``ta.event_log`` as ``(index, t, d_sgn)`` (detection then runs
+        entirely in compiled code).  ``d_sgn`` is the sign of ``dg/dt`` at the
+        event (+1, -1, or 0).
+    cooldown : float, optional
+        Terminal events only: after triggering, the event is ignored for this
+        long (in time), so that it does not trigger again at its own time.
+        Default: automatic, ``10 g_eps / |dg/dt|`` with ``g_eps`` the error
+        estimate of the step (heyoka's rule).
+
+    Examples
+    --------
+    A ball dropped from 10 m, bouncing with restitution 0.9:
+
+    >>> import taylorjit as tj
+    >>> from taylorjit._events import Event
+    >>> from taylorjit._integrator import TaylorAdaptive
+    >>> y, v = tj.make_vars("y", "v")
+    >>> def bounce(ta, d_sgn):
+    ...     ta.state[1] = -0.9 * ta.state[1]
+    ...     return True                       # continue
+    >>> ground = Event(y, direction="negative", terminal=True, callback=bounce)
+    >>> ta = TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0], events=[ground], compact=True)
+    >>> res = ta.propagate_until(3.0)
+    >>> round(ta.state[1], 6) > 0              # going up after the first bounce at t = 1.43 s
+    True
+    """
+
+    __slots__ = ("expr", "direction", "terminal", "callback", "cooldown")
+
+    def __init__(self, expr_, *, direction="any", terminal=False, callback=None, cooldown=None):
+        if isinstance(expr_, bool) or not isinstance(expr_, (Expr, int, float, np.floating,
+                                                             np.integer)):
+            raise TypeError(f"the event function must be a taylorjit expression (built from "
+                            f"tj.make_vars, tj.par, tj.time), got {type(expr_).__name__} "
+                            f"{expr_!r}")
+        if direction not in DIRECTIONS:
+            raise ValueError(f"invalid event direction {direction!r}: use 'any', 'positive' "
+                             "(g increasing) or 'negative' (g decreasing)")
+        if callback is not None and not callable(callback):
+            raise TypeError(f"the event callback must be callable (a function "
+                            f"{'cb(ta, d_sgn)' if terminal else 'cb(ta, t, d_sgn)'}), got "
+                            f"{type(callback).__name__} {callback!r}")
+        if cooldown is not None:
+            if not terminal:
+                raise ValueError("cooldown applies to terminal events only (a non-terminal "
+                                 "event never stops the step at its own time): drop cooldown= "
+                                 "or pass terminal=True")
+            cooldown = float(cooldown)
+            if not (cooldown >= 0.0 and math.isfinite(cooldown)):
+                raise ValueError(f"cooldown must be a finite number >= 0, got {cooldown!r} "
+                                 "(None: automatic)")
+        self.expr = expr(expr_)
+        self.direction = direction
+        self.terminal = bool(terminal)
+        self.callback = callback
+        self.cooldown = cooldown
+
+    def __repr__(self):
+        kind = "terminal" if self.terminal else "non-terminal"
+        cb = "" if self.callback is None else f", callback={getattr(self.callback, '__name__', 'cb')}"
+        cd = "" if self.cooldown is None else f", cooldown={self.cooldown!r}"
+        return f"Event({self.expr}, direction={self.direction!r}, {kind}{cb}{cd})"
+
+
+def prepare_events(events, svars):
+    """Validate ``events`` for a system with state variables ``svars``.
+
+    Returns the list of :class:`Event` (a new list) and their expressions.
+    Raises clear errors for non-events and for unknown variables.
+    """
+    if events is None:
+        return [], []
+    if isinstance(events, Event):
+        events = [events]
+    try:
+        events = list(events)
+    except TypeError:
+        raise TypeError(f"events must be a list of tj.Event, got {type(events).__name__}") from None
+    names = [v.value for v in svars]
+    known = set(names)
+    for i, ev in enumerate(events):
+        if not isinstance(ev, Event):
+            raise TypeError(f"events[{i}] is a {type(ev).__name__}, not a tj.Event: wrap the "
+                            f"expression as tj.Event(expr, ...)")
+        for u in get_variables(ev.expr):
+            if u.value not in known:
+                raise ValueError(f"event {i} ({ev.expr}) uses the variable '{u.value}', which is "
+                                 f"not a state variable of the system ({', '.join(names)}): "
+                                 "events may use the state variables, tj.par[i] and tj.time")
+    return events, [ev.expr for ev in events]
+
+
+# --------------------------------------------------------------------------- compiled part
+def EV_TYPE():  # noqa: N802 - a type computed lazily
+    """numba type of :attr:`EventBundle.arrays` (one argument of the compiled loops)."""
+    i1, i2 = types.int64[::1], types.int64[:, ::1]
+    a1, a2 = types.float64[::1], types.float64[:, ::1]
+    return types.Tuple((i2, a2, a2, a2, a2, a2, a2, i1, a1))
+
+
+class EventBundle:
+    """Preallocated event arrays for one integrator (or one batch lane).
+
+    ``arrays = (evi, evf, ws, iv, out, cand, log, eiw, efw)``:
+
+    ``evi`` (n_ev, 4) int: tc row, direction, terminal, has callback;
+    ``evf`` (n_ev, 2): user cooldown (-1 automatic), remaining cooldown;
+    ``ws``, ``iv``, ``out``: root-finding workspace (:func:`taylorjit._roots.make_workspace`);
+    ``cand`` (n_ev * (order + 2), 4): roots of the step (event, tau, d_sgn, |g'|);
+    ``log`` (L, 4): non-terminal events (event, t_hi, t_lo, d_sgn) not yet handed to Python;
+    ``eiw``: ``[n_log, terminal event of the last step or -1, python needed]``;
+    ``efw``: ``[tol, d_sgn of the terminal event]``.
+    With no events all arrays are empty and detection costs nothing.
+    """
+
+    LOG_CAP = 256
+
+    def __init__(self, events, slots, order, tol):
+        n_ev = len(events)
+        self.events = list(events)
+        evi = np.zeros((n_ev, 4), dtype=np.int64)
+        evf = np.zeros((n_ev, 2))
+        for i, (ev, s) in enumerate(zip(events, slots)):
+            evi[i] = (s, DIRECTIONS[ev.direction], int(ev.terminal), int(ev.callback is not None))
+            evf[i] = (-1.0 if ev.cooldown is None else ev.cooldown, 0.0)
+        if n_ev:
+            ws = np.zeros((STACK_SIZE + 1, order + 1))
+            iv = np.zeros((STACK_SIZE + order + 2, 3))
+            out = np.zeros((order + 2, 3))
+            cand = np.zeros((n_ev * (order + 2), 4))
+            log = np.zeros((max(self.LOG_CAP, 2 * n_ev * (order + 2)), 4))
+        else:
+            ws = np.zeros((0, 0))
+            iv = out = cand = log = np.zeros((0, 0))
+        eiw = np.array([0, -1, 0], dtype=np.int64)
+        efw = np.array([float(tol), 0.0])
+        self.arrays = (evi, evf, ws, np.ascontiguousarray(iv), out, cand, log, eiw, efw)
+
+    @property
+    def n_events(self):
+        return self.arrays[0].shape[0]
+
+    def reset_cooldowns(self):
+        self.arrays[1][:, EF_REM] = 0.0
+
+    @property
+    def last_terminal(self):
+        """Index of the terminal event that ended the last step, or -1."""
+        return int(self.arrays[7][E_TERM])
+
+    @property
+    def last_dsgn(self):
+        return int(self.arrays[8][EF_DSGN])
+
+    def copy(self):
+        new = object.__new__(EventBundle)
+        new.events = list(self.events)
+        new.arrays = tuple(a.copy() for a in self.arrays)
+        return new
+
+
+@njit(inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(inline="always")
+def _dd_add_d(ahi, alo, b):
+    """(ahi, alo) + b as heyoka's dfloat addition with b = (b, 0)."""
+    xh, yh = _two_sum(ahi, b)
+    yh += alo
+    s = xh + yh
+    yh = yh - (s - xh)
+    return s, yh
+
+
+@njit(cache=True, nogil=True)
+def detect_events(tc, order, hrows, tm, h, ev):
+    """Events of the step of size ``h`` starting at time ``tm`` (double-length).
+
+    Returns the step to take: ``h``, or the time offset of the first terminal
+    event (then ``eiw[E_TERM]`` is its index and ``efw[EF_DSGN]`` the sign of
+    ``dg/dt``).  Non-terminal events before it are appended to the log with
+    their absolute times; ``eiw[E_NEEDPY]`` is set when one of them has a
+    Python callback or the log is half full.  Cooldowns are advanced by the
+    returned step, and set for a triggering terminal event.
+    """
+    evi, evf, ws, iv, out, cand, log, eiw, efw = ev
+    n_ev = evi.shape[0]
+    eiw[E_TERM] = -1
+    if n_ev == 0:
+        return h
+    if h == 0.0 or not math.isfinite(h):
+        return h
+    # g_eps: error estimate of the Taylor series of state and events (heyoka)
+    a = 0.0
+    for j in range(hrows.shape[0]):
+        v = abs(tc[hrows[j], 0])
+        if not (v <= a):
+            a = v
+    if not math.isfinite(a):
+        return h
+    tol = efw[EF_TOL]
+    r = tol if a < 1.0 else tol * a
+    g_eps = _EPS * a if r < _EPS * a else r
+    nc = 0
+    for e in range(n_ev):
+        cd = evf[e, EF_REM] if evi[e, EI_TERM] == 1 else 0.0
+        m = event_roots(tc[evi[e, EI_SLOT]], order, h, evi[e, EI_DIR], cd, ws, iv, out)
+        for i in range(m):
+            if nc < cand.shape[0]:
+                cand[nc, 0] = e
+                cand[nc, 1] = out[i, 0]
+                cand[nc, 2] = out[i, 1]
+                cand[nc, 3] = out[i, 2]
+                nc += 1
+    # time order (insertion sort on |tau|; stable, so ties keep the event order)
+    for i in range(1, nc):
+        c0 = cand[i, 0]
+        c1 = cand[i, 1]
+        c2 = cand[i, 2]
+        c3 = cand[i, 3]
+        j = i - 1
+        while j >= 0 and abs(cand[j, 1]) > abs(c1):
+            cand[j + 1, 0] = cand[j, 0]
+            cand[j + 1, 1] = cand[j, 1]
+            cand[j + 1, 2] = cand[j, 2]
+            cand[j + 1, 3] = cand[j, 3]
+            j -= 1
+        cand[j + 1, 0] = c0
+        cand[j + 1, 1] = c1
+        cand[j + 1, 2] = c2
+        cand[j + 1, 3] = c3
+    best = -1
+    for c in range(nc):
+        if evi[int(cand[c, 0]), EI_TERM] == 1:
+            best = c
+            break
+    h_new = h if best < 0 else cand[best, 1]
+    lim = math.inf if best < 0 else abs(h_new)
+    nl = eiw[E_NLOG]
+    for c in range(nc):
+        e = int(cand[c, 0])
+        if evi[e, EI_TERM] == 1:
+            continue
+        if not (abs(cand[c, 1]) < lim):
+            break
+        if nl < log.shape[0]:
+            thi, tlo = _dd_add_d(tm[0], tm[1], cand[c, 1])
+            log[nl, 0] = e
+            log[nl, 1] = thi
+            log[nl, 2] = tlo
+            log[nl, 3] = cand[c, 2]
+            nl += 1
+        if evi[e, EI_CB] == 1:
+            eiw[E_NEEDPY] = 1
+    eiw[E_NLOG] = nl
+    if 2 * nl >= log.shape[0]:
+        eiw[E_NEEDPY] = 1
+    ah = abs(h_new)
+    for e in range(n_ev):
+        if evf[e, EF_REM] > 0.0:
+            rem = evf[e, EF_REM] - ah
+            evf[e, EF_REM] = rem if rem > 0.0 else 0.0
+    if best >= 0:
+        e = int(cand[best, 0])
+        cdu = evf[e, EF_CD]
+        evf[e, EF_REM] = cdu if cdu >= 0.0 else auto_cooldown(g_eps, cand[best, 3])
+        eiw[E_TERM] = e
+        efw[EF_DSGN] = cand[best, 2]
+        eiw[E_NEEDPY] = 1
+    return h_new
+
+
+def drain_log(ta, bundle, event_log):
+    """Hand the logged non-terminal events to Python, in time order: call their
+    callbacks ``cb(ta, t, d_sgn)`` or append ``(index, t, d_sgn)`` to ``event_log``."""
+    evi, evf, ws, iv, out, cand, log, eiw, efw = bundle.arrays
+    nl = int(eiw[E_NLOG])
+    eiw[E_NEEDPY] = 0
+    if nl == 0:
+        return
+    rows = log[:nl].copy()
+    eiw[E_NLOG] = 0
+    for e, thi, tlo, sg in rows:
+        ev = bundle.events[int(e)]
+        if ev.callback is None:
+            event_log.append((int(e), float(thi), int(sg)))
+        else:
+            ev.callback(ta, float(thi), int(sg))
+
+
+def run_terminal_callback(ta, bundle):
+    """Callback of the terminal event that ended the last step.
+
+    Returns True to continue the propagation, False to stop."""
+    te = bundle.last_terminal
+    ev = bundle.events[te]
+    if ev.callback is None:
+        return False
+    r = ev.callback(ta, bundle.last_dsgn)
+    if r is None or not isinstance(r, (bool, np.bool_)):
+        raise TypeError(f"the callback of terminal event {te} ({ev.expr}) returned {r!r}: "
+                        "return True to continue the propagation or False to stop it")
+    return bool(r)
