@@ -1,0 +1,421 @@
+"""The adaptive Taylor integrator (scalar): :class:`TaylorAdaptive`.
+
+Python owns the state arrays and the options; every step, the step-size
+choice, the Horner update, grid and continuous output run in the compiled
+loops of :mod:`taylorjit._stepper`.  Python is re-entered only for callbacks
+(one compiled step per call) and for the progress bar (chunks of steps).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from . import _stepper as S
+from ._coutput import ContinuousOutput
+from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
+                      build_kernel, check_time, check_tol, order_from_tol, parse_system)
+
+__all__ = ["TaylorAdaptive", "Outcome"]
+
+OUTCOMES = {S.OC_SUCCESS: Outcome.success, S.OC_TIME_LIMIT: Outcome.time_limit,
+            S.OC_STEP_LIMIT: Outcome.step_limit, S.OC_ERR_NF: Outcome.err_nf_state}
+_EMPTY1 = np.zeros(0)
+_EMPTY2 = np.zeros((0, 0))
+_EMPTY3 = np.zeros((0, 0, 0))
+_PROGRESS_CHUNK = 2000
+
+
+def check_max_dt(max_delta_t):
+    if max_delta_t is None:
+        return math.inf
+    m = float(max_delta_t)
+    if math.isnan(m) or m <= 0.0:
+        raise ValueError(f"max_delta_t must be positive (a step length limit), got {m!r}")
+    return m
+
+
+def check_max_steps(max_steps):
+    if max_steps is None:
+        return 0
+    m = int(max_steps)
+    if m < 0:
+        raise ValueError(f"max_steps must be a non-negative integer (0: no limit), got {m}")
+    return m
+
+
+def make_progress(progress, t0, t1):
+    """A tqdm bar over |t - t0|, or None (with a warning when tqdm is missing)."""
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn("progress=True needs the tqdm package (pip install tqdm); "
+                      "continuing without a progress bar", stacklevel=3)
+        return None
+    return tqdm(total=abs(t1 - t0), unit="time")
+
+
+class TaylorAdaptive:
+    """Adaptive Taylor integrator of an ODE system (heyoka's step-size rule).
+
+    Parameters
+    ----------
+    sys : list of (variable, rhs) pairs, or dict
+        The system ``x_i' = rhs_i``; right-hand sides may use the state
+        variables, ``tj.par[i]`` and ``tj.time``.
+    state : sequence of float
+        Initial state, one value per equation.
+    time : float, optional
+        Initial time (default 0).
+    pars : sequence of float, optional
+        Values of ``par[0], par[1], ...`` (default zeros); writable later.
+    tol : float, optional
+        Tolerance (default machine epsilon).  Sets the order
+        ``max(2, ceil(-ln(tol)/2 + 1))`` (20 at epsilon); the step size follows
+        Jorba & Zou's rule as in heyoka, so step counts match heyoka's.
+    compact : bool or None, optional
+        True: the compact Taylor VM (no compilation for a new system); False:
+        a specialised kernel (fastest per step, compiled once per system, then
+        cached).  None (default) chooses the specialised kernel for systems up
+        to ``taylorjit._odesys.COMPACT_THRESHOLD`` operations.  Both give
+        bit-identical trajectories.
+    high_accuracy : bool, optional
+        Compensated summation for the state update and dense output.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> from taylorjit._integrator import TaylorAdaptive
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ta = TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.05, 0.025], compact=True)
+    >>> res = ta.propagate_until(1000.0)
+    >>> res.outcome, res.n_steps
+    (<Outcome.time_limit>, 4801)
+    >>> ta.order, ta.time
+    (20, 1000.0)
+    """
+
+    def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
+                 high_accuracy=False, _extra=()):
+        svars, rhs = parse_system(sys)
+        self._sys = list(zip(svars, rhs))
+        self._tol = check_tol(tol)
+        self._order = order_from_tol(self._tol)
+        self._kernel, self._hrows = build_kernel(svars, rhs, _extra, compact)
+        n = len(svars)
+        d = self._kernel.decomposition
+        self._state = as_state(state, n)
+        self._pars = as_pars(pars, d.n_pars)
+        t0 = check_time(time)
+        self._tm = np.array([t0, 0.0])
+        self._tc = self._kernel.new_tc(self._order)
+        self._iw = np.zeros(S.NIW, dtype=np.int64)
+        self._iw[S.I_ORDER] = self._order
+        self._iw[S.I_N] = n
+        self._iw[S.I_FULL] = 1 if len(self._hrows) > n else 0
+        self._iw[S.I_HACC] = int(bool(high_accuracy))
+        self._fw = np.zeros(S.NFW)
+        self._fw[S.F_RHOFAC] = S.rho_factor(self._order)
+        self._fw[S.F_INVO] = 1.0 / float(self._order)
+        self._fw[S.F_INVOM1] = 1.0 / float(self._order - 1)
+        self._fw[S.F_TSHI] = t0
+        self._xnew = np.zeros(n)
+        self._d_output = np.zeros(n)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def state(self):
+        """The state (a writable view: ``ta.state[:] = ...`` changes the integrator)."""
+        return self._state
+
+    @state.setter
+    def state(self, value):
+        self._state[:] = as_state(value, self._state.shape[0])
+
+    @property
+    def time(self):
+        """Current time (the high part of the double-length time, see ``dtime``)."""
+        return float(self._tm[0])
+
+    @time.setter
+    def time(self, value):
+        self._tm[:] = (check_time(value), 0.0)
+
+    @property
+    def dtime(self):
+        """Current time as the double-length pair ``(hi, lo)``."""
+        return float(self._tm[0]), float(self._tm[1])
+
+    @property
+    def pars(self):
+        """Runtime parameters (a writable view)."""
+        return self._pars
+
+    @pars.setter
+    def pars(self, value):
+        self._pars[:] = as_pars(value, self._pars.shape[0])[: self._pars.shape[0]]
+
+    @property
+    def tc(self):
+        """Taylor coefficients of the last step, shape ``(n, order + 1)``, expanded at its start."""
+        return self._tc[: self._iw[S.I_N]]
+
+    @property
+    def order(self):
+        return self._order
+
+    @property
+    def tol(self):
+        return self._tol
+
+    @property
+    def high_accuracy(self):
+        return bool(self._iw[S.I_HACC])
+
+    @property
+    def compact(self):
+        """True when the compact Taylor VM runs the system."""
+        return self._kernel.kind == "compact"
+
+    @property
+    def decomposition(self):
+        """The :class:`~taylorjit.Decomposition` of the right-hand sides."""
+        return self._kernel.decomposition
+
+    @property
+    def sys(self):
+        return list(self._sys)
+
+    @property
+    def last_h(self):
+        """Size of the last step taken."""
+        return float(self._fw[S.F_LASTH])
+
+    @property
+    def dense_output(self):
+        """The state computed by the last :meth:`update_d_output`."""
+        return self._d_output
+
+    def __repr__(self):
+        return (f"<TaylorAdaptive: {self._state.shape[0]} equations, order {self._order}, "
+                f"tol {self._tol:g}, {'compact' if self.compact else 'specialised'} kernel, "
+                f"t = {self.time!r}, state = {self._state.tolist()}>")
+
+    # ------------------------------------------------------------------ stepping
+    def _step(self, max_h):
+        if math.isnan(max_h):
+            raise ValueError("max_delta_t must not be NaN")
+        k = self._kernel
+        oc = S.step_entry(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
+                          self._state, self._pars, self._tm, max_h, self._xnew)
+        return StepResult(OUTCOMES[oc], float(self._fw[S.F_H]))
+
+    def step(self, max_delta_t=None):
+        """One step forward (at most ``max_delta_t`` long; negative: backward).
+
+        Returns a :class:`StepResult` ``(outcome, h)``: ``Outcome.time_limit`` when
+        the step was clamped to ``max_delta_t``, ``Outcome.err_nf_state`` when it
+        would produce a non-finite state (the state is then left unchanged).
+        """
+        return self._step(math.inf if max_delta_t is None else float(max_delta_t))
+
+    def step_backward(self, max_delta_t=None):
+        """One step backward in time (at most ``|max_delta_t|`` long)."""
+        return self._step(-math.inf if max_delta_t is None else -abs(float(max_delta_t)))
+
+    def update_d_output(self, t, rel_time=False):
+        """Dense output: the state at time ``t`` inside the last step (Taylor polynomial).
+
+        With ``rel_time=True``, ``t`` is relative to the current time.  Returns
+        (and stores in :attr:`dense_output`) an array of shape ``(n,)``.
+        """
+        t = check_time(t, "t")
+        tshi, tslo = self._fw[S.F_TSHI], self._fw[S.F_TSLO]
+        if rel_time:
+            a = _dd_add(self._tm[0], self._tm[1], t, 0.0)
+        else:
+            a = (t, 0.0)
+        delta = _dd_add(a[0], a[1], -tshi, -tslo)[0]
+        S.eval_poly_entry(self._tc, self._iw[S.I_N], self._order, delta, self._d_output,
+                          self._iw[S.I_HACC])
+        return self._d_output
+
+    # ------------------------------------------------------------------ propagation
+    def _run(self, tlim, *, max_delta_t, max_steps, callback, c_output, progress, grid=None):
+        """The common driver of propagate_until / _grid: returns (code, c_output, gout)."""
+        tlim = check_time(tlim, "the final time")
+        max_dt = check_max_dt(max_delta_t)
+        iw, fw, tm = self._iw, self._fw, self._tm
+        t_lim = np.array([tlim, 0.0])
+        rem = _dd_add(tlim, 0.0, -tm[0], -tm[1])
+        iw[S.I_FWD] = 1 if rem[0] >= 0.0 else 0
+        iw[S.I_NSTEPS] = 0
+        iw[S.I_MAXSTEPS] = check_max_steps(max_steps)
+        iw[S.I_GIDX] = 0
+        iw[S.I_CIDX] = 0
+        fw[S.F_MAXDT] = max_dt
+        fw[S.F_MINH] = math.inf
+        fw[S.F_MAXH] = 0.0
+        n = iw[S.I_N]
+        if grid is not None:
+            gout = np.full((grid.shape[0], n), np.nan)
+            gout[0] = self._state
+            iw[S.I_GIDX] = 1
+            iw[S.I_WANTGRID] = 1
+        else:
+            grid, gout = _EMPTY1, _EMPTY2
+            iw[S.I_WANTGRID] = 0
+        if c_output:
+            cap = 64
+            ctc = np.empty((cap, n, self._order + 1))
+            ct = np.empty((cap + 1, 2))
+            ct[0] = tm
+            iw[S.I_WANTC] = 1
+        else:
+            ctc, ct = _EMPTY3, _EMPTY2
+            iw[S.I_WANTC] = 0
+        bar = make_progress(progress, float(tm[0]), tlim)
+        iw[S.I_BUDGET] = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
+        k = self._kernel
+        t_start = float(tm[0])
+        try:
+            while True:
+                if grid.shape[0] == 1:
+                    code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate
+                    break
+                code = S.propagate(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
+                                   self._state, self._pars, tm, t_lim, grid, gout, ctc, ct,
+                                   self._xnew)
+                if code == S.OC_BUFFER_FULL:
+                    cap = 2 * ctc.shape[0]
+                    ctc = _grow(ctc, cap)
+                    ct = _grow(ct, cap + 1)
+                    continue
+                if bar is not None:
+                    bar.n = abs(float(tm[0]) - t_start)
+                    bar.refresh()
+                if callback is not None and code != S.OC_ERR_NF:
+                    r = callback(self)
+                    if r is not None and not r:
+                        code = -1
+                        break
+                if code != S.OC_CONTINUE:
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+        co = None
+        if c_output and iw[S.I_CIDX] > 0:
+            m = iw[S.I_CIDX]
+            co = ContinuousOutput(ctc[:m].copy(), ct[: m + 1].copy(), self.high_accuracy)
+        return code, co, gout
+
+    def _result(self, code):
+        oc = Outcome.cb_stop if code == -1 else OUTCOMES[code]
+        return oc, float(self._fw[S.F_MINH]), float(self._fw[S.F_MAXH]), int(self._iw[S.I_NSTEPS])
+
+    def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
+                        c_output=False, progress=False):
+        """Propagate to time ``t`` (forward or backward).
+
+        Parameters
+        ----------
+        t : float
+            Final time.
+        max_delta_t : float, optional
+            Largest step length.
+        max_steps : int, optional
+            Stop with ``Outcome.step_limit`` after this many steps (default: no limit).
+        callback : callable, optional
+            ``callback(ta)`` after each step; returning False stops the
+            propagation with ``Outcome.cb_stop``.
+        c_output : bool, optional
+            Also return a :class:`~taylorjit._coutput.ContinuousOutput`.
+        progress : bool, optional
+            Show a tqdm progress bar (ignored with a warning without tqdm).
+
+        Returns
+        -------
+        PropagateResult
+            ``outcome, min_h, max_h, n_steps, c_output`` (unpacks like heyoka's tuple).
+        """
+        code, co, _ = self._run(t, max_delta_t=max_delta_t, max_steps=max_steps,
+                                callback=callback, c_output=c_output, progress=progress)
+        return PropagateResult(*self._result(code), co)
+
+    def propagate_for(self, delta_t, **kwargs):
+        """Propagate for ``delta_t`` (negative: backward); options as :meth:`propagate_until`."""
+        dt = check_time(delta_t, "delta_t")
+        hi, lo = _dd_add(self._tm[0], self._tm[1], dt, 0.0)
+        return self.propagate_until(hi, **kwargs)
+
+    def propagate_grid(self, grid, *, max_delta_t=None, max_steps=None, callback=None,
+                       progress=False):
+        """Propagate over ``grid`` and return the states at the grid points.
+
+        ``grid`` must be finite, strictly monotonic and start at the current
+        time; the integrator ends at ``grid[-1]``.  States come from the dense
+        output of the steps (no step is shortened to hit a grid point).
+
+        Returns
+        -------
+        GridResult
+            ``outcome, min_h, max_h, n_steps, states`` with ``states`` of shape
+            ``(len(grid), n)`` (NaN rows after an early stop).
+        """
+        g = np.ascontiguousarray(grid, dtype=float).reshape(-1)
+        check_grid(g, self.time)
+        code, _, gout = self._run(g[-1], max_delta_t=max_delta_t, max_steps=max_steps,
+                                  callback=callback, c_output=False, progress=progress, grid=g)
+        return GridResult(*self._result(code), gout)
+
+    # ------------------------------------------------------------------ copy / pickle
+    # (the default pickling of __dict__ applies; the kernel pickles by reference to the
+    # disk cache, see Kernel.__reduce__)
+    def __copy__(self):
+        import copy
+
+        return copy.deepcopy(self)
+
+
+def check_grid(g, t_now):
+    if g.shape[0] == 0:
+        raise ValueError("the grid is empty: pass at least the current time")
+    if not np.all(np.isfinite(g)):
+        raise ValueError("the grid contains non-finite values: pass finite times")
+    if g[0] != t_now:
+        raise ValueError(f"the grid starts at {g[0]!r} but the integrator is at t = {t_now!r}: "
+                         "start the grid at the current time (ta.time), or propagate_until("
+                         "grid[0]) first")
+    if g.shape[0] > 1:
+        d = np.diff(g)
+        if not (np.all(d > 0) or np.all(d < 0)):
+            raise ValueError("the grid must be strictly monotonic (all increasing or all "
+                             "decreasing, no repeated times)")
+
+
+def _grow(a, rows):
+    b = np.empty((rows,) + a.shape[1:])
+    b[: a.shape[0]] = a
+    return b
+
+
+def _dd_add(ahi, alo, bhi, blo):
+    """heyoka's dfloat addition (Python floats), as the compiled ``dd_add``."""
+    s = ahi + bhi
+    bb = s - ahi
+    yh = (ahi - (s - bb)) + (bhi - bb)
+    s2 = alo + blo
+    bb2 = s2 - alo
+    yl = (alo - (s2 - bb2)) + (blo - bb2)
+    xh = s
+    yh += s2
+    t = xh + yh
+    yh = yh - (t - xh)
+    xh = t
+    yh += yl
+    t = xh + yh
+    return t, yh - (t - xh)

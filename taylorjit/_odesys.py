@@ -1,0 +1,220 @@
+"""ODE systems for the integrators: parsing, validation, order, kernel choice.
+
+Shared by :class:`taylorjit.TaylorAdaptive` and
+:class:`taylorjit.TaylorAdaptiveBatch`; owns the rules that both must apply
+identically (order from tolerance, automatic kernel kind, error messages).
+"""
+from __future__ import annotations
+
+import enum
+import math
+
+import numpy as np
+
+from ._decompose import decompose
+from ._expr import Expr, expr, get_variables, var as _var
+from ._kernel import get_kernel
+
+__all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
+           "order_from_tol", "check_tol", "build_kernel", "COMPACT_THRESHOLD"]
+
+# Automatic kernel kind: the specialised kernel is ~1.1-1.5x faster per step but costs
+# ~0.3 s + ~1.5 ms per operation of numba compilation the first time a system is seen
+# (then it loads from the disk cache).  Above this many operations the compact VM wins
+# for any propagation shorter than minutes (see benchmarks/bench_integrator.py).
+COMPACT_THRESHOLD = 150
+
+
+class Outcome(enum.Enum):
+    """How a step or a propagation ended.
+
+    ``Outcome.event`` (terminal events) comes with the index of the event in the
+    result's ``event_index`` field.
+    """
+
+    success = "step taken, no limit reached"
+    time_limit = "the requested time (or max_delta_t of the step) was reached"
+    step_limit = "max_steps steps taken before reaching the final time: raise max_steps"
+    err_nf_state = ("a non-finite state or time was produced: the integrator keeps the last "
+                    "finite state and time; check the system for singularities or reduce "
+                    "max_delta_t")
+    cb_stop = "the callback returned False"
+    event = "a terminal event triggered (see event_index)"
+
+    def __repr__(self):
+        return f"<Outcome.{self.name}>"
+
+    def __str__(self):
+        return f"Outcome.{self.name}"
+
+
+class StepResult:
+    """Result of one step: ``outcome`` and the step size ``h``; unpacks as ``oc, h``."""
+
+    __slots__ = ("outcome", "h")
+
+    def __init__(self, outcome, h):
+        self.outcome = outcome
+        self.h = h
+
+    def __iter__(self):
+        return iter((self.outcome, self.h))
+
+    def __repr__(self):
+        return f"StepResult(outcome={self.outcome!r}, h={self.h!r})"
+
+
+class PropagateResult:
+    """Result of ``propagate_until`` / ``propagate_for``.
+
+    Attributes
+    ----------
+    outcome : Outcome
+    min_h, max_h : float
+        Smallest and largest absolute step size among the steps that were not
+        clamped by a limit (inf and 0 when there were none).
+    n_steps : int
+        Number of steps taken (zero-length steps do not count).
+    c_output : ContinuousOutput or None
+        Continuous output, when requested with ``c_output=True``.
+    event_index : int or None
+        Index of the terminal event that stopped the run (``outcome == Outcome.event``).
+
+    It unpacks like heyoka's tuple: ``oc, min_h, max_h, n_steps, c_out = res``.
+    """
+
+    _fields = ("outcome", "min_h", "max_h", "n_steps", "c_output")
+
+    def __init__(self, outcome, min_h, max_h, n_steps, c_output=None, event_index=None):
+        self.outcome = outcome
+        self.min_h = min_h
+        self.max_h = max_h
+        self.n_steps = n_steps
+        self.c_output = c_output
+        self.event_index = event_index
+
+    def __iter__(self):
+        return iter(tuple(getattr(self, f) for f in self._fields))
+
+    def __repr__(self):
+        body = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields[:4])
+        ev = "" if self.event_index is None else f", event_index={self.event_index}"
+        co = "" if self.c_output is None else ", c_output=<ContinuousOutput>"
+        return f"{type(self).__name__}({body}{ev}{co})"
+
+
+class GridResult(PropagateResult):
+    """Result of ``propagate_grid``: the :class:`PropagateResult` fields plus ``states``.
+
+    ``states[j]`` is the state at ``grid[j]`` (rows after an early stop are NaN).
+    Unpacks as ``oc, min_h, max_h, n_steps, states``, and converts to the array
+    of states (``np.asarray(res)``).
+    """
+
+    _fields = ("outcome", "min_h", "max_h", "n_steps", "states")
+
+    def __init__(self, outcome, min_h, max_h, n_steps, states, event_index=None):
+        super().__init__(outcome, min_h, max_h, n_steps, None, event_index)
+        self.states = states
+
+    def __array__(self, dtype=None, copy=None):
+        return self.states if dtype is None else self.states.astype(dtype)
+
+
+def parse_system(sys):
+    """``sys`` (list of ``(var, rhs)`` pairs, or dict) -> (state variables, right-hand sides)."""
+    if isinstance(sys, dict):
+        pairs = list(sys.items())
+    else:
+        try:
+            pairs = [tuple(p) for p in sys]
+        except TypeError:
+            raise TypeError("the system must be a list of (variable, right-hand side) pairs or a "
+                            f"dict {{variable: right-hand side}}, got {type(sys).__name__}") from None
+    if not pairs:
+        raise ValueError("the system has no equations: pass at least one (variable, rhs) pair")
+    svars, rhs = [], []
+    for p in pairs:
+        if len(p) != 2:
+            raise ValueError(f"each equation must be a (variable, right-hand side) pair, got {p!r}")
+        v, f = p
+        v = _var(v) if isinstance(v, str) else v
+        if not isinstance(v, Expr) or v.op != "var":
+            raise TypeError(f"the left-hand side {v!r} of an equation must be a variable "
+                            "(tj.var('x') or tj.make_vars(...))")
+        svars.append(v)
+        rhs.append(expr(f))
+    names = [v.value for v in svars]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise ValueError(f"the variable(s) {sorted(dup)} have more than one equation: give each "
+                         "state variable exactly one right-hand side")
+    known = set(names)
+    for v, f in zip(svars, rhs):
+        for u in get_variables(f):
+            if u.value not in known:
+                raise ValueError(f"the right-hand side of {v.value}' uses the variable "
+                                 f"'{u.value}', which is not a state variable of the system "
+                                 f"({', '.join(names)}): add an equation for it, or use "
+                                 "tj.par[i] for a constant parameter")
+    return svars, rhs
+
+
+def check_tol(tol):
+    if tol is None:
+        return float(np.finfo(float).eps)
+    tol = float(tol)
+    if not (tol > 0.0) or not math.isfinite(tol):
+        raise ValueError(f"tol must be a positive finite number, got {tol!r} (the default is "
+                         "machine epsilon, 2.2e-16)")
+    return tol
+
+
+def order_from_tol(tol: float) -> int:
+    """Jorba & Zou's (and heyoka's) order: ``max(2, ceil(-ln(tol)/2 + 1))``."""
+    return max(2, int(math.ceil(-math.log(tol) / 2.0 + 1.0)))
+
+
+def build_kernel(svars, rhs, extra, compact):
+    """Decompose ``rhs`` (+ ``extra`` output expressions, e.g. event functions) and
+    return ``(kernel, hrows)``; ``hrows`` are the rows taking part in the step size."""
+    d = decompose(list(rhs) + list(extra), svars)
+    if compact is None:
+        compact = len(d.ops) > COMPACT_THRESHOLD
+    kind = "compact" if compact else "spec"
+    kern = get_kernel(d, ode=True, kind=kind)
+    hrows = np.array(list(range(len(svars))) + list(d.outputs[len(svars):]), dtype=np.int64)
+    return kern, hrows
+
+
+def as_state(x, n, what="state"):
+    a = np.array(x, dtype=float, copy=True)
+    if a.ndim != 1 or a.shape[0] != n:
+        raise ValueError(f"{what} has shape {a.shape} but the system has {n} equations: pass "
+                         "one initial value per equation")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{what} contains non-finite values {a.tolist()}: pass finite numbers")
+    return a
+
+
+def as_pars(p, n_pars, batch=None):
+    if p is None:
+        return np.zeros((n_pars,) if batch is None else (n_pars, batch))
+    a = np.array(p, dtype=float, copy=True)
+    if batch is None:
+        if a.ndim != 1 or a.shape[0] < n_pars:
+            raise ValueError(f"pars has shape {a.shape} but the system uses {n_pars} parameters "
+                             f"(par[0]..par[{n_pars - 1}]): pass at least {n_pars} values")
+    else:
+        if a.ndim != 2 or a.shape[0] < n_pars or a.shape[1] != batch:
+            raise ValueError(f"pars has shape {a.shape} but the system uses {n_pars} parameters "
+                             f"and the batch size is {batch}: pass an array of shape "
+                             f"({n_pars}, {batch})")
+    return a
+
+
+def check_time(t, what="time"):
+    t = float(t)
+    if not math.isfinite(t):
+        raise ValueError(f"{what} must be finite, got {t!r}")
+    return t

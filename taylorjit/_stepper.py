@@ -1,0 +1,378 @@
+"""Compiled loops of the adaptive Taylor integrator (scalar and batch).
+
+Everything here is numba code compiled ONCE per installation (explicit
+signatures, ``cache=True``): the jet of a system is a first-class function
+argument (:func:`taylorjit._kernel.JET_TYPE`), so a new system never triggers
+a compilation of these loops.
+
+One step is three separate phases (issue 4, events, slots in between):
+
+1. :func:`compute_jet` -- the Taylor coefficients of the step (``tc``), with
+   ``full=1`` when extra output rows (event functions) are present;
+2. :func:`step_size` -- Jorba & Zou's rule exactly as heyoka computes it, over
+   the rows ``hrows`` (state rows, then any extra output rows):
+   ``A = max|x_i[0]|``, ``num = 1 if A <= 1 else A``,
+   ``rho_m = (num / max|x_i[m]|)^(1/m)`` for ``m = p, p-1``,
+   ``h = min(rho_p, rho_{p-1}) * exp(-0.7/(p-1)) / e^2``, clamped to ``|max_h|``
+   and signed like ``max_h``;
+3. :func:`finish_step` -- Horner (or compensated) evaluation of the new state,
+   double-length time update, non-finite check (the state is only committed
+   when everything is finite).
+
+Time is a double-length pair ``tm = [hi, lo]`` updated with heyoka's
+``dfloat`` addition (error-free transformations), so long and back-and-forth
+propagations keep full accuracy.
+
+Integer and float bookkeeping travels in two small work arrays (``iw``,
+``fw``) indexed by the ``I_*`` / ``F_*`` constants below; the Python driver
+(:mod:`taylorjit._integrator`) owns them.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, types
+
+from ._kernel import JET_TYPE
+
+__all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
+           "OC_BUFFER_FULL", "NIW", "NFW", "step_entry", "propagate", "step_batch",
+           "propagate_batch", "eval_poly_entry", "c_eval", "rho_factor"]
+
+# outcome codes of the compiled loops (mapped to taylorjit.Outcome by the driver)
+OC_SUCCESS = 0
+OC_TIME_LIMIT = 1
+OC_STEP_LIMIT = 2
+OC_ERR_NF = 3
+OC_CONTINUE = 10      # the step budget of this call is used up (callbacks, progress bar)
+OC_BUFFER_FULL = 11   # the continuous-output buffer is full: grow it and call again
+
+# iw: integer work array
+I_ORDER, I_N, I_FULL, I_HACC, I_NSTEPS, I_MAXSTEPS, I_BUDGET, I_GIDX, I_CIDX, I_WANTC, \
+    I_WANTGRID, I_FWD = range(12)
+NIW = 12
+# fw: float work array
+F_RHOFAC, F_MAXDT, F_MINH, F_MAXH, F_H, F_LASTH, F_TSHI, F_TSLO, F_INVO, F_INVOM1 = range(10)
+NFW = 10
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+
+
+def rho_factor(order: int) -> float:
+    """heyoka's safety factor ``exp(-0.7 / (order - 1)) / (e * e)`` (same double ops)."""
+    e = math.exp(1.0)
+    return math.exp((-7.0 / 10.0) / float(order - 1)) / (e * e)
+
+
+# --------------------------------------------------------------------------- double-length time
+@njit(inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(inline="always")
+def _fast_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(inline="always")
+def dd_add(ahi, alo, bhi, blo):
+    """``(ahi, alo) + (bhi, blo)`` as heyoka's ``dfloat`` operator+."""
+    xh, yh = _two_sum(ahi, bhi)
+    xl, yl = _two_sum(alo, blo)
+    yh += xl
+    xh, yh = _fast_two_sum(xh, yh)
+    yh += yl
+    return _fast_two_sum(xh, yh)
+
+
+@njit(inline="always")
+def dd_sub(ahi, alo, bhi, blo):
+    return dd_add(ahi, alo, -bhi, -blo)
+
+
+@njit(inline="always")
+def dd_lt(ahi, alo, bhi, blo):
+    return ahi < bhi or (ahi == bhi and alo < blo)
+
+
+# --------------------------------------------------------------------------- step phases
+@njit(**_OPTS)
+def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full):
+    """Phase 1: Taylor coefficients of the state (and all slots) at ``t``."""
+    for i in range(n):
+        tc[i, 0] = state[i]
+    jet(tc, order, pars, t, full, prog, cvals)
+
+
+@njit(**_OPTS)
+def step_size(tc, hrows, order, max_h, rhofac, inv_o, inv_om1):
+    """Phase 2: signed step size (heyoka's ``taylor_determine_h``)."""
+    r = hrows[0]
+    a = abs(tc[r, 0])
+    mo = abs(tc[r, order])
+    mom1 = abs(tc[r, order - 1])
+    for j in range(1, hrows.shape[0]):
+        r = hrows[j]
+        v = abs(tc[r, 0])
+        if a < v:
+            a = v
+        v = abs(tc[r, order])
+        if mo < v:
+            mo = v
+        v = abs(tc[r, order - 1])
+        if mom1 < v:
+            mom1 = v
+    num = 1.0 if a <= 1.0 else a
+    rho_o = math.pow(num / mo, inv_o)
+    rho_om1 = math.pow(num / mom1, inv_om1)
+    rho = rho_om1 if rho_om1 < rho_o else rho_o
+    h = rho * rhofac
+    amh = abs(max_h)
+    if amh < h:
+        h = amh
+    if max_h < 0.0:
+        h = -h
+    return h
+
+
+@njit(**_OPTS)
+def eval_poly(tc, n, order, h, out, hacc):
+    """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
+    compensated summation of the monomials as heyoka's high-accuracy mode."""
+    if hacc == 0:
+        for i in range(n):
+            acc = tc[i, order]
+            for k in range(order - 1, -1, -1):
+                acc = tc[i, k] + acc * h
+            out[i] = acc
+    else:
+        for i in range(n):
+            res = tc[i, 0]
+            comp = 0.0
+            hp = h
+            for k in range(1, order + 1):
+                y = tc[i, k] * hp - comp
+                s = res + y
+                comp = (s - res) - y
+                res = s
+                hp = hp * h
+            out[i] = res
+
+
+@njit(**_OPTS)
+def finish_step(tc, iw, fw, state, tm, h, max_h, xnew):
+    """Phase 3: commit the step of size ``h`` if the result is finite."""
+    n = iw[I_N]
+    eval_poly(tc, n, iw[I_ORDER], h, xnew, iw[I_HACC])
+    thi, tlo = dd_add(tm[0], tm[1], h, 0.0)
+    fw[F_H] = h
+    ok = math.isfinite(h) and math.isfinite(thi) and math.isfinite(tlo)
+    for i in range(n):
+        if not math.isfinite(xnew[i]):
+            ok = False
+    if not ok:
+        return OC_ERR_NF
+    fw[F_LASTH] = h
+    fw[F_TSHI] = tm[0]
+    fw[F_TSLO] = tm[1]
+    for i in range(n):
+        state[i] = xnew[i]
+    tm[0] = thi
+    tm[1] = tlo
+    return OC_TIME_LIMIT if h == max_h else OC_SUCCESS
+
+
+@njit(**_OPTS)
+def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew):
+    """One step, at most ``|max_h|`` long, in the direction of ``max_h``'s sign."""
+    order = iw[I_ORDER]
+    compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL])
+    h = step_size(tc, hrows, order, max_h, fw[F_RHOFAC], fw[F_INVO], fw[F_INVOM1])
+    # issue 4 (events): event detection on the extra rows of tc goes here (may shorten h)
+    return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+
+
+# --------------------------------------------------------------------------- propagation
+@njit(**_OPTS)
+def _emit_grid(tc, iw, fw, tm, grid, gout, flush):
+    """Dense output of the last step at the grid points it covered (all the rest if flush)."""
+    n = iw[I_N]
+    order = iw[I_ORDER]
+    g_i = iw[I_GIDX]
+    fwd = iw[I_FWD]
+    while g_i < grid.shape[0]:
+        g = grid[g_i]
+        if not flush:
+            if fwd == 1 and dd_lt(tm[0], tm[1], g, 0.0):
+                break
+            if fwd == 0 and dd_lt(g, 0.0, tm[0], tm[1]):
+                break
+        dhi, dlo = dd_sub(g, 0.0, fw[F_TSHI], fw[F_TSLO])
+        eval_poly(tc, n, order, dhi, gout[g_i], iw[I_HACC])
+        g_i += 1
+    iw[I_GIDX] = g_i
+
+
+@njit(**_OPTS)
+def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
+               xnew):
+    """One iteration of ``propagate_until`` towards ``tlim`` (heyoka's loop body).
+
+    Returns an outcome code, or OC_CONTINUE when the propagation goes on."""
+    n = iw[I_N]
+    rhi, rlo = dd_sub(tlim[0], tlim[1], tm[0], tm[1])
+    max_dt = fw[F_MAXDT]
+    if iw[I_FWD] == 1:
+        dtl = max_dt if dd_lt(max_dt, 0.0, rhi, rlo) else rhi
+    else:
+        dtl = -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
+    if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
+        return OC_BUFFER_FULL
+    oc = do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, dtl, xnew)
+    if oc == OC_ERR_NF:
+        return oc
+    h = fw[F_H]
+    if h != 0.0:
+        iw[I_NSTEPS] += 1
+    if oc == OC_SUCCESS:
+        ah = abs(h)
+        if ah < fw[F_MINH]:
+            fw[F_MINH] = ah
+        if ah > fw[F_MAXH]:
+            fw[F_MAXH] = ah
+    if iw[I_WANTC] == 1 and h != 0.0:
+        c = iw[I_CIDX]
+        order = iw[I_ORDER]
+        for i in range(n):
+            for k in range(order + 1):
+                ctc[c, i, k] = tc[i, k]
+        ct[c + 1, 0] = tm[0]
+        ct[c + 1, 1] = tm[1]
+        iw[I_CIDX] = c + 1
+    last = h == rhi
+    if iw[I_WANTGRID] == 1:
+        _emit_grid(tc, iw, fw, tm, grid, gout, last)
+    if last:
+        return OC_TIME_LIMIT
+    if iw[I_MAXSTEPS] != 0 and iw[I_NSTEPS] >= iw[I_MAXSTEPS]:
+        return OC_STEP_LIMIT
+    return OC_CONTINUE
+
+
+def _sigs():
+    f8 = types.float64
+    i8 = types.int64
+    a1, a2, a3 = f8[::1], f8[:, ::1], f8[:, :, ::1]
+    i1, i2 = i8[::1], i8[:, ::1]
+    jet = JET_TYPE()
+    step = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, f8, a1)
+    prop = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1)
+    f4 = f8[:, :, :, ::1]
+    stepb = types.void(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a1, a1, i1)
+    propb = i8(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1, i1, i8)
+    evalp = types.void(a2, i8, i8, f8, a1, i8)
+    ceval = types.void(a3, a2, a1, a2, i8)
+    return step, prop, stepb, propb, evalp, ceval
+
+
+_SIG_STEP, _SIG_PROP, _SIG_STEPB, _SIG_PROPB, _SIG_EVALP, _SIG_CEVAL = _sigs()
+
+
+@njit(_SIG_STEP, **_OPTS)
+def step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew):
+    """One step (``TaylorAdaptive.step``); the step size lands in ``fw[F_H]``."""
+    return do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew)
+
+
+@njit(_SIG_PROP, **_OPTS)
+def propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
+              xnew):
+    """Propagate towards ``tlim`` (double-length); at most ``iw[I_BUDGET]`` steps if > 0."""
+    taken = 0
+    while True:
+        oc = until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
+                        ctc, ct, xnew)
+        if oc != OC_CONTINUE:
+            return oc
+        taken += 1
+        if iw[I_BUDGET] > 0 and taken >= iw[I_BUDGET]:
+            return OC_CONTINUE
+
+
+@njit(_SIG_STEPB, **_OPTS)
+def step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc):
+    """One step of every lane (lane ``b`` uses row ``b`` of the per-lane arrays)."""
+    for b in range(tc.shape[0]):
+        oc[b] = do_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b], pars[b], tm[b],
+                        max_h[b], xnew)
+
+
+@njit(_SIG_PROPB, **_OPTS)
+def propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc,
+                    ct, xnew, status, rounds):
+    """Propagate every lane towards its ``tlim[b]``, one step per lane per round.
+
+    ``status[b]`` is OC_CONTINUE while lane ``b`` is running, then its outcome.
+    Returns the number of lanes still running (after at most ``rounds`` rounds
+    if ``rounds > 0``), or -1 if a continuous-output buffer must be grown first.
+    """
+    nb = tc.shape[0]
+    done = 0
+    while True:
+        active = 0
+        for b in range(nb):
+            if status[b] == OC_CONTINUE:
+                active += 1
+                if iw[b, I_WANTC] == 1 and iw[b, I_CIDX] >= ctc.shape[1]:
+                    return -1
+        if active == 0:
+            return 0
+        for b in range(nb):
+            if status[b] == OC_CONTINUE:
+                status[b] = until_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b],
+                                       pars[b], tm[b], tlim[b], grid[b], gout[b], ctc[b], ct[b],
+                                       xnew)
+        done += 1
+        if rounds > 0 and done >= rounds:
+            active = 0
+            for b in range(nb):
+                if status[b] == OC_CONTINUE:
+                    active += 1
+            return active
+
+
+# --------------------------------------------------------------------------- dense / continuous output
+@njit(_SIG_EVALP, **_OPTS)
+def eval_poly_entry(tc, n, order, h, out, hacc):
+    """Dense output of the last step at offset ``h`` from its start."""
+    eval_poly(tc, n, order, h, out, hacc)
+
+
+@njit(_SIG_CEVAL, **_OPTS)
+def c_eval(tcs, times, ts, out, hacc):
+    """Continuous output: ``out[j] = `` state at ``ts[j]``, from the step covering it.
+
+    ``times`` (``(n_steps + 1, 2)``) are the double-length step boundaries, monotonic
+    in the direction of integration; points outside use the first/last step."""
+    ns = tcs.shape[0]
+    n = tcs.shape[1]
+    order = tcs.shape[2] - 1
+    fwd = times[ns, 0] >= times[0, 0]
+    for j in range(ts.shape[0]):
+        t = ts[j]
+        lo = 0
+        hi = ns - 1
+        # largest step index s with times[s] <= t (forward) / >= t (backward)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if (fwd and times[mid, 0] <= t) or ((not fwd) and times[mid, 0] >= t):
+                lo = mid
+            else:
+                hi = mid - 1
+        dhi, dlo = dd_sub(t, 0.0, times[lo, 0], times[lo, 1])
+        eval_poly(tcs[lo], n, order, dhi, out[j], hacc)
