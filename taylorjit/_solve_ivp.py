@@ -1,0 +1,470 @@
+"""A drop-in for ``scipy.integrate.solve_ivp`` that integrates with the Taylor method.
+
+:func:`solve_ivp` traces the user's numpy right-hand side once
+(:mod:`taylorjit._tracing`), builds (or reuses) a :class:`TaylorAdaptive` for
+it and returns scipy's result fields.  Everything scipy users rely on maps as
+follows:
+
+* ``rtol``/``atol`` -> the Taylor tolerance ``tol = max(eps, min(rtol, min(atol)))``.
+  The Taylor step-size rule controls the local error *absolutely* for state
+  norms below 1 and *relatively* above (Jorba & Zou), so the smaller of the two
+  scipy tolerances bounds the error under both of scipy's criteria
+  (``atol + rtol*|y|``); below machine epsilon nothing is gained in double.
+  ``tol`` may also be passed directly.
+* ``max_step`` -> the integrator's ``max_delta_t``; ``first_step`` is not
+  applicable (the Taylor series chooses every step, the first included): it is
+  ignored with a warning; ``vectorized`` is accepted and ignored (the function
+  is traced, never called on batches).
+* ``nfev`` counts Taylor steps (one expansion of the right-hand side per step);
+  ``njev`` and ``nlu`` are 0.
+* Events follow scipy: callables ``event(t, y, *args)`` with optional
+  ``terminal`` (bool, or the number of occurrences after which to stop) and
+  ``direction`` (sign along the direction of integration) attributes.  They
+  are traced like ``fun``; their Taylor polynomial over each step comes from a
+  compiled expression kernel fed with the step's state coefficients, and its
+  roots are isolated and polished by :func:`taylorjit._roots.event_roots`.
+  With terminal events the propagation runs in chunks of steps and stops in the
+  chunk where the event fires; the state at the event comes from the dense
+  output.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from numba import njit, types
+
+from ._coutput import ContinuousOutput
+from ._decompose import decompose
+from ._integrator import TaylorAdaptive
+from ._kernel import JET_TYPE, get_kernel
+from ._odesys import Outcome
+from ._roots import event_roots, make_workspace
+from ._tracing import trace
+
+__all__ = ["solve_ivp", "OdeResult", "DenseSolution"]
+
+EPS = float(np.finfo(float).eps)
+_SCIPY_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+_KNOWN_OPTIONS = ("rtol", "atol", "max_step", "first_step", "tol", "compact", "high_accuracy")
+MESSAGES = {0: "The solver successfully reached the end of the integration interval.",
+            1: "A termination event occurred."}
+
+
+class OdeResult(dict):
+    """The result of :func:`solve_ivp`, with scipy's fields as attributes.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n_points,)
+    y : ndarray, shape (n, n_points)
+    sol : DenseSolution or None
+    t_events, y_events : list of ndarray or None
+    nfev, njev, nlu : int
+    status : int
+        -1 failure, 0 end of the interval reached, 1 termination event.
+    message : str
+    success : bool
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError as e:
+            raise AttributeError(name) from e
+
+    __setattr__ = dict.__setitem__
+    __delattr__ = dict.__delitem__
+
+    def __repr__(self):
+        keys = ["message", "success", "status", "t", "y", "sol", "t_events", "y_events", "nfev",
+                "njev", "nlu"]
+        w = max(map(len, keys))
+        return "\n".join(f"{k.rjust(w)}: {self.get(k)!r}" for k in keys if k in self)
+
+    def __dir__(self):
+        return list(self.keys())
+
+
+class DenseSolution:
+    """Continuous solution of :func:`solve_ivp` (``sol`` with ``dense_output=True``).
+
+    Called like scipy's ``OdeSolution``: ``sol(t)`` is the state, shape ``(n,)``
+    for a scalar ``t`` and ``(n, len(t))`` for an array.  Between steps it is the
+    Taylor polynomial of the step (accurate to the requested tolerance).
+    """
+
+    def __init__(self, c_output: ContinuousOutput):
+        self._co = c_output
+        self.ts = c_output.times
+        self.t_min, self.t_max = sorted(c_output.bounds)
+        self.n_segments = c_output.n_steps
+
+    def __call__(self, t):
+        t = np.asarray(t, dtype=float)
+        out = self._co(t)
+        return out if t.ndim == 0 else np.moveaxis(out, -1, 0)
+
+    def __repr__(self):
+        return f"<DenseSolution on [{self.t_min}, {self.t_max}], {self.n_segments} Taylor steps>"
+
+
+# ----------------------------------------------------------------- compiled event scan
+_A1, _A2, _A3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+_I1, _I2 = types.int64[::1], types.int64[:, ::1]
+
+
+@njit(types.int64(JET_TYPE(), _I2, _A1, _A2, _A3, _A2, _A1, _I1, _I1, _A2, _A2, _A2, _A2),
+      cache=True, nogil=True)
+def scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rout, found):
+    """Roots of every event function over every step of a continuous output.
+
+    For step ``s`` the state rows of ``tc`` get the step's Taylor coefficients,
+    the expression jet computes the event functions' coefficients (rows
+    ``outs``) and :func:`event_roots` finds their roots in ``[0, h)``.  Rows of
+    ``found`` are ``(s, event, tau, sign of g')``; returns their number, or -1
+    if ``found`` is too small."""
+    ns = tcs.shape[0]
+    n = tcs.shape[1]
+    order = tcs.shape[2] - 1
+    nf = 0
+    for s in range(ns):
+        for i in range(n):
+            for k in range(order + 1):
+                tc[i, k] = tcs[s, i, k]
+        jet(tc, order, pars, times[s, 0], 1, prog, cvals)
+        h = (times[s + 1, 0] - times[s, 0]) + (times[s + 1, 1] - times[s, 1])
+        if h == 0.0:
+            continue
+        for e in range(outs.shape[0]):
+            m = event_roots(tc[outs[e]], order, h, dirs[e], 0.0, ws, iv, rout)
+            for r in range(m):
+                if nf >= found.shape[0]:
+                    return -1
+                found[nf, 0] = s
+                found[nf, 1] = e
+                found[nf, 2] = rout[r, 0]
+                found[nf, 3] = rout[r, 1]
+                nf += 1
+    return nf
+
+
+class _Events:
+    """scipy-style event functions, traced and compiled into one expression kernel."""
+
+    def __init__(self, events, n, args, state_vars):
+        self.funcs = list(events)
+        self.terminal = []
+        self.direction = []
+        exprs, pars = [], []
+        for ev in self.funcs:
+            if not callable(ev):
+                raise TypeError(f"events must be callables event(t, y, *args), got {ev!r}")
+            term = getattr(ev, "terminal", False)
+            if isinstance(term, (bool, np.bool_)):
+                term = 1 if term else 0
+            elif isinstance(term, (int, np.integer)) and term >= 0:
+                term = int(term)
+            else:
+                raise ValueError(f"the terminal attribute of event {ev!r} must be a bool or a "
+                                 f"non-negative int (number of occurrences), got {term!r}")
+            self.terminal.append(term)
+            self.direction.append(int(np.sign(float(getattr(ev, "direction", 0.0)))))
+            tf = trace(ev, n, args, scalar=True)
+            exprs.append(tf.outputs[0])
+            pars.append(tf)
+        # one parameter vector for all event functions: renumber each event's
+        # parameters after the previous ones
+        from ._expr import par, subs
+
+        offset, shifted, values = 0, [], []
+        for e, tf in zip(exprs, pars):
+            if tf.n_pars:
+                e = subs(e, {par[i]: par[offset + i] for i in range(tf.n_pars)})
+            shifted.append(e)
+            values.append((offset, tf))
+            offset += tf.n_pars
+        self._par_map = values
+        self.n_pars = offset
+        d = decompose(shifted, state_vars)
+        self.kernel = get_kernel(d, ode=False, kind="compact")
+        self.outs = np.array(d.outputs, dtype=np.int64)
+
+    def pars(self, args):
+        p = np.zeros(max(self.n_pars, 1))
+        for off, tf in self._par_map:
+            p[off:off + tf.n_pars] = tf.pars(args)
+        return p
+
+    def roots(self, co: ContinuousOutput, times, pars, sign):
+        """Sorted list of (t, event index) of the roots over the steps of ``co``."""
+        tcs = co.tcs
+        order = tcs.shape[2] - 1
+        k = self.kernel
+        tc = k.new_tc(order)
+        ws, iv, rout = make_workspace(order)
+        dirs = np.array([d * sign for d in self.direction], dtype=np.int64)
+        cap = 8 * tcs.shape[0] * len(self.funcs) + 16
+        while True:
+            found = np.empty((cap, 4))
+            nf = scan_events(k.jet, k.prog, k.cvals, tc, tcs, times, pars, self.outs, dirs, ws,
+                             iv, rout, found)
+            if nf >= 0:
+                break
+            cap *= 4
+        out = []
+        for s, e, tau, _ in found[:nf]:
+            s = int(s)
+            t = times[s, 0] + (times[s, 1] + tau)
+            out.append((s, abs(tau), t, int(e)))
+        out.sort()
+        return [(t, e) for _, _, t, e in out]
+
+
+# ----------------------------------------------------------------- argument checks
+def _check_options(options, method):
+    if method != "taylor":
+        if method in _SCIPY_METHODS or (isinstance(method, type)):
+            warnings.warn(f"method={getattr(method, '__name__', method)!r} is scipy's; "
+                          "taylorjit.solve_ivp always integrates with the adaptive Taylor "
+                          "method (use scipy.integrate.solve_ivp for the others)", stacklevel=3)
+        else:
+            raise ValueError(f"unknown method {method!r}: taylorjit.solve_ivp implements "
+                             "method='taylor'")
+    unknown = sorted(set(options) - set(_KNOWN_OPTIONS))
+    if unknown:
+        warnings.warn(f"The following arguments have no effect for a chosen solver: "
+                      f"{', '.join(unknown)}.", stacklevel=3)
+    rtol = options.get("rtol", 1e-3)
+    atol = options.get("atol", 1e-6)
+    if options.get("tol") is not None:
+        tol = float(options["tol"])
+    else:
+        rtol_a = np.asarray(rtol, dtype=float)
+        atol_a = np.asarray(atol, dtype=float)
+        if np.any(rtol_a <= 0) or np.any(atol_a < 0):
+            raise ValueError(f"rtol must be positive and atol non-negative, got rtol={rtol!r}, "
+                             f"atol={atol!r}")
+        cand = [float(np.min(rtol_a))] + ([float(np.min(atol_a))] if np.any(atol_a > 0) else [])
+        tol = min(cand)
+    tol = max(tol, EPS)
+    max_step = options.get("max_step", np.inf)
+    if max_step is None or max_step == np.inf:
+        max_dt = None
+    else:
+        max_dt = float(max_step)
+        if not max_dt > 0:
+            raise ValueError(f"max_step must be positive, got {max_step!r}")
+    if options.get("first_step") is not None:
+        warnings.warn("first_step is not applicable to the Taylor method (the Taylor series "
+                      "chooses every step, the first included): it is ignored", stacklevel=3)
+    return tol, max_dt, options.get("compact"), bool(options.get("high_accuracy", False))
+
+
+def _check_t_eval(t_eval, t0, tf):
+    t_eval = np.asarray(t_eval, dtype=float)
+    if t_eval.ndim != 1:
+        raise ValueError("`t_eval` must be 1-dimensional.")
+    lo, hi = min(t0, tf), max(t0, tf)
+    if np.any(t_eval < lo) or np.any(t_eval > hi):
+        raise ValueError("Values in `t_eval` are not within `t_span`.")
+    d = np.diff(t_eval)
+    if (tf >= t0 and np.any(d <= 0)) or (tf < t0 and np.any(d >= 0)):
+        raise ValueError("Values in `t_eval` are not properly sorted.")
+    return t_eval
+
+
+def _integrator(traced, y0, t0, pars, tol, compact, hacc):
+    """A TaylorAdaptive for the traced system (reused across calls: no rebuild)."""
+    cache = traced.__dict__.setdefault("_integrators", {})
+    key = (tol, compact, hacc)
+    ta = cache.get(key)
+    if ta is None:
+        ta = TaylorAdaptive(list(zip(traced.state, traced.outputs)), y0, time=t0, pars=pars,
+                            tol=tol, compact=compact, high_accuracy=hacc)
+        cache[key] = ta
+    else:
+        ta.time = t0
+        ta.state = y0
+        ta.pars = pars
+    return ta
+
+
+def _concat(chunks):
+    """One ContinuousOutput from consecutive chunks."""
+    if len(chunks) == 1:
+        return chunks[0], chunks[0]._times
+    tcs = np.concatenate([c.tcs for c in chunks])
+    times = np.concatenate([chunks[0]._times] + [c._times[1:] for c in chunks[1:]])
+    return ContinuousOutput(tcs, times, chunks[0]._hacc), times
+
+
+# ----------------------------------------------------------------- solve_ivp
+def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False, events=None,
+              vectorized=False, args=None, **options):
+    """Solve an initial value problem like ``scipy.integrate.solve_ivp``, with Taylor's method.
+
+    ``fun(t, y, *args)`` is a numpy function written for scipy; it is traced
+    once into symbolic expressions (float arguments become runtime parameters,
+    so new ``args`` values reuse the compiled kernel) and integrated by the
+    adaptive Taylor integrator.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(t, y, *args)`` returning the ``n`` derivatives (list, tuple or array).
+    t_span : (float, float)
+        ``(t0, tf)``; ``tf < t0`` integrates backwards.
+    y0 : array_like, shape (n,)
+        Initial state (real).
+    method : str
+        ``"taylor"``.  scipy's method names are accepted with a warning.
+    t_eval : array_like, optional
+        Times at which to store the solution (sorted in the direction of
+        integration, inside ``t_span``); default: the end of every step.
+    dense_output : bool
+        Return the continuous solution as ``sol``.
+    events : callable or list of callables, optional
+        ``event(t, y, *args)``; optional attributes ``terminal`` (bool or int
+        count) and ``direction`` (sign of the crossing along the integration).
+    vectorized : bool
+        Ignored (the function is traced, not called on batches of states).
+    args : tuple, optional
+        Extra arguments of ``fun`` and of the events.
+    **options
+        ``rtol`` (default 1e-3), ``atol`` (1e-6): the Taylor tolerance is
+        ``max(eps, min(rtol, min(atol)))``; ``tol``: the Taylor tolerance
+        directly; ``max_step``: largest step; ``first_step``: not applicable
+        (ignored with a warning); ``compact``: kernel kind (see
+        :class:`~taylorjit.TaylorAdaptive`); ``high_accuracy``: compensated
+        summation.
+
+    Returns
+    -------
+    OdeResult
+        ``t, y, sol, t_events, y_events, nfev, njev, nlu, status, message,
+        success`` as in scipy (``nfev`` counts Taylor steps).
+
+    Raises
+    ------
+    TracingError
+        If ``fun`` or an event contains code that cannot be traced (Python
+        ``if`` on the state, ``np.where``, random numbers, writes into a float
+        array); the message names the line and the rewrite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from taylorjit._solve_ivp import solve_ivp
+    >>> def kepler(t, y, mu):
+    ...     r = np.sqrt(y[0]**2 + y[1]**2)
+    ...     return np.array([y[2], y[3], -mu * y[0] / r**3, -mu * y[1] / r**3])
+    >>> def periapsis(t, y, mu): return y[0]*y[2] + y[1]*y[3]
+    >>> periapsis.direction = 1
+    >>> sol = solve_ivp(kepler, (0, 20), [0.5, 0, 0, np.sqrt(3)], args=(1.0,), rtol=1e-13,
+    ...                 atol=1e-13, dense_output=True, events=periapsis)
+    >>> sol.status, sol.message
+    (0, 'The solver successfully reached the end of the integration interval.')
+    >>> bool(np.allclose(sol.t_events[0], [0.0, 2 * np.pi, 4 * np.pi, 6 * np.pi], atol=1e-12))
+    True
+    >>> bool(np.allclose(sol.sol(2 * np.pi), [0.5, 0, 0, np.sqrt(3)], atol=1e-12))
+    True
+    """
+    tol, max_dt, compact, hacc = _check_options(options, method)
+    del vectorized  # the function is traced, never called on batches
+    t0, tf = (float(x) for x in t_span)
+    if not (math.isfinite(t0) and math.isfinite(tf)):
+        raise ValueError(f"t_span must be two finite times, got {t_span!r}")
+    y0 = np.asarray(y0)
+    if np.iscomplexobj(y0):
+        raise ValueError("complex y0 is not supported by taylorjit: split the state into its "
+                         "real and imaginary parts (2n real equations)")
+    y0 = np.asarray(y0, dtype=float)
+    if y0.ndim != 1:
+        raise ValueError(f"`y0` must be 1-dimensional, got shape {y0.shape}.")
+    if args is not None:
+        try:
+            _ = iter(args)
+        except TypeError:
+            raise TypeError("`args` should be a tuple (wrap a single argument: args=(a,))") from None
+        args = tuple(args)
+    else:
+        args = ()
+    if t_eval is not None:
+        t_eval = _check_t_eval(t_eval, t0, tf)
+    n = y0.shape[0]
+    traced = trace(fun, n, args)
+    pars = traced.pars(args)
+    if events is not None and callable(events):
+        events = [events]
+    ev = _Events(events, n, args, traced.state) if events else None
+    ta = _integrator(traced, y0, t0, pars, tol, compact, hacc)
+
+    sign = 1.0 if tf >= t0 else -1.0
+    chunks, found, status, n_steps, t_stop = [], [], 0, 0, None
+    if tf != t0:
+        terminal = ev is not None and any(ev.terminal)
+        ev_pars = ev.pars(args) if ev is not None else None
+        counts = [0] * (len(ev.funcs) if ev else 0)
+        chunk = 64 if terminal else None
+        while True:
+            res = ta.propagate_until(tf, max_delta_t=max_dt, max_steps=chunk, c_output=True)
+            n_steps += res.n_steps
+            co = res.c_output
+            if co is not None:
+                chunks.append(co)
+                if ev is not None:
+                    for t_root, e in ev.roots(co, co._times, ev_pars, sign):
+                        found.append((t_root, e))
+                        counts[e] += 1
+                        if ev.terminal[e] and counts[e] >= ev.terminal[e]:
+                            t_stop, status = t_root, 1
+                            break
+            if status == 1:
+                break
+            if res.outcome == Outcome.err_nf_state:
+                status = -1
+                break
+            if res.outcome != Outcome.step_limit:
+                break
+            chunk = min(4 * chunk, 1 << 16)
+
+    if chunks:
+        co, times = _concat(chunks)
+    else:
+        co, times = None, None
+    t_end = t_stop if t_stop is not None else (float(times[-1, 0]) if times is not None else t0)
+    if t_eval is None:
+        if co is None:
+            t_out, y_out = np.array([t0]), y0[:, None].copy()
+        else:
+            ts = times[:, 0]
+            keep = ts * sign < t_end * sign if t_stop is not None else np.ones(ts.shape, bool)
+            t_out = ts[keep]
+            y_out = np.concatenate([co.tcs[:, :, 0], ta.state[None, :]])[keep].T
+            if t_stop is not None:
+                t_out = np.append(t_out, t_stop)
+                y_out = np.concatenate([y_out, co(t_stop)[:, None]], axis=1)
+            y_out = np.ascontiguousarray(y_out)
+    else:
+        t_out = t_eval[t_eval * sign <= t_end * sign] if co is not None else t_eval[t_eval == t0]
+        if co is None:
+            y_out = np.repeat(y0[:, None], t_out.shape[0], axis=1)
+        else:
+            y_out = np.ascontiguousarray(co(t_out).T) if t_out.size else np.empty((n, 0))
+    if ev is not None:
+        t_events = [np.array([t for t, e in found if e == i]) for i in range(len(ev.funcs))]
+        y_events = [co(te) if (co is not None and te.size) else np.empty((0, n))
+                    for te in t_events]
+    else:
+        t_events = y_events = None
+    if status == -1:
+        message = (f"The integration failed at t = {ta.time!r}: the state became non-finite "
+                   "(a singularity of the right-hand side?).")
+    else:
+        message = MESSAGES[status]
+    sol = DenseSolution(co) if (dense_output and co is not None) else None
+    return OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
+                     nfev=n_steps, njev=0, nlu=0, status=status, message=message,
+                     success=status >= 0)
