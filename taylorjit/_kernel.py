@@ -75,13 +75,60 @@ def JET_TYPE():  # noqa: N802
     return _SIG.get()[1]
 
 
+_JETREF_CLS = []
+
+
+def _jetref_class():
+    """A first-class-function handle for a compiled jet.
+
+    numba unboxes a plain dispatcher passed as a ``FunctionType`` argument
+    slowly (it rebuilds the function type and looks up the address on every
+    call: ~100-200 us).  This handle implements numba's wrapper-address protocol
+    with the address computed once and a registered ``typeof`` returning the
+    cached type, so a driver call costs a few microseconds.  It is also callable
+    from Python like the dispatcher itself.
+    """
+    if _JETREF_CLS:
+        return _JETREF_CLS[0]
+    from numba.core.types.function_type import WrapperAddressProtocol
+    from numba.core.typing.typeof import typeof_impl
+    from numba.experimental.function_type import _get_wrapper_address
+
+    class JetRef(WrapperAddressProtocol):
+        __slots__ = ("dispatcher", "_addr")
+
+        def __init__(self, dispatcher):
+            self.dispatcher = dispatcher
+            self._addr = _get_wrapper_address(dispatcher, JET_SIG())
+
+        def __wrapper_address__(self):
+            return self._addr
+
+        def signature(self):
+            return JET_SIG()
+
+        def __call__(self, *args):
+            return self.dispatcher(*args)
+
+    jet_type = JET_TYPE()
+
+    @typeof_impl.register(JetRef)
+    def _typeof_jetref(val, c):
+        return jet_type
+
+    _JETREF_CLS.append(JetRef)
+    return JetRef
+
+
 class Kernel:
     """A compiled jet for one decomposition.
 
     Attributes
     ----------
     jet : callable
-        The jet function (numba dispatcher, or Python function for ``"python"``).
+        The jet function: for compiled kinds a handle that numba drivers take as a
+        first-class function argument cheaply (see ``_jetref_class``) and that is
+        callable from Python; for ``"python"`` the plain Python function.
     prog, cvals : ndarray
         Program table (used by the VM; the state rows are used by every kind).
     kind : str
@@ -230,7 +277,7 @@ def vm_jet():
         k = ("vm", registry_hash())
         jet = _MEMO.get(k)
         if jet is None:
-            jet = _load(f"vm_{registry_hash()}", vm_source(), python=False)
+            jet = _jetref_class()(_load(f"vm_{registry_hash()}", vm_source(), python=False))
             _MEMO[k] = jet
         return jet
 
@@ -250,6 +297,8 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Ke
         else:
             name = f"spec_{d.key()}_{'ode' if ode else 'expr'}"
             jet = _load(name, spec_source(d, ode), python=(kind == "python"))
+            if kind == "spec":
+                jet = _jetref_class()(jet)
         kern = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
         _MEMO[key] = kern
         return kern
