@@ -158,10 +158,29 @@ def register_function(name, nargs, *, value, derivative, decompose, mp, domain, 
     return public
 
 
+_HASH: dict = {}
+
+
 def registry_hash() -> str:
-    """Hash of the source of every kernel operation (part of all cache keys)."""
-    h = hashlib.sha256()
+    """Hash of the kernel operations (part of all cache keys): their names and the
+    full source of the modules defining them.  Whole modules, because numba's
+    cache of a kernel does not notice changes in the helpers it calls
+    (``quot_rec``, ``kepE_solve``, ...), so those must change the key too."""
+    h = _HASH.get(len(OPS))
+    if h is not None:
+        return h
+    import sys
+
+    hasher = hashlib.sha256()
+    modules = []
     for op in OPS.values():
-        h.update(op.name.encode())
-        h.update(inspect.getsource(op.py).encode())
-    return h.hexdigest()[:16]
+        hasher.update(op.name.encode())
+        if op.py.__module__ not in modules:
+            modules.append(op.py.__module__)
+    for m in modules + [f"{__package__}._funcs._common"]:
+        mod = sys.modules.get(m)
+        hasher.update(inspect.getsource(mod).encode() if mod is not None else m.encode())
+    h = hasher.hexdigest()[:16]
+    _HASH.clear()
+    _HASH[len(OPS)] = h
+    return h

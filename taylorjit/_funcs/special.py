@@ -92,29 +92,36 @@ sigmoid = register_function(
 @njit(cache=True, nogil=True)
 def kepE_solve(e, M):
     """Solve E - e sin E = M for 0 <= e < 1 (NaN otherwise): M is reduced to
-    [0, 2 pi), Newton's method runs inside the bracket [0, 2 pi] (bisection when
-    a Newton step leaves it), and the reduction is added back."""
+    [-pi, pi] (so that small |M| keeps full relative accuracy: no cancellation
+    when the reduction is added back), Newton's method runs inside the bracket
+    [-pi, pi] (bisection when a Newton step leaves it), and the reduction is
+    added back."""
     if not (e >= 0.0 and e < 1.0) or not math.isfinite(M):
         return math.nan
-    Mr = M % _TWO_PI
-    lo = 0.0
-    hi = _TWO_PI
-    E = Mr + e * math.sin(Mr) if e < 0.8 else math.pi
+    n = round(M / _TWO_PI)
+    Mr = M - n * _TWO_PI
+    lo = -math.pi
+    hi = math.pi
+    if e < 0.8:
+        E = Mr + e * math.sin(Mr)
+    else:
+        E = Mr + 0.85 * e * (1.0 if Mr >= 0.0 else -1.0)
+    E = min(max(E, lo), hi)
     for _ in range(100):
         f = E - e * math.sin(E) - Mr
         if f > 0.0:
             hi = E
-        else:
+        elif f < 0.0:
             lo = E
         step = f / (1.0 - e * math.cos(E))
         En = E - step
-        if En <= lo or En >= hi:
+        if En < lo or En > hi:
             En = 0.5 * (lo + hi)
-        if abs(En - E) <= 4.0 * 2.220446049250313e-16 * max(1.0, abs(En)):
+        if abs(En - E) <= 2.0 * 2.220446049250313e-16 * abs(En):
             E = En
             break
         E = En
-    return E + (M - Mr)
+    return E + n * _TWO_PI if n != 0 else E
 
 
 @kernel_op("kepE", n_out=4, n_in=2)
