@@ -1,0 +1,277 @@
+"""The batch integrator: many initial conditions / parameter sets in one compiled loop.
+
+Each lane has its own step size and time.  The compiled loop
+(:func:`taylorjit._stepper.propagate_batch`) runs the *same* per-lane step code
+as the scalar integrator on ``tc[lane]`` of a ``(batch, n_slots, order + 1)``
+array, so every lane equals the scalar run of its initial condition bit for
+bit.  Storage is lane-major (``(batch, n)``); the public ``state`` / ``pars``
+are writable transposed views of shape ``(n, batch)`` / ``(n_pars, batch)`` as
+in heyoka.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import _stepper as S
+from ._integrator import OUTCOMES, _dd_add, check_max_dt, check_max_steps, make_progress
+from ._odesys import Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system
+
+__all__ = ["TaylorAdaptiveBatch"]
+
+_PROGRESS_ROUNDS = 2000
+
+
+class TaylorAdaptiveBatch:
+    """Adaptive Taylor integrator for a batch of initial conditions.
+
+    Parameters
+    ----------
+    sys : list of (variable, rhs) pairs, or dict
+    states : array_like, shape (n, batch)
+        One column per lane.
+    time : float or array_like of shape (batch,), optional
+    pars : array_like, shape (n_pars, batch), optional
+    tol, compact, high_accuracy
+        As :class:`~taylorjit._integrator.TaylorAdaptive`.
+
+    Examples
+    --------
+    >>> import numpy as np, taylorjit as tj
+    >>> from taylorjit._batch import TaylorAdaptiveBatch
+    >>> x, v = tj.make_vars("x", "v")
+    >>> tb = TaylorAdaptiveBatch([(x, v), (v, -tj.par[0] * tj.sin(x))],
+    ...                          [[0.05, 0.1], [0.0, 0.0]], pars=[[9.8, 1.0]], compact=True)
+    >>> res = tb.propagate_until(10.0)
+    >>> [oc.name for oc in res.outcome], tb.time.tolist()
+    (['time_limit', 'time_limit'], [10.0, 10.0])
+    """
+
+    def __init__(self, sys, states, *, time=0.0, pars=None, tol=None, compact=None,
+                 high_accuracy=False, _extra=()):
+        svars, rhs = parse_system(sys)
+        self._sys = list(zip(svars, rhs))
+        self._tol = check_tol(tol)
+        self._order = order_from_tol(self._tol)
+        self._kernel, self._hrows = build_kernel(svars, rhs, _extra, compact)
+        n = len(svars)
+        st = np.array(states, dtype=float)
+        if st.ndim != 2 or st.shape[0] != n or st.shape[1] < 1:
+            raise ValueError(f"states has shape {st.shape} but the system has {n} equations: pass "
+                             f"an array of shape ({n}, batch), one column per lane")
+        if not np.all(np.isfinite(st)):
+            raise ValueError("states contains non-finite values: pass finite numbers")
+        b = st.shape[1]
+        self._batch = b
+        self._st = np.ascontiguousarray(st.T)
+        d = self._kernel.decomposition
+        self._pa = np.ascontiguousarray(as_pars(pars, d.n_pars, batch=b).T)
+        tm = np.broadcast_to(np.asarray(time, dtype=float), (b,))
+        if not np.all(np.isfinite(tm)):
+            raise ValueError(f"time must be finite, got {tm.tolist()}")
+        self._tm = np.zeros((b, 2))
+        self._tm[:, 0] = tm
+        self._tc = self._kernel.new_tc(self._order, batch=b)
+        self._iw = np.zeros((b, S.NIW), dtype=np.int64)
+        self._iw[:, S.I_ORDER] = self._order
+        self._iw[:, S.I_N] = n
+        self._iw[:, S.I_FULL] = 1 if len(self._hrows) > n else 0
+        self._iw[:, S.I_HACC] = int(bool(high_accuracy))
+        self._fw = np.zeros((b, S.NFW))
+        self._fw[:, S.F_RHOFAC] = S.rho_factor(self._order)
+        self._fw[:, S.F_INVO] = 1.0 / float(self._order)
+        self._fw[:, S.F_INVOM1] = 1.0 / float(self._order - 1)
+        self._fw[:, S.F_TSHI] = self._tm[:, 0]
+        self._xnew = np.zeros(n)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def state(self):
+        """States, shape ``(n, batch)`` (a writable view)."""
+        return self._st.T
+
+    @property
+    def pars(self):
+        """Parameters, shape ``(n_pars, batch)`` (a writable view)."""
+        return self._pa.T
+
+    @property
+    def time(self):
+        """Time of each lane (high parts), shape ``(batch,)``."""
+        return self._tm[:, 0].copy()
+
+    @time.setter
+    def time(self, value):
+        t = np.broadcast_to(np.asarray(value, dtype=float), (self._batch,))
+        if not np.all(np.isfinite(t)):
+            raise ValueError("time must be finite")
+        self._tm[:, 0] = t
+        self._tm[:, 1] = 0.0
+
+    @property
+    def dtime(self):
+        """Double-length times ``(hi, lo)``, shape ``(batch, 2)``."""
+        return self._tm.copy()
+
+    @property
+    def tc(self):
+        """Taylor coefficients of the last step, shape ``(n, order + 1, batch)`` (as heyoka)."""
+        n = self._st.shape[1]
+        return np.transpose(self._tc[:, :n, :], (1, 2, 0))
+
+    @property
+    def batch_size(self):
+        return self._batch
+
+    @property
+    def order(self):
+        return self._order
+
+    @property
+    def tol(self):
+        return self._tol
+
+    @property
+    def decomposition(self):
+        return self._kernel.decomposition
+
+    @property
+    def last_h(self):
+        return self._fw[:, S.F_LASTH].copy()
+
+    def __repr__(self):
+        return (f"<TaylorAdaptiveBatch: {self._st.shape[1]} equations, batch {self._batch}, "
+                f"order {self._order}, tol {self._tol:g}>")
+
+    # ------------------------------------------------------------------ stepping
+    def _lanes(self, x, what):
+        a = np.broadcast_to(np.asarray(x, dtype=float), (self._batch,))
+        if np.any(np.isnan(a)):
+            raise ValueError(f"{what} must not be NaN")
+        return np.ascontiguousarray(a)
+
+    def step(self, max_delta_t=None):
+        """One step of every lane; returns a list of ``(outcome, h)`` per lane."""
+        mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
+        return self._step(mh)
+
+    def step_backward(self, max_delta_t=None):
+        mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
+        return self._step(-np.abs(mh))
+
+    def _step(self, mh):
+        k = self._kernel
+        oc = np.zeros(self._batch, dtype=np.int64)
+        S.step_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows, self._st,
+                     self._pa, self._tm, mh, self._xnew, oc)
+        return [(OUTCOMES[int(c)], float(h)) for c, h in zip(oc, self._fw[:, S.F_H])]
+
+    # ------------------------------------------------------------------ propagation
+    def _run(self, tlim, grid, *, max_delta_t, max_steps, callback, progress):
+        b = self._batch
+        tl = self._lanes(tlim, "the final time")
+        if not np.all(np.isfinite(tl)):
+            raise ValueError("the final time must be finite")
+        iw, fw, tm = self._iw, self._fw, self._tm
+        t_lim = np.zeros((b, 2))
+        t_lim[:, 0] = tl
+        rem = np.array([_dd_add(tl[j], 0.0, -tm[j, 0], -tm[j, 1])[0] for j in range(b)])
+        iw[:, S.I_FWD] = (rem >= 0.0).astype(np.int64)
+        iw[:, S.I_NSTEPS] = 0
+        iw[:, S.I_MAXSTEPS] = check_max_steps(max_steps)
+        iw[:, S.I_CIDX] = 0
+        iw[:, S.I_WANTC] = 0
+        fw[:, S.F_MAXDT] = check_max_dt(max_delta_t)
+        fw[:, S.F_MINH] = math.inf
+        fw[:, S.F_MAXH] = 0.0
+        n = self._st.shape[1]
+        if grid is not None:
+            gout = np.full((b, grid.shape[1], n), np.nan)
+            gout[:, 0, :] = self._st
+            iw[:, S.I_GIDX] = 1
+            iw[:, S.I_WANTGRID] = 1
+        else:
+            grid = np.zeros((b, 0))
+            gout = np.zeros((b, 0, n))
+            iw[:, S.I_GIDX] = 0
+            iw[:, S.I_WANTGRID] = 0
+        status = np.full(b, S.OC_CONTINUE, dtype=np.int64)
+        if grid.shape[1] == 1:
+            status[:] = S.OC_TIME_LIMIT
+        ctc = np.zeros((b, 0, n, self._order + 1))
+        ct = np.zeros((b, 1, 2))
+        bar = make_progress(progress, 0.0, float(np.max(np.abs(rem))) if b else 0.0)
+        rounds = 1 if callback is not None else (_PROGRESS_ROUNDS if bar else 0)
+        t0 = tm[:, 0].copy()
+        k = self._kernel
+        try:
+            while np.any(status == S.OC_CONTINUE):
+                S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
+                                  self._st, self._pa, tm, t_lim, grid, gout, ctc, ct, self._xnew,
+                                  status, rounds)
+                if bar is not None:
+                    bar.n = float(np.min(np.abs(tm[:, 0] - t0)))
+                    bar.refresh()
+                if callback is not None:
+                    r = callback(self)
+                    if r is not None and not r:
+                        status[status == S.OC_CONTINUE] = -1
+                        break
+        finally:
+            if bar is not None:
+                bar.close()
+        outcomes = [Outcome.cb_stop if s == -1 else OUTCOMES[int(s)] for s in status]
+        return BatchResult(outcomes, fw[:, S.F_MINH].copy(), fw[:, S.F_MAXH].copy(),
+                           iw[:, S.I_NSTEPS].copy(), None if grid.shape[1] == 0 else
+                           np.transpose(gout, (1, 2, 0)).copy())
+
+    def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
+                        progress=False):
+        """Propagate every lane to ``t`` (a float, or one time per lane).
+
+        Returns a :class:`BatchResult` with per-lane outcomes, step statistics."""
+        return self._run(t, None, max_delta_t=max_delta_t, max_steps=max_steps,
+                         callback=callback, progress=progress)
+
+    def propagate_for(self, delta_t, **kwargs):
+        """Propagate every lane for ``delta_t`` (a float or one per lane)."""
+        dt = self._lanes(delta_t, "delta_t")
+        tl = [_dd_add(self._tm[b, 0], self._tm[b, 1], dt[b], 0.0)[0] for b in range(self._batch)]
+        return self.propagate_until(np.array(tl), **kwargs)
+
+    def propagate_grid(self, grid, **kwargs):
+        """Propagate over ``grid`` (shape ``(n_points,)`` for all lanes, or
+        ``(n_points, batch)``); ``states`` of the result has shape ``(n_points, n, batch)``."""
+        from ._integrator import check_grid
+
+        g = np.asarray(grid, dtype=float)
+        if g.ndim == 1:
+            g = np.repeat(g[:, None], self._batch, axis=1)
+        if g.ndim != 2 or g.shape[1] != self._batch:
+            raise ValueError(f"grid has shape {g.shape}: pass (n_points,) or (n_points, "
+                             f"{self._batch})")
+        for b in range(self._batch):
+            check_grid(g[:, b], float(self._tm[b, 0]))
+        gl = np.ascontiguousarray(g.T)
+        return self._run(gl[:, -1], gl, **kwargs)
+
+
+class BatchResult:
+    """Per-lane results of a batch propagation: ``outcome`` (list of Outcome),
+    ``min_h``, ``max_h``, ``n_steps`` (arrays) and ``states`` (grid runs only).
+    Unpacks as ``outcome, min_h, max_h, n_steps, states``."""
+
+    def __init__(self, outcome, min_h, max_h, n_steps, states=None):
+        self.outcome = outcome
+        self.min_h = min_h
+        self.max_h = max_h
+        self.n_steps = n_steps
+        self.states = states
+
+    def __iter__(self):
+        return iter((self.outcome, self.min_h, self.max_h, self.n_steps, self.states))
+
+    def __repr__(self):
+        return (f"BatchResult(outcome={self.outcome!r}, n_steps={self.n_steps.tolist()}, "
+                f"min_h={self.min_h.tolist()}, max_h={self.max_h.tolist()})")
