@@ -16,18 +16,21 @@ from taylorjit._variational import (VarODESys, evaluator, event_sensitivity, mul
 
 
 # --------------------------------------------------------------------------- propagation helper
-def _integrator_class():
-    try:
-        from taylorjit._integrator import TaylorAdaptive
-    except ImportError:
-        return None
-    return TaylorAdaptive
-
-
 def propagate(sys, x0, t1, pars=(), t0=0.0):
-    """Final augmented state.  ``x0`` is the full initial state.  Integrated
-    with scipy's DOP853 at rtol = atol = 1e-13 on a compiled right-hand side
-    (independent of taylorjit's own integrator)."""
+    """Final augmented state, with taylorjit's integrator (compact VM, tol =
+    eps).  ``x0`` is the full initial state."""
+    from taylorjit._integrator import TaylorAdaptive
+
+    ta = TaylorAdaptive(sys, np.asarray(x0, dtype=float), time=t0, pars=list(pars) or None,
+                        compact=True)
+    res = ta.propagate_until(t1)
+    assert res.outcome.name == "time_limit", res
+    return ta.state.copy()
+
+
+def propagate_scipy(sys, x0, t1, pars=(), t0=0.0):
+    """The same with scipy's DOP853 at rtol = atol = 1e-13 on a compiled
+    right-hand side (an integrator independent of taylorjit's)."""
     pairs = list(sys)
     ev = evaluator([p[1] for p in pairs], [p[0] for p in pairs])
     p = np.asarray(pars, dtype=float)
@@ -103,11 +106,13 @@ def test_stm_of_linear_system_is_expm():
     vs = var_ode_sys(sys, "vars", order=2)
     x0 = np.array([0.3, -0.2, 0.5])
     t = 1.7
-    yt = propagate(vs, vs.initial_state(x0), t)
+    yt = propagate_scipy(vs, vs.initial_state(x0), t)
     E = scipy.linalg.expm(A * t)
     np.testing.assert_allclose(sensitivity(yt, vs, 1), E, rtol=0, atol=1e-11 * np.abs(E).max())
     np.testing.assert_allclose(yt[:3], E @ x0, atol=1e-11)
     assert np.abs(sensitivity(yt, vs, 2)).max() == 0.0   # linear: no curvature, exactly
+    yt = propagate(vs, vs.initial_state(x0), t)             # taylorjit's integrator, tol = eps
+    np.testing.assert_allclose(sensitivity(yt, vs, 1), E, rtol=0, atol=1e-13 * np.abs(E).max())
 
 
 # --------------------------------------------------------------------------- analytic parameter sensitivities
