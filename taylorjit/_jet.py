@@ -264,9 +264,9 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     else:
         D, dsingle = _points(direction, n, "direction")
         if D.shape[0] == 1 and P.shape[0] > 1:
-            D = np.ascontiguousarray(np.broadcast_to(D, P.shape))
+            D = np.broadcast_to(D, P.shape).copy()
         elif D.shape[0] > 1 and P.shape[0] == 1:
-            P = np.ascontiguousarray(np.broadcast_to(P, D.shape))
+            P = np.broadcast_to(P, D.shape).copy()
             single = False
         elif D.shape[0] != P.shape[0]:
             raise ValueError(f"{P.shape[0]} points but {D.shape[0]} directions")
@@ -400,7 +400,7 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
         values[(0,) * n] = res[0, :, 0].copy()
     else:
         dirs = directions(n, order)
-        Pm = np.ascontiguousarray(np.broadcast_to(P, dirs.shape))
+        Pm = np.broadcast_to(P, dirs.shape).copy()
         res = _run(plan, Pm, dirs, order, pars_arr)       # (ndirs, m, order+1)
         for deg, (js, C) in enumerate(interpolation_matrices(n, order)):
             block = C @ res[:, :, deg]                    # (#js, m)
