@@ -95,15 +95,24 @@ class DenseSolution:
     Taylor polynomial of the step (accurate to the requested tolerance).
     """
 
-    def __init__(self, c_output: ContinuousOutput):
+    def __init__(self, c_output: ContinuousOutput | None, t0=0.0, y0=None):
         self._co = c_output
-        self.ts = c_output.times
-        self.t_min, self.t_max = sorted(c_output.bounds)
-        self.n_segments = c_output.n_steps
+        if c_output is None:  # empty interval: the constant initial state
+            self._y0 = np.asarray(y0, dtype=float)
+            self.ts = np.array([t0, t0])
+            self.t_min = self.t_max = float(t0)
+            self.n_segments = 1
+        else:
+            self.ts = c_output.times
+            self.t_min, self.t_max = sorted(c_output.bounds)
+            self.n_segments = c_output.n_steps
 
     def __call__(self, t):
         t = np.asarray(t, dtype=float)
-        out = self._co(t)
+        if self._co is None:
+            out = np.broadcast_to(self._y0, t.shape + self._y0.shape).copy()
+        else:
+            out = self._co(t)
         return out if t.ndim == 0 else np.moveaxis(out, -1, 0)
 
     def __repr__(self):
@@ -161,14 +170,17 @@ class _Events:
         for ev in self.funcs:
             if not callable(ev):
                 raise TypeError(f"events must be callables event(t, y, *args), got {ev!r}")
-            term = getattr(ev, "terminal", False)
-            if isinstance(term, (bool, np.bool_)):
+            term = getattr(ev, "terminal", None)
+            if term is None:
+                term = 0
+            elif isinstance(term, (bool, np.bool_)):
                 term = 1 if term else 0
             elif isinstance(term, (int, np.integer)) and term >= 0:
                 term = int(term)
             else:
-                raise ValueError(f"the terminal attribute of event {ev!r} must be a bool or a "
-                                 f"non-negative int (number of occurrences), got {term!r}")
+                raise ValueError("The `terminal` attribute of each event must be a boolean or "
+                                 f"a non-negative integer (number of occurrences), got {term!r} "
+                                 f"on {getattr(ev, '__name__', ev)!r}")
             self.terminal.append(term)
             self.direction.append(int(np.sign(float(getattr(ev, "direction", 0.0)))))
             tf = trace(ev, n, args, scalar=True)
@@ -300,6 +312,17 @@ def _concat(chunks):
     return ContinuousOutput(tcs, times, chunks[0]._hacc), times
 
 
+def _trivial(t0, y0, t_eval, dense_output, events):
+    """Result for an empty interval or an empty state (no integration)."""
+    n_ev = 0 if events is None else (1 if callable(events) else len(events))
+    t = np.array([t0]) if t_eval is None else np.asarray(t_eval, dtype=float)
+    return OdeResult(t=t, y=np.repeat(y0[:, None], t.shape[0], axis=1),
+                     sol=DenseSolution(None, t0, y0) if dense_output else None,
+                     t_events=[np.empty(0) for _ in range(n_ev)] if events is not None else None,
+                     y_events=[np.empty((0,)) for _ in range(n_ev)] if events is not None else None,
+                     nfev=0, njev=0, nlu=0, status=0, message=MESSAGES[0], success=True)
+
+
 # ----------------------------------------------------------------- solve_ivp
 def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False, events=None,
               vectorized=False, args=None, **options):
@@ -374,8 +397,9 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     tol, max_dt, compact, hacc = _check_options(options, method)
     del vectorized  # the function is traced, never called on batches
     t0, tf = (float(x) for x in t_span)
-    if not (math.isfinite(t0) and math.isfinite(tf)):
-        raise ValueError(f"t_span must be two finite times, got {t_span!r}")
+    if not math.isfinite(t0) or math.isnan(tf):
+        raise ValueError(f"t_span must be (finite t0, tf), got {t_span!r}")
+    t_lim = tf if math.isfinite(tf) else math.copysign(1e300, tf)  # until a terminal event
     y0 = np.asarray(y0)
     if np.iscomplexobj(y0):
         raise ValueError("complex y0 is not supported by taylorjit: split the state into its "
@@ -383,17 +407,22 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     y0 = np.asarray(y0, dtype=float)
     if y0.ndim != 1:
         raise ValueError(f"`y0` must be 1-dimensional, got shape {y0.shape}.")
+    if not np.all(np.isfinite(y0)):
+        raise ValueError("All components of the initial state `y0` must be finite.")
     if args is not None:
         try:
             _ = iter(args)
         except TypeError:
-            raise TypeError("`args` should be a tuple (wrap a single argument: args=(a,))") from None
+            raise TypeError("Supplied 'args' cannot be unpacked. Pass a tuple: args=(a,) for "
+                            "a single argument") from None
         args = tuple(args)
     else:
         args = ()
     if t_eval is not None:
         t_eval = _check_t_eval(t_eval, t0, tf)
     n = y0.shape[0]
+    if n == 0 or tf == t0:
+        return _trivial(t0, y0, t_eval, dense_output, events)
     traced = trace(fun, n, args)
     pars = traced.pars(args)
     if events is not None and callable(events):
@@ -409,7 +438,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
         counts = [0] * (len(ev.funcs) if ev else 0)
         chunk = 64 if terminal else None
         while True:
-            res = ta.propagate_until(tf, max_delta_t=max_dt, max_steps=chunk, c_output=True)
+            res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk, c_output=True)
             n_steps += res.n_steps
             co = res.c_output
             if co is not None:
@@ -455,7 +484,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
             y_out = np.ascontiguousarray(co(t_out).T) if t_out.size else np.empty((n, 0))
     if ev is not None:
         t_events = [np.array([t for t, e in found if e == i]) for i in range(len(ev.funcs))]
-        y_events = [co(te) if (co is not None and te.size) else np.empty((0, n))
+        y_events = [co(te) if (co is not None and te.size) else np.empty((0,))
                     for te in t_events]
     else:
         t_events = y_events = None
