@@ -1,0 +1,253 @@
+"""Independent references for Taylor coefficients (a test helper, not a test module).
+
+* :func:`mp_eval` evaluates an expression DAG with mpmath numbers, using only
+  the registry's ``mp`` functions and mpmath arithmetic (no recurrence code).
+* :func:`mp_taylor` gives the normalised Taylor coefficients of an expression
+  whose inputs are polynomials in ``h`` (``u_i(h) = sum_k rows[i][k] h^k``), by
+  ``mpmath.taylor`` (numerical differentiation at ``(prec + 20) * (order + 1)``
+  bits, so the result is good to the full ``dps`` digits), at 50 digits by
+  default.  Results are cached on disk (``$TAYLORJIT_CACHE_DIR/../mpref`` next
+  to the test kernel cache) keyed by the expression, inputs, mpmath version
+  and the ``mp`` functions' code, because order-40 references take ~0.1-0.5 s
+  each.
+* :func:`run_jet` runs an expression kernel of a given kind on the same inputs.
+* :func:`check_coefficients` is the accuracy criterion (see its docstring).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import mpmath
+import numpy as np
+
+from taylorjit._decompose import decompose
+from taylorjit._expr import expr, to_string, topo_order
+from taylorjit._kernel import get_kernel
+from taylorjit._registry import FUNCTIONS, OPS
+
+EPS = np.finfo(float).eps
+DPS = 50
+
+
+# ----------------------------------------------------------------------------- mpmath evaluation
+def mp_eval(outputs, env, pars=(), t=0):
+    """Evaluate expressions with mpmath.  ``env`` maps variable names to mpmath numbers."""
+    outputs = [expr(o) for o in outputs]
+    val = {}
+    for n in topo_order(outputs):
+        op = n.op
+        if op == "num":
+            v = mpmath.mpf(n.value)
+        elif op == "var":
+            v = env[n.value]
+        elif op == "par":
+            v = mpmath.mpf(pars[n.value])
+        elif op == "time":
+            v = t
+        else:
+            a = [val[id(x)] for x in n.args]
+            if op == "add":
+                v = mpmath.fsum(a)
+            elif op == "sub":
+                v = a[0] - a[1]
+            elif op == "mul":
+                v = a[0]
+                for x in a[1:]:
+                    v = v * x
+            elif op == "div":
+                v = a[0] / a[1]
+            elif op == "neg":
+                v = -a[0]
+            elif op == "pow":
+                v = mpmath.power(a[0], a[1])
+            else:
+                v = FUNCTIONS[op].mp(*a)
+        val[id(n)] = v
+    return [val[id(o)] for o in outputs]
+
+
+def _poly(row, h):
+    acc = mpmath.mpf(0)
+    for c in reversed(row):
+        acc = acc * h + c
+    return acc
+
+
+def _ref_dir() -> Path | None:
+    root = os.environ.get("TAYLORJIT_CACHE_DIR")
+    if not root:
+        return None
+    d = Path(root).expanduser() / "mpref"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d
+
+
+def _code_id(fn) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+    return hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest()[:12]
+
+
+def _key(e, names, rows, pars, t, order, dps) -> str:
+    ops = sorted({n.op for n in topo_order([e]) if n.op in FUNCTIONS})
+    parts = [to_string(e), repr(names), repr([[float(c).hex() for c in r] for r in rows]),
+             repr([float(p).hex() for p in pars]), float(t).hex(), str(order), str(dps),
+             mpmath.__version__] + [f"{o}:{_code_id(FUNCTIONS[o].mp)}" for o in ops]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def mp_taylor(e, names, rows, order, pars=(), t=0.0, dps=DPS):
+    """Normalised Taylor coefficients ``0..order`` of ``e`` (list of mpf).
+
+    The input variable ``names[i]`` is the polynomial with coefficients
+    ``rows[i]``; ``tj.time`` is ``t + h``; ``par[j]`` is ``pars[j]``.
+    """
+    e = expr(e)
+    key = _key(e, names, rows, pars, t, order, dps)
+    d = _ref_dir()
+    path = d / f"{key}.json" if d else None
+    if path is not None and path.exists():
+        try:
+            data = json.loads(path.read_text())
+            if len(data) == order + 1:
+                with mpmath.workdps(dps):
+                    return [mpmath.mpf(s) for s in data]
+        except (OSError, ValueError):
+            pass  # corrupted: recompute
+    with mpmath.workdps(dps):
+        def f(h):
+            env = {n: _poly(r, h) for n, r in zip(names, rows)}
+            return mp_eval([e], env, pars, mpmath.mpf(t) + h)[0]
+
+        coeffs = mpmath.taylor(f, 0, order)
+        if path is not None:
+            fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                json.dump([mpmath.nstr(c, dps + 5, strip_zeros=False) for c in coeffs], fh)
+            os.replace(tmp, path)
+        return coeffs
+
+
+# ----------------------------------------------------------------------------- kernels
+def run_jet(outputs, inputs, rows, order, kind, pars=(), t=0.0, kernel=None, scales=False):
+    """Coefficients ``(len(outputs), order + 1)`` of an expression kernel of ``kind``.
+
+    With ``scales=True`` also return :func:`term_scale` of every output.
+    """
+    if kernel is None:
+        kernel = get_kernel(decompose(outputs, inputs), ode=False, kind=kind)
+    d = kernel.decomposition
+    tc = np.zeros((d.n_slots, order + 1))
+    for i, r in enumerate(rows):
+        tc[i, :] = np.asarray(r, dtype=float)[: order + 1]
+    kernel.jet(tc, order, np.asarray(pars, dtype=float), float(t), 1, kernel.prog, kernel.cvals)
+    out = tc[d.outputs, :].copy()
+    if not scales:
+        return out
+    return out, np.array([term_scale(d, tc, s) for s in d.outputs])
+
+
+def term_scale(d, tc, slot):
+    """``max`` over the slots that ``slot`` depends on (itself, intermediates and
+    inputs) of their :func:`envelope`: the size of the terms that the
+    recurrences add up at each order.  When an intermediate series is much
+    larger than the result (``u**v = exp(v log u)`` where ``v log u`` decays
+    more slowly than the power), the result's rounding error is relative to
+    the intermediate: this is the condition number of the computation."""
+    producer = {}
+    for name, outs, ins, c in d.ops:
+        for o in outs:
+            producer[o] = ins if not OPS[name].int_in else ()
+    seen, stack = set(), [slot]
+    while stack:
+        s = stack.pop()
+        if s in seen:
+            continue
+        seen.add(s)
+        stack.extend(producer.get(s, ()))
+    # constants, parameters and polynomials of degree <= 1 (time, linear inputs) only
+    # multiply the other terms: they are not terms of their own
+    rows = [envelope(tc[s]) for s in seen
+            if s == slot or (s not in d.scalar and np.count_nonzero(tc[s]) >= 3)]
+    return np.max(rows, axis=0)
+
+
+# ----------------------------------------------------------------------------- the criterion
+def envelope(ref):
+    """Geometric envelope of a coefficient sequence.
+
+    ``rho`` is the growth rate from a least-squares fit of ``log|c_k|`` against
+    ``k`` (non-zero coefficients), and ``env_k = max_j |c_j| rho^(k - j)``: the
+    smallest geometric sequence of rate ``rho`` that lies above every ``|c_j|``.
+    It is the size of the terms that the recurrences add up at order ``k``
+    (they are products of coefficients whose indices sum to ``k``), so the
+    rounding error of coefficient ``k`` is a few ``k * eps * env_k`` even where
+    ``c_k`` itself is small through cancellation.
+    """
+    a = np.array([abs(float(c)) for c in ref])
+    k = np.arange(len(a))
+    nz = a > 0
+    if nz.sum() >= 2:
+        slope = np.polyfit(k[nz], np.log(a[nz]), 1)[0]
+        rho = math.exp(slope)
+    else:
+        rho = 1.0
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        logenv = np.full(len(a), -np.inf)
+        la = np.where(nz, np.log(np.where(nz, a, 1.0)), -np.inf)
+        for j in range(len(a)):
+            if nz[j]:
+                logenv = np.maximum(logenv, la[j] + (k - j) * math.log(rho))
+        env = np.exp(logenv)
+    return env
+
+
+#: the tolerance: |c_k - ref_k| <= TOL_MULT * (k + 1) * eps * env_k
+TOL_MULT = 16.0
+
+
+def coefficient_errors(got, ref, scale=None):
+    """Normalised errors ``|got_k - ref_k| / ((k + 1) * eps * env_k)`` (array), where
+    ``env = max(envelope(ref), scale)`` (``scale``: see :func:`term_scale`)."""
+    env = envelope(ref)
+    if scale is not None:
+        env = np.maximum(env, scale)
+    out = np.zeros(len(ref))
+    for k, (g, r) in enumerate(zip(got, ref)):
+        err = abs(mpmath.mpf(float(g)) - r) if math.isfinite(g) else math.inf
+        scale = (k + 1) * EPS * env[k]
+        if scale == 0.0:
+            out[k] = 0.0 if err == 0 else math.inf
+        else:
+            out[k] = float(err / scale)
+    return out
+
+
+def check_coefficients(got, ref, what="", mult=TOL_MULT, scale=None):
+    """Assert ``|got_k - ref_k| <= mult * (k + 1) * eps * env_k`` for every ``k``.
+
+    ``env`` is :func:`envelope` of the reference (or, if given, the larger
+    ``scale`` from :func:`term_scale`): the error is measured against the size
+    of the terms of order ``k``, not against ``|ref_k|`` (which may be tiny
+    through cancellation) nor against ``max_j |ref_j|`` (which would accept
+    anything at high order when the coefficients decay).  The factor ``k + 1``
+    is the number of terms in the order-``k`` sums.  Returns the largest
+    normalised error (in units of ``(k + 1) eps env_k``).
+    """
+    errs = coefficient_errors(got, ref, scale)
+    worst = int(np.argmax(errs))
+    if not errs[worst] <= mult:
+        raise AssertionError(
+            f"{what}: coefficient {worst} is {float(got[worst])!r}, reference "
+            f"{mpmath.nstr(ref[worst], 20)}: error {errs[worst]:.3g} x (k+1) eps env_k "
+            f"(allowed {mult})")
+    return float(errs[worst])
