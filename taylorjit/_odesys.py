@@ -18,11 +18,12 @@ from ._kernel import get_kernel
 __all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
            "order_from_tol", "check_tol", "build_kernel", "COMPACT_THRESHOLD"]
 
-# Automatic kernel kind: the specialised kernel is ~1.1-1.5x faster per step but costs
-# ~0.3 s + ~1.5 ms per operation of numba compilation the first time a system is seen
-# (then it loads from the disk cache).  Above this many operations the compact VM wins
-# for any propagation shorter than minutes (see benchmarks/bench_integrator.py).
-COMPACT_THRESHOLD = 150
+# Automatic kernel kind: the specialised kernel is 2-10x faster per step than the compact VM
+# but its numba compilation, the first time a system is seen, grows fast with its size
+# (measured, 2 loaded cores: 3 ops 0.6 s, 20 ops 7 s, 62 ops 16 s, 125 ops 44 s, 409 ops 206 s;
+# later runs load it from the disk cache in ms).  Above this many operations the compact VM
+# is the default: no compilation at all (see benchmarks/bench_integrator.py).
+COMPACT_THRESHOLD = 60
 
 
 class Outcome(enum.Enum):
