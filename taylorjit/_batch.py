@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from . import _stepper as S
+from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
 from ._integrator import OUTCOMES, _dd_add, check_max_dt, check_max_steps, make_progress
 from ._odesys import Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system
 
@@ -35,6 +36,12 @@ class TaylorAdaptiveBatch:
     pars : array_like, shape (n_pars, batch), optional
     tol, compact, high_accuracy
         As :class:`~taylorjit._integrator.TaylorAdaptive`.
+    events : list of Event, optional
+        As :class:`~taylorjit._integrator.TaylorAdaptive`, per lane; callbacks get
+        the lane index as last argument (heyoka's batch convention):
+        ``cb(ta, d_sgn, lane)`` (terminal), ``cb(ta, t, d_sgn, lane)``
+        (non-terminal).  Non-terminal events without a callback are recorded
+        in ``event_log[lane]``.
 
     Examples
     --------
@@ -49,12 +56,14 @@ class TaylorAdaptiveBatch:
     """
 
     def __init__(self, sys, states, *, time=0.0, pars=None, tol=None, compact=None,
-                 high_accuracy=False, _extra=()):
+                 high_accuracy=False, events=None, _extra=()):
         svars, rhs = parse_system(sys)
         self._sys = list(zip(svars, rhs))
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)
-        self._kernel, self._hrows = build_kernel(svars, rhs, _extra, compact)
+        events, ev_exprs = prepare_events(events, svars)
+        self._kernel, self._hrows = build_kernel(svars, rhs, list(ev_exprs) + list(_extra),
+                                                 compact)
         n = len(svars)
         st = np.array(states, dtype=float)
         if st.ndim != 2 or st.shape[0] != n or st.shape[1] < 1:
@@ -84,6 +93,10 @@ class TaylorAdaptiveBatch:
         self._fw[:, S.F_INVOM1] = 1.0 / float(self._order - 1)
         self._fw[:, S.F_TSHI] = self._tm[:, 0]
         self._xnew = np.zeros(n)
+        self._events = EventBundleBatch(events, self._hrows[n:n + len(events)], self._order,
+                                        self._tol, b)
+        self.event_log = [[] for _ in range(b)]
+        self._last_event = [None] * b
 
     # ------------------------------------------------------------------ properties
     @property
@@ -164,8 +177,35 @@ class TaylorAdaptiveBatch:
         k = self._kernel
         oc = np.zeros(self._batch, dtype=np.int64)
         S.step_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows, self._st,
-                     self._pa, self._tm, mh, self._xnew, oc)
-        return [(OUTCOMES[int(c)], float(h)) for c, h in zip(oc, self._fw[:, S.F_H])]
+                     self._pa, self._tm, mh, self._xnew, oc, self._events.arrays)
+        res = []
+        for b, (c, h) in enumerate(zip(oc, self._fw[:, S.F_H])):
+            c = int(c)
+            if self._events.n_events:
+                r = self._handle_events(b, c)
+                c = S.OC_SUCCESS if c == S.OC_EVENT and r == S.OC_CONTINUE else c
+            res.append((Outcome.event if c == S.OC_EVENT else OUTCOMES[c], float(h)))
+        return res
+
+    def _handle_events(self, b, code):
+        """Lane ``b`` after a compiled call: logged non-terminal callbacks, then the
+        terminal callback.  Returns OC_EVENT (stop), OC_CONTINUE, or ``code``."""
+        ev = self._events.lane(b)
+        drain_log(self, ev, self.event_log[b], lane=b)
+        if code == S.OC_EVENT:
+            self._last_event[b] = ev.last_terminal
+            return S.OC_CONTINUE if run_terminal_callback(self, ev, lane=b) else S.OC_EVENT
+        if code == S.OC_EVENT_PY:
+            return S.OC_CONTINUE
+        return code
+
+    @property
+    def events(self):
+        return list(self._events.events)
+
+    def reset_cooldowns(self):
+        """Forget the cooldowns of the terminal events in every lane."""
+        self._events.reset_cooldowns()
 
     # ------------------------------------------------------------------ propagation
     def _run(self, tlim, grid, *, max_delta_t, max_steps, callback, progress):
@@ -209,7 +249,11 @@ class TaylorAdaptiveBatch:
             while np.any(status == S.OC_CONTINUE):
                 S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
                                   self._st, self._pa, tm, t_lim, grid, gout, ctc, ct, self._xnew,
-                                  status, rounds)
+                                  status, rounds, self._events.arrays)
+                if self._events.n_events:
+                    for j in range(b):
+                        if status[j] != S.OC_CONTINUE and status[j] != -1:
+                            status[j] = self._handle_events(j, int(status[j]))
                 if bar is not None:
                     bar.n = float(np.min(np.abs(tm[:, 0] - t0)))
                     bar.refresh()
@@ -221,10 +265,14 @@ class TaylorAdaptiveBatch:
         finally:
             if bar is not None:
                 bar.close()
-        outcomes = [Outcome.cb_stop if s == -1 else OUTCOMES[int(s)] for s in status]
-        return BatchResult(outcomes, fw[:, S.F_MINH].copy(), fw[:, S.F_MAXH].copy(),
-                           iw[:, S.I_NSTEPS].copy(), None if grid.shape[1] == 0 else
-                           np.transpose(gout, (1, 2, 0)).copy())
+        outcomes = [Outcome.cb_stop if s == -1 else Outcome.event if s == S.OC_EVENT
+                    else OUTCOMES[int(s)] for s in status]
+        res = BatchResult(outcomes, fw[:, S.F_MINH].copy(), fw[:, S.F_MAXH].copy(),
+                          iw[:, S.I_NSTEPS].copy(), None if grid.shape[1] == 0 else
+                          np.transpose(gout, (1, 2, 0)).copy())
+        res.event_index = [self._last_event[j] if s == S.OC_EVENT else None
+                           for j, s in enumerate(status)]
+        return res
 
     def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
                         progress=False):
@@ -240,8 +288,7 @@ class TaylorAdaptiveBatch:
         tl = [_dd_add(self._tm[b, 0], self._tm[b, 1], dt[b], 0.0)[0] for b in range(self._batch)]
         return self.propagate_until(np.array(tl), **kwargs)
 
-    def propagate_grid(self, grid, *, max_delta_t=None, max_steps=None, callback=None,
-                       progress=False):
+    def propagate_grid(self, grid, **kwargs):
         """Propagate over ``grid`` (shape ``(n_points,)`` for all lanes, or
         ``(n_points, batch)``); ``states`` of the result has shape ``(n_points, n, batch)``."""
         from ._integrator import check_grid
@@ -255,8 +302,7 @@ class TaylorAdaptiveBatch:
         for b in range(self._batch):
             check_grid(g[:, b], float(self._tm[b, 0]))
         gl = np.ascontiguousarray(g.T)
-        return self._run(gl[:, -1], gl, max_delta_t=max_delta_t, max_steps=max_steps,
-                         callback=callback, progress=progress)
+        return self._run(gl[:, -1], gl, **kwargs)
 
 
 class BatchResult:

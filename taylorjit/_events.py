@@ -36,7 +36,8 @@ from numba import njit, types
 from ._expr import Expr, expr, get_variables
 from ._roots import STACK_SIZE, auto_cooldown, event_roots
 
-__all__ = ["Event", "EventBundle", "prepare_events", "detect_events", "EV_TYPE", "drain_log",
+__all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
+           "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log",
            "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "EF_TOL", "EF_DSGN"]
 
 DIRECTIONS = {"any": 0, "positive": 1, "negative": -1}
@@ -177,6 +178,13 @@ def EV_TYPE():  # noqa: N802 - a type computed lazily
     return types.Tuple((i2, a2, a2, a2, a2, a2, a2, i1, a1))
 
 
+def EVB_TYPE():  # noqa: N802
+    """numba type of :attr:`EventBundleBatch.arrays` (per-lane ``evf``, ``log``, ``eiw``, ``efw``)."""
+    i1, i2 = types.int64[::1], types.int64[:, ::1]
+    a2, a3 = types.float64[:, ::1], types.float64[:, :, ::1]
+    return types.Tuple((i2, a3, a2, a2, a2, a2, a3, i2, a2))
+
+
 class EventBundle:
     """Preallocated event arrays for one integrator (or one batch lane).
 
@@ -236,6 +244,40 @@ class EventBundle:
         new.events = list(self.events)
         new.arrays = tuple(a.copy() for a in self.arrays)
         return new
+
+
+class EventBundleBatch:
+    """The arrays of :class:`EventBundle` for a batch integrator: the per-lane
+    state (cooldowns, log, flags) gets a leading lane axis, the configuration
+    and the scratch space are shared (lanes run one after the other)."""
+
+    def __init__(self, events, slots, order, tol, batch):
+        one = EventBundle(events, slots, order, tol)
+        evi, evf, ws, iv, out, cand, log, eiw, efw = one.arrays
+        self.events = one.events
+        rep = lambda a: np.ascontiguousarray(np.repeat(a[None], batch, axis=0))  # noqa: E731
+        self.arrays = (evi, rep(evf), ws, iv, out, cand, rep(log), rep(eiw), rep(efw))
+
+    @property
+    def n_events(self):
+        return self.arrays[0].shape[0]
+
+    def lane(self, b):
+        """An :class:`EventBundle` view of lane ``b`` (shares memory)."""
+        new = object.__new__(EventBundle)
+        new.events = self.events
+        a = self.arrays
+        new.arrays = (a[0], a[1][b], a[2], a[3], a[4], a[5], a[6][b], a[7][b], a[8][b])
+        return new
+
+    def reset_cooldowns(self):
+        self.arrays[1][:, :, EF_REM] = 0.0
+
+
+@njit(inline="always")
+def lane_bundle(evb, b):
+    """Lane ``b`` of a batch event bundle, as the scalar bundle tuple."""
+    return (evb[0], evb[1][b], evb[2], evb[3], evb[4], evb[5], evb[6][b], evb[7][b], evb[8][b])
 
 
 @njit(inline="always")
@@ -353,9 +395,10 @@ def detect_events(tc, order, hrows, tm, h, ev):
     return h_new
 
 
-def drain_log(ta, bundle, event_log):
+def drain_log(ta, bundle, event_log, lane=None):
     """Hand the logged non-terminal events to Python, in time order: call their
-    callbacks ``cb(ta, t, d_sgn)`` or append ``(index, t, d_sgn)`` to ``event_log``."""
+    callbacks ``cb(ta, t, d_sgn)`` (batch: ``cb(ta, t, d_sgn, lane)``) or append
+    ``(index, t, d_sgn)`` to ``event_log``."""
     evi, evf, ws, iv, out, cand, log, eiw, efw = bundle.arrays
     nl = int(eiw[E_NLOG])
     eiw[E_NEEDPY] = 0
@@ -367,19 +410,23 @@ def drain_log(ta, bundle, event_log):
         ev = bundle.events[int(e)]
         if ev.callback is None:
             event_log.append((int(e), float(thi), int(sg)))
-        else:
+        elif lane is None:
             ev.callback(ta, float(thi), int(sg))
+        else:
+            ev.callback(ta, float(thi), int(sg), lane)
 
 
-def run_terminal_callback(ta, bundle):
-    """Callback of the terminal event that ended the last step.
-
-    Returns True to continue the propagation, False to stop."""
+def run_terminal_callback(ta, bundle, lane=None):
+    """Callback of the terminal event that ended the last step (batch: called
+    as ``cb(ta, d_sgn, lane)``).  Returns True to continue, False to stop."""
     te = bundle.last_terminal
     ev = bundle.events[te]
     if ev.callback is None:
         return False
-    r = ev.callback(ta, bundle.last_dsgn)
+    if lane is None:
+        r = ev.callback(ta, bundle.last_dsgn)
+    else:
+        r = ev.callback(ta, bundle.last_dsgn, lane)
     if r is None or not isinstance(r, (bool, np.bool_)):
         raise TypeError(f"the callback of terminal event {te} ({ev.expr}) returned {r!r}: "
                         "return True to continue the propagation or False to stop it")

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import _stepper as S
 from ._coutput import ContinuousOutput
+from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system)
 
@@ -84,6 +85,12 @@ class TaylorAdaptive:
         bit-identical trajectories.
     high_accuracy : bool, optional
         Compensated summation for the state update and dense output.
+    events : list of Event, optional
+        Events located exactly during the propagation (see :class:`~taylorjit.Event`):
+        a terminal event ends the step at the event and stops ``propagate_*``
+        with ``Outcome.event`` (``res.event_index`` says which) unless its callback
+        returns True; non-terminal events call their callback, or are recorded
+        in :attr:`event_log` as ``(index, t, d_sgn)``.
 
     Examples
     --------
@@ -99,13 +106,19 @@ class TaylorAdaptive:
     """
 
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
-                 high_accuracy=False, _extra=()):
+                 high_accuracy=False, events=None, _extra=()):
         svars, rhs = parse_system(sys)
         self._sys = list(zip(svars, rhs))
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)
-        self._kernel, self._hrows = build_kernel(svars, rhs, _extra, compact)
+        events, ev_exprs = prepare_events(events, svars)
+        self._kernel, self._hrows = build_kernel(svars, rhs, list(ev_exprs) + list(_extra),
+                                                 compact)
         n = len(svars)
+        self._events = EventBundle(events, self._hrows[n:n + len(events)], self._order,
+                                   self._tol)
+        self.event_log = []
+        self._last_event = None
         d = self._kernel.decomposition
         self._state = as_state(state, n)
         self._pars = as_pars(pars, d.n_pars)
@@ -210,8 +223,38 @@ class TaylorAdaptive:
             raise ValueError("max_delta_t must not be NaN")
         k = self._kernel
         oc = S.step_entry(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
-                          self._state, self._pars, self._tm, max_h, self._xnew)
-        return StepResult(OUTCOMES[oc], float(self._fw[S.F_H]))
+                          self._state, self._pars, self._tm, max_h, self._xnew,
+                          self._events.arrays)
+        h = float(self._fw[S.F_H])
+        if self._events.n_events:
+            code = self._handle_events(oc)
+            if code == S.OC_EVENT:
+                return StepResult(Outcome.event, h)
+            if oc == S.OC_EVENT:
+                oc = S.OC_SUCCESS
+        return StepResult(OUTCOMES[oc], h)
+
+    def _handle_events(self, code):
+        """After a compiled call: run the logged non-terminal callbacks, then the
+        terminal event's callback.  Returns OC_EVENT if a terminal event stops
+        the propagation, OC_CONTINUE if its callback chose to continue, else ``code``."""
+        ev = self._events
+        drain_log(self, ev, self.event_log)
+        if code == S.OC_EVENT:
+            self._last_event = ev.last_terminal
+            return S.OC_CONTINUE if run_terminal_callback(self, ev) else S.OC_EVENT
+        if code == S.OC_EVENT_PY:
+            return S.OC_CONTINUE
+        return code
+
+    @property
+    def events(self):
+        """The events of this integrator (list of :class:`~taylorjit.Event`)."""
+        return list(self._events.events)
+
+    def reset_cooldowns(self):
+        """Forget the cooldowns of the terminal events (e.g. after moving the state by hand)."""
+        self._events.reset_cooldowns()
 
     def step(self, max_delta_t=None):
         """One step forward (at most ``max_delta_t`` long; negative: backward).
@@ -288,12 +331,16 @@ class TaylorAdaptive:
                     break
                 code = S.propagate(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
                                    self._state, self._pars, tm, t_lim, grid, gout, ctc, ct,
-                                   self._xnew)
+                                   self._xnew, self._events.arrays)
                 if code == S.OC_BUFFER_FULL:
                     cap = 2 * ctc.shape[0]
                     ctc = _grow(ctc, cap)
                     ct = _grow(ct, cap + 1)
                     continue
+                if self._events.n_events:
+                    code = self._handle_events(code)
+                    if code == S.OC_EVENT:
+                        break
                 if bar is not None:
                     bar.n = abs(float(tm[0]) - t_start)
                     bar.refresh()
@@ -314,8 +361,14 @@ class TaylorAdaptive:
         return code, co, gout
 
     def _result(self, code):
-        oc = Outcome.cb_stop if code == -1 else OUTCOMES[code]
+        if code == S.OC_EVENT:
+            oc = Outcome.event
+        else:
+            oc = Outcome.cb_stop if code == -1 else OUTCOMES[code]
         return oc, float(self._fw[S.F_MINH]), float(self._fw[S.F_MAXH]), int(self._iw[S.I_NSTEPS])
+
+    def _event_index(self, code):
+        return self._last_event if code == S.OC_EVENT else None
 
     def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
                         c_output=False, progress=False):
@@ -344,7 +397,7 @@ class TaylorAdaptive:
         """
         code, co, _ = self._run(t, max_delta_t=max_delta_t, max_steps=max_steps,
                                 callback=callback, c_output=c_output, progress=progress)
-        return PropagateResult(*self._result(code), co)
+        return PropagateResult(*self._result(code), co, event_index=self._event_index(code))
 
     def propagate_for(self, delta_t, **kwargs):
         """Propagate for ``delta_t`` (negative: backward); options as :meth:`propagate_until`."""
@@ -370,7 +423,7 @@ class TaylorAdaptive:
         check_grid(g, self.time)
         code, _, gout = self._run(g[-1], max_delta_t=max_delta_t, max_steps=max_steps,
                                   callback=callback, c_output=False, progress=progress, grid=g)
-        return GridResult(*self._result(code), gout)
+        return GridResult(*self._result(code), gout, event_index=self._event_index(code))
 
     # ------------------------------------------------------------------ copy / pickle
     # (the default pickling of __dict__ applies; the kernel pickles by reference to the

@@ -15,6 +15,8 @@ One step is three separate phases (issue 4, events, slots in between):
    ``rho_m = (num / max|x_i[m]|)^(1/m)`` for ``m = p, p-1``,
    ``h = min(rho_p, rho_{p-1}) * exp(-0.7/(p-1)) / e^2``, clamped to ``|max_h|``
    and signed like ``max_h``;
+   then :func:`taylorjit._events.detect_events` finds the event roots on the
+   step and shortens it to the first terminal event (a no-op without events);
 3. :func:`finish_step` -- Horner (or compensated) evaluation of the new state,
    double-length time update, non-finite check (the state is only committed
    when everything is finite).
@@ -34,6 +36,7 @@ import math
 import numpy as np
 from numba import njit, types
 
+from ._events import E_NEEDPY, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
 from ._kernel import JET_TYPE
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
@@ -47,6 +50,8 @@ OC_STEP_LIMIT = 2
 OC_ERR_NF = 3
 OC_CONTINUE = 10      # the step budget of this call is used up (callbacks, progress bar)
 OC_BUFFER_FULL = 11   # the continuous-output buffer is full: grow it and call again
+OC_EVENT = 20         # a terminal event ended the step (index in the event bundle)
+OC_EVENT_PY = 21      # non-terminal events with Python callbacks are waiting in the log
 
 # iw: integer work array
 I_ORDER, I_N, I_FULL, I_HACC, I_NSTEPS, I_MAXSTEPS, I_BUDGET, I_GIDX, I_CIDX, I_WANTC, \
@@ -188,13 +193,19 @@ def finish_step(tc, iw, fw, state, tm, h, max_h, xnew):
 
 
 @njit(**_OPTS)
-def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew):
-    """One step, at most ``|max_h|`` long, in the direction of ``max_h``'s sign."""
+def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
+    """One step, at most ``|max_h|`` long, in the direction of ``max_h``'s sign.
+
+    ``ev`` is the event bundle (:class:`taylorjit._events.EventBundle`): the
+    event detection may end the step early at a terminal event (OC_EVENT)."""
     order = iw[I_ORDER]
     compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL])
     h = step_size(tc, hrows, order, max_h, fw[F_RHOFAC], fw[F_INVO], fw[F_INVOM1])
-    # issue 4 (events): event detection on the extra rows of tc goes here (may shorten h)
-    return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+    h = detect_events(tc, order, hrows, tm, h, ev)
+    oc = finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+    if oc != OC_ERR_NF and ev[7][E_TERM] >= 0:
+        return OC_EVENT
+    return oc
 
 
 # --------------------------------------------------------------------------- propagation
@@ -220,7 +231,7 @@ def _emit_grid(tc, iw, fw, tm, grid, gout, flush):
 
 @njit(**_OPTS)
 def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
-               xnew):
+               xnew, ev):
     """One iteration of ``propagate_until`` towards ``tlim`` (heyoka's loop body).
 
     Returns an outcome code, or OC_CONTINUE when the propagation goes on."""
@@ -233,7 +244,7 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
         dtl = -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
     if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
         return OC_BUFFER_FULL
-    oc = do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, dtl, xnew)
+    oc = do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, dtl, xnew, ev)
     if oc == OC_ERR_NF:
         return oc
     h = fw[F_H]
@@ -257,10 +268,14 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
     last = h == rhi
     if iw[I_WANTGRID] == 1:
         _emit_grid(tc, iw, fw, tm, grid, gout, last)
+    if oc == OC_EVENT:
+        return OC_EVENT
     if last:
         return OC_TIME_LIMIT
     if iw[I_MAXSTEPS] != 0 and iw[I_NSTEPS] >= iw[I_MAXSTEPS]:
         return OC_STEP_LIMIT
+    if ev[7].shape[0] > 0 and ev[7][E_NEEDPY] == 1:
+        return OC_EVENT_PY
     return OC_CONTINUE
 
 
@@ -270,11 +285,13 @@ def _sigs():
     a1, a2, a3 = f8[::1], f8[:, ::1], f8[:, :, ::1]
     i1, i2 = i8[::1], i8[:, ::1]
     jet = JET_TYPE()
-    step = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, f8, a1)
-    prop = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1)
+    ev = EV_TYPE()
+    step = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, f8, a1, ev)
+    prop = i8(jet, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1, ev)
     f4 = f8[:, :, :, ::1]
-    stepb = types.void(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a1, a1, i1)
-    propb = i8(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1, i1, i8)
+    evb = EVB_TYPE()
+    stepb = types.void(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a1, a1, i1, evb)
+    propb = i8(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1, i1, i8, evb)
     evalp = types.void(a2, i8, i8, f8, a1, i8)
     ceval = types.void(a3, a2, a1, a2, i8)
     return step, prop, stepb, propb, evalp, ceval
@@ -284,19 +301,19 @@ _SIG_STEP, _SIG_PROP, _SIG_STEPB, _SIG_PROPB, _SIG_EVALP, _SIG_CEVAL = _sigs()
 
 
 @njit(_SIG_STEP, **_OPTS)
-def step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew):
+def step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
     """One step (``TaylorAdaptive.step``); the step size lands in ``fw[F_H]``."""
-    return do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew)
+    return do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev)
 
 
 @njit(_SIG_PROP, **_OPTS)
 def propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
-              xnew):
+              xnew, ev):
     """Propagate towards ``tlim`` (double-length); at most ``iw[I_BUDGET]`` steps if > 0."""
     taken = 0
     while True:
         oc = until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
-                        ctc, ct, xnew)
+                        ctc, ct, xnew, ev)
         if oc != OC_CONTINUE:
             return oc
         taken += 1
@@ -305,21 +322,24 @@ def propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, 
 
 
 @njit(_SIG_STEPB, **_OPTS)
-def step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc):
+def step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc, evb):
     """One step of every lane (lane ``b`` uses row ``b`` of the per-lane arrays)."""
     for b in range(tc.shape[0]):
         oc[b] = do_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b], pars[b], tm[b],
-                        max_h[b], xnew)
+                        max_h[b], xnew, lane_bundle(evb, b))
 
 
 @njit(_SIG_PROPB, **_OPTS)
 def propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc,
-                    ct, xnew, status, rounds):
+                    ct, xnew, status, rounds, evb):
     """Propagate every lane towards its ``tlim[b]``, one step per lane per round.
 
     ``status[b]`` is OC_CONTINUE while lane ``b`` is running, then its outcome.
     Returns the number of lanes still running (after at most ``rounds`` rounds
     if ``rounds > 0``), or -1 if a continuous-output buffer must be grown first.
+    A round after which a lane waits for Python (``status`` OC_EVENT: a terminal
+    event; OC_EVENT_PY: non-terminal callbacks logged) ends the call; the driver
+    runs the callbacks and sets the lane back to OC_CONTINUE to resume it.
     """
     nb = tc.shape[0]
     done = 0
@@ -336,8 +356,19 @@ def propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, 
             if status[b] == OC_CONTINUE:
                 status[b] = until_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b],
                                        pars[b], tm[b], tlim[b], grid[b], gout[b], ctc[b], ct[b],
-                                       xnew)
+                                       xnew, lane_bundle(evb, b))
         done += 1
+        # lanes waiting for Python (event callbacks) end the call after the round
+        wait = 0
+        for b in range(nb):
+            if status[b] == OC_EVENT or status[b] == OC_EVENT_PY:
+                wait += 1
+        if wait > 0:
+            active = 0
+            for b in range(nb):
+                if status[b] == OC_CONTINUE:
+                    active += 1
+            return active
         if rounds > 0 and done >= rounds:
             active = 0
             for b in range(nb):
