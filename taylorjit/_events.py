@@ -95,14 +95,24 @@ class Event:
     >>> from taylorjit._events import Event
     >>> from taylorjit._integrator import TaylorAdaptive
     >>> y, v = tj.make_vars("y", "v")
+    >>> impacts = []
     >>> def bounce(ta, d_sgn):
+    ...     impacts.append(ta.time)
     ...     ta.state[1] = -0.9 * ta.state[1]
-    ...     return True                       # continue
+    ...     return True                       # continue (False: stop here)
     >>> ground = Event(y, direction="negative", terminal=True, callback=bounce)
     >>> ta = TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0], events=[ground], compact=True)
-    >>> res = ta.propagate_until(3.0)
-    >>> round(ta.state[1], 6) > 0              # going up after the first bounce at t = 1.43 s
-    True
+    >>> res = ta.propagate_until(5.0)
+    >>> [round(t, 12) for t in impacts]        # sqrt(20 / 9.8), then + 2 * 0.9 * 14 / 9.8
+    [1.428571428571, 4.0]
+
+    Without a callback, the terminal event stops the propagation:
+
+    >>> ta = TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0],
+    ...                     events=[Event(y, terminal=True)], compact=True)
+    >>> res = ta.propagate_until(5.0)
+    >>> res.outcome, res.event_index, round(ta.time, 12)
+    (<Outcome.event>, 0, 1.428571428571)
     """
 
     __slots__ = ("expr", "direction", "terminal", "callback", "cooldown")

@@ -295,7 +295,7 @@ def test_henon_heiles_section_against_heyoka():
     hta = hy.taylor_adaptive(hsys, x0, nt_events=[ev])
     hta.propagate_until(200.0)
     assert len(ours) == len(out) > 20
-    np.testing.assert_allclose(ours, out, rtol=0, atol=1e-11)
+    np.testing.assert_allclose(ours, out, rtol=0, atol=2e-12)
     # on the section, the energy is that of the initial condition
     e0 = 0.5 * (0.4 ** 2) + 0.5 * (0.2 ** 2)
     ta2 = make(sys, x0, [Event(x, direction="positive", terminal=True)])
@@ -340,3 +340,23 @@ def test_step_reports_terminal_event(osc):
     assert oc == Outcome.event and h == pytest.approx(math.asin(0.5), rel=4 * EPS)
     oc, h = ta.step()                                      # cooldown: no immediate re-trigger
     assert oc == Outcome.success and h > 0.1
+
+
+def test_terminal_callback_changes_parameters():
+    """A thermostat: x' = par[0], switched between +1 and -1 at x = +-1 by terminal
+    callbacks; the switching times are exactly 1, 3, 5, ..."""
+    x = tj.var("x")
+    times = []
+
+    def switch(ta, d_sgn):
+        times.append(ta.time)
+        ta.pars[0] = -ta.pars[0]
+        return True
+
+    evs = [Event(x - 1.0, terminal=True, callback=switch),
+           Event(x + 1.0, terminal=True, callback=switch)]
+    ta = make([(x, tj.par[0])], [0.0], evs, pars=[1.0])
+    res = ta.propagate_until(10.0)
+    assert res.outcome == Outcome.time_limit
+    np.testing.assert_allclose(times, [1.0, 3.0, 5.0, 7.0, 9.0], rtol=4 * EPS)
+    assert ta.state[0] == pytest.approx(0.0, abs=8 * EPS)
