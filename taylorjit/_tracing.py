@@ -308,7 +308,16 @@ def _is_library_file(filename):
 
 def _rng_state(g):
     st = g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state(legacy=False)
-    return repr(st)
+    return _freeze(st)
+
+
+def _freeze(obj):
+    """A cheaply comparable copy of a generator state (dicts of ints and arrays)."""
+    if isinstance(obj, dict):
+        return tuple((k, _freeze(v)) for k, v in obj.items())
+    if isinstance(obj, np.ndarray):
+        return obj.tobytes()
+    return obj
 
 
 class _RandomWatch:

@@ -1,0 +1,188 @@
+"""Work-precision of ``taylorjit.solve_ivp`` against scipy's DOP853, LSODA and Radau.
+
+The same plain numpy right-hand side (written for scipy) is given to both
+libraries.  taylorjit's times *include* tracing and set-up: the trace cache is
+cleared before every timed call, so each call traces the function, builds the
+integrator (the compiled kernel itself is loaded from the disk cache, as on any
+run after the first) and integrates.  The first call in the process (kernel
+loaded from disk, or compiled on a brand-new install) is reported separately.
+
+Problems (final error = max |y(t_end) - reference| over the components):
+
+* ``kepler``: two-body problem, e = 0.5, 20 orbits; reference: Kepler's equation.
+* ``outer_ss``: Sun + Jupiter..Pluto, Newtonian, 1e5 days; reference:
+  /work/shared/reference/references.json (quad-precision Taylor, tol 1e-32).
+* ``cr3bp``: the Arenstorf orbit (restricted three-body, mu = 0.012277471) over one
+  period T = 17.0652165601579625588917206249; reference: the initial state.
+
+Run: ``python benchmarks/bench_solve_ivp.py [--quick]``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import scipy
+import scipy.integrate
+
+from taylorjit._solve_ivp import solve_ivp as tj_solve_ivp
+from taylorjit._tracing import clear_trace_cache
+
+REF = os.environ.get("TAYLORJIT_REFERENCES", "/work/shared/reference/references.json")
+
+
+# ----------------------------------------------------------------- problems (plain numpy)
+def kepler(t, y, mu):
+    r = np.sqrt(y[0] ** 2 + y[1] ** 2)
+    return np.array([y[2], y[3], -mu * y[0] / r ** 3, -mu * y[1] / r ** 3])
+
+
+def nbody(t, y, G, m):
+    n = len(m)
+    s = y.reshape(n, 6)
+    r, v = s[:, :3], s[:, 3:]
+    acc = []
+    for i in range(n):
+        d = np.delete(r - r[i], i, axis=0)
+        inv3 = np.sum(d * d, axis=1) ** -1.5
+        acc.append(G * (np.delete(m, i) * inv3) @ d)
+    return np.hstack([v, np.array(acc)]).ravel()
+
+
+def cr3bp(t, y, mu):
+    x, yy, vx, vy = y
+    r1 = np.sqrt((x + mu) ** 2 + yy ** 2)
+    r2 = np.sqrt((x - 1 + mu) ** 2 + yy ** 2)
+    ax = x + 2 * vy - (1 - mu) * (x + mu) / r1 ** 3 - mu * (x - 1 + mu) / r2 ** 3
+    ay = yy - 2 * vx - (1 - mu) * yy / r1 ** 3 - mu * yy / r2 ** 3
+    return np.array([vx, vy, ax, ay])
+
+
+def kepler_exact(t, e):
+    from scipy.optimize import brentq
+
+    M = math.fmod(t, 2 * math.pi)
+    E = brentq(lambda E: E - e * math.sin(E) - M, 0, 2 * math.pi) if M > 0 else 0.0
+    b = math.sqrt(1 - e * e)
+    n_ = 1.0 / (1 - e * math.cos(E))
+    return np.array([math.cos(E) - e, b * math.sin(E), -math.sin(E) * n_, b * math.cos(E) * n_])
+
+
+def problems():
+    e = 0.5
+    t_k = 20 * 2 * math.pi
+    out = {"kepler": dict(fun=kepler, t_span=(0.0, t_k), y0=[1 - e, 0.0, 0.0,
+                                                           math.sqrt((1 + e) / (1 - e))],
+                          args=(1.0,), ref=kepler_exact(t_k, e))}
+    with open(REF) as fh:
+        oss = json.load(fh)["outer_solar_system"]
+    ref = next(r for r in oss["ref"] if float(r["t"]) == 1e5)
+    out["outer_ss"] = dict(fun=nbody, t_span=(0.0, 1e5), y0=np.array(oss["x0"], dtype=float),
+                           args=(float(oss["G"]), np.array(oss["masses"], dtype=float)),
+                           ref=np.array([float(s) for s in ref["state"]]))
+    T = 17.0652165601579625588917206249
+    y0 = [0.994, 0.0, 0.0, -2.00158510637908252240537862224]
+    out["cr3bp"] = dict(fun=cr3bp, t_span=(0.0, T), y0=y0, args=(0.012277471,),
+                        ref=np.array(y0))
+    return out
+
+
+# ----------------------------------------------------------------- measurement
+def timed(fn, repeat):
+    best, out = math.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def run_tj(p, tol, repeat):
+    def go():
+        clear_trace_cache()  # include tracing and set-up in every timed call
+        return tj_solve_ivp(p["fun"], p["t_span"], p["y0"], args=p["args"], rtol=tol, atol=tol)
+
+    return timed(go, repeat)
+
+
+def run_scipy(p, method, tol, repeat):
+    def go():
+        return scipy.integrate.solve_ivp(p["fun"], p["t_span"], p["y0"], method=method,
+                                         args=p["args"], rtol=tol, atol=tol)
+
+    return timed(go, repeat)
+
+
+def matched_time(rows, target):
+    """Time at final error ``target``, log-log interpolated along a work-precision curve."""
+    pts = sorted((r[2], r[1]) for r in rows if r[2] > 0 and math.isfinite(r[2]))
+    for (e1, t1), (e2, t2) in zip(pts, pts[1:]):
+        if e1 <= target <= e2:
+            w = (math.log(target) - math.log(e1)) / (math.log(e2) - math.log(e1))
+            return math.exp(math.log(t1) + w * (math.log(t2) - math.log(t1)))
+    return None
+
+
+def main(quick=False):
+    print(f"# solve_ivp work-precision | {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores | python {platform.python_version()}, numpy {np.__version__},"
+          f" scipy {scipy.__version__}")
+    print("# taylorjit times include tracing and integrator set-up (trace cache cleared per call)")
+    grids = {
+        "taylorjit": [1e-6, 1e-9, 1e-12, 1e-15],
+        "DOP853": [1e-6, 1e-8, 1e-10, 1e-12, 1e-13],
+        "LSODA": [1e-6, 1e-8, 1e-10, 1e-12],
+        "Radau": [1e-6, 1e-8, 1e-10],
+    }
+    if quick:
+        grids = {"taylorjit": [1e-12, 1e-15], "DOP853": [1e-10, 1e-13]}
+    summary = []
+    for name, p in problems().items():
+        t0 = time.perf_counter()
+        clear_trace_cache()
+        tj_solve_ivp(p["fun"], p["t_span"], p["y0"], args=p["args"], rtol=1e-15, atol=1e-15)
+        first = time.perf_counter() - t0
+        print(f"\n## {name}: first taylorjit call in this process (kernel from disk cache "
+              f"or compiled): {first * 1e3:.1f} ms")
+        print(f"{'method':>10} {'rtol=atol':>9} {'time [ms]':>10} {'final error':>12} "
+              f"{'nfev':>8}")
+        curves = {}
+        for method, tols in grids.items():
+            rows = []
+            for tol in tols:
+                slow = method in ("Radau", "LSODA") or (name == "outer_ss" and method != "taylorjit")
+                repeat = 1 if slow else 3
+                if method == "taylorjit":
+                    dt, res = run_tj(p, tol, repeat)
+                else:
+                    dt, res = run_scipy(p, method, tol, repeat)
+                err = float(np.max(np.abs(res.y[:, -1] - p["ref"]))) if res.success else math.nan
+                rows.append((tol, dt, err, res.nfev))
+                print(f"{method:>10} {tol:9.0e} {dt * 1e3:10.2f} {err:12.2e} {res.nfev:8d}",
+                      flush=True)
+            curves[method] = rows
+        target = 1e-12 if name != "outer_ss" else 1e-9
+        t_tj = matched_time(curves["taylorjit"], target)
+        t_dop = matched_time(curves["DOP853"], target)
+        if t_tj is None:  # taylorjit's tightest run is already below the target: use it
+            t_tj = min((r[1] for r in curves["taylorjit"] if r[2] <= target), default=None)
+        ratio = (t_dop / t_tj) if (t_tj and t_dop) else None
+        summary.append((name, target, t_tj, t_dop, ratio))
+    print("\n## speed-up of taylorjit over DOP853 at matched final error "
+          "(log-log interpolation)")
+    for name, target, t_tj, t_dop, ratio in summary:
+        if ratio is None:
+            print(f"{name:>10}: error {target:.0e} not bracketed by DOP853's runs "
+                  f"(taylorjit {t_tj and t_tj * 1e3:.4} ms)")
+        else:
+            print(f"{name:>10}: error {target:.0e}: taylorjit {t_tj * 1e3:8.2f} ms, DOP853 "
+                  f"{t_dop * 1e3:9.2f} ms -> {ratio:6.1f}x")
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)
