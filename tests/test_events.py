@@ -360,3 +360,21 @@ def test_terminal_callback_changes_parameters():
     assert res.outcome == Outcome.time_limit
     np.testing.assert_allclose(times, [1.0, 3.0, 5.0, 7.0, 9.0], rtol=4 * EPS)
     assert ta.state[0] == pytest.approx(0.0, abs=8 * EPS)
+
+
+def test_henon_heiles_section_against_mpmath():
+    """The first two upward crossings of x = 0 against mpmath's Taylor ODE solver
+    at 22 digits (odefun) and findroot."""
+    x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
+    sys = [(x, vx), (y, vy), (vx, -x - 2 * x * y), (vy, -y - x * x + y * y)]
+    ta = make(sys, [-0.2, 0.0, 0.0, 0.4], [Event(x, direction="positive")])
+    ta.propagate_until(10.0)
+    ours = [t for i, t, d in ta.event_log]
+    assert len(ours) == 2
+    mp.mp.dps = 22
+    f = mp.odefun(lambda t, s: [s[2], s[3], -s[0] - 2 * s[0] * s[1], -s[1] - s[0] ** 2 + s[1] ** 2],
+                  0, [mp.mpf(-0.2), mp.mpf(0), mp.mpf(0), mp.mpf(0.4)])
+    for t in ours:
+        ref = mp.findroot(lambda s: f(s)[0], mp.mpf(t))
+        assert f(ref)[2] > 0
+        assert abs(t - float(ref)) <= 16 * EPS * float(ref), (t, float(ref))
