@@ -274,3 +274,26 @@ def test_wrong_recurrence_fails(monkeypatch):
     good, scale = run_jet([e], [U, V], arith_rows(0), ORDER, "python", pars=PARS,
                           t=ARITH_POINTS[0][2], scales=True)
     check_coefficients(good[0], ref, "mul", scale=scale[0])
+
+
+# ----------------------------------------------------------------------------- random expressions
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from _taylor_ref import PARS as RPARS, TIME as RTIME, random_expressions  # noqa: E402
+
+RANDOM_ORDER = 12
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=random_expressions(with_pars=True, with_time=True),
+       direction=st.tuples(st.floats(-1, 1), st.floats(-1, 1)))
+def test_random_expressions_vs_mpmath(case, direction):
+    """Random DAGs at random points along random directions (VM kernel, order 12)."""
+    e, point = case
+    x, y = var("x"), var("y")
+    rows = [[point["x"], direction[0]], [point["y"], direction[1]]]
+    got, scale = run_jet([e], [x, y], rows, RANDOM_ORDER, "compact", pars=RPARS, t=RTIME,
+                         scales=True)
+    ref = mp_taylor(e, ["x", "y"], rows, RANDOM_ORDER, pars=RPARS, t=RTIME, cache=False)
+    check_coefficients(got[0], ref, str(e), scale=scale[0])
