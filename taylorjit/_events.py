@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, types
 
 from ._expr import Expr, expr, get_variables
-from ._roots import STACK_SIZE, auto_cooldown, event_roots
+from ._roots import auto_cooldown, event_roots, make_workspace
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
            "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log",
@@ -221,9 +221,7 @@ class EventBundle:
             evi[i] = (s, DIRECTIONS[ev.direction], int(ev.terminal), int(ev.callback is not None))
             evf[i] = (-1.0 if ev.cooldown is None else ev.cooldown, 0.0)
         if n_ev:
-            ws = np.zeros((STACK_SIZE + 1, order + 1))
-            iv = np.zeros((STACK_SIZE + order + 2, 3))
-            out = np.zeros((order + 2, 3))
+            ws, iv, out = make_workspace(order)
             cand = np.zeros((n_ev * (order + 2), 4))
             log = np.zeros((max(self.LOG_CAP, 2 * n_ev * (order + 2)), 4))
         else:
