@@ -15,6 +15,7 @@ import numbers
 import os
 import threading
 from collections import OrderedDict
+from functools import lru_cache
 
 import numpy as np
 
@@ -295,14 +296,16 @@ class Derivatives:
     array([12.,  4.])
     """
 
-    def __init__(self, values: dict, n: int, order: int, scalar: bool, variables):
-        self._values = values
+    def __init__(self, values: np.ndarray, index: dict, n: int, order: int, scalar: bool,
+                 variables):
+        self._values = values      # (n_multi_indices, m)
+        self._index = index        # multi-index -> row
         self.n = n
         self.order = order
         self.scalar = scalar
         self.variables = list(variables)
 
-    def __getitem__(self, index):
+    def _row(self, index):
         if isinstance(index, numbers.Integral) and self.n == 1:
             index = (int(index),)
         index = tuple(int(i) for i in index)
@@ -310,32 +313,39 @@ class Derivatives:
             raise KeyError(f"multi-index {index} must have {self.n} non-negative entries")
         if sum(index) > self.order:
             raise KeyError(f"total order {sum(index)} > {self.order}: compute with a higher order")
-        v = self._values[index]
+        return self._index[index]
+
+    def __getitem__(self, index):
+        v = self._values[self._row(index)]
         return float(v[0]) if self.scalar else v.copy()
 
     def __iter__(self):
-        return iter(self._values)
+        return iter(self._index)
 
     def __len__(self):
-        return len(self._values)
+        return len(self._index)
 
     def keys(self):
-        return self._values.keys()
+        return self._index.keys()
 
     def items(self):
-        return ((k, self[k]) for k in self._values)
+        return ((k, self[k]) for k in self._index)
+
+    def as_array(self):
+        """All derivatives as one array (rows in the order of :meth:`keys`)."""
+        return self._values[:, 0].copy() if self.scalar else self._values.copy()
 
     def tensor(self, k: int) -> np.ndarray:
         """The symmetric tensor of all k-th derivatives, shape (n,)*k (or (m,)+(n,)*k)."""
         if k > self.order or k < 0:
             raise ValueError(f"tensor order {k} not available (computed up to {self.order})")
-        m = next(iter(self._values.values())).shape[0]
+        m = self._values.shape[1]
         T = np.empty((m,) + (self.n,) * k)
         for idx in np.ndindex(*((self.n,) * k)):
             mi = [0] * self.n
             for a in idx:
                 mi[a] += 1
-            T[(slice(None),) + idx] = self._values[tuple(mi)]
+            T[(slice(None),) + idx] = self._values[self._index[tuple(mi)]]
         return T[0] if self.scalar else T
 
     def gradient(self):
@@ -352,6 +362,22 @@ class Derivatives:
     def __repr__(self):
         return (f"<Derivatives of order <= {self.order} in {self.n} variables "
                 f"({len(self._values)} multi-indices)>")
+
+
+@lru_cache(maxsize=64)
+def _deriv_layout(n, order):
+    """Directions, interpolation blocks (degree, first row, end row, matrix) and the
+    multi-index -> row map for all partials of order <= ``order`` in n variables."""
+    if order == 0:
+        return np.zeros((1, n)), [], {(0,) * n: 0}, 1
+    mats = interpolation_matrices(n, order)
+    index, blocks, row = {}, [], 0
+    for deg, (js, C) in enumerate(mats):
+        blocks.append((deg, row, row + len(js), np.ascontiguousarray(C)))
+        for a, j in enumerate(js):
+            index[j] = row + a
+        row += len(js)
+    return directions(n, order), blocks, index, row
 
 
 def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None) -> Derivatives:
@@ -394,19 +420,17 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
         raise ValueError("derivatives() takes one point; loop over points or use "
                          "taylor_coefficients with many points")
     pars_arr = _pars_array(plan, pars, time)
-    values = {}
+    dirs, blocks, index, nrows = _deriv_layout(n, order)
     if order == 0:
         res = _run(plan, P, np.zeros_like(P), 0, pars_arr)
-        values[(0,) * n] = res[0, :, 0].copy()
+        values = res[:, :, 0].copy()
     else:
-        dirs = directions(n, order)
         Pm = np.broadcast_to(P, dirs.shape).copy()
         res = _run(plan, Pm, dirs, order, pars_arr)       # (ndirs, m, order+1)
-        for deg, (js, C) in enumerate(interpolation_matrices(n, order)):
-            block = C @ res[:, :, deg]                    # (#js, m)
-            for a, j in enumerate(js):
-                values[j] = block[a]
-    return Derivatives(values, n, order, scalar, variables)
+        values = np.empty((nrows, res.shape[1]))
+        for deg, r0, r1, C in blocks:
+            np.matmul(C, res[:, :, deg], out=values[r0:r1])
+    return Derivatives(values, index, n, order, scalar, variables)
 
 
 # ------------------------------------------------------------------ cfunc

@@ -41,6 +41,9 @@ from ._registry import OPS, registry_hash
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 
 KINDS = ("spec", "compact", "python")
+# bump when the VM's compiled form changes without its source text changing
+# (e.g. how kernels are bound), so numba's cache of the old form is not reused
+_VM_LAYOUT = 2
 _NCOL = 8
 _lock = threading.RLock()
 _MEMO: dict = {}
@@ -239,7 +242,7 @@ def vm_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _namespace(python: bool):
+def _namespace(python: bool, inline: bool = True):
     import math
 
     ns = {"math": math}
@@ -252,11 +255,11 @@ def _namespace(python: bool):
 
         ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True)
         for op in OPS.values():
-            ns[f"K_{op.name}"] = op.jit
+            ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
     return ns
 
 
-def _load(name: str, source: str, python: bool):
+def _load(name: str, source: str, python: bool, inline: bool = True):
     if python:
         ns = _namespace(True)
         code = compile(source, f"<taylorjit {name}>", "exec")
@@ -267,7 +270,7 @@ def _load(name: str, source: str, python: bool):
         exec(code, ns)
         return ns["jet"]
     path = _cache.write_source(name, source)
-    mod = _cache.load_module(path, f"taylorjit_cache_{name}", _namespace(False))
+    mod = _cache.load_module(path, f"taylorjit_cache_{name}", _namespace(False, inline))
     return mod.jet
 
 
@@ -277,7 +280,8 @@ def vm_jet():
         k = ("vm", registry_hash())
         jet = _MEMO.get(k)
         if jet is None:
-            jet = _jetref_class()(_load(f"vm_{registry_hash()}", vm_source(), python=False))
+            jet = _jetref_class()(_load(f"vm{_VM_LAYOUT}_{registry_hash()}", vm_source(), python=False,
+                                        inline=False))
             _MEMO[k] = jet
         return jet
 
