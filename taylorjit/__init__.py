@@ -17,6 +17,15 @@ from ._funcs.special import erf, sigmoid, kepE
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir
 from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc
+from ._sympy import to_sympy, from_sympy
+from ._odesys import Outcome
+from ._integrator import TaylorAdaptive
+from ._batch import TaylorAdaptiveBatch
+from ._coutput import ContinuousOutput
+from ._events import Event
+from ._variational import var_ode_sys, VarODESys
+from ._taylor_map import TaylorMap
+from ._solve_ivp import solve_ivp, OdeResult
 
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
@@ -25,4 +34,6 @@ __all__ = [
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir",
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc",
+    "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
+    "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
 ]
