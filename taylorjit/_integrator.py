@@ -247,6 +247,8 @@ class TaylorAdaptive:
             return S.OC_CONTINUE if run_terminal_callback(self, ev) else S.OC_EVENT
         if code == S.OC_EVENT_PY:
             return S.OC_CONTINUE
+        if code == S.OC_ERR_NF:
+            ev.reset_cooldowns()       # as heyoka: cooldowns are meaningless after a failure
         return code
 
     @property

@@ -36,7 +36,7 @@ import math
 import numpy as np
 from numba import njit, types
 
-from ._events import E_NEEDPY, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
+from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
 from ._kernel import JET_TYPE
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
@@ -201,9 +201,14 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     order = iw[I_ORDER]
     compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL])
     h = step_size(tc, hrows, order, max_h, fw[F_RHOFAC], fw[F_INVO], fw[F_INVOM1])
+    nlog = ev[7][E_NLOG]
     h = detect_events(tc, order, hrows, tm, h, ev)
     oc = finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
-    if oc != OC_ERR_NF and ev[7][E_TERM] >= 0:
+    if oc == OC_ERR_NF:
+        ev[7][E_NLOG] = nlog          # the step did not happen: forget its events
+        ev[7][E_TERM] = -1
+        return oc
+    if ev[7][E_TERM] >= 0:
         return OC_EVENT
     return oc
 

@@ -378,3 +378,13 @@ def test_henon_heiles_section_against_mpmath():
         ref = mp.findroot(lambda s: f(s)[0], mp.mpf(t))
         assert f(ref)[2] > 0
         assert abs(t - float(ref)) <= 16 * EPS * float(ref), (t, float(ref))
+
+
+def test_events_and_non_finite_state():
+    # x' = x^2, x(0) = 1: x = 1 / (1 - t) blows up at t = 1; x = 2 at t = 1/2
+    x = tj.var("x")
+    ta = make([(x, x * x)], [1.0], [Event(x - 2.0)])
+    res = ta.propagate_until(2.0)
+    assert res.outcome == Outcome.err_nf_state
+    ts = [t for i, t, d in ta.event_log]
+    assert len(ts) == 1 and ts[0] == pytest.approx(0.5, rel=1e-14)
