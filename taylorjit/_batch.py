@@ -290,7 +290,8 @@ class TaylorAdaptiveBatch:
         tl = [_dd_add(self._tm[b, 0], self._tm[b, 1], dt[b], 0.0)[0] for b in range(self._batch)]
         return self.propagate_until(np.array(tl), **kwargs)
 
-    def propagate_grid(self, grid, **kwargs):
+    def propagate_grid(self, grid, *, max_delta_t=None, max_steps=None, callback=None,
+                       progress=False):
         """Propagate over ``grid`` (shape ``(n_points,)`` for all lanes, or
         ``(n_points, batch)``); ``states`` of the result has shape ``(n_points, n, batch)``."""
         from ._integrator import check_grid
@@ -304,7 +305,8 @@ class TaylorAdaptiveBatch:
         for b in range(self._batch):
             check_grid(g[:, b], float(self._tm[b, 0]))
         gl = np.ascontiguousarray(g.T)
-        return self._run(gl[:, -1], gl, **kwargs)
+        return self._run(gl[:, -1], gl, max_delta_t=max_delta_t, max_steps=max_steps,
+                         callback=callback, progress=progress)
 
 
 class BatchResult:

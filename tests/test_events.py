@@ -388,3 +388,23 @@ def test_events_and_non_finite_state():
     assert res.outcome == Outcome.err_nf_state
     ts = [t for i, t, d in ta.event_log]
     assert len(ts) == 1 and ts[0] == pytest.approx(0.5, rel=1e-14)
+
+
+def test_batch_grid_with_terminal_event(osc):
+    from taylorjit._batch import TaylorAdaptiveBatch
+
+    x, v, sys = osc
+    grid = np.linspace(0.0, 10.0, 21)
+    tb = TaylorAdaptiveBatch(sys, [[0.0, 0.0], [1.0, 0.5]], compact=True,
+                             events=[Event(x + 0.9, terminal=True)])
+    res = tb.propagate_grid(grid)
+    # lane 0 (amplitude 1) stops at pi + asin(0.9); lane 1 (0.5) never reaches -0.9
+    assert res.outcome == [Outcome.event, Outcome.time_limit]
+    assert res.event_index == [0, None]
+    t_stop = math.pi + math.asin(0.9)
+    assert tb.time[0] == pytest.approx(t_stop, rel=4 * EPS)
+    s0 = res.states[:, 0, 0]
+    before = grid <= tb.time[0]
+    np.testing.assert_allclose(s0[before], np.sin(grid[before]), atol=1e-14)
+    assert np.all(np.isnan(s0[~before]))
+    np.testing.assert_allclose(res.states[:, 0, 1], 0.5 * np.sin(grid), atol=1e-14)
