@@ -37,7 +37,7 @@ from ._expr import Expr, expr, get_variables
 from ._roots import auto_cooldown, event_roots, make_workspace
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
-           "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log",
+           "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log", "run_terminal_callback",
            "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "EF_TOL", "EF_DSGN"]
 
 DIRECTIONS = {"any": 0, "positive": 1, "negative": -1}
@@ -49,7 +49,7 @@ EI_SLOT, EI_DIR, EI_TERM, EI_CB = range(4)
 EF_CD, EF_REM = range(2)
 # eiw (int state): log length, terminal event of the last step (-1 none), Python needed
 E_NLOG, E_TERM, E_NEEDPY = range(3)
-# efw (float state): tolerance, d_sgn of the terminal event, its time (hi, lo)
+# efw (float state): tolerance, d_sgn of the terminal event of the last step
 EF_TOL, EF_DSGN = range(2)
 _EPS = float(np.finfo(float).eps)
 
@@ -65,7 +65,8 @@ class Event:
         zero (a tangential contact, e.g. a double root, is not a crossing).
     direction : {"any", "positive", "negative"}
         Only crossings where ``g`` increases (``"positive"``) or decreases
-        (``"negative"``) in time; with ``"any"`` both (default).
+        (``"negative"``) in time -- also when integrating backwards, as in
+        heyoka; with ``"any"`` both (default).
     terminal : bool
         A terminal event ends the step exactly at the event time; the
         propagation stops there unless its callback returns True.
@@ -147,7 +148,8 @@ class Event:
 
     def __repr__(self):
         kind = "terminal" if self.terminal else "non-terminal"
-        cb = "" if self.callback is None else f", callback={getattr(self.callback, '__name__', 'cb')}"
+        name = getattr(self.callback, "__name__", "cb")
+        cb = "" if self.callback is None else f", callback={name}"
         cd = "" if self.cooldown is None else f", cooldown={self.cooldown!r}"
         return f"Event({self.expr}, direction={self.direction!r}, {kind}{cb}{cd})"
 
@@ -189,8 +191,8 @@ def EV_TYPE():  # noqa: N802 - a type computed lazily
 
 
 def EVB_TYPE():  # noqa: N802
-    """numba type of :attr:`EventBundleBatch.arrays` (per-lane ``evf``, ``log``, ``eiw``, ``efw``)."""
-    i1, i2 = types.int64[::1], types.int64[:, ::1]
+    """numba type of :attr:`EventBundleBatch.arrays` (per-lane evf, log, eiw, efw)."""
+    i2 = types.int64[:, ::1]
     a2, a3 = types.float64[:, ::1], types.float64[:, :, ::1]
     return types.Tuple((i2, a3, a2, a2, a2, a2, a3, i2, a2))
 
