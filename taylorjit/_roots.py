@@ -267,6 +267,8 @@ def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
         return 0
     if not (np.isfinite(acc) and np.isfinite(g[0])):
         return 0
+    if acc == 0.0 and g[0] == 0.0:
+        return 0              # identically zero on the step: no crossing to report
     lo = cd_rem           # |tau| >= lo
     hi = ah               # |tau| < hi
     if lo >= hi:

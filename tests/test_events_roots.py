@@ -107,6 +107,10 @@ def test_quick_exclusion_is_conservative(work):
     assert len(run(g2, 1.0, work)) == 0
 
 
+def test_identically_zero_has_no_crossing(work):
+    assert len(run(np.zeros(ORDER + 1), 1.0, work)) == 0
+
+
 def test_tangential_double_root_does_not_crash(work):
     # (tau - 0.4)^2 (tau - 0.9): the double root is a contact, not a crossing
     r = run(coeffs_from_roots([0.4, 0.4, 0.9]), 1.0, work)
