@@ -88,8 +88,32 @@ def problems():
     T = 17.0652165601579625588917206249
     y0 = [0.994, 0.0, 0.0, -2.00158510637908252240537862224]
     out["cr3bp"] = dict(fun=cr3bp, t_span=(0.0, T), y0=y0, args=(0.012277471,),
-                        ref=np.array(y0))
+                        ref=cr3bp_reference(y0, 0.012277471, T))
     return out
+
+
+def cr3bp_reference(y0, mu, T):
+    """State at T from heyoka in extended precision (long double, tol = its epsilon),
+    started from the same double-precision y0 and mu.  The Arenstorf orbit amplifies
+    the rounding of y0 by ~1e5 over a period, so the exact periodic state is not a
+    usable reference below ~1e-11; without heyoka it is used anyway (noted)."""
+    try:
+        import heyoka as hy
+    except ImportError:
+        print("# cr3bp reference: heyoka missing, using the periodic initial state "
+              "(floor ~1e-11)")
+        return np.array(y0)
+    x, y, vx, vy = hy.make_vars("x", "y", "vx", "vy")
+    m = np.longdouble(mu)
+    r1 = hy.sqrt((x + m) ** 2 + y ** 2)
+    r2 = hy.sqrt((x - 1 + m) ** 2 + y ** 2)
+    sys_ = [(x, vx), (y, vy),
+            (vx, x + 2 * vy - (1 - m) * (x + m) / r1 ** 3 - m * (x - 1 + m) / r2 ** 3),
+            (vy, y - 2 * vx - (1 - m) * y / r1 ** 3 - m * y / r2 ** 3)]
+    ta = hy.taylor_adaptive(sys_, np.array(y0, dtype=float).astype(np.longdouble),
+                            fp_type=np.longdouble, compact_mode=True)
+    ta.propagate_until(np.longdouble(T))
+    return ta.state.astype(float)
 
 
 # ----------------------------------------------------------------- measurement
@@ -134,7 +158,7 @@ def main(quick=False):
           f" scipy {scipy.__version__}")
     print("# taylorjit times include tracing and integrator set-up (trace cache cleared per call)")
     grids = {
-        "taylorjit": [1e-6, 1e-9, 1e-12, 1e-15],
+        "taylorjit": [1e-6, 1e-9, 1e-12, 1e-15, 1e-16],
         "DOP853": [1e-6, 1e-8, 1e-10, 1e-12, 1e-13],
         "LSODA": [1e-6, 1e-8, 1e-10, 1e-12],
         "Radau": [1e-6, 1e-8, 1e-10],
@@ -166,23 +190,24 @@ def main(quick=False):
                 print(f"{method:>10} {tol:9.0e} {dt * 1e3:10.2f} {err:12.2e} {res.nfev:8d}",
                       flush=True)
             curves[method] = rows
-        target = 1e-12 if name != "outer_ss" else 1e-9
-        t_tj = matched_time(curves["taylorjit"], target)
+        # compare at final error 1e-12, or at DOP853's best error if it cannot reach 1e-12
+        # (rtol below ~1e-13 is clamped by scipy): then the ratio is a lower bound
+        best_dop = min(r[2] for r in curves["DOP853"])
+        target = max(1e-12, best_dop)
         t_dop = matched_time(curves["DOP853"], target)
-        if t_tj is None:  # taylorjit's tightest run is already below the target: use it
-            t_tj = min((r[1] for r in curves["taylorjit"] if r[2] <= target), default=None)
-        ratio = (t_dop / t_tj) if (t_tj and t_dop) else None
-        summary.append((name, target, t_tj, t_dop, ratio))
+        if t_dop is None:
+            t_dop = min(r[1] for r in curves["DOP853"] if r[2] <= target)
+        t_tj = matched_time(curves["taylorjit"], target)
+        if t_tj is None:  # taylorjit's loosest run is already below the target
+            t_tj = min(r[1] for r in curves["taylorjit"] if r[2] <= target)
+        summary.append((name, target, t_tj, t_dop, t_dop / t_tj, target > 1e-12))
     print("\n## speed-up of taylorjit over DOP853 at matched final error "
-          "(log-log interpolation)")
-    for name, target, t_tj, t_dop, ratio in summary:
-        if ratio is None:
-            print(f"{name:>10}: error {target:.0e} not bracketed by DOP853's runs "
-                  f"(taylorjit {t_tj and t_tj * 1e3:.4} ms)")
-        else:
-            print(f"{name:>10}: error {target:.0e}: taylorjit {t_tj * 1e3:8.2f} ms, DOP853 "
-                  f"{t_dop * 1e3:9.2f} ms -> {ratio:6.1f}x")
-
+          "(log-log interpolation along each work-precision curve)")
+    for name, target, t_tj, t_dop, ratio, bound in summary:
+        note = (" (DOP853's best error at rtol = 1e-13: a lower bound of the speed-up at 1e-12)"
+                if bound else "")
+        print(f"{name:>10}: error {target:8.1e}: taylorjit {t_tj * 1e3:8.2f} ms, DOP853 "
+              f"{t_dop * 1e3:9.2f} ms -> {ratio:6.1f}x{note}")
 
 if __name__ == "__main__":
     main(quick="--quick" in sys.argv)

@@ -159,6 +159,9 @@ def scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rout
     return nf
 
 
+_EVENT_KERNELS: dict = {}
+
+
 class _Events:
     """scipy-style event functions, traced and compiled into one expression kernel."""
 
@@ -186,22 +189,30 @@ class _Events:
             tf = trace(ev, n, args, scalar=True)
             exprs.append(tf.outputs[0])
             pars.append(tf)
-        # one parameter vector for all event functions: renumber each event's
-        # parameters after the previous ones
-        from ._expr import par, subs
-
-        offset, shifted, values = 0, [], []
-        for e, tf in zip(exprs, pars):
-            if tf.n_pars:
-                e = subs(e, {par[i]: par[offset + i] for i in range(tf.n_pars)})
-            shifted.append(e)
-            values.append((offset, tf))
+        # one parameter vector for all event functions (each event's parameters are
+        # renumbered after the previous ones) and one expression kernel, memoised on the
+        # (hash-consed) event expressions
+        offset, self._par_map = 0, []
+        for tf in pars:
+            self._par_map.append((offset, tf))
             offset += tf.n_pars
-        self._par_map = values
         self.n_pars = offset
-        d = decompose(shifted, state_vars)
-        self.kernel = get_kernel(d, ode=False, kind="compact")
-        self.outs = np.array(d.outputs, dtype=np.int64)
+        key = (tuple(exprs), tuple(tf.n_pars for tf in pars), tuple(state_vars))
+        hit = _EVENT_KERNELS.get(key)
+        if hit is None:
+            from ._expr import par, subs
+
+            shifted = []
+            for e, (off, tf) in zip(exprs, self._par_map):
+                if tf.n_pars and off:
+                    e = subs(e, {par[i]: par[off + i] for i in range(tf.n_pars)})
+                shifted.append(e)
+            d = decompose(shifted, state_vars)
+            hit = (get_kernel(d, ode=False, kind="compact"), np.array(d.outputs, dtype=np.int64))
+            if len(_EVENT_KERNELS) > 256:
+                _EVENT_KERNELS.pop(next(iter(_EVENT_KERNELS)))
+            _EVENT_KERNELS[key] = hit
+        self.kernel, self.outs = hit
 
     def pars(self, args):
         p = np.zeros(max(self.n_pars, 1))
@@ -210,7 +221,7 @@ class _Events:
         return p
 
     def roots(self, co: ContinuousOutput, times, pars, sign):
-        """Sorted list of (t, event index) of the roots over the steps of ``co``."""
+        """Sorted list of (step, t, event index) of the roots over the steps of ``co``."""
         tcs = co.tcs
         order = tcs.shape[2] - 1
         k = self.kernel
@@ -231,7 +242,7 @@ class _Events:
             t = times[s, 0] + (times[s, 1] + tau)
             out.append((s, abs(tau), t, int(e)))
         out.sort()
-        return [(t, e) for _, _, t, e in out]
+        return [(s, t, e) for s, _, t, e in out]
 
 
 # ----------------------------------------------------------------- argument checks
@@ -288,19 +299,23 @@ def _check_t_eval(t_eval, t0, tf):
 
 
 def _integrator(traced, y0, t0, pars, tol, compact, hacc):
-    """A TaylorAdaptive for the traced system (reused across calls: no rebuild)."""
+    """A TaylorAdaptive for the traced system, reused across calls (no rebuild).
+
+    The integrator is taken out of the cache while in use (:func:`_release` puts
+    it back), so concurrent calls with the same function never share one."""
     cache = traced.__dict__.setdefault("_integrators", {})
-    key = (tol, compact, hacc)
-    ta = cache.get(key)
+    ta = cache.pop((tol, compact, hacc), None)
     if ta is None:
-        ta = TaylorAdaptive(list(zip(traced.state, traced.outputs)), y0, time=t0, pars=pars,
-                            tol=tol, compact=compact, high_accuracy=hacc)
-        cache[key] = ta
-    else:
-        ta.time = t0
-        ta.state = y0
-        ta.pars = pars
+        return TaylorAdaptive(list(zip(traced.state, traced.outputs)), y0, time=t0, pars=pars,
+                              tol=tol, compact=compact, high_accuracy=hacc)
+    ta.time = t0
+    ta.state = y0
+    ta.pars = pars
     return ta
+
+
+def _release(traced, ta, tol, compact, hacc):
+    traced.__dict__.setdefault("_integrators", {})[(tol, compact, hacc)] = ta
 
 
 def _concat(chunks):
@@ -431,25 +446,25 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     ta = _integrator(traced, y0, t0, pars, tol, compact, hacc)
 
     sign = 1.0 if tf >= t0 else -1.0
-    chunks, found, status, n_steps, t_stop = [], [], 0, 0, None
-    if tf != t0:
-        terminal = ev is not None and any(ev.terminal)
-        ev_pars = ev.pars(args) if ev is not None else None
-        counts = [0] * (len(ev.funcs) if ev else 0)
-        chunk = 64 if terminal else None
+    chunks, found, status, n_steps, t_stop, s_stop = [], [], 0, 0, None, None
+    terminal = ev is not None and any(ev.terminal)
+    ev_pars = ev.pars(args) if ev is not None else None
+    counts = [0] * (len(ev.funcs) if ev else 0)
+    chunk = 64 if terminal else None
+    try:
         while True:
             res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk, c_output=True)
-            n_steps += res.n_steps
             co = res.c_output
             if co is not None:
                 chunks.append(co)
                 if ev is not None:
-                    for t_root, e in ev.roots(co, co._times, ev_pars, sign):
+                    for s, t_root, e in ev.roots(co, co._times, ev_pars, sign):
                         found.append((t_root, e))
                         counts[e] += 1
                         if ev.terminal[e] and counts[e] >= ev.terminal[e]:
-                            t_stop, status = t_root, 1
+                            t_stop, s_stop, status = t_root, n_steps + s, 1
                             break
+            n_steps += res.n_steps
             if status == 1:
                 break
             if res.outcome == Outcome.err_nf_state:
@@ -458,24 +473,24 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
             if res.outcome != Outcome.step_limit:
                 break
             chunk = min(4 * chunk, 1 << 16)
+        t_last, y_last = ta.time, ta.state.copy()
+    finally:
+        _release(traced, ta, tol, compact, hacc)
 
-    if chunks:
-        co, times = _concat(chunks)
-    else:
-        co, times = None, None
-    t_end = t_stop if t_stop is not None else (float(times[-1, 0]) if times is not None else t0)
+    co, times = _concat(chunks) if chunks else (None, None)
+    if t_stop is not None:  # the solution ends at the terminal event, inside step s_stop
+        times = times[: s_stop + 2].copy()
+        times[-1] = (t_stop, 0.0)
+        co = ContinuousOutput(co.tcs[: s_stop + 1], times, hacc)
+        t_last, y_last = t_stop, co(t_stop)
+        n_steps = s_stop + 1
+    t_end = t_last
     if t_eval is None:
         if co is None:
             t_out, y_out = np.array([t0]), y0[:, None].copy()
         else:
-            ts = times[:, 0]
-            keep = ts * sign < t_end * sign if t_stop is not None else np.ones(ts.shape, bool)
-            t_out = ts[keep]
-            y_out = np.concatenate([co.tcs[:, :, 0], ta.state[None, :]])[keep].T
-            if t_stop is not None:
-                t_out = np.append(t_out, t_stop)
-                y_out = np.concatenate([y_out, co(t_stop)[:, None]], axis=1)
-            y_out = np.ascontiguousarray(y_out)
+            t_out = times[:, 0].copy()
+            y_out = np.concatenate([co.tcs[:, :, 0], y_last[None, :]]).T.copy()
     else:
         t_out = t_eval[t_eval * sign <= t_end * sign] if co is not None else t_eval[t_eval == t0]
         if co is None:
@@ -489,7 +504,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     else:
         t_events = y_events = None
     if status == -1:
-        message = (f"The integration failed at t = {ta.time!r}: the state became non-finite "
+        message = (f"The integration failed at t = {t_last!r}: the state became non-finite "
                    "(a singularity of the right-hand side?).")
     else:
         message = MESSAGES[status]

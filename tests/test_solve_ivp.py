@@ -489,3 +489,27 @@ def test_untraceable_rhs_names_the_line():
     with pytest.raises(TracingError, match="comparison") as info:
         solve_ivp(f, [0, 2], [1.0])
     assert "if t > 1" in str(info.value)
+
+
+def test_terminal_event_truncates_the_solution_and_dense_output():
+    f, event = _oscillator()
+    event.terminal = 2
+    event.direction = 0
+    res = solve_ivp(f, (0, 100), [1, 0], events=event, dense_output=True, rtol=1e-15,
+                    atol=1e-15)
+    t_hit = res.t_events[0][-1]
+    assert_allclose(t_hit, 1.5 * np.pi, rtol=8 * EPS)
+    assert res.t[-1] == t_hit and res.sol.t_max == t_hit
+    assert_equal(res.y[:, -1], res.y_events[0][-1])
+    assert np.all(np.diff(res.t) > 0)
+    assert_allclose(res.y[:, -1], [0.0, 1.0], atol=1e-15)
+
+
+def test_repeated_calls_reuse_the_integrator_and_agree():
+    y0a, y0b = [1.0, 0.0, 0.0, 1.0], [1.0, 0.0, 0.0, 1.1]
+    a1 = solve_ivp(kepler, (0, 3), y0a, args=(1.0,), rtol=1e-13, atol=1e-13)
+    b = solve_ivp(kepler, (0, 3), y0b, args=(1.0,), rtol=1e-13, atol=1e-13)
+    a2 = solve_ivp(kepler, (0, 3), y0a, args=(1.0,), rtol=1e-13, atol=1e-13)
+    assert_equal(a1.y, a2.y)
+    assert_equal(a1.t, a2.t)
+    assert not np.array_equal(a1.y[:, -1], b.y[:, -1])
