@@ -143,10 +143,11 @@ def run_tj(name, kind, reps):
     from taylorjit._integrator import TaylorAdaptive
 
     sys_, x0, t_end = SYSTEMS[name](tj)
-    ta0 = TaylorAdaptive(sys_, x0, compact=(kind == "compact"))
+    ta0 = ta = TaylorAdaptive(sys_, x0, compact=(kind == "compact"))
 
-    def go():
-        ta = TaylorAdaptive(sys_, x0, compact=(kind == "compact"))
+    def go():   # like heyoka's below: reset state and time, propagate
+        ta.state[:] = x0
+        ta.time = 0.0
         res = ta.propagate_until(t_end)
         return ta.state.copy(), res.n_steps
 
