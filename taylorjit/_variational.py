@@ -52,7 +52,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._expr import Expr, diff, div, expr, mul, neg, num, nary_prod, nary_sum, power, sub, var
+from ._expr import Expr, add, diff, div, expr, mul, neg, num, nary_prod, nary_sum, power, sub, var
 from ._expr import time as _time
 from ._expr import _call, _short, get_params
 
@@ -134,11 +134,18 @@ def _tangent(roots, seeds, memo):
                 continue
             op = node.op
             if op == "add":
-                r = nary_sum(da)
+                r = add(da[0], da[1]) if len(da) == 2 else nary_sum(da)
             elif op == "sub":
                 r = sub(da[0], da[1])
             elif op == "neg":
                 r = neg(da[0])
+            elif op == "mul" and len(a) == 2:   # the common case, without list building
+                if da[1] is zero:
+                    r = mul(da[0], a[1])
+                elif da[0] is zero:
+                    r = mul(a[0], da[1])
+                else:
+                    r = add(mul(da[0], a[1]), mul(a[0], da[1]))
             elif op == "mul":
                 terms = []
                 for i, di in enumerate(da):

@@ -329,3 +329,24 @@ def test_non_variational_integrator_asked_for_sensitivities():
     assert tv.is_variational and tv.state.tolist() == [1.0, 1.0, 0.0]
     assert tv.sensitivity(1).tolist() == [[1.0]] and tv.eval_taylor_map([0.5]).tolist() == [1.5]
     assert isinstance(tv.vsys, VarODESys) and tv.get_mindex(2) == (0, (2,))
+
+
+def test_batch_integrator_lanes_match_scalar_runs():
+    from taylorjit._batch import TaylorAdaptiveBatch
+
+    x = tj.var("x")
+    vs = var_ode_sys([(x, -tj.par[0] * x * x)], "all", order=2)
+    X0, P, T0 = np.array([[0.5, 0.9]]), np.array([[0.7, 1.1]]), np.array([0.0, 0.2])
+    tb = TaylorAdaptiveBatch(vs, vs.initial_state(X0, pars=P, time=T0), time=T0, pars=P,
+                             compact=True)
+    tb.propagate_until(1.5)
+    S = sensitivity(tb.state, vs, 2)
+    assert S.shape == (1, 3, 3, 2)
+    for b in range(2):
+        yb = propagate(vs, vs.initial_state(X0[:, b], pars=P[:, b], time=T0[b]), 1.5,
+                       pars=P[:, b], t0=T0[b])
+        np.testing.assert_allclose(S[..., b], sensitivity(yb, vs, 2), rtol=1e-13, atol=1e-15)
+        # closed form x = x0 / (1 + p x0 (t - t0)): dx/dx0 = (x/x0)^2
+        xe = X0[0, b] / (1 + P[0, b] * X0[0, b] * (1.5 - T0[b]))
+        assert S[0, 0, 0, b] == pytest.approx(-2 * P[0, b] * (1.5 - T0[b]) * xe ** 3 / X0[0, b] ** 3,
+                                              rel=1e-12)
