@@ -19,6 +19,7 @@ Run: ``python benchmarks/bench_solve_ivp.py [--quick]``.
 """
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -118,11 +119,17 @@ def cr3bp_reference(y0, mu, T):
 
 # ----------------------------------------------------------------- measurement
 def timed(fn, repeat):
+    """Best of ``repeat`` runs, garbage collector off during each (as timeit does)."""
     best, out = math.inf, None
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
+        gc.collect()
+        gc.disable()
+        try:
+            t0 = time.perf_counter()
+            out = fn()
+            best = min(best, time.perf_counter() - t0)
+        finally:
+            gc.enable()
     return best, out
 
 
@@ -180,7 +187,7 @@ def main(quick=False):
             rows = []
             for tol in tols:
                 slow = method in ("Radau", "LSODA") or (name == "outer_ss" and method != "taylorjit")
-                repeat = 1 if slow else 3
+                repeat = 1 if slow else 5
                 if method == "taylorjit":
                     dt, res = run_tj(p, tol, repeat)
                 else:

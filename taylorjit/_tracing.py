@@ -564,7 +564,7 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> Trace
     ...     return np.array([y[1], -k * np.sin(y[0])])
     >>> tf = trace(f, 2, args=(9.8,))
     >>> tf.outputs
-    [y1, -(par[0]*sin(y0))]
+    [y1, (-par[0])*sin(y0)]
     >>> tf.pars((9.8,))
     array([9.8])
     """
