@@ -485,8 +485,8 @@ def var_ode_sys(sys, wrt="vars", order=1) -> VarODESys:
     ...     print(lhs, "=", rhs)
     x__d0 = v__d0
     x__d1 = v__d1
-    v__d0 = x__d0*(-par[0])
-    v__d1 = -x + x__d1*(-par[0])
+    v__d0 = (-par[0])*x__d0
+    v__d1 = -x + (-par[0])*x__d1
     """
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)):
         raise TypeError(f"order must be an integer >= 1, got {order!r}")
