@@ -231,7 +231,11 @@ def to_sympy(e):
             elif op == "mul":
                 r = sp.Mul(*a)
             elif op == "div":
-                r = a[0] / a[1]
+                # one n-ary Mul: sympy distributes a number over a sum in a binary
+                # product (2*(x + y) -> 2*x + 2*y) but not inside a longer one
+                num_args = ([out[id(x)] for x in n.args[0].args] if n.args[0].op == "mul"
+                            else [a[0]])
+                r = sp.Mul(*num_args, sp.Pow(a[1], -1))
             elif op == "neg":
                 r = -a[0]
             elif op == "pow":
@@ -310,6 +314,8 @@ def _convert(s, out, rev, FUNCTIONS):  # noqa: N803
             return var(name)
         except ValueError as exc:
             raise ValueError(f"sympy symbol {name!r} cannot be a taylorjit variable: {exc}") from None
+    if s is sp.I or s is sp.zoo:
+        raise TypeError(f"the sympy number {s} is not real: taylorjit works with real numbers")
     if s.is_Number or isinstance(s, sp.NumberSymbol):
         try:
             return num(float(s))
