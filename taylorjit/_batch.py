@@ -17,6 +17,7 @@ import numpy as np
 from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
 from ._integrator import OUTCOMES, _dd_add, check_max_dt, check_max_steps, make_progress
+from ._taylor_map import VariationalMixin
 from ._odesys import Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system
 
 __all__ = ["TaylorAdaptiveBatch"]
@@ -24,7 +25,7 @@ __all__ = ["TaylorAdaptiveBatch"]
 _PROGRESS_ROUNDS = 2000
 
 
-class TaylorAdaptiveBatch:
+class TaylorAdaptiveBatch(VariationalMixin):
     """Adaptive Taylor integrator for a batch of initial conditions.
 
     Parameters
@@ -57,6 +58,7 @@ class TaylorAdaptiveBatch:
 
     def __init__(self, sys, states, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, _extra=()):
+        states = self._init_variational(sys, states, pars, time)
         svars, rhs = parse_system(sys)
         self._sys = list(zip(svars, rhs))
         self._tol = check_tol(tol)

@@ -15,6 +15,7 @@ import numpy as np
 from . import _stepper as S
 from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
+from ._taylor_map import VariationalMixin
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system)
 
@@ -59,7 +60,7 @@ def make_progress(progress, t0, t1):
     return tqdm(total=abs(t1 - t0), unit="time")
 
 
-class TaylorAdaptive:
+class TaylorAdaptive(VariationalMixin):
     """Adaptive Taylor integrator of an ODE system (heyoka's step-size rule).
 
     Parameters
@@ -107,6 +108,7 @@ class TaylorAdaptive:
 
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, _extra=()):
+        state = self._init_variational(sys, state, pars, time)
         svars, rhs = parse_system(sys)
         self._sys = list(zip(svars, rhs))
         self._tol = check_tol(tol)

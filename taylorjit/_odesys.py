@@ -151,13 +151,16 @@ def parse_system(sys):
         raise ValueError(f"the variable(s) {sorted(dup)} have more than one equation: give each "
                          "state variable exactly one right-hand side")
     known = set(names)
-    for v, f in zip(svars, rhs):
-        for u in get_variables(f):
-            if u.value not in known:
-                raise ValueError(f"the right-hand side of {v.value}' uses the variable "
-                                 f"'{u.value}', which is not a state variable of the system "
-                                 f"({', '.join(names)}): add an equation for it, or use "
-                                 "tj.par[i] for a constant parameter")
+    # one traversal of the shared DAG (per-equation traversals are quadratic for large
+    # systems such as high-order variational equations); per equation only on error
+    if any(u.value not in known for u in get_variables(rhs)):
+        for v, f in zip(svars, rhs):
+            for u in get_variables(f):
+                if u.value not in known:
+                    raise ValueError(f"the right-hand side of {v.value}' uses the variable "
+                                     f"'{u.value}', which is not a state variable of the system "
+                                     f"({', '.join(names)}): add an equation for it, or use "
+                                     "tj.par[i] for a constant parameter")
     return svars, rhs
 
 
