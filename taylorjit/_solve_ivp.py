@@ -393,15 +393,14 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from taylorjit._solve_ivp import solve_ivp
+    >>> import numpy as np, taylorjit as tj
     >>> def kepler(t, y, mu):
     ...     r = np.sqrt(y[0]**2 + y[1]**2)
     ...     return np.array([y[2], y[3], -mu * y[0] / r**3, -mu * y[1] / r**3])
     >>> def periapsis(t, y, mu): return y[0]*y[2] + y[1]*y[3]
     >>> periapsis.direction = 1
-    >>> sol = solve_ivp(kepler, (0, 20), [0.5, 0, 0, np.sqrt(3)], args=(1.0,), rtol=1e-13,
-    ...                 atol=1e-13, dense_output=True, events=periapsis)
+    >>> sol = tj.solve_ivp(kepler, (0, 20), [0.5, 0, 0, np.sqrt(3)], args=(1.0,), rtol=1e-13,
+    ...                    atol=1e-13, dense_output=True, events=periapsis)
     >>> sol.status, sol.message
     (0, 'The solver successfully reached the end of the integration interval.')
     >>> bool(np.allclose(sol.t_events[0], [0.0, 2 * np.pi, 4 * np.pi, 6 * np.pi], atol=1e-12))
