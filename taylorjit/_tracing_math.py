@@ -97,29 +97,56 @@ for _n, _f in [("log", _m_log), ("log2", _m_log2), ("log10", _m_log10), ("pow", 
 _MATH_FUNCS = {n for n in dir(MATH) if n in MATH.__dict__ and callable(MATH.__dict__[n])}
 
 
+def _symbolic(v):
+    """The symbolic-aware replacement of ``v`` (math or one of its functions), or None."""
+    if v is math:
+        return MATH
+    if (isinstance(v, types.BuiltinFunctionType) and getattr(v, "__self__", None) is math
+            and v.__name__ in _MATH_FUNCS):
+        return MATH.__dict__[v.__name__]
+    return None
+
+
 def with_symbolic_math(func):
-    """A copy of ``func`` whose module globals see :data:`MATH` (None if not needed)."""
+    """A copy of ``func`` whose globals and closure see :data:`MATH` (None if not needed).
+
+    Plain functions of the same module are copied too, so helpers called by
+    ``func`` see the symbolic math as well."""
     g = func.__globals__
     repl = {}
     for name, v in g.items():
-        if v is math:
-            repl[name] = MATH
-        elif (isinstance(v, types.BuiltinFunctionType) and getattr(v, "__self__", None) is math
-              and v.__name__ in _MATH_FUNCS):
-            repl[name] = MATH.__dict__[v.__name__]
-    if not repl:
+        r = _symbolic(v)
+        if r is not None:
+            repl[name] = r
+    closure = func.__closure__
+    if closure:
+        cells = []
+        for cell in closure:
+            try:
+                r = _symbolic(cell.cell_contents)
+            except ValueError:  # empty cell
+                r = None
+            cells.append(cell if r is None else types.CellType(r))
+        new_closure = tuple(cells)
+        if all(a is b for a, b in zip(new_closure, closure)):
+            new_closure = closure
+    else:
+        new_closure = closure
+    if not repl and new_closure is closure:
         return None
-    new_g = dict(g)
-    new_g.update(repl)
-    # helper functions of the same module see the symbolic math as well
-    for name, v in g.items():
-        if isinstance(v, types.FunctionType) and v.__globals__ is g:
-            new_g[name] = _copy_func(v, new_g)
-    return _copy_func(func, new_g)
+    new_g = g
+    if repl:
+        new_g = dict(g)
+        new_g.update(repl)
+        # helper functions of the same module see the symbolic math as well
+        for name, v in g.items():
+            if isinstance(v, types.FunctionType) and v.__globals__ is g:
+                new_g[name] = _copy_func(v, new_g, v.__closure__)
+    return _copy_func(func, new_g, new_closure)
 
 
-def _copy_func(f, g):
-    c = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, f.__closure__)
+def _copy_func(f, g, closure):
+    c = types.FunctionType(f.__code__, g, f.__name__, f.__defaults__, closure)
     c.__kwdefaults__ = f.__kwdefaults__
     c.__dict__.update(f.__dict__)
     c.__qualname__ = f.__qualname__

@@ -364,3 +364,13 @@ def test_event_function_scalar():
 
     with pytest.raises(TracingError, match="one scalar"):
         trace(bad, 3, scalar=True)
+
+
+def test_math_in_a_closure_is_supported():
+    import math as m
+    from math import exp as ex
+
+    def f(t, y):
+        return [m.sin(y[0]) + ex(y[1]), m.sqrt(y[1])]
+
+    check(f, 2, rtol=64 * EPS)
