@@ -14,8 +14,9 @@
   indices); they are part of the cache key.
 
 If the function cannot run with parameters in place of its float arguments
-(for instance ``range(int(n))`` with a float ``n``), it is traced again with the
-float arguments as constants.
+(for instance ``range(int(n))`` with a float ``n``), or uses one as an exponent
+(``x**p`` with a symbolic ``p`` would become ``exp(p log x)``, undefined for
+``x < 0``), it is traced again with the float arguments as constants.
 
 ``math.sin`` and friends call ``float()`` on their argument; they are supported
 by tracing a copy of the function (and of the functions of its module) whose
@@ -99,15 +100,23 @@ def _is_float_array(a):
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
 
 
-def _const_key(a):
-    """Hashable identity of a pass-through argument (value if possible, else id)."""
+def _const_key(a, depth=0):
+    """Hashable key of a pass-through argument: its value where possible (sequences,
+    dicts and arrays of numbers), else its identity plus a snapshot of its numeric
+    attributes, so that mutating an argument in place is seen as a change."""
     if isinstance(a, np.ndarray):
-        return ("arr", a.dtype.str, a.shape, a.tobytes())
-    try:
-        hash(a)
+        return ("arr", a.dtype.str, a.shape, a.tobytes() if a.dtype.kind in "biufc" else id(a))
+    if depth < 4 and isinstance(a, (list, tuple)):
+        return (type(a).__name__,) + tuple(_const_key(x, depth + 1) for x in a)
+    if depth < 4 and isinstance(a, dict):
+        return ("dict",) + tuple((repr(k), _const_key(v, depth + 1)) for k, v in a.items())
+    if isinstance(a, (numbers.Number, str, bytes, type(None), bool)):
         return ("val", type(a).__name__, a)
-    except TypeError:
-        return ("id", id(a))
+    attrs = getattr(a, "__dict__", None)
+    snap = ()
+    if isinstance(attrs, dict):
+        snap = tuple((k, s) for k, v in sorted(attrs.items()) if (s := _snapshot_value(v)))
+    return ("id", id(a), snap)
 
 
 def _symbolic_args(args, constant):
@@ -417,6 +426,18 @@ def _call_traced(func, n, args, t_symbol, scalar, what):
     return _to_components(res, n, scalar, what)
 
 
+def _parametric_exponent(outputs):
+    """True if some power has a non-numeric exponent made of parameters only."""
+    from ._expr import topo_order
+
+    for node in topo_order(outputs):
+        if node.op == "pow" and node.args[1].op != "num":
+            leaves = {x.op for x in topo_order([node.args[1]]) if not x.args}
+            if leaves <= {"par", "num"}:
+                return True
+    return False
+
+
 def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> TracedFunction:
     """Trace a numpy function ``fun(t, y, *args)`` into taylorjit expressions.
 
@@ -499,6 +520,8 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> Trace
             if i + 1 < len(attempts) and n_pars > 0:
                 continue
             raise
+        if not constant and i + 1 < len(attempts) and _parametric_exponent(outputs):
+            continue  # x**p with p a parameter would become exp(p*log(x)): use constants
         tf = TracedFunction(outputs, list(_state(n)), n_pars, layout, constant)
         per_fun[base + (constant, _arg_key(args, constant))] = tf
         if len(per_fun) > 64:  # a function traced with many different constants

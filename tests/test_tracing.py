@@ -374,3 +374,39 @@ def test_math_in_a_closure_is_supported():
         return [m.sin(y[0]) + ex(y[1]), m.sqrt(y[1])]
 
     check(f, 2, rtol=64 * EPS)
+
+
+def test_float_argument_used_as_exponent_becomes_a_constant():
+    def f(t, y, p):
+        return [y[0] ** p]
+
+    tf = trace(f, 1, (3.0,))
+    assert tf.constant_args
+    assert evaluate(tf, 0.0, [-2.0], (3.0,))[0] == -8.0
+    assert trace(f, 1, (2.0,)) is not tf
+
+
+def test_list_argument_mutated_in_place_is_retraced():
+    def f(t, y, coeffs):
+        return [coeffs[0] * y[0] + coeffs[1]]
+
+    c = [2.0, 1.0]
+    tf1 = trace(f, 1, (c,))
+    c[0] = 5.0
+    tf2 = trace(f, 1, (c,))
+    assert tf1 is not tf2
+    assert evaluate(tf2, 0.0, [1.0], (c,))[0] == 6.0
+
+    class Params:
+        k = 1.0
+
+    obj = Params()
+    obj.k = 2.0
+
+    def g(t, y, prm):
+        return [prm.k * y[0]]
+
+    tg1 = trace(g, 1, (obj,))
+    obj.k = 3.0
+    tg2 = trace(g, 1, (obj,))
+    assert tg1 is not tg2 and evaluate(tg2, 0.0, [1.0], (obj,))[0] == 3.0
