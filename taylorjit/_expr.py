@@ -294,6 +294,18 @@ class Expr:
     def square(self):
         return _call("square", self)
 
+    def log10(self):
+        return _ARITH_UFUNCS["log10"](self)
+
+    def log2(self):
+        return _ARITH_UFUNCS["log2"](self)
+
+    def exp2(self):
+        return _ARITH_UFUNCS["exp2"](self)
+
+    def hypot(self, other):
+        return _ARITH_UFUNCS["hypot"](self, other)
+
     def conjugate(self):
         return self
 
@@ -328,6 +340,11 @@ _ARITH_UFUNCS = {
     "divide": lambda a, b: div(a, b), "power": lambda a, b: power(a, b),
     "float_power": lambda a, b: power(a, b), "negative": lambda a: neg(a),
     "positive": lambda a: expr(a),
+    # composites of registered functions (numpy code uses them)
+    "log10": lambda a: div(_call("log", a), math.log(10.0)),
+    "log2": lambda a: div(_call("log", a), math.log(2.0)),
+    "exp2": lambda a: power(2.0, a),
+    "hypot": lambda a, b: _call("sqrt", add(mul(a, a), mul(b, b))),
 }
 
 
