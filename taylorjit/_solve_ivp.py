@@ -160,6 +160,7 @@ def scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rout
 
 
 _EVENT_KERNELS: dict = {}
+_CHUNK_MAX = 1 << 14   # steps per chunk of a propagation without dense output
 
 
 class _Events:
@@ -321,10 +322,10 @@ def _release(traced, ta, tol, compact, hacc):
 def _concat(chunks):
     """One ContinuousOutput from consecutive chunks."""
     if len(chunks) == 1:
-        return chunks[0], chunks[0]._times
+        return chunks[0]
     tcs = np.concatenate([c.tcs for c in chunks])
     times = np.concatenate([chunks[0]._times] + [c._times[1:] for c in chunks[1:]])
-    return ContinuousOutput(tcs, times, chunks[0]._hacc), times
+    return ContinuousOutput(tcs, times, chunks[0]._hacc)
 
 
 def _trivial(t0, y0, t_eval, dense_output, events):
@@ -445,25 +446,46 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     ta = _integrator(traced, y0, t0, pars, tol, compact, hacc)
 
     sign = 1.0 if tf >= t0 else -1.0
-    chunks, found, status, n_steps, t_stop, s_stop = [], [], 0, 0, None, None
     terminal = ev is not None and any(ev.terminal)
     ev_pars = ev.pars(args) if ev is not None else None
     counts = [0] * (len(ev.funcs) if ev else 0)
-    chunk = 64 if terminal else None
+    # without dense output the propagation runs in chunks of steps whose Taylor
+    # coefficients are dropped once used (memory stays bounded on long runs); with
+    # terminal events, small chunks first so that an early event stops the run early
+    chunk = 64 if terminal else (None if dense_output else _CHUNK_MAX)
+    kept, found, status, n_steps, t_stop = [], [], 0, 0, None
+    step_t, step_y, out_t, out_y = [], [], [], []
+    j_eval = 0
     try:
         while True:
             res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk, c_output=True)
             co = res.c_output
             if co is not None:
-                chunks.append(co)
-                if ev is not None:
-                    for s, t_root, e in ev.roots(co, co._times, ev_pars, sign):
-                        found.append((t_root, e))
-                        counts[e] += 1
-                        if ev.terminal[e] and counts[e] >= ev.terminal[e]:
-                            t_stop, s_stop, status = t_root, n_steps + s, 1
-                            break
-            n_steps += res.n_steps
+                times = co._times
+                for s, t_root, e in (ev.roots(co, times, ev_pars, sign) if ev else ()):
+                    found.append((t_root, e, co(t_root)))
+                    counts[e] += 1
+                    if ev.terminal[e] and counts[e] >= ev.terminal[e]:
+                        # the solution ends at the event, inside step s of this chunk
+                        times = times[: s + 2].copy()
+                        times[-1] = (t_root, 0.0)
+                        co = ContinuousOutput(co.tcs[: s + 1], times, hacc)
+                        status, t_stop = 1, t_root
+                        break
+                t_b = float(times[-1, 0])
+                step_t.append(times[:-1, 0].copy())
+                step_y.append(co.tcs[:, :, 0].copy())
+                if t_eval is not None:
+                    j_end = j_eval
+                    while j_end < t_eval.shape[0] and sign * (t_eval[j_end] - t_b) <= 0:
+                        j_end += 1
+                    if j_end > j_eval:
+                        out_t.append(t_eval[j_eval:j_end])
+                        out_y.append(co(t_eval[j_eval:j_end]))
+                        j_eval = j_end
+                if dense_output:
+                    kept.append(co)
+                n_steps += co.n_steps
             if status == 1:
                 break
             if res.outcome == Outcome.err_nf_state:
@@ -471,35 +493,25 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
                 break
             if res.outcome != Outcome.step_limit:
                 break
-            chunk = min(4 * chunk, 1 << 16)
+            chunk = min(4 * chunk, _CHUNK_MAX)
         t_last, y_last = ta.time, ta.state.copy()
     finally:
         _release(traced, ta, tol, compact, hacc)
 
-    co, times = _concat(chunks) if chunks else (None, None)
-    if t_stop is not None:  # the solution ends at the terminal event, inside step s_stop
-        times = times[: s_stop + 2].copy()
-        times[-1] = (t_stop, 0.0)
-        co = ContinuousOutput(co.tcs[: s_stop + 1], times, hacc)
-        t_last, y_last = t_stop, co(t_stop)
-        n_steps = s_stop + 1
-    t_end = t_last
+    if t_stop is not None:
+        t_last, y_last = t_stop, found[-1][2]
     if t_eval is None:
-        if co is None:
-            t_out, y_out = np.array([t0]), y0[:, None].copy()
-        else:
-            t_out = times[:, 0].copy()
-            y_out = np.concatenate([co.tcs[:, :, 0], y_last[None, :]]).T.copy()
+        t_out = np.concatenate(step_t + [np.array([t_last])])
+        y_out = np.concatenate(step_y + [y_last[None, :]]).T.copy()
+    elif out_t:
+        t_out = np.concatenate(out_t)
+        y_out = np.concatenate(out_y).T.copy()
     else:
-        t_out = t_eval[t_eval * sign <= t_end * sign] if co is not None else t_eval[t_eval == t0]
-        if co is None:
-            y_out = np.repeat(y0[:, None], t_out.shape[0], axis=1)
-        else:
-            y_out = np.ascontiguousarray(co(t_out).T) if t_out.size else np.empty((n, 0))
+        t_out, y_out = t_eval[:0].copy(), np.empty((n, 0))
     if ev is not None:
-        t_events = [np.array([t for t, e in found if e == i]) for i in range(len(ev.funcs))]
-        y_events = [co(te) if (co is not None and te.size) else np.empty((0,))
-                    for te in t_events]
+        t_events = [np.array([t for t, e, _ in found if e == i]) for i in range(len(ev.funcs))]
+        y_events = [np.array([y for _, e, y in found if e == i]) if t_events[i].size
+                    else np.empty((0,)) for i in range(len(ev.funcs))]
     else:
         t_events = y_events = None
     if status == -1:
@@ -507,7 +519,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
                    "(a singularity of the right-hand side?).")
     else:
         message = MESSAGES[status]
-    sol = DenseSolution(co) if (dense_output and co is not None) else None
+    sol = DenseSolution(_concat(kept)) if (dense_output and kept) else None
     return OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
                      nfev=n_steps, njev=0, nlu=0, status=status, message=message,
                      success=status >= 0)

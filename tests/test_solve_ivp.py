@@ -544,3 +544,25 @@ def test_tol_and_compact_options():
     b = solve_ivp(kepler, (0, 2), y0, args=(1.0,), rtol=1e-14, atol=1e-14, compact=False)
     assert_equal(a.y, b.y)          # same tolerance, bit-identical kernels
     assert_allclose(a.y[:2, -1], [np.cos(2.0), np.sin(2.0)], atol=1e-13)
+
+
+def test_chunked_propagation_matches_one_piece(monkeypatch):
+    import taylorjit._solve_ivp as mod
+
+    f, event = _oscillator()
+    event.terminal = 0
+    event.direction = 0
+    kw = dict(events=event, rtol=1e-15, atol=1e-15, max_step=0.05)
+    t_eval = np.linspace(0, 30, 77)
+    whole = solve_ivp(f, (0, 30), [1, 0], dense_output=True, **kw)
+    whole_e = solve_ivp(f, (0, 30), [1, 0], dense_output=True, t_eval=t_eval, **kw)
+    monkeypatch.setattr(mod, "_CHUNK_MAX", 7)
+    parts = solve_ivp(f, (0, 30), [1, 0], **kw)
+    parts_e = solve_ivp(f, (0, 30), [1, 0], t_eval=t_eval, **kw)
+    assert parts.nfev == whole.nfev and parts.t.size == whole.nfev + 1
+    assert_equal(parts.t, whole.t)
+    assert_equal(parts.y, whole.y)
+    assert_equal(parts_e.y, whole_e.y)
+    assert_equal(parts.t_events[0], whole.t_events[0])
+    assert_allclose(parts.t_events[0], np.pi * (np.arange(10) + 0.5), rtol=8 * EPS)
+    assert_allclose(parts_e.y, [np.cos(t_eval), -np.sin(t_eval)], atol=1e-14)
