@@ -1,0 +1,668 @@
+"""Ensemble propagation: many copies of one integrator, on all cores or a cluster.
+
+``ensemble_propagate_until / _for / _grid`` follow heyoka's ensemble functions:
+member ``i`` is ``gen(copy_of_template, i)``, propagated, and returned in
+member order.  What runs where:
+
+threads (default)
+    The compiled propagation loop releases the GIL (``nogil=True``), so a
+    thread pool scales with the cores; members share the template's kernel.
+``"processes"`` or any :class:`concurrent.futures.Executor` (Dask's
+``client.get_executor()`` included)
+    The template, ``gen`` and the options travel once per task as one pickle
+    (``cloudpickle`` when installed, so lambdas and closures work).  Kernels
+    travel by their cache key: a pickled kernel is its decomposition, and
+    :func:`taylorjit._kernel.get_kernel` loads it from the worker's disk cache
+    (``TAYLORJIT_CACHE_DIR`` is passed on when set) and memoises it, so a
+    worker builds a kernel at most once.  A worker unpickles the template once
+    per ensemble, members share its kernel, and the results come back without
+    the shared parts (system, kernel) and without the scratch rows of ``tc``
+    (see :func:`dumps`): an outer-solar-system member is ~9 kB instead of
+    ~100 kB.
+``"serial"``
+    In the calling thread (debugging, baselines).
+
+Batch grouping: members of a scalar template that differ only in state, time
+and parameters can run as lanes of one batch propagation
+(:mod:`taylorjit._batch`; every lane equals the scalar run bit for bit).  With
+the current batch loop (lanes stepped one after the other in one compiled
+call) this saves only the Python overhead of a propagate call per member, and
+measurements (``benchmarks/bench_ensemble.py``) show that this overhead is a
+few per cent of a member, within the noise, and batch groups need larger
+copies (stacked ``tc``); so the default (``batch=None``) does not group, and
+``batch=<size>`` forces it.
+"""
+from __future__ import annotations
+
+import collections
+import copy
+import io
+import math
+import os
+import pickle
+import threading
+import traceback
+import uuid
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+
+import numpy as np
+
+from . import _stepper as S
+from ._batch import TaylorAdaptiveBatch
+from ._events import EventBundle, EventBundleBatch
+from ._integrator import TaylorAdaptive
+from ._odesys import GridResult, PropagateResult
+
+__all__ = ["ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
+           "MemberResult", "EnsembleMemberError", "dumps", "loads"]
+
+# attributes of an integrator that are never modified in place: a copy shares them
+_SHARED = ("_kernel", "_sys", "_hrows", "_vsys")
+_ATOMIC = (int, float, bool, str, complex, bytes)
+
+
+class EnsembleMemberError(RuntimeError):
+    """A member of an ensemble failed (raised when its result is unpacked)."""
+
+
+class MemberResult:
+    """The outcome of one ensemble member.
+
+    Attributes
+    ----------
+    index : int
+        The member's index ``i`` (the argument of ``gen``).
+    ta : TaylorAdaptive or TaylorAdaptiveBatch or None
+        The member's integrator after the propagation (None if ``gen`` failed).
+    result : PropagateResult, GridResult, BatchResult or None
+        What ``propagate_*`` returned (None if the member failed).
+    error : Exception or None
+        The exception raised by ``gen``, a callback or the propagation.
+    traceback : str or None
+        The formatted traceback of ``error`` (from the worker that ran it).
+
+    Unpacks like heyoka's tuples, ``ta, *result``: e.g. for ``_until``
+    ``ta, outcome, min_h, max_h, n_steps, c_output = member``; unpacking a
+    failed member raises :class:`EnsembleMemberError` with the traceback.
+    """
+
+    __slots__ = ("index", "ta", "result", "error", "traceback")
+
+    def __init__(self, index, ta, result, error=None, traceback=None):
+        self.index = index
+        self.ta = ta
+        self.result = result
+        self.error = error
+        self.traceback = traceback
+
+    @property
+    def ok(self):
+        """True if the member ran without an exception (check ``outcome`` too)."""
+        return self.error is None
+
+    @property
+    def outcome(self):
+        """The propagation's outcome (None if the member failed with an exception)."""
+        return None if self.result is None else self.result.outcome
+
+    def __iter__(self):
+        if self.error is not None:
+            raise EnsembleMemberError(
+                f"ensemble member {self.index} failed with {self.error!r}; check "
+                f"member.ok before unpacking. Traceback from the worker:\n{self.traceback}")
+        return iter((self.ta, *self.result))
+
+    def __repr__(self):
+        if self.error is not None:
+            return f"MemberResult(index={self.index}, error={self.error!r})"
+        return f"MemberResult(index={self.index}, result={self.result!r})"
+
+
+# --------------------------------------------------------------------------- copies and pickles
+def clone(ta):
+    """A deep copy of an integrator that shares its immutable parts (kernel, system).
+
+    ``copy.deepcopy`` would rebuild the expression DAG and the kernel (100 ms for
+    the outer solar system) and walks every attribute generically (~150 us for
+    Kepler); this copies the arrays and deep-copies only what may hold user
+    objects (events and their callbacks).
+    """
+    memo = {}
+    for name in _SHARED:
+        obj = ta.__dict__.get(name)
+        if obj is not None:
+            memo[id(obj)] = obj
+    d = {}
+    for k, v in ta.__dict__.items():
+        t = type(v)
+        if t is np.ndarray:
+            d[k] = v.copy()
+        elif v is None or t in _ATOMIC or id(v) in memo:
+            d[k] = v
+        elif t is list and not v:
+            d[k] = []
+        elif t is EventBundle and v.n_events == 0:
+            d[k] = v.copy()
+        else:
+            d[k] = copy.deepcopy(v, memo)
+    new = object.__new__(type(ta))
+    new.__dict__.update(d)
+    return new
+
+
+def _compact_state(obj):
+    """An integrator's ``__dict__`` without the scratch rows of ``tc``: only the
+    state rows (the Taylor polynomial of the last step, used by dense output)
+    survive a step; the other rows are recomputed by the next one."""
+    state = dict(obj.__dict__)
+    tc = state.get("_tc")
+    if isinstance(tc, np.ndarray):
+        n = int(obj._state.shape[0] if isinstance(obj, TaylorAdaptive) else obj._st.shape[1])
+        rows = tc[:n] if tc.ndim == 2 else tc[:, :n]
+        state["_tc"] = _TcRows(np.ascontiguousarray(rows), tc.shape)
+    return state
+
+
+class _TcRows:
+    __slots__ = ("rows", "shape")
+
+    def __init__(self, rows, shape):
+        self.rows = rows
+        self.shape = shape
+
+    def expand(self):
+        tc = np.zeros(self.shape)
+        if tc.ndim == 2:
+            tc[: self.rows.shape[0]] = self.rows
+        else:
+            tc[:, : self.rows.shape[1]] = self.rows
+        return tc
+
+
+def _new(cls):
+    return object.__new__(cls)
+
+
+def _set_state(obj, state):
+    tc = state.get("_tc")
+    if isinstance(tc, _TcRows):
+        state["_tc"] = tc.expand()
+    obj.__dict__.update(state)
+
+
+def _pickle_module():
+    try:
+        import cloudpickle
+
+        return cloudpickle
+    except ImportError:   # pragma: no cover - cloudpickle comes with dask
+        return pickle
+
+
+class _Pickler(_pickle_module().Pickler):
+    """Pickles integrators compactly and the objects in ``shared`` by name."""
+
+    def __init__(self, file, shared):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._shared = {id(v): k for k, v in shared.items()}
+
+    def persistent_id(self, obj):
+        return self._shared.get(id(obj))
+
+    def reducer_override(self, obj):
+        if isinstance(obj, (TaylorAdaptive, TaylorAdaptiveBatch)):
+            return _new, (type(obj),), _compact_state(obj), None, None, _set_state
+        return super().reducer_override(obj) if hasattr(super(), "reducer_override") \
+            else NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, shared):
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid):
+        return self._shared[pid]
+
+
+def dumps(obj, shared=None):
+    """Pickle ``obj``; integrators inside lose their scratch ``tc`` rows, and the
+    objects of the dict ``shared`` are written as references to their names
+    (give :func:`loads` a dict with the same names)."""
+    buf = io.BytesIO()
+    _Pickler(buf, shared or {}).dump(obj)
+    return buf.getvalue()
+
+
+def loads(data, shared=None):
+    """Inverse of :func:`dumps`."""
+    return _Unpickler(io.BytesIO(data), shared or {}).load()
+
+
+def _shared_of(ta):
+    return {name: ta.__dict__[name] for name in _SHARED if ta.__dict__.get(name) is not None}
+
+
+# --------------------------------------------------------------------------- running members
+class _Job:
+    """What every task needs: the template, gen, the propagation and its options."""
+
+    def __init__(self, ta, gen, mode, arg, kwargs, batch):
+        self.ta = ta
+        self.gen = gen
+        self.mode = mode
+        self.arg = arg
+        self.kwargs = kwargs
+        self.batch = batch
+
+
+def _member_kwargs(kwargs):
+    cb = kwargs.get("callback")
+    if cb is None:
+        return kwargs
+    kw = dict(kwargs)
+    kw["callback"] = copy.deepcopy(cb)   # as heyoka: each member gets its own callback object
+    return kw
+
+
+def _propagate(ta, mode, arg, kwargs):
+    if mode == "until":
+        return ta.propagate_until(arg, **kwargs)
+    if mode == "for":
+        return ta.propagate_for(arg, **kwargs)
+    return ta.propagate_grid(arg, **kwargs)
+
+
+def _failed(i, ta, exc):
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return MemberResult(i, ta, None, exc, tb)
+
+
+def _make_member(job, i):
+    ta = clone(job.ta)
+    if job.gen is None:
+        return ta
+    out = job.gen(ta, i)
+    if not isinstance(out, (TaylorAdaptive, TaylorAdaptiveBatch)):
+        raise TypeError(f"gen(ta, {i}) returned {type(out).__name__}: it must set up the copy "
+                        "of the template it receives and return it (return ta)")
+    return out
+
+
+def _run_chunk(job, indices):
+    """Run the members ``indices``: returns a list of MemberResult in that order."""
+    out = {}
+    members = []
+    for i in indices:
+        try:
+            members.append((i, _make_member(job, i)))
+        except Exception as exc:                      # noqa: BLE001 - reported per member
+            out[i] = _failed(i, None, exc)
+    groups, singles = _group(job, members)
+    for group in groups:
+        try:
+            out.update(_run_group(job, group))
+        except Exception:                             # noqa: BLE001 - fall back to one by one
+            singles.extend(group)
+    for i, ta in singles:
+        try:
+            out[i] = MemberResult(i, ta, _propagate(ta, job.mode, job.arg,
+                                                    _member_kwargs(job.kwargs)))
+        except Exception as exc:                      # noqa: BLE001
+            out[i] = _failed(i, ta, exc)
+    return [out[i] for i in indices]
+
+
+def _groupable(job, ta):
+    t = job.ta
+    return (type(ta) is type(t) and isinstance(t, TaylorAdaptive) and ta._kernel is t._kernel
+            and ta._events.n_events == 0 and ta._order == t._order
+            and ta._iw[S.I_HACC] == t._iw[S.I_HACC] and ta._pars.shape == t._pars.shape
+            and ta._iw[S.I_FULL] == t._iw[S.I_FULL])
+
+
+def _group(job, members):
+    b = job.batch
+    if b < 2 or job.kwargs.get("callback") is not None or job.kwargs.get("c_output"):
+        return [], list(members)
+    ok = [m for m in members if _groupable(job, m[1])]
+    singles = [m for m in members if not _groupable(job, m[1])]
+    groups = [ok[j:j + b] for j in range(0, len(ok), b)]
+    if groups and len(groups[-1]) == 1:
+        singles.append(groups.pop()[0])
+    return groups, singles
+
+
+def _run_group(job, group):
+    """Propagate scalar members as the lanes of one batch integrator, then copy
+    each lane back into its member (lanes equal scalar runs bit for bit)."""
+    tas = [ta for _, ta in group]
+    t0 = tas[0]
+    b = len(tas)
+    n = t0._state.shape[0]
+    tb = object.__new__(TaylorAdaptiveBatch)
+    tb.__dict__.update(_sys=t0._sys, _tol=t0._tol, _order=t0._order, _kernel=t0._kernel,
+                       _hrows=t0._hrows, _batch=b, _xnew=np.zeros(n),
+                       event_log=[[] for _ in range(b)], _last_event=[None] * b)
+    tb._st = np.stack([ta._state for ta in tas])
+    tb._pa = np.stack([ta._pars for ta in tas])
+    tb._tm = np.stack([ta._tm for ta in tas])
+    tb._tc = np.stack([ta._tc for ta in tas])
+    tb._iw = np.stack([ta._iw for ta in tas])
+    tb._iw[:, S.I_BUDGET] = 0
+    tb._fw = np.stack([ta._fw for ta in tas])
+    tb._events = EventBundleBatch([], t0._hrows[n:n], t0._order, t0._tol, b)
+    kw = dict(job.kwargs)
+    kw.pop("c_output", None)
+    if job.mode == "until":
+        res = tb.propagate_until(job.arg, **kw)
+    elif job.mode == "for":
+        res = tb.propagate_for(job.arg, **kw)
+    else:
+        res = tb.propagate_grid(job.arg, **kw)
+    out = {}
+    for j, (i, ta) in enumerate(group):
+        ta._state[:] = tb._st[j]
+        ta._tm[:] = tb._tm[j]
+        ta._tc[:] = tb._tc[j]
+        ta._iw[:] = tb._iw[j]
+        ta._fw[:] = tb._fw[j]
+        fields = (res.outcome[j], float(res.min_h[j]), float(res.max_h[j]), int(res.n_steps[j]))
+        if job.mode == "grid":
+            r = GridResult(*fields, np.ascontiguousarray(res.states[:, :, j]))
+        else:
+            r = PropagateResult(*fields, None)
+        out[i] = MemberResult(i, ta, r)
+    return out
+
+
+# --------------------------------------------------------------------------- remote workers
+_WORKER_JOBS: collections.OrderedDict = collections.OrderedDict()
+_WORKER_LOCK = threading.Lock()
+
+
+def _remote_chunk(token, blob, cache_dir, indices):
+    """The task a process / Dask worker runs: unpickle the job (once per worker
+    and ensemble), run the members, return them pickled compactly."""
+    if cache_dir is not None and os.environ.get("TAYLORJIT_CACHE_DIR") != cache_dir:
+        os.environ["TAYLORJIT_CACHE_DIR"] = cache_dir
+    with _WORKER_LOCK:
+        job = _WORKER_JOBS.get(token)
+        if job is None:
+            job = loads(blob)
+            _WORKER_JOBS[token] = job
+            while len(_WORKER_JOBS) > 4:
+                _WORKER_JOBS.popitem(last=False)
+    results = _run_chunk(job, indices)
+    shared = _shared_of(job.ta)
+    blobs = []
+    for r in results:
+        try:
+            blobs.append(dumps(r, shared))
+        except Exception as exc:                      # noqa: BLE001 - unpicklable error / ta
+            err = RuntimeError(f"member {r.index}: its result could not be pickled ({exc!r}); "
+                               f"original error: {r.error!r}")
+            blobs.append(dumps(MemberResult(r.index, None, None, err,
+                                            r.traceback or traceback.format_exc()), shared))
+    return blobs
+
+
+# --------------------------------------------------------------------------- driver
+def _check_args(ta, mode, arg, n_iter, batch):
+    if not isinstance(ta, (TaylorAdaptive, TaylorAdaptiveBatch)):
+        raise TypeError(f"the template must be a TaylorAdaptive or TaylorAdaptiveBatch, got "
+                        f"{type(ta).__name__}")
+    if isinstance(n_iter, bool) or not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+        raise ValueError(f"n_iter must be a non-negative integer (the number of members), "
+                         f"got {n_iter!r}")
+    if mode == "grid":
+        arg = np.ascontiguousarray(arg, dtype=float)
+        if arg.ndim != 1:
+            raise ValueError(f"the grid has shape {arg.shape}: pass a one-dimensional grid of "
+                             "times, shared by all members")
+    else:
+        if np.ndim(arg) != 0:
+            raise TypeError("the final time / time interval of an ensemble must be a scalar "
+                            "(members that need their own final time can be set up with a "
+                            "batch template or separate ensembles)")
+        arg = float(arg)
+    if batch is not None and batch is not False:
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 0:
+            raise ValueError(f"batch must be None (automatic), 0 or 1 (no grouping) or a lane "
+                             f"count >= 2, got {batch!r}")
+        if batch >= 2 and isinstance(ta, TaylorAdaptiveBatch):
+            raise ValueError("batch grouping needs a scalar TaylorAdaptive template; this "
+                             "template is already a TaylorAdaptiveBatch")
+    return arg
+
+
+def _auto_batch(ta, kwargs):
+    """batch=None: the measured rule (module docstring)."""
+    return 0
+
+
+def _executor(executor, max_workers):
+    """(executor, owned, remote, n_workers)."""
+    ncpu = os.cpu_count() or 1
+    if executor is None or executor == "threads":
+        nw = max_workers or ncpu
+        return ThreadPoolExecutor(max_workers=nw), True, False, nw
+    if executor == "serial":
+        return None, False, False, 1
+    if executor == "processes":
+        import multiprocessing as mp
+
+        nw = max_workers or ncpu
+        return ProcessPoolExecutor(max_workers=nw, mp_context=mp.get_context("spawn")), True, \
+            True, nw
+    if isinstance(executor, str):
+        raise ValueError(f"unknown executor {executor!r}: use 'threads' (default), 'processes', "
+                         "'serial', or pass a concurrent.futures.Executor (e.g. a Dask "
+                         "client.get_executor())")
+    if not isinstance(executor, Executor) and not hasattr(executor, "submit"):
+        raise TypeError(f"executor must be a concurrent.futures.Executor, got "
+                        f"{type(executor).__name__}")
+    remote = not isinstance(executor, ThreadPoolExecutor)
+    return executor, False, remote, max_workers or _n_workers(executor) or ncpu
+
+
+def _n_workers(executor):
+    w = getattr(executor, "_max_workers", None)
+    if w:
+        return w
+    client = getattr(executor, "_client", None)        # dask.distributed ClientExecutor
+    try:
+        return sum(client.nthreads().values()) if client is not None else None
+    except Exception:                                    # noqa: BLE001 - best effort
+        return None
+
+
+def _chunks(n_iter, n_workers, batch, chunksize):
+    if chunksize is None:
+        chunksize = max(1, min(256, math.ceil(n_iter / (8 * n_workers))))
+    if batch >= 2:
+        chunksize = max(batch, batch * math.ceil(chunksize / batch))
+    return [range(a, min(a + chunksize, n_iter)) for a in range(0, n_iter, chunksize)]
+
+
+def _progress_bar(progress, total):
+    if not progress:
+        return None
+    from ._integrator import make_progress
+
+    bar = make_progress(True, 0.0, float(total))
+    if bar is not None:
+        bar.unit = "member"
+    return bar
+
+
+def _ensemble(mode, ta, arg, n_iter, gen, executor, max_workers, batch, progress, chunksize,
+              kwargs):
+    arg = _check_args(ta, mode, arg, n_iter, batch)
+    n_iter = int(n_iter)
+    b = _auto_batch(ta, kwargs) if batch is None else int(batch)
+    job = _Job(ta, gen, mode, arg, dict(kwargs), b)
+    ex, owned, remote, nw = _executor(executor, max_workers)
+    chunks = _chunks(n_iter, nw, b, chunksize)
+    bar = _progress_bar(progress, n_iter)
+    results = [None] * n_iter
+    try:
+        if ex is None:
+            for c in chunks:
+                _store(results, _run_chunk(job, c), bar)
+            return results
+        if remote:
+            token = uuid.uuid4().hex
+            env = os.environ.get("TAYLORJIT_CACHE_DIR")
+            blob = dumps(job)
+            shared = _shared_of(ta)
+            futs = {ex.submit(_remote_chunk, token, blob, env, list(c)): c for c in chunks}
+        else:
+            futs = {ex.submit(_run_chunk, job, c): c for c in chunks}
+        for f in as_completed(futs):
+            rs = f.result()
+            if remote:
+                rs = [loads(r, shared) for r in rs]
+            _store(results, rs, bar)
+        return results
+    finally:
+        if bar is not None:
+            bar.close()
+        if owned:
+            ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _store(results, rs, bar):
+    for r in rs:
+        results[r.index] = r
+    if bar is not None:
+        bar.update(len(rs))
+
+
+_DOC_COMMON = """
+    n_iter : int
+        Number of members.
+    gen : callable, optional
+        ``gen(ta, i)`` sets up member ``i`` on ``ta``, a deep copy of the template
+        (e.g. ``ta.state[:] = ...; ta.pars[:] = ...``), and returns it.  It runs in
+        the worker; with processes or Dask it must be picklable (lambdas and
+        closures are fine: cloudpickle is used when installed).  None: every
+        member is a plain copy of the template.
+    executor : None, 'threads', 'processes', 'serial' or concurrent.futures.Executor
+        Where members run: a thread pool (default; the compiled loop releases
+        the GIL), a pool of spawned processes, the calling thread, or any
+        executor, e.g. Dask's ``client.get_executor()`` (not shut down here).
+    max_workers : int, optional
+        Threads or processes of the pool (default: all cores).
+    batch : int or None, optional
+        Lanes per batch group for a scalar template (0 or 1: never group; None:
+        automatic, see the module documentation).  Members whose ``gen`` only
+        sets state, time and parameters run as lanes of one compiled batch
+        propagation, with results equal to the scalar ones.
+    progress : bool, optional
+        A tqdm bar over members (needs the ``tqdm`` package).
+    chunksize : int, optional
+        Members per task (default: about 8 tasks per worker, at most 256).
+    **kwargs
+        Passed to the member's ``propagate_*`` (``max_delta_t``, ``max_steps``,
+        ``callback`` (deep-copied per member, as in heyoka), ``c_output``).
+
+    Returns
+    -------
+    list of MemberResult
+        In member order.  ``res[i]`` unpacks as heyoka's tuple ``(ta, *result)``;
+        a member whose ``gen`` or callback raised has ``res[i].ok == False`` and
+        keeps the exception and its traceback text (``.error``, ``.traceback``);
+        the other members are not affected.  A non-finite state ends a member
+        with ``Outcome.err_nf_state`` as in a single propagation.
+"""
+
+
+def ensemble_propagate_until(ta, t, n_iter, gen=None, *, executor=None, max_workers=None,
+                             batch=None, progress=False, chunksize=None, **kwargs):
+    return _ensemble("until", ta, t, n_iter, gen, executor, max_workers, batch, progress,
+                     chunksize, kwargs)
+
+
+def ensemble_propagate_for(ta, delta_t, n_iter, gen=None, *, executor=None, max_workers=None,
+                           batch=None, progress=False, chunksize=None, **kwargs):
+    return _ensemble("for", ta, delta_t, n_iter, gen, executor, max_workers, batch, progress,
+                     chunksize, kwargs)
+
+
+def ensemble_propagate_grid(ta, grid, n_iter, gen=None, *, executor=None, max_workers=None,
+                            batch=None, progress=False, chunksize=None, **kwargs):
+    return _ensemble("grid", ta, grid, n_iter, gen, executor, max_workers, batch, progress,
+                     chunksize, kwargs)
+
+
+ensemble_propagate_until.__doc__ = """Propagate ``n_iter`` copies of ``ta`` until time ``t``.
+
+    Parameters
+    ----------
+    ta : TaylorAdaptive or TaylorAdaptiveBatch
+        The template (not modified).
+    t : float
+        Final time of every member.""" + _DOC_COMMON + """
+    Examples
+    --------
+    >>> import numpy as np, taylorjit as tj
+    >>> from taylorjit._ensemble import ensemble_propagate_until
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.0, 0.0], compact=True)
+    >>> def gen(ta, i):
+    ...     ta.state[:] = [0.01 * (i + 1), 0.0]
+    ...     return ta
+    >>> res = ensemble_propagate_until(ta, 10.0, 4, gen)
+    >>> [r.outcome.name for r in res]
+    ['time_limit', 'time_limit', 'time_limit', 'time_limit']
+    >>> ta_2, oc, min_h, max_h, n_steps, c_out = res[2]
+    >>> ta_2.time, abs(ta_2.state[0]) <= 0.03
+    (10.0, True)
+"""
+
+ensemble_propagate_for.__doc__ = """Propagate ``n_iter`` copies of ``ta`` for ``delta_t``.
+
+    As :func:`ensemble_propagate_until` (each member's final time is its own
+    time after ``gen`` plus ``delta_t``).
+
+    Parameters
+    ----------
+    ta : TaylorAdaptive or TaylorAdaptiveBatch
+    delta_t : float""" + _DOC_COMMON + """
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> from taylorjit._ensemble import ensemble_propagate_for
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [1.0, 0.0], compact=True)
+    >>> def gen(ta, i):
+    ...     ta.time = float(i)
+    ...     return ta
+    >>> [r.ta.time for r in ensemble_propagate_for(ta, 1.5, 3, gen, executor="serial")]
+    [1.5, 2.5, 3.5]
+"""
+
+ensemble_propagate_grid.__doc__ = """Propagate ``n_iter`` copies of ``ta`` over a time grid.
+
+    As :func:`ensemble_propagate_until`; every member's result carries
+    ``states`` (shape ``(len(grid), n)``, or ``(len(grid), n, batch)`` for a
+    batch template).  The grid must start at each member's time.
+
+    Parameters
+    ----------
+    ta : TaylorAdaptive or TaylorAdaptiveBatch
+    grid : array_like, shape (n_points,)""" + _DOC_COMMON + """
+    Examples
+    --------
+    >>> import numpy as np, taylorjit as tj
+    >>> from taylorjit._ensemble import ensemble_propagate_grid
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [0.0, 0.0], compact=True)
+    >>> def gen(ta, i):
+    ...     ta.state[:] = [float(i), 0.0]
+    ...     return ta
+    >>> res = ensemble_propagate_grid(ta, [0.0, np.pi], 3, gen)
+    >>> np.round(res[2].result.states[:, 0], 12).tolist()
+    [2.0, -2.0]
+"""
