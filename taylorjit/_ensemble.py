@@ -617,7 +617,7 @@ ensemble_propagate_until.__doc__ = """Propagate ``n_iter`` copies of ``ta`` unti
     >>> [r.outcome.name for r in res]
     ['time_limit', 'time_limit', 'time_limit', 'time_limit']
     >>> ta_2, oc, min_h, max_h, n_steps, c_out = res[2]
-    >>> ta_2.time, abs(ta_2.state[0]) <= 0.03
+    >>> ta_2.time, bool(abs(ta_2.state[0]) <= 0.03)
     (10.0, True)
 """
 
