@@ -235,7 +235,7 @@ def decompose(outputs, inputs, *, allow_unknown=False) -> Decomposition:
             continue
         op = node.op
         if op == "num":
-            s = b.const(node.value)
+            s = node.value  # a float: becomes a const slot only where it is used
         elif op == "var":
             if not allow_unknown:
                 known = ", ".join(str(v) for v in inputs) or "none"
@@ -274,7 +274,7 @@ def decompose(outputs, inputs, *, allow_unknown=False) -> Decomposition:
             else:
                 s = FUNCTIONS[op].decompose(b, *a)
         slot[id(node)] = s
-    outs = [slot[id(o)] for o in outputs]
+    outs = [b.slot(slot[id(o)]) for o in outputs]
     return Decomposition(inputs=inputs, ops=b.ops, outputs=outs, n_slots=b.n, n_pars=n_pars,
                          uses_time=has_time, scalar=frozenset(b.scalar))
 

@@ -268,12 +268,13 @@ def _into(a, a0, target):
     return target + a, target + a0
 
 
-def random_expressions(max_ops=8, names=("x", "y"), with_pars=False, with_time=False):
+def random_expressions(max_ops=8, names=("x", "y"), with_pars=False, with_time=False, point=None):
     """hypothesis strategy: ``(expression, {name: value})`` -- a random DAG of
     registered functions (arguments mapped into their test domains at the point),
     numbers and arithmetic (denominators kept away from 0, real powers of
     positive bases), with shared sub-expressions; parameters ``par[0], par[1]``
-    (values ``PARS``) and ``tj.time`` (value ``TIME``) if asked."""
+    (values ``PARS``) and ``tj.time`` (value ``TIME``) if asked; ``point`` fixes
+    the values of the variables instead of drawing them."""
     from hypothesis import strategies as st
 
     import taylorjit as tj
@@ -282,8 +283,9 @@ def random_expressions(max_ops=8, names=("x", "y"), with_pars=False, with_time=F
 
     @st.composite
     def build(draw):
-        point = {n: draw(st.floats(-1.5, 1.5, allow_nan=False)) for n in names}
-        nodes = [(var(n), point[n]) for n in names]
+        pt = dict(point) if point is not None else {
+            n: draw(st.floats(-1.5, 1.5, allow_nan=False)) for n in names}
+        nodes = [(var(n), pt[n]) for n in names]
         if with_pars:
             nodes += [(tj.par[0], PARS[0]), (tj.par[1], PARS[1])]
         if with_time:
@@ -326,7 +328,7 @@ def random_expressions(max_ops=8, names=("x", "y"), with_pars=False, with_time=F
         e = nodes[-1][0]
         if draw(st.booleans()):
             e = e + nodes[draw(pick) % len(nodes)][0]
-        return e, point
+        return e, pt
 
     return build()
 
