@@ -43,7 +43,7 @@ __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 KINDS = ("spec", "compact", "python")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 2
+_VM_LAYOUT = 3
 _NCOL = 8
 _lock = threading.RLock()
 _MEMO: dict = {}
@@ -170,7 +170,29 @@ class Kernel:
 
 
 # --------------------------------------------------------------------------- program table
+def _grouped_ops(d: Decomposition):
+    """The operations sorted into topological levels (an operation's level is one
+    more than the highest level among the producers of its inputs) and, within
+    a level, by opcode.  Operations of one level are independent, so this order
+    is valid and computes every slot exactly as the decomposition's order does;
+    grouping equal opcodes lets the VM dispatch once per group instead of once
+    per operation (the idea of heyoka's compact mode)."""
+    level = {}
+    keyed = []
+    for pos, (name, outs, ins, c) in enumerate(d.ops):
+        op = OPS[name]
+        lv = 1 + max((level.get(i, 0) for i in ins), default=0) if not op.int_in else 1
+        for o in outs:
+            level[o] = lv
+        keyed.append((lv, op.opcode, pos))
+    keyed.sort()
+    return [d.ops[pos] for _, _, pos in keyed]
+
+
 def build_prog(d: Decomposition, ode: bool):
+    """Program table of the VM.  Rows: the ODE state rows (opcode -1) first, then
+    groups, each a header row ``[opcode, count, 0...]`` followed by ``count``
+    operation rows ``[opcode, out0..out3, in0..in2]``."""
     rows = []
     cvals = []
     if ode:
@@ -180,9 +202,15 @@ def build_prog(d: Decomposition, ode: bool):
         for i, r in enumerate(d.outputs[:d.n_in]):
             rows.append([-1, i, 0, 0, 0, r, 0, 0])
             cvals.append(0.0)
-    for name, outs, ins, c in d.ops:
-        row = [OPS[name].opcode] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins))
-        rows.append(row)
+    header = None
+    for name, outs, ins, c in _grouped_ops(d):
+        opc = OPS[name].opcode
+        if header is None or rows[header][0] != opc:
+            header = len(rows)
+            rows.append([opc, 0, 0, 0, 0, 0, 0, 0])
+            cvals.append(0.0)
+        rows[header][1] += 1
+        rows.append([opc] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins)))
         cvals.append(0.0 if c is None else c)
     prog = np.array(rows, dtype=np.int64).reshape(-1, _NCOL)
     return np.ascontiguousarray(prog), np.array(cvals, dtype=np.float64)
@@ -221,7 +249,8 @@ def spec_source(d: Decomposition, ode: bool) -> str:
 
 
 def vm_source() -> str:
-    lines = [_PRELUDE.rstrip("\n"), "# the Taylor VM: runs any program table (see taylorjit._kernel)",
+    lines = [_PRELUDE.rstrip("\n"),
+             "# the Taylor VM: runs any program table (see taylorjit._kernel.build_prog)",
              "", "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
              "    n = prog.shape[0]", "    n_upd = 0",
              "    while n_upd < n and prog[n_upd, 0] < 0:", "        n_upd += 1",
@@ -229,7 +258,9 @@ def vm_source() -> str:
              "            for r in range(n_upd):",
              "                tc[prog[r, 1], k] = tc[prog[r, 5], k - 1] / k",
              "        if k == order and full == 0:", "            break",
-             "        for r in range(n_upd, n):", "            op = prog[r, 0]"]
+             "        h = n_upd",
+             "        while h < n:", "            op = prog[h, 0]", "            r0 = h + 1",
+             "            r1 = r0 + prog[h, 1]", "            h = r1"]
     first = True
     for op in OPS.values():
         outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
@@ -237,7 +268,8 @@ def vm_source() -> str:
         kw = "if" if first else "elif"
         first = False
         lines.append(f"            {kw} op == {op.opcode}:")
-        lines.append(f"                K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
+        lines.append("                for r in range(r0, r1):")
+        lines.append(f"                    K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
     lines.append("")
     return "\n".join(lines) + "\n"
 

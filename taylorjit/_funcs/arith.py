@@ -19,103 +19,117 @@ from .._expr import mul as _mul, div as _div
 @kernel_op("const", n_out=1, n_in=0, has_c=True)
 def const_coeff(tc, k, o, c):
     """A numeric constant: ``c`` at k = 0, zero above."""
-    tc[o, k] = c if k == 0 else 0.0
+    r_o = tc[o]
+    r_o[k] = c if k == 0 else 0.0
 
 
 @kernel_op("par", n_out=1, n_in=1, uses_pars=True, int_in=True)
 def par_coeff(tc, k, o, i, pars):
     """Runtime parameter ``pars[i]`` (constant in time)."""
-    tc[o, k] = pars[i] if k == 0 else 0.0
+    r_o = tc[o]
+    r_o[k] = pars[i] if k == 0 else 0.0
 
 
 @kernel_op("time", n_out=1, n_in=0, uses_t=True)
 def time_coeff(tc, k, o, t):
     """The independent variable expanded at ``t``: ``t + 1*h``."""
+    r_o = tc[o]
     if k == 0:
-        tc[o, 0] = t
+        r_o[0] = t
     elif k == 1:
-        tc[o, 1] = 1.0
+        r_o[1] = 1.0
     else:
-        tc[o, k] = 0.0
+        r_o[k] = 0.0
 
 
 # --- + - * / ----------------------------------------------------------------------
 @kernel_op("add", n_out=1, n_in=2)
 def add_coeff(tc, k, o, a, b):
     """c_k = a_k + b_k."""
-    tc[o, k] = tc[a, k] + tc[b, k]
+    r_o, r_a, r_b = tc[o], tc[a], tc[b]
+    r_o[k] = r_a[k] + r_b[k]
 
 
 @kernel_op("sub", n_out=1, n_in=2)
 def sub_coeff(tc, k, o, a, b):
     """c_k = a_k - b_k."""
-    tc[o, k] = tc[a, k] - tc[b, k]
+    r_o, r_a, r_b = tc[o], tc[a], tc[b]
+    r_o[k] = r_a[k] - r_b[k]
 
 
 @kernel_op("neg", n_out=1, n_in=1)
 def neg_coeff(tc, k, o, a):
     """c_k = -a_k."""
-    tc[o, k] = -tc[a, k]
+    r_o, r_a = tc[o], tc[a]
+    r_o[k] = -r_a[k]
 
 
 @kernel_op("add_s", n_out=1, n_in=2)
 def add_s_coeff(tc, k, o, a, s):
     """c = a + s, s scalar: c_0 = a_0 + s_0, c_k = a_k."""
-    tc[o, k] = tc[a, 0] + tc[s, 0] if k == 0 else tc[a, k]
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
+    r_o[k] = r_a[0] + r_s[0] if k == 0 else r_a[k]
 
 
 @kernel_op("sub_us", n_out=1, n_in=2)
 def sub_us_coeff(tc, k, o, a, s):
     """c = a - s, s scalar."""
-    tc[o, k] = tc[a, 0] - tc[s, 0] if k == 0 else tc[a, k]
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
+    r_o[k] = r_a[0] - r_s[0] if k == 0 else r_a[k]
 
 
 @kernel_op("sub_su", n_out=1, n_in=2)
 def sub_su_coeff(tc, k, o, s, a):
     """c = s - a, s scalar."""
-    tc[o, k] = tc[s, 0] - tc[a, 0] if k == 0 else -tc[a, k]
+    r_o, r_s, r_a = tc[o], tc[s], tc[a]
+    r_o[k] = r_s[0] - r_a[0] if k == 0 else -r_a[k]
 
 
 @kernel_op("mul", n_out=1, n_in=2)
 def mul_coeff(tc, k, o, a, b):
     """Cauchy product: c_k = sum_{j=0}^{k} a_j b_{k-j}."""
+    r_o, r_a, r_b = tc[o], tc[a], tc[b]
     acc = 0.0
     for j in range(k + 1):
-        acc += tc[a, j] * tc[b, k - j]
-    tc[o, k] = acc
+        acc += r_a[j] * r_b[k - j]
+    r_o[k] = acc
 
 
 @kernel_op("mul_s", n_out=1, n_in=2)
 def mul_s_coeff(tc, k, o, a, s):
     """c = a * s, s scalar: c_k = a_k s_0."""
-    tc[o, k] = tc[a, k] * tc[s, 0]
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
+    r_o[k] = r_a[k] * r_s[0]
 
 
 @kernel_op("div", n_out=1, n_in=2)
 def div_coeff(tc, k, o, a, b):
     """c = a / b: c_k = (a_k - sum_{j=1}^{k} b_j c_{k-j}) / b_0."""
-    acc = tc[a, k]
+    r_o, r_a, r_b = tc[o], tc[a], tc[b]
+    acc = r_a[k]
     for j in range(1, k + 1):
-        acc -= tc[b, j] * tc[o, k - j]
-    tc[o, k] = acc / tc[b, 0]
+        acc -= r_b[j] * r_o[k - j]
+    r_o[k] = acc / r_b[0]
 
 
 @kernel_op("div_us", n_out=1, n_in=2)
 def div_us_coeff(tc, k, o, a, s):
     """c = a / s, s scalar: c_k = a_k / s_0."""
-    tc[o, k] = tc[a, k] / tc[s, 0]
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
+    r_o[k] = r_a[k] / r_s[0]
 
 
 @kernel_op("div_su", n_out=1, n_in=2)
 def div_su_coeff(tc, k, o, s, a):
     """c = s / a, s scalar: c_0 = s_0/a_0, c_k = -(sum_{j=1}^{k} a_j c_{k-j}) / a_0."""
+    r_o, r_s, r_a = tc[o], tc[s], tc[a]
     if k == 0:
-        tc[o, 0] = tc[s, 0] / tc[a, 0]
+        r_o[0] = r_s[0] / r_a[0]
     else:
         acc = 0.0
         for j in range(1, k + 1):
-            acc -= tc[a, j] * tc[o, k - j]
-        tc[o, k] = acc / tc[a, 0]
+            acc -= r_a[j] * r_o[k - j]
+        r_o[k] = acc / r_a[0]
 
 
 # --- square --------------------------------------------------------------------------
@@ -123,13 +137,14 @@ def div_su_coeff(tc, k, o, s, a):
 def square_coeff(tc, k, o, a):
     """c = a^2: the Cauchy product folded by symmetry,
     c_k = 2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even)."""
+    r_o, r_a = tc[o], tc[a]
     acc = 0.0
     for j in range((k + 1) // 2):
-        acc += tc[a, j] * tc[a, k - j]
+        acc += r_a[j] * r_a[k - j]
     acc = 2.0 * acc
     if k % 2 == 0:
-        acc += tc[a, k // 2] * tc[a, k // 2]
-    tc[o, k] = acc
+        acc += r_a[k // 2] * r_a[k // 2]
+    r_o[k] = acc
 
 
 square = register_function(
@@ -150,16 +165,17 @@ square = register_function(
 def sqrt_coeff(tc, k, o, a):
     """b = sqrt(a), from b^2 = a:
     b_k = (a_k - sum_{j=1}^{k-1} b_j b_{k-j}) / (2 b_0), the sum folded by symmetry."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        tc[o, 0] = math.sqrt(tc[a, 0])
+        r_o[0] = math.sqrt(r_a[0])
     else:
         acc = 0.0
         for j in range(1, (k + 1) // 2):
-            acc += tc[o, j] * tc[o, k - j]
+            acc += r_o[j] * r_o[k - j]
         acc = 2.0 * acc
         if k % 2 == 0:
-            acc += tc[o, k // 2] * tc[o, k // 2]
-        tc[o, k] = (tc[a, k] - acc) / (2.0 * tc[o, 0])
+            acc += r_o[k // 2] * r_o[k // 2]
+        r_o[k] = (r_a[k] - acc) / (2.0 * r_o[0])
 
 
 sqrt = register_function(
@@ -180,11 +196,12 @@ sqrt = register_function(
 def pow_coeff(tc, k, o, a, c):
     """b = a^c for a constant real c (Griewank & Walther Table 13.2):
     b_k = 1/(k a_0) sum_{j=0}^{k-1} (k c - j (c + 1)) a_{k-j} b_j."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        tc[o, 0] = tc[a, 0] ** c
+        r_o[0] = r_a[0] ** c
     else:
         acc = 0.0
         for j in range(k):
-            acc += (k * c - j * (c + 1.0)) * tc[a, k - j] * tc[o, j]
-        tc[o, k] = acc / (k * tc[a, 0])
+            acc += (k * c - j * (c + 1.0)) * r_a[k - j] * r_o[j]
+        r_o[k] = acc / (k * r_a[0])
 

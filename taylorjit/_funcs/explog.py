@@ -16,10 +16,11 @@ from ._common import dsum, quot_rec
 @kernel_op("exp", n_out=1, n_in=1)
 def exp_coeff(tc, k, o, a):
     """b = exp(a): b_k = (1/k) sum_{j=1}^{k} j a_j b_{k-j}."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        tc[o, 0] = math.exp(tc[a, 0])
+        r_o[0] = math.exp(r_a[0])
     else:
-        tc[o, k] = dsum(tc, k, a, o)
+        r_o[k] = dsum(r_a, r_o, k)
 
 
 exp = register_function(
@@ -36,10 +37,11 @@ exp = register_function(
 def expm1_coeff(tc, k, o, a):
     """b = exp(a) - 1, b' = a' (b + 1): b_k = a_k + (1/k) sum_{j=1}^{k} j a_j b_{k-j}.
     Accurate for small a (b_0 from libm expm1)."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        tc[o, 0] = math.expm1(tc[a, 0])
+        r_o[0] = math.expm1(r_a[0])
     else:
-        tc[o, k] = tc[a, k] + dsum(tc, k, a, o)
+        r_o[k] = r_a[k] + dsum(r_a, r_o, k)
 
 
 def _sympy_expm1(sp, a):
@@ -61,11 +63,12 @@ expm1 = register_function(
 @kernel_op("log", n_out=1, n_in=1)
 def log_coeff(tc, k, o, a):
     """b = log(a), b' a = a': b_k = (a_k - (1/k) sum_{j=1}^{k-1} j b_j a_{k-j}) / a_0."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        tc[o, 0] = math.log(tc[a, 0]) if tc[a, 0] > 0.0 else (math.nan if tc[a, 0] < 0.0 or
-                                                               tc[a, 0] != tc[a, 0] else -math.inf)
+        r_o[0] = math.log(r_a[0]) if r_a[0] > 0.0 else (math.nan if r_a[0] < 0.0 or
+                                                               r_a[0] != r_a[0] else -math.inf)
     else:
-        quot_rec(tc, k, o, tc[a, k], a)
+        quot_rec(r_o, r_a, k, r_a[k])
 
 
 log = register_function(
@@ -82,14 +85,15 @@ log = register_function(
 def log1p_coeff(tc, k, o, a):
     """b = log(1 + a), b' (1 + a) = a':
     b_k = (a_k - (1/k) sum_{j=1}^{k-1} j b_j a_{k-j}) / (1 + a_0)."""
+    r_o, r_a = tc[o], tc[a]
     if k == 0:
-        x = tc[a, 0]
-        tc[o, 0] = math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
+        x = r_a[0]
+        r_o[0] = math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
     else:
         acc = 0.0
         for j in range(1, k):
-            acc += j * tc[o, j] * tc[a, k - j]
-        tc[o, k] = (tc[a, k] - acc / k) / (1.0 + tc[a, 0])
+            acc += j * r_o[j] * r_a[k - j]
+        r_o[k] = (r_a[k] - acc / k) / (1.0 + r_a[0])
 
 
 def _sympy_log1p(sp, a):

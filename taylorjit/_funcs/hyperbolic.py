@@ -18,17 +18,18 @@ from .arith import sqrt, square
 @kernel_op("sinhcosh", n_out=2, n_in=1)
 def sinhcosh_coeff(tc, k, s, c, a):
     """s = sinh(a), c = cosh(a): s_k = (1/k) sum j a_j c_{k-j}, c_k = (1/k) sum j a_j s_{k-j}."""
+    r_s, r_c, r_a = tc[s], tc[c], tc[a]
     if k == 0:
-        tc[s, 0] = math.sinh(tc[a, 0])
-        tc[c, 0] = math.cosh(tc[a, 0])
+        r_s[0] = math.sinh(r_a[0])
+        r_c[0] = math.cosh(r_a[0])
     else:
         ss = 0.0
         cc = 0.0
         for j in range(1, k + 1):
-            ss += j * tc[a, j] * tc[c, k - j]
-            cc += j * tc[a, j] * tc[s, k - j]
-        tc[s, k] = ss / k
-        tc[c, k] = cc / k
+            ss += j * r_a[j] * r_c[k - j]
+            cc += j * r_a[j] * r_s[k - j]
+        r_s[k] = ss / k
+        r_c[k] = cc / k
 
 
 sinh = register_function(
@@ -51,17 +52,18 @@ cosh = register_function(
 def tanh_coeff(tc, k, t, w, a):
     """t = tanh(a), companion w = t^2: t' = (1 - w) a',
     t_k = a_k - (1/k) sum_{j=1}^{k} j a_j w_{k-j}; then w_k as a symmetric square."""
+    r_t, r_w, r_a = tc[t], tc[w], tc[a]
     if k == 0:
-        tc[t, 0] = math.tanh(tc[a, 0])
+        r_t[0] = math.tanh(r_a[0])
     else:
-        tc[t, k] = tc[a, k] - dsum(tc, k, a, w)
+        r_t[k] = r_a[k] - dsum(r_a, r_w, k)
     acc = 0.0
     for j in range((k + 1) // 2):
-        acc += tc[t, j] * tc[t, k - j]
+        acc += r_t[j] * r_t[k - j]
     acc = 2.0 * acc
     if k % 2 == 0:
-        acc += tc[t, k // 2] * tc[t, k // 2]
-    tc[w, k] = acc
+        acc += r_t[k // 2] * r_t[k // 2]
+    r_w[k] = acc
 
 
 def _tanh_decompose(b, a):
@@ -82,19 +84,21 @@ tanh = register_function(
 @kernel_op("asinh", n_out=1, n_in=2)
 def asinh_coeff(tc, k, o, a, s):
     """b = asinh(a) with companion s = sqrt(1 + a^2): b' s = a'."""
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
     if k == 0:
-        tc[o, 0] = math.asinh(tc[a, 0])
+        r_o[0] = math.asinh(r_a[0])
     else:
-        quot_rec(tc, k, o, tc[a, k], s)
+        quot_rec(r_o, r_s, k, r_a[k])
 
 
 @kernel_op("acosh", n_out=1, n_in=2)
 def acosh_coeff(tc, k, o, a, s):
     """b = acosh(a) with companion s = sqrt(a^2 - 1): b' s = a'."""
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
     if k == 0:
-        tc[o, 0] = math.acosh(tc[a, 0]) if tc[a, 0] >= 1.0 else math.nan
+        r_o[0] = math.acosh(r_a[0]) if r_a[0] >= 1.0 else math.nan
     else:
-        quot_rec(tc, k, o, tc[a, k], s)
+        quot_rec(r_o, r_s, k, r_a[k])
 
 
 asinh = register_function(
@@ -116,12 +120,13 @@ acosh = register_function(
 @kernel_op("atanh", n_out=1, n_in=2)
 def atanh_coeff(tc, k, o, a, d):
     """b = atanh(a) with companion d = 1 - a^2: b' d = a'."""
+    r_o, r_a, r_d = tc[o], tc[a], tc[d]
     if k == 0:
-        x = tc[a, 0]
-        tc[o, 0] = math.atanh(x) if abs(x) < 1.0 else (math.copysign(math.inf, x) if abs(x) == 1.0
+        x = r_a[0]
+        r_o[0] = math.atanh(x) if abs(x) < 1.0 else (math.copysign(math.inf, x) if abs(x) == 1.0
                                                        else math.nan)
     else:
-        quot_rec(tc, k, o, tc[a, k], d)
+        quot_rec(r_o, r_d, k, r_a[k])
 
 
 atanh = register_function(

@@ -29,10 +29,11 @@ _TWO_PI = 2.0 * math.pi
 @kernel_op("erf", n_out=1, n_in=2)
 def erf_coeff(tc, k, o, a, e):
     """b = erf(a) with companion e = exp(-a^2): b_k = (2/sqrt(pi)) (1/k) sum_{j=1}^{k} j a_j e_{k-j}."""
+    r_o, r_a, r_e = tc[o], tc[a], tc[e]
     if k == 0:
-        tc[o, 0] = math.erf(tc[a, 0])
+        r_o[0] = math.erf(r_a[0])
     else:
-        tc[o, k] = _TWO_OVER_SQRT_PI * dsum(tc, k, a, e)
+        r_o[k] = _TWO_OVER_SQRT_PI * dsum(r_a, r_e, k)
 
 
 def _erf_decompose(b, a):
@@ -52,20 +53,21 @@ erf = register_function(
 @kernel_op("sigmoid", n_out=2, n_in=1)
 def sigmoid_coeff(tc, k, s, w, a):
     """s = 1/(1 + exp(-a)), companion w = s^2: s_k = (1/k) sum_{j=1}^{k} j a_j (s - w)_{k-j}."""
+    r_s, r_w, r_a = tc[s], tc[w], tc[a]
     if k == 0:
-        tc[s, 0] = 1.0 / (1.0 + math.exp(-tc[a, 0]))
+        r_s[0] = 1.0 / (1.0 + math.exp(-r_a[0]))
     else:
         acc = 0.0
         for j in range(1, k + 1):
-            acc += j * tc[a, j] * (tc[s, k - j] - tc[w, k - j])
-        tc[s, k] = acc / k
+            acc += j * r_a[j] * (r_s[k - j] - r_w[k - j])
+        r_s[k] = acc / k
     acc = 0.0
     for j in range((k + 1) // 2):
-        acc += tc[s, j] * tc[s, k - j]
+        acc += r_s[j] * r_s[k - j]
     acc = 2.0 * acc
     if k % 2 == 0:
-        acc += tc[s, k // 2] * tc[s, k // 2]
-    tc[w, k] = acc
+        acc += r_s[k // 2] * r_s[k // 2]
+    r_w[k] = acc
 
 
 def _sigmoid_decompose(b, a):
@@ -127,28 +129,29 @@ def kepE_solve(e, M):
 @kernel_op("kepE", n_out=4, n_in=2)
 def kepE_coeff(tc, k, E, s, c, w, e, M):
     """E = kepE(e, M) with companions s = sin E, c = cos E, w = e cos E (see module doc)."""
+    r_E, r_s, r_c, r_w, r_e, r_M = tc[E], tc[s], tc[c], tc[w], tc[e], tc[M]
     if k == 0:
-        tc[E, 0] = kepE_solve(tc[e, 0], tc[M, 0])
-        tc[s, 0] = math.sin(tc[E, 0])
-        tc[c, 0] = math.cos(tc[E, 0])
+        r_E[0] = kepE_solve(r_e[0], r_M[0])
+        r_s[0] = math.sin(r_E[0])
+        r_c[0] = math.cos(r_E[0])
     else:
-        acc = k * tc[M, k]
+        acc = k * r_M[k]
         for j in range(1, k + 1):
-            acc += j * tc[e, j] * tc[s, k - j]
+            acc += j * r_e[j] * r_s[k - j]
         for j in range(1, k):
-            acc += j * tc[E, j] * tc[w, k - j]
-        tc[E, k] = acc / (k * (1.0 - tc[w, 0]))
+            acc += j * r_E[j] * r_w[k - j]
+        r_E[k] = acc / (k * (1.0 - r_w[0]))
         ss = 0.0
         cc = 0.0
         for j in range(1, k + 1):
-            ss += j * tc[E, j] * tc[c, k - j]
-            cc += j * tc[E, j] * tc[s, k - j]
-        tc[s, k] = ss / k
-        tc[c, k] = -cc / k
+            ss += j * r_E[j] * r_c[k - j]
+            cc += j * r_E[j] * r_s[k - j]
+        r_s[k] = ss / k
+        r_c[k] = -cc / k
     acc = 0.0
     for j in range(k + 1):
-        acc += tc[e, j] * tc[c, k - j]
-    tc[w, k] = acc
+        acc += r_e[j] * r_c[k - j]
+    r_w[k] = acc
 
 
 def _kepE_decompose(b, e, M):

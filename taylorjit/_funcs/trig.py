@@ -21,17 +21,18 @@ from .arith import sqrt, square
 @kernel_op("sincos", n_out=2, n_in=1)
 def sincos_coeff(tc, k, s, c, a):
     """s = sin(a), c = cos(a): s_k = (1/k) sum j a_j c_{k-j}, c_k = -(1/k) sum j a_j s_{k-j}."""
+    r_s, r_c, r_a = tc[s], tc[c], tc[a]
     if k == 0:
-        tc[s, 0] = math.sin(tc[a, 0])
-        tc[c, 0] = math.cos(tc[a, 0])
+        r_s[0] = math.sin(r_a[0])
+        r_c[0] = math.cos(r_a[0])
     else:
         ss = 0.0
         cc = 0.0
         for j in range(1, k + 1):
-            ss += j * tc[a, j] * tc[c, k - j]
-            cc += j * tc[a, j] * tc[s, k - j]
-        tc[s, k] = ss / k
-        tc[c, k] = -cc / k
+            ss += j * r_a[j] * r_c[k - j]
+            cc += j * r_a[j] * r_s[k - j]
+        r_s[k] = ss / k
+        r_c[k] = -cc / k
 
 
 sin = register_function(
@@ -54,17 +55,18 @@ cos = register_function(
 def tan_coeff(tc, k, t, w, a):
     """t = tan(a), companion w = t^2: t' = (1 + w) a',
     t_k = a_k + (1/k) sum_{j=1}^{k} j a_j w_{k-j}; then w_k as a symmetric square."""
+    r_t, r_w, r_a = tc[t], tc[w], tc[a]
     if k == 0:
-        tc[t, 0] = math.tan(tc[a, 0])
+        r_t[0] = math.tan(r_a[0])
     else:
-        tc[t, k] = tc[a, k] + dsum(tc, k, a, w)
+        r_t[k] = r_a[k] + dsum(r_a, r_w, k)
     acc = 0.0
     for j in range((k + 1) // 2):
-        acc += tc[t, j] * tc[t, k - j]
+        acc += r_t[j] * r_t[k - j]
     acc = 2.0 * acc
     if k % 2 == 0:
-        acc += tc[t, k // 2] * tc[t, k // 2]
-    tc[w, k] = acc
+        acc += r_t[k // 2] * r_t[k // 2]
+    r_w[k] = acc
 
 
 def _tan_decompose(b, a):
@@ -85,19 +87,21 @@ tan = register_function(
 @kernel_op("asin", n_out=1, n_in=2)
 def asin_coeff(tc, k, o, a, s):
     """b = asin(a) with companion s = sqrt(1 - a^2): b' s = a'."""
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
     if k == 0:
-        tc[o, 0] = math.asin(tc[a, 0]) if abs(tc[a, 0]) <= 1.0 else math.nan
+        r_o[0] = math.asin(r_a[0]) if abs(r_a[0]) <= 1.0 else math.nan
     else:
-        quot_rec(tc, k, o, tc[a, k], s)
+        quot_rec(r_o, r_s, k, r_a[k])
 
 
 @kernel_op("acos", n_out=1, n_in=2)
 def acos_coeff(tc, k, o, a, s):
     """b = acos(a) with companion s = sqrt(1 - a^2): b' s = -a'."""
+    r_o, r_a, r_s = tc[o], tc[a], tc[s]
     if k == 0:
-        tc[o, 0] = math.acos(tc[a, 0]) if abs(tc[a, 0]) <= 1.0 else math.nan
+        r_o[0] = math.acos(r_a[0]) if abs(r_a[0]) <= 1.0 else math.nan
     else:
-        quot_rec(tc, k, o, -tc[a, k], s)
+        quot_rec(r_o, r_s, k, -r_a[k])
 
 
 def _one_minus_sq_sqrt(b, a):
@@ -123,10 +127,11 @@ acos = register_function(
 @kernel_op("atan", n_out=1, n_in=2)
 def atan_coeff(tc, k, o, a, d):
     """b = atan(a) with companion d = 1 + a^2: b' d = a'."""
+    r_o, r_a, r_d = tc[o], tc[a], tc[d]
     if k == 0:
-        tc[o, 0] = math.atan(tc[a, 0])
+        r_o[0] = math.atan(r_a[0])
     else:
-        quot_rec(tc, k, o, tc[a, k], d)
+        quot_rec(r_o, r_d, k, r_a[k])
 
 
 atan = register_function(
@@ -143,13 +148,14 @@ def atan2_coeff(tc, k, o, y, x, d):
     """b = atan2(y, x) with companion d = x^2 + y^2: b' d = x y' - y x', so
     b_k = ((1/k) sum_{j=1}^{k} j (x_{k-j} y_j - y_{k-j} x_j)
            - (1/k) sum_{j=1}^{k-1} j b_j d_{k-j}) / d_0."""
+    r_o, r_y, r_x, r_d = tc[o], tc[y], tc[x], tc[d]
     if k == 0:
-        tc[o, 0] = math.atan2(tc[y, 0], tc[x, 0])
+        r_o[0] = math.atan2(r_y[0], r_x[0])
     else:
         acc = 0.0
         for j in range(1, k + 1):
-            acc += j * (tc[x, k - j] * tc[y, j] - tc[y, k - j] * tc[x, j])
-        quot_rec(tc, k, o, acc / k, d)
+            acc += j * (r_x[k - j] * r_y[j] - r_y[k - j] * r_x[j])
+        quot_rec(r_o, r_d, k, acc / k)
 
 
 def _atan2_decompose(b, y, x):
