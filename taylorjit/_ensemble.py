@@ -17,7 +17,7 @@ threads (default)
     worker builds a kernel at most once.  A worker unpickles the template once
     per ensemble, members share its kernel, and the results come back without
     the shared parts (system, kernel) and without the scratch rows of ``tc``
-    (see :func:`dumps`): an outer-solar-system member is ~9 kB instead of
+    (see :mod:`taylorjit._ensemble_io`): an outer-solar-system member is ~9 kB instead of
     ~100 kB.
 ``"serial"``
     In the calling thread (debugging, baselines).
@@ -36,10 +36,8 @@ from __future__ import annotations
 
 import collections
 import copy
-import io
 import math
 import os
-import pickle
 import threading
 import traceback
 import uuid
@@ -49,16 +47,14 @@ import numpy as np
 
 from . import _stepper as S
 from ._batch import TaylorAdaptiveBatch
-from ._events import EventBundle, EventBundleBatch
+from ._ensemble_io import clone, dumps, loads, shared_of as _shared_of
+from ._events import EventBundleBatch
 from ._integrator import TaylorAdaptive
 from ._odesys import GridResult, PropagateResult
 
 __all__ = ["ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
            "MemberResult", "EnsembleMemberError", "dumps", "loads"]
 
-# attributes of an integrator that are never modified in place: a copy shares them
-_SHARED = ("_kernel", "_sys", "_hrows", "_vsys")
-_ATOMIC = (int, float, bool, str, complex, bytes)
 
 
 class EnsembleMemberError(RuntimeError):
@@ -116,131 +112,6 @@ class MemberResult:
         if self.error is not None:
             return f"MemberResult(index={self.index}, error={self.error!r})"
         return f"MemberResult(index={self.index}, result={self.result!r})"
-
-
-# --------------------------------------------------------------------------- copies and pickles
-def clone(ta):
-    """A deep copy of an integrator that shares its immutable parts (kernel, system).
-
-    ``copy.deepcopy`` would rebuild the expression DAG and the kernel (100 ms for
-    the outer solar system) and walks every attribute generically (~150 us for
-    Kepler); this copies the arrays and deep-copies only what may hold user
-    objects (events and their callbacks).
-    """
-    memo = {}
-    for name in _SHARED:
-        obj = ta.__dict__.get(name)
-        if obj is not None:
-            memo[id(obj)] = obj
-    d = {}
-    for k, v in ta.__dict__.items():
-        t = type(v)
-        if t is np.ndarray:
-            d[k] = v.copy()
-        elif v is None or t in _ATOMIC or id(v) in memo:
-            d[k] = v
-        elif t is list and not v:
-            d[k] = []
-        elif t is EventBundle and v.n_events == 0:
-            d[k] = v.copy()
-        else:
-            d[k] = copy.deepcopy(v, memo)
-    new = object.__new__(type(ta))
-    new.__dict__.update(d)
-    return new
-
-
-def _compact_state(obj):
-    """An integrator's ``__dict__`` without the scratch rows of ``tc``: only the
-    state rows (the Taylor polynomial of the last step, used by dense output)
-    survive a step; the other rows are recomputed by the next one."""
-    state = dict(obj.__dict__)
-    tc = state.get("_tc")
-    if isinstance(tc, np.ndarray):
-        n = int(obj._state.shape[0] if isinstance(obj, TaylorAdaptive) else obj._st.shape[1])
-        rows = tc[:n] if tc.ndim == 2 else tc[:, :n]
-        state["_tc"] = _TcRows(np.ascontiguousarray(rows), tc.shape)
-    return state
-
-
-class _TcRows:
-    __slots__ = ("rows", "shape")
-
-    def __init__(self, rows, shape):
-        self.rows = rows
-        self.shape = shape
-
-    def expand(self):
-        tc = np.zeros(self.shape)
-        if tc.ndim == 2:
-            tc[: self.rows.shape[0]] = self.rows
-        else:
-            tc[:, : self.rows.shape[1]] = self.rows
-        return tc
-
-
-def _new(cls):
-    return object.__new__(cls)
-
-
-def _set_state(obj, state):
-    tc = state.get("_tc")
-    if isinstance(tc, _TcRows):
-        state["_tc"] = tc.expand()
-    obj.__dict__.update(state)
-
-
-def _pickle_module():
-    try:
-        import cloudpickle
-
-        return cloudpickle
-    except ImportError:   # pragma: no cover - cloudpickle comes with dask
-        return pickle
-
-
-class _Pickler(_pickle_module().Pickler):
-    """Pickles integrators compactly and the objects in ``shared`` by name."""
-
-    def __init__(self, file, shared):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self._shared = {id(v): k for k, v in shared.items()}
-
-    def persistent_id(self, obj):
-        return self._shared.get(id(obj))
-
-    def reducer_override(self, obj):
-        if isinstance(obj, (TaylorAdaptive, TaylorAdaptiveBatch)):
-            return _new, (type(obj),), _compact_state(obj), None, None, _set_state
-        return super().reducer_override(obj) if hasattr(super(), "reducer_override") \
-            else NotImplemented
-
-
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file, shared):
-        super().__init__(file)
-        self._shared = shared
-
-    def persistent_load(self, pid):
-        return self._shared[pid]
-
-
-def dumps(obj, shared=None):
-    """Pickle ``obj``; integrators inside lose their scratch ``tc`` rows, and the
-    objects of the dict ``shared`` are written as references to their names
-    (give :func:`loads` a dict with the same names)."""
-    buf = io.BytesIO()
-    _Pickler(buf, shared or {}).dump(obj)
-    return buf.getvalue()
-
-
-def loads(data, shared=None):
-    """Inverse of :func:`dumps`."""
-    return _Unpickler(io.BytesIO(data), shared or {}).load()
-
-
-def _shared_of(ta):
-    return {name: ta.__dict__[name] for name in _SHARED if ta.__dict__.get(name) is not None}
 
 
 # --------------------------------------------------------------------------- running members
@@ -389,7 +260,13 @@ def _remote_chunk(token, blob, cache_dir, indices):
     with _WORKER_LOCK:
         job = _WORKER_JOBS.get(token)
         if job is None:
-            job = loads(blob)
+            try:
+                job = loads(blob)
+            except Exception as exc:
+                raise RuntimeError(
+                    "a worker could not unpickle the ensemble (template, gen, options): install "
+                    "the same taylorjit version on the workers and make gen, its callbacks and "
+                    f"the modules they use importable there ({exc!r})") from exc
             _WORKER_JOBS[token] = job
             while len(_WORKER_JOBS) > 4:
                 _WORKER_JOBS.popitem(last=False)
