@@ -88,6 +88,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._iw[:, S.I_ORDER] = self._order
         self._iw[:, S.I_N] = n
         self._iw[:, S.I_FULL] = 1 if np.any(self._hrows[n:] >= n) else 0   # as TaylorAdaptive
+        self._iw[:, S.I_NEV] = len(events)
         self._iw[:, S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros((b, S.NFW))
         self._fw[:, S.F_RHOFAC] = S.rho_factor(self._order)

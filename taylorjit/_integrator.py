@@ -133,6 +133,7 @@ class TaylorAdaptive(VariationalMixin):
         # extra rows need the last order only if they are not state rows (an event on a
         # state variable, e.g. a Poincare section x = 0, is complete without it)
         self._iw[S.I_FULL] = 1 if np.any(self._hrows[n:] >= n) else 0
+        self._iw[S.I_NEV] = len(events)
         self._iw[S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros(S.NFW)
         self._fw[S.F_RHOFAC] = S.rho_factor(self._order)

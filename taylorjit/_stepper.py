@@ -55,13 +55,19 @@ OC_EVENT_PY = 21      # non-terminal events with Python callbacks are waiting in
 
 # iw: integer work array
 I_ORDER, I_N, I_FULL, I_HACC, I_NSTEPS, I_MAXSTEPS, I_BUDGET, I_GIDX, I_CIDX, I_WANTC, \
-    I_WANTGRID, I_FWD = range(12)
-NIW = 12
+    I_WANTGRID, I_FWD, I_NEV = range(13)
+NIW = 13
 # fw: float work array
 F_RHOFAC, F_MAXDT, F_MINH, F_MAXH, F_H, F_LASTH, F_TSHI, F_TSLO, F_INVO, F_INVOM1 = range(10)
 NFW = 10
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy")
+# the per-step phases are inlined into the entry points: across a call boundary
+# numba increments and decrements the reference count of every array argument
+# (atomic operations), which cost more than the step-size rule itself;
+# inlined, its reference-count pruning removes them (pendulum: 1.4 -> see
+# benchmarks/bench_integrator.py)
+_INL = dict(_OPTS, inline="always")
 
 
 def rho_factor(order: int) -> float:
@@ -106,7 +112,7 @@ def dd_lt(ahi, alo, bhi, blo):
 
 
 # --------------------------------------------------------------------------- step phases
-@njit(**_OPTS)
+@njit(**_INL)
 def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full):
     """Phase 1: Taylor coefficients of the state (and all slots) at ``t``."""
     for i in range(n):
@@ -114,7 +120,7 @@ def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full):
     jet(tc, order, pars, t, full, prog, cvals)
 
 
-@njit(**_OPTS)
+@njit(**_INL)
 def step_size(tc, hrows, order, max_h, rhofac, inv_o, inv_om1):
     """Phase 2: signed step size (heyoka's ``taylor_determine_h``)."""
     r = hrows[0]
@@ -145,7 +151,7 @@ def step_size(tc, hrows, order, max_h, rhofac, inv_o, inv_om1):
     return h
 
 
-@njit(**_OPTS)
+@njit(**_INL)
 def eval_poly(tc, n, order, h, out, hacc):
     """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
     compensated summation of the monomials as heyoka's high-accuracy mode."""
@@ -169,7 +175,7 @@ def eval_poly(tc, n, order, h, out, hacc):
             out[i] = res
 
 
-@njit(**_OPTS)
+@njit(**_INL)
 def finish_step(tc, iw, fw, state, tm, h, max_h, xnew):
     """Phase 3: commit the step of size ``h`` if the result is finite."""
     n = iw[I_N]
@@ -192,7 +198,7 @@ def finish_step(tc, iw, fw, state, tm, h, max_h, xnew):
     return OC_TIME_LIMIT if h == max_h else OC_SUCCESS
 
 
-@njit(**_OPTS)
+@njit(**_INL)
 def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
     """One step, at most ``|max_h|`` long, in the direction of ``max_h``'s sign.
 
@@ -201,20 +207,23 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     order = iw[I_ORDER]
     compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL])
     h = step_size(tc, hrows, order, max_h, fw[F_RHOFAC], fw[F_INVO], fw[F_INVOM1])
-    nlog = ev[7][E_NLOG]
+    if iw[I_NEV] == 0:
+        return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+    eiw = ev[7]
+    nlog = eiw[E_NLOG]
     h = detect_events(tc, order, hrows, tm, h, ev)
     oc = finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
     if oc == OC_ERR_NF:
-        ev[7][E_NLOG] = nlog          # the step did not happen: forget its events
-        ev[7][E_TERM] = -1
+        eiw[E_NLOG] = nlog          # the step did not happen: forget its events
+        eiw[E_TERM] = -1
         return oc
-    if ev[7][E_TERM] >= 0:
+    if eiw[E_TERM] >= 0:
         return OC_EVENT
     return oc
 
 
 # --------------------------------------------------------------------------- propagation
-@njit(**_OPTS)
+@njit(**_INL)
 def _emit_grid(tc, iw, fw, tm, grid, gout, flush):
     """Dense output of the last step at the grid points it covered (all the rest if flush)."""
     n = iw[I_N]
@@ -234,7 +243,7 @@ def _emit_grid(tc, iw, fw, tm, grid, gout, flush):
     iw[I_GIDX] = g_i
 
 
-@njit(**_OPTS)
+@njit(**_INL)
 def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
                xnew, ev):
     """One iteration of ``propagate_until`` towards ``tlim`` (heyoka's loop body).
@@ -279,7 +288,7 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
         return OC_TIME_LIMIT
     if iw[I_MAXSTEPS] != 0 and iw[I_NSTEPS] >= iw[I_MAXSTEPS]:
         return OC_STEP_LIMIT
-    if ev[7].shape[0] > 0 and ev[7][E_NEEDPY] == 1:
+    if iw[I_NEV] > 0 and ev[7][E_NEEDPY] == 1:
         return OC_EVENT_PY
     return OC_CONTINUE
 
