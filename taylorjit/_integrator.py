@@ -81,9 +81,10 @@ class TaylorAdaptive(VariationalMixin):
     compact : bool or None, optional
         True: the compact Taylor VM (no compilation for a new system); False:
         a specialised kernel (fastest per step, compiled once per system, then
-        cached).  None (default) chooses the specialised kernel for systems up
-        to ``taylorjit._odesys.COMPACT_THRESHOLD`` operations.  Both give
-        bit-identical trajectories.
+        cached on disk).  None (default): the specialised kernel if it is
+        already compiled in the cache, else the compact VM (no waiting for a
+        compilation); ``$TAYLORJIT_KERNEL=spec|compact`` overrides.  Both give
+        bit-identical trajectories, so the choice affects speed only.
     high_accuracy : bool, optional
         Compensated summation for the state update and dense output.
     events : list of Event, optional

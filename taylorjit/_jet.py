@@ -21,22 +21,18 @@ import numpy as np
 
 from ._decompose import decompose
 from ._expr import Expr, expr, get_params, subs, time as _time, topo_order, var as _var
-from ._kernel import JET_TYPE, get_kernel
+from ._kernel import JET_TYPE, auto_kind, get_kernel
 from ._multi import directions, interpolation_matrices
 
 __all__ = ["taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "default_kind"]
 
 
 def default_kind() -> str:
-    """Kernel kind used when ``kind=None``: ``$TAYLORJIT_KERNEL`` or ``"compact"``.
-
-    The compact VM sets up a never-seen expression in milliseconds (no
-    compilation); the specialised kernel costs ~0.5 s of numba compilation per
-    new expression (then cached on disk) and is faster per call for large
-    expressions.  See the README ("Choosing a kernel") for the measurements.
-    """
-    k = os.environ.get("TAYLORJIT_KERNEL", "compact")
-    if k not in ("spec", "compact", "python"):
+    """Kernel kind used when ``kind=None`` before a plan exists: ``$TAYLORJIT_KERNEL``
+    or ``"auto"`` (the specialised kernel if already compiled in the disk cache,
+    else the compact VM; see :func:`taylorjit._kernel.auto_kind`)."""
+    k = os.environ.get("TAYLORJIT_KERNEL", "auto")
+    if k not in ("spec", "compact", "python", "auto"):
         raise ValueError(f"TAYLORJIT_KERNEL={k!r}: use 'spec', 'compact' or 'python'")
     return k
 
@@ -144,7 +140,7 @@ def _plan(fs, variables, kind) -> _Plan:
         time_par = n_pars
         g = subs(g, {_time: Expr("par", (), time_par)})
     d = decompose(g, inputs)
-    kern = get_kernel(d, ode=False, kind=kind)
+    kern = get_kernel(d, ode=False, kind=auto_kind(d, ode=False) if kind == "auto" else kind)
     plan = _Plan(kern, np.array(d.outputs, dtype=np.int64), len(inputs), n_pars, time_par,
                  (fs, variables))
     with _PLANS_LOCK:

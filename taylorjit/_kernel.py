@@ -318,6 +318,38 @@ def vm_jet():
         return jet
 
 
+def _spec_name(d: Decomposition, ode: bool) -> str:
+    return f"spec_{d.key()}_{'ode' if ode else 'expr'}"
+
+
+def spec_is_compiled(d: Decomposition, ode: bool) -> bool:
+    """Whether the specialised kernel of ``d`` is already compiled in the disk cache
+    (then loading it costs milliseconds instead of a numba compilation)."""
+    key = (d.key(), bool(ode), "spec")
+    if key in _MEMO:
+        return True
+    name = _spec_name(d, ode)
+    cdir = _cache.cache_dir()
+    return (cdir / f"{name}.py").exists() and any((cdir / "__pycache__").glob(f"{name}.*.nbi"))
+
+
+def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400) -> str:
+    """The automatic kernel kind: ``$TAYLORJIT_KERNEL`` if set, else the specialised
+    kernel when it is already compiled (and the system is not huge), else the
+    compact VM, which needs no compilation.  Both give identical results, so the
+    choice only affects speed."""
+    import os
+
+    env = os.environ.get("TAYLORJIT_KERNEL")
+    if env:
+        if env not in ("spec", "compact", "python"):
+            raise ValueError(f"TAYLORJIT_KERNEL={env!r}: use 'spec', 'compact' or 'python'")
+        return env
+    if len(d.ops) <= max_spec_ops and spec_is_compiled(d, ode):
+        return "spec"
+    return "compact"
+
+
 def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Kernel:
     """The kernel of kind ``kind`` for decomposition ``d`` (memoised per process)."""
     if kind not in KINDS:
@@ -331,7 +363,7 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Ke
         if kind == "compact":
             jet = vm_jet()
         else:
-            name = f"spec_{d.key()}_{'ode' if ode else 'expr'}"
+            name = _spec_name(d, ode)
             jet = _load(name, spec_source(d, ode), python=(kind == "python"))
             if kind == "spec":
                 jet = _jetref_class()(jet)

@@ -13,19 +13,17 @@ import numpy as np
 
 from ._decompose import decompose
 from ._expr import Expr, expr, get_variables, var as _var
-from ._kernel import get_kernel
+from ._kernel import auto_kind, get_kernel
 
 __all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
-           "order_from_tol", "check_tol", "build_kernel", "COMPACT_THRESHOLD"]
+           "order_from_tol", "check_tol", "build_kernel"]
 
-# Automatic kernel kind: the specialised kernel is 2-10x faster per step than the compact VM
-# but its numba compilation, the first time a system is seen, grows fast with its size
-# (measured, 2 loaded cores: 3 ops 0.6 s, 20 ops 7 s, 62 ops 16 s, 125 ops 44 s, 409 ops 206 s;
-# later runs load it from the disk cache in ms).  Above this many operations the compact VM
-# is the default: no compilation at all (see benchmarks/bench_integrator.py).
-COMPACT_THRESHOLD = 60
-
-
+# Automatic kernel kind (``compact=None``): the compact VM, which needs no compilation, unless
+# the specialised kernel of the system is already compiled in the disk cache (then it is
+# loaded in milliseconds and runs 1.5-3x faster per step).  Compiling the specialised kernel
+# the first time a system is seen costs numba time that grows fast with the system's size
+# (measured on 2 loaded cores: 3 ops 0.6 s, 20 ops 7 s, 62 ops 16 s, 125 ops 44 s); ask for
+# it with ``compact=False``.  Both kinds give bit-identical trajectories.
 class Outcome(enum.Enum):
     """How a step or a propagation ended.
 
@@ -184,8 +182,9 @@ def build_kernel(svars, rhs, extra, compact):
     return ``(kernel, hrows)``; ``hrows`` are the rows taking part in the step size."""
     d = decompose(list(rhs) + list(extra), svars)
     if compact is None:
-        compact = len(d.ops) > COMPACT_THRESHOLD
-    kind = "compact" if compact else "spec"
+        kind = auto_kind(d, ode=True)
+    else:
+        kind = "compact" if compact else "spec"
     kern = get_kernel(d, ode=True, kind=kind)
     hrows = np.array(list(range(len(svars))) + list(d.outputs[len(svars):]), dtype=np.int64)
     return kern, hrows
