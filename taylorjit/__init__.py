@@ -17,7 +17,6 @@ from ._funcs.special import erf, sigmoid, kepE
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir
 from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc
-from ._sympy import to_sympy, from_sympy
 from ._odesys import Outcome
 from ._integrator import TaylorAdaptive
 from ._batch import TaylorAdaptiveBatch
@@ -37,3 +36,12 @@ __all__ = [
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
 ]
+
+
+def __getattr__(name):
+    # the sympy bridge imports sympy (~0.5 s): load it on first use, not at import
+    if name in ("to_sympy", "from_sympy"):
+        from . import _sympy
+
+        return getattr(_sympy, name)
+    raise AttributeError(f"module 'taylorjit' has no attribute {name!r}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import weakref
 
 import numpy as np
@@ -434,15 +435,11 @@ def expr(x) -> Expr:
         return expr(x[()])
     if isinstance(x, numbers.Complex):
         raise TypeError(f"complex number {x!r} in an expression: taylorjit works with real numbers")
-    try:
-        import sympy
+    sympy = sys.modules.get("sympy")   # a sympy object implies sympy is imported
+    if sympy is not None and isinstance(x, sympy.Basic):
+        from ._sympy import from_sympy
 
-        if isinstance(x, sympy.Basic):
-            from ._sympy import from_sympy
-
-            return from_sympy(x)
-    except ImportError:  # pragma: no cover
-        pass
+        return from_sympy(x)
     raise TypeError(
         f"cannot use an object of type {type(x).__name__} ({x!r:.60}) in an expression: "
         "expressions are built from numbers, variables (tj.make_vars), parameters (tj.par[i]), "

@@ -45,7 +45,7 @@ compiled propagation loops.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 
 __all__ = ["event_roots", "make_workspace", "poly_eval", "poly_eval_d", "auto_cooldown",
            "brent_poly", "MAX_DEPTH", "STACK_SIZE"]
@@ -62,14 +62,10 @@ TMP1 = STACK_SIZE
 TMP2 = STACK_SIZE + 1
 BINOM = STACK_SIZE + 2
 
-_f8 = types.float64
-_i8 = types.int64
-_A1 = types.float64[::1]
-_A2 = types.float64[:, ::1]
 _OPTS = dict(cache=True, nogil=True)
 
 
-@njit(_f8(_A1, _i8, _f8), **_OPTS)
+@njit(**_OPTS)
 def poly_eval(g, order, tau):
     """Horner evaluation of ``sum_{k<=order} g[k] tau^k``."""
     acc = g[order]
@@ -78,7 +74,7 @@ def poly_eval(g, order, tau):
     return acc
 
 
-@njit(_f8(_A1, _i8, _f8), **_OPTS)
+@njit(**_OPTS)
 def poly_eval_d(g, order, tau):
     """Horner evaluation of the derivative ``sum_{k>=1} k g[k] tau^(k-1)``."""
     if order < 1:
@@ -89,7 +85,7 @@ def poly_eval_d(g, order, tau):
     return acc
 
 
-@njit(_f8(_f8, _f8), **_OPTS)
+@njit(**_OPTS)
 def auto_cooldown(g_eps, abs_der):
     """heyoka's automatic cooldown ``10 g_eps / |g'|`` (0 if not finite)."""
     if abs_der > 0.0:
@@ -99,7 +95,7 @@ def auto_cooldown(g_eps, abs_der):
     return 0.0
 
 
-@njit(_f8(_A1, _i8, _f8, _f8, _f8, _f8), **_OPTS)
+@njit(**_OPTS)
 def brent_poly(g, order, a, b, fa, fb):
     """Root of the polynomial ``g`` in the bracket ``[a, b]`` (``fa * fb < 0``).
 
@@ -164,7 +160,7 @@ def brent_poly(g, order, a, b, fa, fb):
     return b
 
 
-@njit(types.void(_A1, _A2, _i8), **_OPTS)
+@njit(**_OPTS)
 def _shift1(a, ws, n):
     """In place: coefficients of ``a(x + 1)``, ``b_k = sum_{j>=k} C(j, k) a_j``.
 
@@ -183,7 +179,7 @@ def _shift1(a, ws, n):
         a[k] = b[k]
 
 
-@njit(_i8(_A1, _A1, _A2, _i8), **_OPTS)
+@njit(**_OPTS)
 def _sign_changes_rt(q, tmp, ws, n):
     """Sign changes of ``(x + 1)^n q(1 / (x + 1))`` (reverse, then shift by 1)."""
     for k in range(n + 1):
@@ -200,7 +196,7 @@ def _sign_changes_rt(q, tmp, ws, n):
     return count
 
 
-@njit(types.void(_A1, _i8), **_OPTS)
+@njit(**_OPTS)
 def _normalise(a, n):
     m = 0.0
     for k in range(n + 1):
@@ -211,7 +207,7 @@ def _normalise(a, n):
             a[k] *= s
 
 
-@njit(_i8(_A2, _i8, _f8, _f8, _f8, _f8, _i8), **_OPTS)
+@njit(**_OPTS)
 def _add_root(out, n_out, tau, d, lo, hi, direction):
     """Append ``(tau, sign(d), |d|)`` to ``out`` if inside ``[lo, hi)`` in |tau|
     and of the wanted direction; returns the new count."""
@@ -232,7 +228,7 @@ def _add_root(out, n_out, tau, d, lo, hi, direction):
     return n_out + 1
 
 
-@njit(_i8(_A1, _i8, _f8, _i8, _f8, _A2, _A2, _A2), **_OPTS)
+@njit(**_OPTS)
 def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
     """Roots of ``g(tau) = sum g[k] tau^k`` with ``tau`` in ``[0, h)``.
 

@@ -120,13 +120,24 @@ class DenseSolution:
 
 
 # ----------------------------------------------------------------- compiled event scan
-_A1, _A2, _A3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
-_I1, _I2 = types.int64[::1], types.int64[:, ::1]
+_SCAN = []
 
 
-@njit(types.int64(JET_TYPE(), _I2, _A1, _A2, _A3, _A2, _A1, _I1, _I1, _A2, _A2, _A2, _A2),
-      cache=True, nogil=True)
-def scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rout, found):
+def _scan_sig():
+    a1, a2, a3 = types.float64[::1], types.float64[:, ::1], types.float64[:, :, ::1]
+    i1, i2 = types.int64[::1], types.int64[:, ::1]
+    return types.int64(JET_TYPE(), i2, a1, a2, a3, a2, a1, i1, i1, a2, a2, a2, a2)
+
+
+def scan_events_jit():
+    """The compiled :func:`_scan_events` (compiled or loaded from numba's cache on first
+    use, not at import)."""
+    if not _SCAN:
+        _SCAN.append(njit(_scan_sig(), cache=True, nogil=True)(_scan_events))
+    return _SCAN[0]
+
+
+def _scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rout, found):
     """Roots of every event function over every step of a continuous output.
 
     For step ``s`` the state rows of ``tc`` get the step's Taylor coefficients,
@@ -232,7 +243,7 @@ class _Events:
         cap = 8 * tcs.shape[0] * len(self.funcs) + 16
         while True:
             found = np.empty((cap, 4))
-            nf = scan_events(k.jet, k.prog, k.cvals, tc, tcs, times, pars, self.outs, dirs, ws,
+            nf = scan_events_jit()(k.jet, k.prog, k.cvals, tc, tcs, times, pars, self.outs, dirs, ws,
                              iv, rout, found)
             if nf >= 0:
                 break

@@ -32,6 +32,7 @@ Integer and float bookkeeping travels in two small work arrays (``iw``,
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 from numba import njit, types
@@ -311,17 +312,32 @@ def _sigs():
     return step, prop, stepb, propb, evalp, ceval
 
 
-_SIG_STEP, _SIG_PROP, _SIG_STEPB, _SIG_PROPB, _SIG_EVALP, _SIG_CEVAL = _sigs()
+_ENTRIES = ("step_entry", "propagate", "step_batch", "propagate_batch", "eval_poly_entry",
+            "c_eval")
+_ENTRY_LOCK = threading.Lock()
 
 
-@njit(_SIG_STEP, **_OPTS)
-def step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
+def __getattr__(name):
+    """The entry points are compiled (or loaded from numba's cache) on first use,
+    not at import: loading six functions with explicit signatures made
+    ``import taylorjit`` ~0.3-1 s slower."""
+    if name not in _ENTRIES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with _ENTRY_LOCK:
+        fn = globals().get(name)
+        if fn is None:
+            sig = _sigs()[_ENTRIES.index(name)]
+            fn = njit(sig, **_OPTS)(globals()["_" + name])
+            globals()[name] = fn
+    return fn
+
+
+def _step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
     """One step (``TaylorAdaptive.step``); the step size lands in ``fw[F_H]``."""
     return do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev)
 
 
-@njit(_SIG_PROP, **_OPTS)
-def propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
+def _propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
               xnew, ev):
     """Propagate towards ``tlim`` (double-length); at most ``iw[I_BUDGET]`` steps if > 0."""
     taken = 0
@@ -335,16 +351,14 @@ def propagate(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, 
             return OC_CONTINUE
 
 
-@njit(_SIG_STEPB, **_OPTS)
-def step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc, evb):
+def _step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc, evb):
     """One step of every lane (lane ``b`` uses row ``b`` of the per-lane arrays)."""
     for b in range(tc.shape[0]):
         oc[b] = do_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b], pars[b], tm[b],
                         max_h[b], xnew, lane_bundle(evb, b))
 
 
-@njit(_SIG_PROPB, **_OPTS)
-def propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc,
+def _propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc,
                     ct, xnew, status, rounds, evb):
     """Propagate every lane towards its ``tlim[b]``, one step per lane per round.
 
@@ -392,14 +406,12 @@ def propagate_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, 
 
 
 # --------------------------------------------------------------------------- dense / continuous output
-@njit(_SIG_EVALP, **_OPTS)
-def eval_poly_entry(tc, n, order, h, out, hacc):
+def _eval_poly_entry(tc, n, order, h, out, hacc):
     """Dense output of the last step at offset ``h`` from its start."""
     eval_poly(tc, n, order, h, out, hacc)
 
 
-@njit(_SIG_CEVAL, **_OPTS)
-def c_eval(tcs, times, ts, out, hacc):
+def _c_eval(tcs, times, ts, out, hacc):
     """Continuous output: ``out[j] = `` state at ``ts[j]``, from the step covering it.
 
     ``times`` (``(n_steps + 1, 2)``) are the double-length step boundaries, monotonic
