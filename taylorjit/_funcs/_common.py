@@ -26,3 +26,17 @@ def dsum(a, b, k):
     for j in range(1, k + 1):
         acc += j * a[j] * b[k - j]
     return acc / k
+
+
+@njit(cache=True, nogil=True, inline="always")
+def square_rec(a, k):
+    """Coefficient k of a^2: the Cauchy product folded by symmetry,
+    2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even).
+    Used by square and by the squared companions of tan, tanh and sigmoid."""
+    acc = 0.0
+    for j in range((k + 1) // 2):
+        acc += a[j] * a[k - j]
+    acc = 2.0 * acc
+    if k % 2 == 0:
+        acc += a[k // 2] * a[k // 2]
+    return acc

@@ -12,6 +12,7 @@ import math
 import mpmath
 
 from .._registry import kernel_op, register_function
+from ._common import square_rec
 from .._expr import mul as _mul, div as _div
 
 
@@ -138,13 +139,7 @@ def square_coeff(tc, k, o, a):
     """c = a^2: the Cauchy product folded by symmetry,
     c_k = 2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even)."""
     r_o, r_a = tc[o], tc[a]
-    acc = 0.0
-    for j in range((k + 1) // 2):
-        acc += r_a[j] * r_a[k - j]
-    acc = 2.0 * acc
-    if k % 2 == 0:
-        acc += r_a[k // 2] * r_a[k // 2]
-    r_o[k] = acc
+    r_o[k] = square_rec(r_a, k)
 
 
 square = register_function(

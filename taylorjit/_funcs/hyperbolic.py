@@ -10,7 +10,7 @@ import mpmath
 
 from .._expr import div as _div, sub as _sub, add as _add
 from .._registry import kernel_op, register_function
-from ._common import dsum, quot_rec
+from ._common import dsum, quot_rec, square_rec
 from .arith import sqrt, square
 
 
@@ -57,13 +57,7 @@ def tanh_coeff(tc, k, t, w, a):
         r_t[0] = math.tanh(r_a[0])
     else:
         r_t[k] = r_a[k] - dsum(r_a, r_w, k)
-    acc = 0.0
-    for j in range((k + 1) // 2):
-        acc += r_t[j] * r_t[k - j]
-    acc = 2.0 * acc
-    if k % 2 == 0:
-        acc += r_t[k // 2] * r_t[k // 2]
-    r_w[k] = acc
+    r_w[k] = square_rec(r_t, k)
 
 
 def _tanh_decompose(b, a):

@@ -16,7 +16,7 @@ from numba import njit
 
 from .._expr import div as _div, mul as _mul, neg as _neg, sub as _sub
 from .._registry import kernel_op, register_function
-from ._common import dsum
+from ._common import dsum, square_rec
 from .arith import square
 from .explog import exp
 from .trig import cos, sin
@@ -61,13 +61,7 @@ def sigmoid_coeff(tc, k, s, w, a):
         for j in range(1, k + 1):
             acc += j * r_a[j] * (r_s[k - j] - r_w[k - j])
         r_s[k] = acc / k
-    acc = 0.0
-    for j in range((k + 1) // 2):
-        acc += r_s[j] * r_s[k - j]
-    acc = 2.0 * acc
-    if k % 2 == 0:
-        acc += r_s[k // 2] * r_s[k // 2]
-    r_w[k] = acc
+    r_w[k] = square_rec(r_s, k)
 
 
 def _sigmoid_decompose(b, a):

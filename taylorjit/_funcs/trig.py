@@ -13,7 +13,7 @@ import mpmath
 
 from .._expr import add as _add, div as _div, neg as _neg, sub as _sub
 from .._registry import kernel_op, register_function
-from ._common import dsum, quot_rec
+from ._common import dsum, quot_rec, square_rec
 from .arith import sqrt, square
 
 
@@ -60,13 +60,7 @@ def tan_coeff(tc, k, t, w, a):
         r_t[0] = math.tan(r_a[0])
     else:
         r_t[k] = r_a[k] + dsum(r_a, r_w, k)
-    acc = 0.0
-    for j in range((k + 1) // 2):
-        acc += r_t[j] * r_t[k - j]
-    acc = 2.0 * acc
-    if k % 2 == 0:
-        acc += r_t[k // 2] * r_t[k // 2]
-    r_w[k] = acc
+    r_w[k] = square_rec(r_t, k)
 
 
 def _tan_decompose(b, a):
