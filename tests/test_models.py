@@ -12,7 +12,6 @@ import taylorjit as tj
 from taylorjit import models as M
 from taylorjit._odesys import Outcome
 
-
 try:
     import heyoka as hy
 except ImportError:  # pragma: no cover - heyoka is a benchmark dependency
@@ -331,6 +330,12 @@ def test_elements_errors():
         M.cartesian_to_elements([1.0, 0, 0, 0.1, 0, 0])
     with pytest.raises(ValueError, match="shape"):
         M.cartesian_to_elements([1.0, 0, 0, 0.1, 0])
+    with pytest.raises(ValueError, match="non-finite"):
+        M.cartesian_to_elements([1.0, 0, 0, 0.1, np.nan, 0])
+    with pytest.raises(ValueError, match="r = 0"):
+        M.cartesian_to_elements([0.0, 0, 0, 0.1, 0.2, 0])
+    with pytest.raises(ValueError, match="1.2"):
+        M.elements_to_cartesian([[1.0, 0.1, 0, 0, 0, 0], [1.0, 1.2, 0, 0, 0, 0]])
     with pytest.raises(ValueError, match="0 <= e < 1"):
         M.elements_to_cartesian([1.0, 1.2, 0, 0, 0, 0])
     with pytest.raises(ValueError, match="semi-major axis"):

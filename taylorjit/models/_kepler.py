@@ -157,9 +157,14 @@ def cartesian_to_elements(state, mu=1.0, *, anomaly="mean"):
     if s.shape[-1:] != (6,):
         raise ValueError(f"state must have shape (6,) or (..., 6) (x, y, z, vx, vy, vz), got "
                          f"shape {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("cartesian_to_elements: the state contains non-finite values")
     r = s[..., :3]
     v = s[..., 3:]
     rn = np.linalg.norm(r, axis=-1)
+    if np.any(rn == 0.0):
+        raise ValueError("cartesian_to_elements: the position is at the central body (r = 0): "
+                         "the elements are undefined")
     v2 = np.sum(v * v, axis=-1)
     rv = np.sum(r * v, axis=-1)
     h = np.cross(r, v)
@@ -167,10 +172,11 @@ def cartesian_to_elements(state, mu=1.0, *, anomaly="mean"):
     energy = 0.5 * v2 - mu / rn
     bad = ~(energy < 0.0)
     if np.any(bad):
+        worst = float(np.max(energy))
         raise ValueError(f"cartesian_to_elements supports elliptic orbits only, but the "
-                         f"specific energy |v|^2/2 - mu/r is {np.min(energy[bad]) if energy.ndim else energy!r}"
-                         f" >= 0 (parabolic or hyperbolic orbit): check the state and mu "
-                         f"(= {mu!r}, the gravitational parameter in the units of the state)")
+                         f"specific energy |v|^2/2 - mu/r is {worst!r} >= 0 (parabolic or "
+                         f"hyperbolic orbit): check the state and mu (= {mu!r}, the "
+                         "gravitational parameter in the units of the state)")
     if np.any(hn == 0.0):
         raise ValueError("cartesian_to_elements: zero angular momentum (rectilinear orbit: "
                          "position and velocity are parallel): the elements are undefined")
@@ -241,12 +247,16 @@ def elements_to_cartesian(elements, mu=1.0, *, anomaly="mean"):
         raise ValueError(f"elements must have shape (6,) or (..., 6) (a, e, i, Omega, omega, "
                          f"anomaly), got shape {el.shape}")
     a, e, inc, Om, om, an = (el[..., k] for k in range(6))
-    if np.any(~(e >= 0.0)) or np.any(~(e < 1.0)):
+    bad_e = ~((e >= 0.0) & (e < 1.0))
+    if np.any(bad_e):
         raise ValueError(f"elements_to_cartesian supports elliptic orbits only (0 <= e < 1), "
-                         f"got e = {e!r}: parabolic and hyperbolic orbits are not supported")
-    if np.any(~(a > 0.0)) or not np.all(np.isfinite(el)):
+                         f"got e = {float(np.asarray(e)[bad_e].flat[0])!r}: parabolic and "
+                         "hyperbolic orbits are not supported")
+    bad_a = ~(a > 0.0)
+    if np.any(bad_a) or not np.all(np.isfinite(el)):
+        bad_val = float(np.asarray(a)[bad_a].flat[0]) if np.any(bad_a) else "non-finite"
         raise ValueError(f"elements_to_cartesian: the semi-major axis must be positive and all "
-                         f"elements finite, got a = {a!r}")
+                         f"elements finite, got a = {bad_val!r}")
     if anomaly == "mean":
         from .._funcs.special import kepE
 
@@ -264,7 +274,8 @@ def elements_to_cartesian(elements, mu=1.0, *, anomaly="mean"):
     f = np.sqrt(mu * a) / rn
     vxp = -f * sE
     vyp = f * b * cE
-    cO, sO, co, so, ci, si = np.cos(Om), np.sin(Om), np.cos(om), np.sin(om), np.cos(inc), np.sin(inc)
+    cO, sO, co, so = np.cos(Om), np.sin(Om), np.cos(om), np.sin(om)
+    ci, si = np.cos(inc), np.sin(inc)
     P = np.stack([cO * co - sO * so * ci, sO * co + cO * so * ci, so * si], axis=-1)
     Q = np.stack([-cO * so - sO * co * ci, -sO * so + cO * co * ci, co * si], axis=-1)
     r = xp[..., None] * P + yp[..., None] * Q
