@@ -25,6 +25,7 @@ from ._events import Event
 from ._variational import var_ode_sys, VarODESys
 from ._taylor_map import TaylorMap
 from ._solve_ivp import solve_ivp, OdeResult
+from . import models, plotting
 
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
@@ -35,6 +36,7 @@ __all__ = [
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
+    "models", "plotting",
 ]
 
 
