@@ -25,6 +25,8 @@ from ._events import Event
 from ._variational import var_ode_sys, VarODESys
 from ._taylor_map import TaylorMap
 from ._solve_ivp import solve_ivp, OdeResult
+from ._ensemble import (ensemble_propagate_until, ensemble_propagate_for, ensemble_propagate_grid,
+                        MemberResult, EnsembleMemberError)
 from . import models, plotting
 
 __all__ = [
@@ -36,7 +38,8 @@ __all__ = [
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
-    "models", "plotting",
+    "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
+    "MemberResult", "EnsembleMemberError", "models", "plotting",
 ]
 
 
