@@ -15,16 +15,22 @@ Three kinds of the same program:
 
 ``"spec"``     generated source for this decomposition, the registry kernels
                inlined at literal slot numbers, compiled by numba with
-               ``cache=True`` (fastest per call; compile time grows with size).
+               ``cache=True`` (fastest per call; numba's compile time grows
+               quickly with size: ~1 s for a few operations, minutes for
+               hundreds).
 ``"compact"``  the *Taylor VM*: one numba function, compiled once per
                installation, that runs the program table ``prog``/``cvals``.
                A new system costs no compilation.
 ``"python"``   the same generated source executed without numba (reference).
 
-``prog`` rows are ``[opcode, out0..out3, in0..in2]``; rows with opcode -1 come
-first and are the ODE state rows ``[-1, state_slot, 0, 0, 0, rhs_slot, 0, 0]``.
-All kinds call the same registry kernels in the same order, with fastmath off,
-so they agree to the last bit.  Since every jet has the same numba type, the
+``prog`` (see :func:`build_prog`) starts with the ODE state rows
+``[-1, state_slot, 0, 0, 0, rhs_slot, 0, 0]``, then holds groups of operations
+(a header ``[opcode, count, ...]`` and ``count`` rows ``[opcode, out0..out3,
+in0..in2]``), sorted by topological level and opcode so that the VM dispatches
+once per group.  Every kind calls the same registry kernels with fastmath off;
+each slot's coefficient is computed by the same arithmetic from the same
+inputs whatever the order of independent operations, so the kinds agree to the
+last bit (tested).  Since every jet has the same numba type, the
 drivers (integrator loops, derivative drivers) take it as a first-class
 function argument and are compiled once per installation, not per system.
 """
