@@ -284,20 +284,20 @@ class EventBundleBatch:
         self.arrays[1][:, :, EF_REM] = 0.0
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def lane_bundle(evb, b):
     """Lane ``b`` of a batch event bundle, as the scalar bundle tuple."""
     return (evb[0], evb[1][b], evb[2], evb[3], evb[4], evb[5], evb[6][b], evb[7][b], evb[8][b])
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _dd_add_d(ahi, alo, b):
     """(ahi, alo) + b as heyoka's dfloat addition with b = (b, 0)."""
     xh, yh = _two_sum(ahi, b)
@@ -307,7 +307,7 @@ def _dd_add_d(ahi, alo, b):
     return s, yh
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def detect_events(tc, order, hrows, tm, h, ev):
     """Events of the step of size ``h`` starting at time ``tm`` (double-length).
 

@@ -50,7 +50,7 @@ def _drivers():
     sig = types.void(JET_TYPE(), types.int64[:, ::1], types.float64[::1], types.float64[:, ::1],
                      types.int64, types.float64[::1], types.float64[:, ::1], types.float64[:, ::1],
                      types.int64[::1], types.float64[:, :, ::1])
-    fn = njit(sig, cache=True, nogil=True)(_run_points)
+    fn = njit(sig, cache=True, nogil=True, error_model="numpy")(_run_points)
     _DRIVERS["points"] = fn
     return fn
 

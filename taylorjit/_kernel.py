@@ -49,7 +49,7 @@ __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 KINDS = ("spec", "compact", "python")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 3
+_VM_LAYOUT = 4
 _NCOL = 8
 _lock = threading.RLock()
 _MEMO: dict = {}
@@ -291,7 +291,7 @@ def _namespace(python: bool, inline: bool = True):
     else:
         from numba import njit
 
-        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True)
+        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy")
         for op in OPS.values():
             ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
     return ns

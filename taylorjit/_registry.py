@@ -56,7 +56,7 @@ class Op:
         if self._jit is None:
             from numba import njit
 
-            self._jit = njit(cache=True, nogil=True, inline="always")(self.py)
+            self._jit = njit(cache=True, nogil=True, inline="always", error_model="numpy")(self.py)
         return self._jit
 
     @property
@@ -66,7 +66,7 @@ class Op:
         if self._jit_call is None:
             from numba import njit
 
-            self._jit_call = njit(cache=True, nogil=True)(self.py)
+            self._jit_call = njit(cache=True, nogil=True, error_model="numpy")(self.py)
         return self._jit_call
 
     def call_args(self, outs, ins, c_expr, pars="pars", t="t"):

@@ -62,7 +62,7 @@ TMP1 = STACK_SIZE
 TMP2 = STACK_SIZE + 1
 BINOM = STACK_SIZE + 2
 
-_OPTS = dict(cache=True, nogil=True)
+_OPTS = dict(cache=True, nogil=True, error_model="numpy")
 
 
 @njit(**_OPTS)

@@ -133,7 +133,7 @@ def scan_events_jit():
     """The compiled :func:`_scan_events` (compiled or loaded from numba's cache on first
     use, not at import)."""
     if not _SCAN:
-        _SCAN.append(njit(_scan_sig(), cache=True, nogil=True)(_scan_events))
+        _SCAN.append(njit(_scan_sig(), cache=True, nogil=True, error_model="numpy")(_scan_events))
     return _SCAN[0]
 
 

@@ -78,20 +78,20 @@ def rho_factor(order: int) -> float:
 
 
 # --------------------------------------------------------------------------- double-length time
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def _fast_two_sum(a, b):
     s = a + b
     return s, b - (s - a)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def dd_add(ahi, alo, bhi, blo):
     """``(ahi, alo) + (bhi, blo)`` as heyoka's ``dfloat`` operator+."""
     xh, yh = _two_sum(ahi, bhi)
@@ -102,12 +102,12 @@ def dd_add(ahi, alo, bhi, blo):
     return _fast_two_sum(xh, yh)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def dd_sub(ahi, alo, bhi, blo):
     return dd_add(ahi, alo, -bhi, -blo)
 
 
-@njit(inline="always")
+@njit(inline="always", error_model="numpy")
 def dd_lt(ahi, alo, bhi, blo):
     return ahi < bhi or (ahi == bhi and alo < blo)
 

@@ -244,3 +244,15 @@ def test_out_of_domain_is_ieee_nan_not_crash():
     assert np.isnan(c[0])
     c = tj.taylor_coefficients(tj.sqrt(x), [x], [-1.0], order=3)
     assert np.all(np.isnan(c))
+
+
+@pytest.mark.parametrize("kind", ["compact", "spec"])
+def test_division_by_zero_is_ieee_not_a_swallowed_exception(kind, capfd):
+    """With numba's default error model a ZeroDivisionError raised inside a jet
+    called as a first-class function was printed as 'Exception ignored' and the
+    result was silently wrong (zeros); kernels use IEEE semantics instead."""
+    c = tj.taylor_coefficients(1 / x, [x], [0.0], order=3, kind=kind)
+    assert c[0] == math.inf and c[1] == -math.inf and np.all(np.isnan(c[2:]))
+    c = tj.taylor_coefficients(tj.log(x), [x], [0.0], order=2, kind=kind)
+    assert c[0] == -math.inf
+    assert "Exception ignored" not in capfd.readouterr().err

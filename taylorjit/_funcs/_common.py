@@ -7,7 +7,7 @@ on the whole pendulum jet).
 from numba import njit
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def quot_rec(o, d, k, num_k):
     """Solve ``b' d = n'`` for b_k (k >= 1), given ``num_k`` = coefficient k of n:
     k b_k d_0 + sum_{j=1}^{k-1} j b_j d_{k-j} = k n_k, so
@@ -19,7 +19,7 @@ def quot_rec(o, d, k, num_k):
     o[k] = (num_k - acc / k) / d[0]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def dsum(a, b, k):
     """(1/k) sum_{j=1}^{k} j a_j b_{k-j}: coefficient k of the integral of a' b."""
     acc = 0.0
@@ -28,7 +28,7 @@ def dsum(a, b, k):
     return acc / k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def square_rec(a, k):
     """Coefficient k of a^2: the Cauchy product folded by symmetry,
     2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even).

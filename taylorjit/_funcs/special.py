@@ -85,7 +85,7 @@ sigmoid = register_function(
 
 
 # --- kepE -----------------------------------------------------------------------------------------
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, error_model="numpy")
 def kepE_solve(e, M):
     """Solve E - e sin E = M for 0 <= e < 1 (NaN otherwise): M is reduced to
     [-pi, pi] (so that small |M| keeps full relative accuracy: no cancellation
