@@ -35,6 +35,7 @@ from numba import njit, types
 
 from ._expr import Expr, expr, get_variables
 from ._roots import auto_cooldown, event_roots, make_workspace
+from ._registry import no_refcount_opts
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
            "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log", "run_terminal_callback",
@@ -307,7 +308,7 @@ def _dd_add_d(ahi, alo, b):
     return s, yh
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 def detect_events(tc, order, hrows, tm, h, ev):
     """Events of the step of size ``h`` starting at time ``tm`` (double-length).
 

@@ -23,6 +23,7 @@ from ._decompose import decompose
 from ._expr import Expr, expr, get_params, subs, time as _time, topo_order, var as _var
 from ._kernel import JET_TYPE, auto_kind, get_kernel
 from ._multi import directions, interpolation_matrices
+from ._registry import no_refcount_opts
 
 __all__ = ["taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "default_kind"]
 
@@ -50,7 +51,7 @@ def _drivers():
     sig = types.void(JET_TYPE(), types.int64[:, ::1], types.float64[::1], types.float64[:, ::1],
                      types.int64, types.float64[::1], types.float64[:, ::1], types.float64[:, ::1],
                      types.int64[::1], types.float64[:, :, ::1])
-    fn = njit(sig, cache=True, nogil=True, error_model="numpy")(_run_points)
+    fn = njit(sig, cache=True, nogil=True, error_model="numpy", **no_refcount_opts())(_run_points)
     _DRIVERS["points"] = fn
     return fn
 

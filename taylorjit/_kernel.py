@@ -42,14 +42,15 @@ import numpy as np
 
 from . import _cache
 from ._decompose import Decomposition
-from ._registry import OPS, registry_hash
+from ._registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 
 KINDS = ("spec", "compact", "python")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 4
+_VM_LAYOUT = 5
+_SPEC_LAYOUT = 2
 _NCOL = 8
 _lock = threading.RLock()
 _MEMO: dict = {}
@@ -291,7 +292,8 @@ def _namespace(python: bool, inline: bool = True):
     else:
         from numba import njit
 
-        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy")
+        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy",
+                          **no_refcount_opts())
         for op in OPS.values():
             ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
     return ns
@@ -325,7 +327,7 @@ def vm_jet():
 
 
 def _spec_name(d: Decomposition, ode: bool) -> str:
-    return f"spec_{d.key()}_{'ode' if ode else 'expr'}"
+    return f"spec{_SPEC_LAYOUT}_{d.key()}_{'ode' if ode else 'expr'}"
 
 
 def spec_is_compiled(d: Decomposition, ode: bool) -> bool:

@@ -47,6 +47,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ._registry import no_refcount_opts
+
 __all__ = ["event_roots", "make_workspace", "poly_eval", "poly_eval_d", "auto_cooldown",
            "brent_poly", "MAX_DEPTH", "STACK_SIZE"]
 
@@ -62,7 +64,7 @@ TMP1 = STACK_SIZE
 TMP2 = STACK_SIZE + 1
 BINOM = STACK_SIZE + 2
 
-_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 
 
 @njit(**_OPTS)

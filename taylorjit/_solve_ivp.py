@@ -42,6 +42,7 @@ from ._kernel import JET_TYPE, get_kernel
 from ._odesys import Outcome
 from ._roots import event_roots, make_workspace
 from ._tracing import trace
+from ._registry import no_refcount_opts
 
 __all__ = ["solve_ivp", "OdeResult", "DenseSolution"]
 
@@ -133,7 +134,8 @@ def scan_events_jit():
     """The compiled :func:`_scan_events` (compiled or loaded from numba's cache on first
     use, not at import)."""
     if not _SCAN:
-        _SCAN.append(njit(_scan_sig(), cache=True, nogil=True, error_model="numpy")(_scan_events))
+        _SCAN.append(njit(_scan_sig(), cache=True, nogil=True, error_model="numpy",
+                          **no_refcount_opts())(_scan_events))
     return _SCAN[0]
 
 

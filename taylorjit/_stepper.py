@@ -39,6 +39,7 @@ from numba import njit, types
 
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
 from ._kernel import JET_TYPE
+from ._registry import no_refcount_opts
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
            "OC_BUFFER_FULL", "NIW", "NFW", "step_entry", "propagate", "step_batch",
@@ -62,7 +63,7 @@ NIW = 13
 F_RHOFAC, F_MAXDT, F_MINH, F_MAXH, F_H, F_LASTH, F_TSHI, F_TSLO, F_INVO, F_INVOM1 = range(10)
 NFW = 10
 
-_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 # the per-step phases are inlined into the entry points: across a call boundary
 # numba increments and decrements the reference count of every array argument
 # (atomic operations), which cost more than the step-size rule itself;
