@@ -218,10 +218,26 @@ class TaylorAdaptive(VariationalMixin):
         """The state computed by the last :meth:`update_d_output`."""
         return self._d_output
 
+    def _summary(self):
+        n = self._state.shape[0]
+        return (f"{n} equations, order {self._order}, tol {self._tol:g}, "
+                f"{'compact' if self.compact else 'specialised'} kernel, t = {self.time!r}")
+
     def __repr__(self):
-        return (f"<TaylorAdaptive: {self._state.shape[0]} equations, order {self._order}, "
-                f"tol {self._tol:g}, {'compact' if self.compact else 'specialised'} kernel, "
-                f"t = {self.time!r}, state = {self._state.tolist()}>")
+        n = self._state.shape[0]
+        st = self._state.tolist() if n <= 12 else f"[{n} values]"
+        return f"<TaylorAdaptive: {self._summary()}, state = {st}>"
+
+    def _repr_latex_(self):
+        """Jupyter: the settings and the equations (the first 20) in LaTeX."""
+        from ._expr import to_latex
+
+        rows = [rf"{to_latex(v)}' &= {to_latex(f)}" for v, f in self._sys[:20]]
+        if len(self._sys) > 20:
+            rows.append(rf"&\dots \text{{ ({len(self._sys) - 20} more equations)}}")
+        body = r" \\ ".join(rows)
+        return (rf"$\text{{TaylorAdaptive: {self._summary()}}}$" + "\n"
+                + rf"$$\begin{{aligned}} {body} \end{{aligned}}$$")
 
     # ------------------------------------------------------------------ stepping
     def _step(self, max_h):

@@ -334,3 +334,15 @@ def test_pickle_and_deepcopy():
     co = pendulum().propagate_until(5.0, c_output=True).c_output
     co2 = pickle.loads(pickle.dumps(co))
     assert np.array_equal(co2(np.linspace(0, 5, 9)), co(np.linspace(0, 5, 9)))
+
+
+def test_repr_and_latex_display():
+    x, v = tj.make_vars("x", "v")
+    ta = tj.TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.05, 0.025], compact=True)
+    r = repr(ta)
+    assert "2 equations" in r and "order 20" in r and "compact kernel" in r and "0.05" in r
+    tex = ta._repr_latex_()
+    assert r"\begin{aligned}" in tex and r"\sin" in tex and "x' &= v" in tex
+    big = tj.TaylorAdaptive([(tj.var(f"q{i}"), -tj.var(f"q{i}")) for i in range(30)],
+                            np.ones(30), compact=True)
+    assert "[30 values]" in repr(big) and "10 more equations" in big._repr_latex_()
