@@ -363,18 +363,43 @@ class Derivatives:
 
 @lru_cache(maxsize=64)
 def _deriv_layout(n, order):
-    """Directions, interpolation blocks (degree, first row, end row, matrix) and the
-    multi-index -> row map for all partials of order <= ``order`` in n variables."""
+    """Directions, the stacked interpolation matrix (one row per multi-index of order
+    <= ``order``), the degree of each row and the multi-index -> row map."""
     if order == 0:
-        return np.zeros((1, n)), [], {(0,) * n: 0}, 1
+        return np.zeros((1, n)), np.ones((1, 1)), np.zeros(1, dtype=np.int64), {(0,) * n: 0}
     mats = interpolation_matrices(n, order)
-    index, blocks, row = {}, [], 0
+    index, rows, degs = {}, [], []
     for deg, (js, C) in enumerate(mats):
-        blocks.append((deg, row, row + len(js), np.ascontiguousarray(C)))
         for a, j in enumerate(js):
-            index[j] = row + a
-        row += len(js)
-    return directions(n, order), blocks, index, row
+            index[j] = len(rows)
+            rows.append(C[a])
+            degs.append(deg)
+    return (directions(n, order), np.ascontiguousarray(np.array(rows)),
+            np.array(degs, dtype=np.int64), index)
+
+
+def _combine(C, degs, res, out):
+    """out[r, m] = sum_b C[r, b] res[b, m, degs[r]]: the interpolation of every
+    partial from the directional coefficients of its degree (one compiled pass
+    instead of one numpy product per degree)."""
+    for r in range(C.shape[0]):
+        d = degs[r]
+        for m in range(res.shape[1]):
+            acc = 0.0
+            for b in range(C.shape[1]):
+                acc += C[r, b] * res[b, m, d]
+            out[r, m] = acc
+
+
+def _combine_jit():
+    if "combine" not in _DRIVERS:
+        from numba import njit, types
+
+        f8 = types.float64
+        sig = types.void(f8[:, ::1], types.int64[::1], f8[:, :, ::1], f8[:, ::1])
+        _DRIVERS["combine"] = njit(sig, cache=True, nogil=True, error_model="numpy",
+                                   **no_refcount_opts())(_combine)
+    return _DRIVERS["combine"]
 
 
 def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None) -> Derivatives:
@@ -417,16 +442,19 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
         raise ValueError("derivatives() takes one point; loop over points or use "
                          "taylor_coefficients with many points")
     pars_arr = _pars_array(plan, pars, time)
-    dirs, blocks, index, nrows = _deriv_layout(n, order)
+    dirs, C, degs, index = _deriv_layout(n, order)
     if order == 0:
         res = _run(plan, P, np.zeros_like(P), 0, pars_arr)
         values = res[:, :, 0].copy()
     else:
-        Pm = np.broadcast_to(P, dirs.shape).copy()
+        Pm = np.empty(dirs.shape)
+        Pm[:] = P
         res = _run(plan, Pm, dirs, order, pars_arr)       # (ndirs, m, order+1)
-        values = np.empty((nrows, res.shape[1]))
-        for deg, r0, r1, C in blocks:
-            np.matmul(C, res[:, :, deg], out=values[r0:r1])
+        values = np.empty((C.shape[0], res.shape[1]))
+        if plan.kernel.kind == "python":
+            _combine(C, degs, res, values)
+        else:
+            _combine_jit()(C, degs, res, values)
     return Derivatives(values, index, n, order, scalar, variables)
 
 
