@@ -10,20 +10,15 @@ system) are corrected for the event time with
 
     dx(t_e)/dw = Phi - f(x_e) (dg/dx Phi) / (dg/dx f),     g = y
 
-(``taylorjit._taylor_map.state_event_sensitivity``).  The crossing itself is
-found with Newton's method on the integrator's dense output (the Taylor
-polynomial of the last step), which gives the full augmented state there.
-(When ``TaylorAdaptive`` takes terminal events, a ``y = 0`` event replaces the
-step loop; the correction formula is the same.)
+(``ta.event_sensitivity(g)``).  The crossing is a terminal event
+``tj.Event(y, direction="negative", terminal=True)``: the integrator stops
+exactly there, with the full augmented state (orbit and STM) at the event.
 
 Run: ``python examples/cr3bp_lyapunov.py``
 """
 import numpy as np
 
 import taylorjit as tj
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._taylor_map import state_event_sensitivity
-from taylorjit._variational import var_ode_sys
 
 MU = 0.012150584269940356          # Earth-Moon mass ratio
 
@@ -46,43 +41,36 @@ def jacobi(s, mu=MU):
     return x * x + y * y + 2 * (1 - mu) / r1 + 2 * mu / r2 - vx * vx - vy * vy
 
 
-def half_period(vsys, x0, vy0):
-    """Propagate to the first crossing of y = 0 going down (vy < 0); return the
-    augmented state and time there."""
-    ta = TaylorAdaptive(vsys, vsys.initial_state([x0, 0.0, 0.0, vy0]), pars=[MU], compact=True)
-    ta.step()                                     # leave the axis
-    while True:
-        y_before = ta.state[1]
-        ta.step()
-        if y_before > 0.0 and ta.state[1] <= 0.0:
-            break
-    t = ta.time                                   # Newton on the dense output of the last step
-    for _ in range(20):
-        s = ta.update_d_output(t)
-        dt = -s[1] / s[3]
-        t += dt
-        if abs(dt) < 1e-16 * max(1.0, abs(t)):
-            break
-    return ta.update_d_output(t).copy(), t
+def half_period(vsys, y, x0, vy0):
+    """Propagate to the first crossing of y = 0 going down (a terminal event);
+    return the integrator, stopped at the crossing."""
+    crossing = tj.Event(y, direction="negative", terminal=True)
+    ta = tj.TaylorAdaptive(vsys, [x0, 0.0, 0.0, vy0], pars=[MU], compact=True,
+                           events=[crossing])
+    res = ta.propagate_until(10.0)
+    if res.outcome != tj.Outcome.event:
+        raise SystemExit(f"no crossing of y = 0 before t = 10 ({res.outcome})")
+    return ta
 
 
 def main():
     sys, (x, y, vx, vy) = cr3bp()
-    vsys = var_ode_sys(sys, "vars", order=1)
+    vsys = tj.var_ode_sys(sys, "vars", order=1)   # the orbit and its STM
     x0, vy0 = 0.8234, 0.1263                      # a guess near a small L1 Lyapunov orbit
     print(f"{'iter':>4} {'vy0':>22} {'|vx(t_e)|':>12} {'T/2':>18}")
     for it in range(20):
-        se, te = half_period(vsys, x0, vy0)
+        ta = half_period(vsys, y, x0, vy0)
+        se, te = ta.state, ta.time
         print(f"{it:4d} {vy0:22.16f} {abs(se[2]):12.3e} {te:18.14f}")
         if abs(se[2]) < 1e-12:
             break
-        dxdw, _ = state_event_sensitivity(se, vsys, y, pars=[MU], time=te)
-        vy0 -= se[2] / dxdw[2, 3]                 # d vx(t_e) / d vy0, event-corrected
+        dxdw, _ = ta.event_sensitivity(y)         # STM corrected for the moving event time
+        vy0 -= se[2] / dxdw[2, 3]                 # Newton on vx(t_e) = 0 with d vx(t_e)/d vy0
     else:
         raise SystemExit("differential correction did not converge")
     period = 2 * te
     # check: the full period closes the orbit
-    ta = TaylorAdaptive(sys, [x0, 0.0, 0.0, vy0], pars=[MU], compact=True)
+    ta = tj.TaylorAdaptive(sys, [x0, 0.0, 0.0, vy0], pars=[MU], compact=True)
     ta.propagate_until(period)
     err = np.abs(ta.state - [x0, 0.0, 0.0, vy0]).max()
     s0 = np.array([x0, 0.0, 0.0, vy0])
