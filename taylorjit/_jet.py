@@ -11,6 +11,7 @@ then it is differentiated like a variable.
 """
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import threading
@@ -361,6 +362,10 @@ class Derivatives:
                 f"({len(self._values)} multi-indices)>")
 
 
+# C(n+order-1, order) directions; the interpolation matrix is that size squared
+_MAX_DIRECTIONS = 5000
+
+
 @lru_cache(maxsize=64)
 def _deriv_layout(n, order):
     """Directions, the stacked interpolation matrix (one row per multi-index of order
@@ -442,6 +447,13 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
         raise ValueError("derivatives() takes one point; loop over points or use "
                          "taylor_coefficients with many points")
     pars_arr = _pars_array(plan, pars, time)
+    ndirs = math.comb(n + order - 1, order) if order else 1
+    if ndirs > _MAX_DIRECTIONS:
+        raise ValueError(
+            f"all partial derivatives of order <= {order} in {n} variables need {ndirs} "
+            f"directional expansions and a {ndirs} x {ndirs} interpolation matrix, more than "
+            f"the limit of {_MAX_DIRECTIONS}: lower the order or the number of variables, or "
+            "use taylor_coefficients along the directions you need")
     dirs, C, degs, index = _deriv_layout(n, order)
     if order == 0:
         res = _run(plan, P, np.zeros_like(P), 0, pars_arr)

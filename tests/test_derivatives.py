@@ -256,3 +256,9 @@ def test_division_by_zero_is_ieee_not_a_swallowed_exception(kind, capfd):
     c = tj.taylor_coefficients(tj.log(x), [x], [0.0], order=2, kind=kind)
     assert c[0] == -math.inf
     assert "Exception ignored" not in capfd.readouterr().err
+
+
+def test_too_many_partials_is_a_clear_error():
+    vs = [tj.var(f"v{i}") for i in range(20)]
+    with pytest.raises(ValueError, match="lower the order or the number of variables"):
+        tj.derivatives(sum(vs[1:], vs[0]), vs, np.zeros(20), order=6)
