@@ -464,9 +464,9 @@ def check_grid(g, t_now):
     if not np.all(np.isfinite(g)):
         raise ValueError("the grid contains non-finite values: pass finite times")
     if g[0] != t_now:
-        raise ValueError(f"the grid starts at {float(g[0])!r} but the integrator is at t = {float(t_now)!r}: "
-                         "start the grid at the current time (ta.time), or propagate_until("
-                         "grid[0]) first")
+        raise ValueError(f"the grid starts at {float(g[0])!r} but the integrator is at "
+                         f"t = {float(t_now)!r}: start the grid at the current time (ta.time), "
+                         "or propagate_until(grid[0]) first")
     if g.shape[0] > 1:
         d = np.diff(g)
         if not (np.all(d > 0) or np.all(d < 0)):
