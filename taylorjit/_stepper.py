@@ -34,7 +34,6 @@ from __future__ import annotations
 import math
 import threading
 
-import numpy as np
 from numba import njit, types
 
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle

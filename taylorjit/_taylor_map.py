@@ -19,7 +19,6 @@ All functions accept a state of shape ``(dim,)`` or, in batch mode,
 from __future__ import annotations
 
 import itertools
-import math
 
 import numpy as np
 

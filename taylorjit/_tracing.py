@@ -313,7 +313,6 @@ def _user_frame(tb, func):
     best = None
     code = getattr(func, "__code__", None)
     for fs, (frame, lineno) in zip(traceback.extract_tb(tb), traceback.walk_tb(tb)):
-        fn = os.path.abspath(fs.filename)
         if frame.f_code is code:
             best = (fs.filename, lineno, fs.name, fs.line or "")
         elif not _is_library_file(fs.filename):

@@ -54,7 +54,7 @@ import numpy as np
 
 from ._expr import Expr, add, diff, div, expr, mul, neg, num, nary_prod, nary_sum, power, sub, var
 from ._expr import time as _time
-from ._expr import _call, _short, get_params
+from ._expr import _call, get_params
 
 __all__ = ["VarODESys", "var_ode_sys", "multi_indices", "event_sensitivity", "evaluator"]
 

@@ -25,8 +25,6 @@ X, Y, Z = sp.symbols("x y z")
 def test_interpolation_coefficients_exact_on_polynomials(n, p):
     """For a homogeneous polynomial with random integer coefficients F_j, the
     coefficients recover j! F_j exactly (checked in rational arithmetic)."""
-    from taylorjit._multi import _falling  # noqa: F401  (exercised through _compute)
-
     rng = random.Random(n * 100 + p)
     dirs = multi_indices(n, p)
     mats = _compute(n, p)
