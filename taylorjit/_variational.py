@@ -52,9 +52,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._expr import Expr, add, diff, div, expr, mul, neg, num, nary_prod, nary_sum, power, sub, var
+from ._expr import Expr, diff, div, expr, mul, num, nary_sum, var
 from ._expr import time as _time
-from ._expr import _call, get_params
+from ._expr import get_params, tangent
 
 __all__ = ["VarODESys", "var_ode_sys", "multi_indices", "event_sensitivity", "evaluator"]
 
@@ -96,83 +96,6 @@ def _alpha_factorial(alpha):
 def _index_name(alpha):
     """'0_0_2' for alpha = (2, 0, 1): the wrt indices with repetition."""
     return "_".join(str(j) for j, a in enumerate(alpha) for _ in range(a))
-
-
-# --------------------------------------------------------------------------- tangent sweep
-def _tangent(roots, seeds, memo):
-    """Tangents (directional derivatives) of ``roots`` along one direction.
-
-    ``seeds`` maps ``id(leaf)`` to the leaf's tangent (absent: 0); ``memo``
-    maps ``id(node)`` to ``(node, tangent)`` and persists across calls, so
-    shared nodes are differentiated once.  Iterative: deep DAGs are fine.
-    """
-    from ._registry import FUNCTIONS
-
-    zero = num(0.0)
-    for root in roots:
-        if id(root) in memo:
-            continue
-        stack = [(root, False)]
-        while stack:
-            node, done = stack.pop()
-            key = id(node)
-            if key in memo:
-                continue
-            if not done:
-                stack.append((node, True))
-                for a in node.args:
-                    if id(a) not in memo:
-                        stack.append((a, False))
-                continue
-            if not node.args:
-                memo[key] = (node, seeds.get(key, zero))
-                continue
-            a = node.args
-            da = [memo[id(x)][1] for x in a]
-            if all(d is zero for d in da):
-                memo[key] = (node, zero)
-                continue
-            op = node.op
-            if op == "add":
-                r = add(da[0], da[1]) if len(da) == 2 else nary_sum(da)
-            elif op == "sub":
-                r = sub(da[0], da[1])
-            elif op == "neg":
-                r = neg(da[0])
-            elif op == "mul" and len(a) == 2:   # the common case, without list building
-                if da[1] is zero:
-                    r = mul(da[0], a[1])
-                elif da[0] is zero:
-                    r = mul(a[0], da[1])
-                else:
-                    r = add(mul(da[0], a[1]), mul(a[0], da[1]))
-            elif op == "mul":
-                terms = []
-                for i, di in enumerate(da):
-                    if di is zero:
-                        continue
-                    others = [a[q] for q in range(len(a)) if q != i]
-                    terms.append(nary_prod([di] + others))
-                r = nary_sum(terms)
-            elif op == "div":
-                # d(a/b) = (da - (a/b) db) / b: reuses the node, no b**2
-                num_ = da[0] if da[1] is zero else sub(da[0], mul(node, da[1]))
-                r = div(num_, a[1])
-            elif op == "pow":
-                base, ex = a
-                r = zero
-                if da[0] is not zero:
-                    if ex.op == "num":
-                        r = mul(mul(ex, power(base, ex.value - 1.0)), da[0])
-                    else:
-                        r = mul(mul(ex, power(base, sub(ex, 1.0))), da[0])
-                if da[1] is not zero:
-                    r = nary_sum([r, mul(mul(node, _call("log", base)), da[1])])
-            else:
-                partials = FUNCTIONS[op].derivative(*a)
-                r = nary_sum([mul(p, di) for p, di in zip(partials, da) if di is not zero])
-            memo[key] = (node, r)
-    return [memo[id(r)][1] for r in roots]
 
 
 # --------------------------------------------------------------------------- input checks
@@ -541,7 +464,7 @@ def var_ode_sys(sys, wrt="vars", order=1) -> VarODESys:
         for j in sorted(groups):
             betas = [alpha[:j] + (alpha[j] - 1,) + alpha[j + 1:] for alpha in groups[j]]
             roots = [e for b in betas for e in F[b]]
-            tans = _tangent(roots, seeds[j], memos[j])
+            tans = tangent(roots, seeds[j], memos[j])
             for q, alpha in enumerate(groups[j]):
                 block = tans[q * n:(q + 1) * n]
                 F[alpha] = block if alpha[j] == 1 else [div(t, float(alpha[j])) for t in block]
