@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, types
 
 from ._expr import Expr, expr, get_variables
-from ._roots import auto_cooldown, event_roots, make_workspace
+from ._roots import auto_cooldown, event_roots, make_workspace, sort_rows_by_abs
 from ._registry import no_refcount_opts
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
@@ -348,23 +348,8 @@ def detect_events(tc, order, hrows, tm, h, ev):
                 cand[nc, 2] = out[i, 1]
                 cand[nc, 3] = out[i, 2]
                 nc += 1
-    # time order (insertion sort on |tau|; stable, so ties keep the event order)
-    for i in range(1, nc):
-        c0 = cand[i, 0]
-        c1 = cand[i, 1]
-        c2 = cand[i, 2]
-        c3 = cand[i, 3]
-        j = i - 1
-        while j >= 0 and abs(cand[j, 1]) > abs(c1):
-            cand[j + 1, 0] = cand[j, 0]
-            cand[j + 1, 1] = cand[j, 1]
-            cand[j + 1, 2] = cand[j, 2]
-            cand[j + 1, 3] = cand[j, 3]
-            j -= 1
-        cand[j + 1, 0] = c0
-        cand[j + 1, 1] = c1
-        cand[j + 1, 2] = c2
-        cand[j + 1, 3] = c3
+    # time order (stable, so ties keep the event order)
+    sort_rows_by_abs(cand, nc, 1)
     best = -1
     for c in range(nc):
         if evi[int(cand[c, 0]), EI_TERM] == 1:

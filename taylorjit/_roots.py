@@ -230,6 +230,21 @@ def _add_root(out, n_out, tau, d, lo, hi, direction):
     return n_out + 1
 
 
+@njit(inline="always", error_model="numpy")
+def sort_rows_by_abs(a, n, col):
+    """Stable insertion sort of the first ``n`` rows of ``a`` by ``|a[:, col]|``
+    (few rows: root candidates of one step)."""
+    ncol = a.shape[1]
+    for i in range(1, n):
+        j = i
+        while j > 0 and abs(a[j - 1, col]) > abs(a[j, col]):
+            for c in range(ncol):
+                tmp = a[j, c]
+                a[j, c] = a[j - 1, c]
+                a[j - 1, c] = tmp
+            j -= 1
+
+
 @njit(**_OPTS)
 def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
     """Roots of ``g(tau) = sum g[k] tau^k`` with ``tau`` in ``[0, h)``.
@@ -367,20 +382,8 @@ def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
         else:
             continue          # no sign change: tangential contact or rounding
         n_out = _add_root(out, n_out, root, poly_eval_d(g, n, root), lo, hi, direction)
-    # 5. sort by |tau| (insertion sort, few entries)
-    for i in range(1, n_out):
-        t0 = out[i, 0]
-        t1 = out[i, 1]
-        t2 = out[i, 2]
-        j = i - 1
-        while j >= 0 and abs(out[j, 0]) > abs(t0):
-            out[j + 1, 0] = out[j, 0]
-            out[j + 1, 1] = out[j, 1]
-            out[j + 1, 2] = out[j, 2]
-            j -= 1
-        out[j + 1, 0] = t0
-        out[j + 1, 1] = t1
-        out[j + 1, 2] = t2
+    # 5. sort by |tau| (few entries)
+    sort_rows_by_abs(out, n_out, 0)
     return n_out
 
 

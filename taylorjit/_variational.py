@@ -52,9 +52,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ._expr import Expr, diff, div, expr, mul, num, nary_sum, var
+from ._expr import Expr, diff, div, mul, num, nary_sum, var
 from ._expr import time as _time
 from ._expr import get_params, tangent
+from ._odesys import parse_system
 
 __all__ = ["VarODESys", "var_ode_sys", "multi_indices", "event_sensitivity", "evaluator"]
 
@@ -100,29 +101,11 @@ def _index_name(alpha):
 
 # --------------------------------------------------------------------------- input checks
 def _check_sys(sys):
+    """(state variables, right-hand sides) of a plain system (see ``parse_system``)."""
     if isinstance(sys, VarODESys):
         raise TypeError("the system is already variational: call var_ode_sys on the original "
                         "list of (var, rhs) pairs with the combined wrt list and order instead")
-    try:
-        pairs = [tuple(p) for p in sys]
-    except TypeError:
-        raise TypeError(f"sys must be a list of (var, rhs) pairs, got {type(sys).__name__}") from None
-    if not pairs:
-        raise ValueError("the system is empty: pass at least one (var, rhs) pair")
-    state, rhs = [], []
-    for p in pairs:
-        if len(p) != 2:
-            raise ValueError(f"each element of sys must be a (var, rhs) pair, got {p!r:.80}")
-        v, f = p
-        v = var(v) if isinstance(v, str) else v
-        if not isinstance(v, Expr) or v.op != "var":
-            raise TypeError(f"the left-hand side {v!r:.60} of a (var, rhs) pair must be a "
-                            "variable made with tj.make_vars")
-        state.append(v)
-        rhs.append(expr(f))
-    if len(set(map(id, state))) != len(state):
-        raise ValueError("a state variable appears twice on the left-hand sides of sys")
-    return state, rhs
+    return parse_system(sys)
 
 
 def _parse_wrt(wrt, state, rhs):
