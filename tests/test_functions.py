@@ -285,7 +285,8 @@ from _taylor_ref import PARS as RPARS, TIME as RTIME, random_expressions  # noqa
 RANDOM_ORDER = 12
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(case=random_expressions(with_pars=True, with_time=True),
        direction=st.tuples(st.floats(-1, 1), st.floats(-1, 1)))
 def test_random_expressions_vs_mpmath(case, direction):
