@@ -64,8 +64,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)
         events, ev_exprs = prepare_events(events, svars)
-        self._kernel, self._hrows = build_kernel(svars, rhs, list(ev_exprs) + list(_extra),
-                                                 compact)
+        self._kernel, self._hrows, full = build_kernel(
+            svars, rhs, list(ev_exprs) + list(_extra), compact, self._order)
         n = len(svars)
         st = np.array(states, dtype=float)
         if st.ndim != 2 or st.shape[0] != n or st.shape[1] < 1:
@@ -87,7 +87,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._iw = np.zeros((b, S.NIW), dtype=np.int64)
         self._iw[:, S.I_ORDER] = self._order
         self._iw[:, S.I_N] = n
-        self._iw[:, S.I_FULL] = 1 if np.any(self._hrows[n:] >= n) else 0   # as TaylorAdaptive
+        self._iw[:, S.I_FULL] = full
         self._iw[:, S.I_NEV] = len(events)
         self._iw[:, S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros((b, S.NFW))

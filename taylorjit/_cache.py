@@ -20,7 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["cache_root", "cache_dir", "clear_cache", "write_source", "load_module"]
+__all__ = ["cache_root", "cache_dir", "clear_cache", "write_source", "load_module", "write_blob",
+           "read_blob"]
 
 _HEADER = "# taylorjit-checksum: "
 
@@ -108,6 +109,30 @@ def write_source(name: str, body: str) -> Path:
         fh.write(_HEADER + _checksum(body) + "\n" + body)
     os.replace(tmp, path)
     return path
+
+
+def write_blob(name: str, data: bytes) -> Path:
+    """Store ``data`` (machine code) as ``<cache_dir>/<name>`` with a checksum
+    header, atomically (see :func:`read_blob`)."""
+    d = cache_dir()
+    path = d / name
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f".{name}.", suffix=".tmp")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(hashlib.sha256(data).hexdigest().encode() + b"\n" + data)
+    os.replace(tmp, path)
+    return path
+
+
+def read_blob(name: str):
+    """The bytes stored by :func:`write_blob`, or None if missing or corrupted."""
+    try:
+        raw = (cache_dir() / name).read_bytes()
+    except OSError:
+        return None
+    head, sep, data = raw.partition(b"\n")
+    if not sep or head != hashlib.sha256(data).hexdigest().encode():
+        return None
+    return data
 
 
 def load_module(path: Path, modname: str, namespace: dict):

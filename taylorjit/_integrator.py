@@ -115,8 +115,8 @@ class TaylorAdaptive(VariationalMixin):
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)
         events, ev_exprs = prepare_events(events, svars)
-        self._kernel, self._hrows = build_kernel(svars, rhs, list(ev_exprs) + list(_extra),
-                                                 compact)
+        self._kernel, self._hrows, full = build_kernel(
+            svars, rhs, list(ev_exprs) + list(_extra), compact, self._order)
         n = len(svars)
         self._events = EventBundle(events, self._hrows[n:n + len(events)], self._order,
                                    self._tol)
@@ -133,7 +133,7 @@ class TaylorAdaptive(VariationalMixin):
         self._iw[S.I_N] = n
         # extra rows need the last order only if they are not state rows (an event on a
         # state variable, e.g. a Poincare section x = 0, is complete without it)
-        self._iw[S.I_FULL] = 1 if np.any(self._hrows[n:] >= n) else 0
+        self._iw[S.I_FULL] = full
         self._iw[S.I_NEV] = len(events)
         self._iw[S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros(S.NFW)

@@ -46,7 +46,7 @@ from ._registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 
-KINDS = ("spec", "compact", "python")
+KINDS = ("spec", "compact", "python", "unrolled")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
 _VM_LAYOUT = 5
@@ -169,7 +169,8 @@ class Kernel:
         self.jet(tc, order, pars, float(t), full, self.prog, self.cvals)
 
     def __reduce__(self):
-        return (get_kernel, (self.decomposition, self.ode, self.kind))
+        return (get_kernel, (self.decomposition, self.ode, self.kind, getattr(self, "order", None),
+                             getattr(self, "full", 0)))
 
     def __repr__(self):
         return (f"<taylorjit Kernel kind={self.kind!r} ops={len(self.decomposition.ops)} "
@@ -196,10 +197,28 @@ def _grouped_ops(d: Decomposition):
     return [d.ops[pos] for _, _, pos in keyed]
 
 
+def group_rows(ops):
+    """VM rows of ``ops`` in the given order: a header ``[opcode, count, 0...]``
+    before each run of equal opcodes, then one row ``[opcode, out0..out3,
+    in0..in2]`` per operation; and the matching ``cvals``."""
+    rows = []
+    cvals = []
+    header = None
+    for name, outs, ins, c in ops:
+        opc = OPS[name].opcode
+        if header is None or rows[header][0] != opc:
+            header = len(rows)
+            rows.append([opc, 0, 0, 0, 0, 0, 0, 0])
+            cvals.append(0.0)
+        rows[header][1] += 1
+        rows.append([opc] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins)))
+        cvals.append(0.0 if c is None else c)
+    return rows, cvals
+
+
 def build_prog(d: Decomposition, ode: bool):
     """Program table of the VM.  Rows: the ODE state rows (opcode -1) first, then
-    groups, each a header row ``[opcode, count, 0...]`` followed by ``count``
-    operation rows ``[opcode, out0..out3, in0..in2]``."""
+    groups (see :func:`group_rows`) of the operations sorted by level and opcode."""
     rows = []
     cvals = []
     if ode:
@@ -209,16 +228,9 @@ def build_prog(d: Decomposition, ode: bool):
         for i, r in enumerate(d.outputs[:d.n_in]):
             rows.append([-1, i, 0, 0, 0, r, 0, 0])
             cvals.append(0.0)
-    header = None
-    for name, outs, ins, c in _grouped_ops(d):
-        opc = OPS[name].opcode
-        if header is None or rows[header][0] != opc:
-            header = len(rows)
-            rows.append([opc, 0, 0, 0, 0, 0, 0, 0])
-            cvals.append(0.0)
-        rows[header][1] += 1
-        rows.append([opc] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins)))
-        cvals.append(0.0 if c is None else c)
+    g_rows, g_cvals = group_rows(_grouped_ops(d))
+    rows += g_rows
+    cvals += g_cvals
     prog = np.array(rows, dtype=np.int64).reshape(-1, _NCOL)
     return np.ascontiguousarray(prog), np.array(cvals, dtype=np.float64)
 
@@ -341,34 +353,86 @@ def spec_is_compiled(d: Decomposition, ode: bool) -> bool:
     return (cdir / f"{name}.py").exists() and any((cdir / "__pycache__").glob(f"{name}.*.nbi"))
 
 
-def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400) -> str:
-    """The automatic kernel kind: ``$TAYLORJIT_KERNEL`` if set, else the specialised
-    kernel when it is already compiled (and the system is not huge), else the
-    compact VM, which needs no compilation.  Both give identical results, so the
-    choice only affects speed."""
+def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400, order: int | None = None,
+              full: int = 0) -> str:
+    """The automatic kernel kind: ``$TAYLORJIT_KERNEL`` if set, else the fastest
+    kind that is already compiled in the disk cache -- the unrolled kernel at
+    ``order`` (if given and the system is not too big to unroll), else the
+    specialised kernel (if the system is not huge) -- else the compact VM, which
+    needs no compilation.  All kinds give identical results, so the choice only
+    affects speed."""
     import os
 
     env = os.environ.get("TAYLORJIT_KERNEL")
     if env:
-        if env not in ("spec", "compact", "python"):
-            raise ValueError(f"TAYLORJIT_KERNEL={env!r}: use 'spec', 'compact' or 'python'")
+        if env not in KINDS:
+            raise ValueError(f"TAYLORJIT_KERNEL={env!r}: use one of {KINDS}")
+        if env == "unrolled" and order is None:
+            return "spec"
         return env
+    if order is not None and can_unroll(d, order):
+        from ._unroll import is_cached
+
+        if is_cached(d, ode, order, full):
+            return "unrolled"
     if len(d.ops) <= max_spec_ops and spec_is_compiled(d, ode):
         return "spec"
     return "compact"
 
 
-def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Kernel:
-    """The kernel of kind ``kind`` for decomposition ``d`` (memoised per process)."""
+def can_unroll(d: Decomposition, order: int) -> bool:
+    """Whether ``d`` at ``order`` is small enough for an unrolled kernel
+    (:data:`taylorjit._unroll.MAX_UNROLLED` scalar operations)."""
+    from ._unroll import MAX_UNROLLED, unrolled_size
+
+    return unrolled_size(d, order) <= MAX_UNROLLED
+
+
+_CALL = []
+
+
+def call_jet():
+    """A compiled trampoline ``call(jet, tc, order, pars, t, full, prog, cvals)``
+    for calling a jet handle without a Python dispatcher (unrolled kernels)."""
+    if not _CALL:
+        from numba import njit, types
+
+        sig = types.void(JET_TYPE(), *JET_SIG().args)
+
+        def call(jet, tc, order, pars, t, full, prog, cvals):
+            jet(tc, order, pars, t, full, prog, cvals)
+
+        _CALL.append(njit(sig, cache=True, nogil=True, error_model="numpy",
+                          **no_refcount_opts())(call))
+    return _CALL[0]
+
+
+def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
+               order: int | None = None, full: int = 0) -> Kernel:
+    """The kernel of kind ``kind`` for decomposition ``d`` (memoised per process).
+
+    ``kind="unrolled"`` needs the ``order`` (and ``full``) the kernel will be
+    called with; called otherwise, it runs the VM (same results).  If the
+    decomposition cannot be unrolled, the specialised kernel is returned."""
     if kind not in KINDS:
         raise ValueError(f"unknown kernel kind {kind!r}: use one of {KINDS}")
-    key = (d.key(), bool(ode), kind)
+    if kind == "unrolled" and order is None:
+        raise ValueError("an unrolled kernel needs the order it will be called with")
+    full = int(bool(full))
+    key = (d.key(), bool(ode), kind) + ((order, full) if kind == "unrolled" else ())
     with _lock:
         hit = _MEMO.get(key)
         if hit is not None:
             return hit
         prog, cvals = build_prog(d, ode)
-        if kind == "compact":
+        if kind == "unrolled":
+            from ._unroll import UnsupportedUnroll, unrolled_jet
+
+            try:
+                jet = unrolled_jet(d, ode, order, full)
+            except UnsupportedUnroll:
+                return get_kernel(d, ode, "spec")
+        elif kind == "compact":
             jet = vm_jet()
         else:
             name = _spec_name(d, ode)
@@ -376,5 +440,6 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact") -> Ke
             if kind == "spec":
                 jet = _jetref_class()(jet)
         kern = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
+        kern.order, kern.full = (order, full) if kind == "unrolled" else (None, 0)
         _MEMO[key] = kern
         return kern

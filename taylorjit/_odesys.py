@@ -13,7 +13,7 @@ import numpy as np
 
 from ._decompose import decompose
 from ._expr import Expr, expr, get_variables, var as _var
-from ._kernel import auto_kind, get_kernel
+from ._kernel import auto_kind, can_unroll, get_kernel
 
 __all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
            "order_from_tol", "check_tol", "build_kernel"]
@@ -177,17 +177,27 @@ def order_from_tol(tol: float) -> int:
     return max(2, int(math.ceil(-math.log(tol) / 2.0 + 1.0)))
 
 
-def build_kernel(svars, rhs, extra, compact):
+def build_kernel(svars, rhs, extra, compact, order):
     """Decompose ``rhs`` (+ ``extra`` output expressions, e.g. event functions) and
-    return ``(kernel, hrows)``; ``hrows`` are the rows taking part in the step size."""
+    return ``(kernel, hrows, full)``; ``hrows`` are the rows taking part in the
+    step size, ``full`` whether the jet must compute the last order of every slot
+    (extra rows that are not state rows need it).
+
+    Kernel kind: ``compact=True`` the VM; ``False`` the unrolled kernel at
+    ``order`` (the specialised loops for systems too big to unroll); ``None``
+    automatic (:func:`taylorjit._kernel.auto_kind`)."""
     d = decompose(list(rhs) + list(extra), svars)
+    n = len(svars)
+    hrows = np.array(list(range(n)) + list(d.outputs[n:]), dtype=np.int64)
+    full = 1 if np.any(hrows[n:] >= n) else 0
     if compact is None:
-        kind = auto_kind(d, ode=True)
+        kind = auto_kind(d, ode=True, order=order, full=full)
+    elif compact:
+        kind = "compact"
     else:
-        kind = "compact" if compact else "spec"
-    kern = get_kernel(d, ode=True, kind=kind)
-    hrows = np.array(list(range(len(svars))) + list(d.outputs[len(svars):]), dtype=np.int64)
-    return kern, hrows
+        kind = "unrolled" if can_unroll(d, order) else "spec"
+    kern = get_kernel(d, ode=True, kind=kind, order=order, full=full)
+    return kern, hrows, full
 
 
 def as_state(x, n, what="state"):

@@ -91,8 +91,11 @@ def mul_coeff(tc, k, o, a, b):
     """Cauchy product: c_k = sum_{j=0}^{k} a_j b_{k-j}."""
     r_o, r_a, r_b = tc[o], tc[a], tc[b]
     acc = 0.0
-    for j in range(k + 1):
+    for j in range(1, k):
         acc += r_a[j] * r_b[k - j]
+    if k > 0:
+        acc += r_a[0] * r_b[k]
+    acc += r_a[k] * r_b[0]
     r_o[k] = acc
 
 

@@ -1,0 +1,609 @@
+"""Unrolled kernels: straight-line machine code for a decomposition at one order.
+
+The specialised kernel (``_kernel.spec_source``) loops over the orders and over
+the terms of every Cauchy product, and its coefficients travel through memory
+(``tc``).  heyoka's default mode instead emits every coefficient of every order
+as straight-line code.  This module does the same, without a second
+implementation of the recurrences:
+
+1. **Trace.**  The registry's own Python kernels (``Op.py``) run on symbolic
+   rows at concrete orders ``k``; every arithmetic operation they perform
+   becomes a node of a straight-line SSA program.  So each coefficient is the
+   same sequence of IEEE operations as in the looped kernels and the kinds agree
+   to the last bit (tested).  Whatever a kernel does that depends on a value
+   (order 0 of the elementary functions, with their domain checks; the Kepler
+   solver) cannot be traced: at order 0 those operations run in the compact VM
+   on a small program table embedded in the code; an operation that refuses at
+   an order above 0 makes the system unsupported (none of the registry does).
+2. **Emit** LLVM IR for the program with the common jet signature (numba's C
+   ABI of a ``JET_SIG`` function, so the compiled drivers call it as a
+   first-class function like any other jet).  Called with another order,
+   another ``full`` or a table of another shape, it runs the compact VM on the
+   caller's program instead (same results), so it is always safe to call.
+3. **Compile** with numba's own LLVM code generator (same target machine and
+   optimisation level as numba's code, no fast-math flags), in milliseconds
+   instead of numba's seconds for the same size of Python source, and cache the
+   object code on disk.
+
+The code size grows like ``ops * order**2``: :func:`unrolled_size` estimates it
+so that callers keep huge systems on the VM.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+import types
+
+from ._decompose import Decomposition
+from ._registry import OPS
+
+__all__ = ["UnsupportedUnroll", "unrolled_size", "trace_program", "unrolled_jet"]
+
+MAX_UNROLLED = 60000   # default bound on unrolled_size for automatic use
+
+
+class UnsupportedUnroll(ValueError):
+    """The decomposition cannot be unrolled (an operation refuses to trace above order 0)."""
+
+
+class _NoTrace(Exception):
+    """The kernel did something that depends on a coefficient's value."""
+
+
+# --------------------------------------------------------------------------- tracing
+class _Prog:
+    """The straight-line program being traced: a list of nodes.
+
+    Value nodes: ``("c", x)`` constant, ``("ld", slot, j)`` load of ``tc[slot, j]``,
+    ``("par", i)``, ``("t",)``, ``(op, a, b)`` for op in ``+ - * /``, ``("neg", a)``.
+    Effect nodes: ``("st", slot, j, a)`` store, ``("vm", g)`` run VM group ``g``.
+    Value nodes are hash-consed (identical operations share one node).
+    """
+
+    def __init__(self):
+        self.nodes = []
+        self.memo = {}
+        self.groups = []        # lists of operations run by the VM at order 0
+        self.starts = []        # index of the first node of each order
+        self.cuts = []          # node indices between operations (where chunks may end)
+
+    def node(self, *key):
+        i = self.memo.get(key)
+        if i is None:
+            i = len(self.nodes)
+            self.nodes.append(key)
+            self.memo[key] = i
+        return i
+
+    def const(self, x):
+        return self.node("c", float(x))
+
+    def effect(self, *key):
+        self.nodes.append(key)
+
+
+class _V:
+    """A symbolic double: a node of the program ``p``."""
+
+    __slots__ = ("p", "i")
+
+    def __init__(self, p, i):
+        self.p, self.i = p, i
+
+    def _arg(self, x):
+        if isinstance(x, _V):
+            return x.i
+        if isinstance(x, (int, float)) and not isinstance(x, bool):
+            return self.p.const(x)
+        raise _NoTrace(type(x).__name__)
+
+    def _bin(self, op, other, rev=False):
+        a, b = self.i, self._arg(other)
+        return _V(self.p, self.p.node(op, b, a) if rev else self.p.node(op, a, b))
+
+    def __add__(self, o):
+        return self._bin("+", o)
+
+    def __radd__(self, o):
+        return self._bin("+", o, True)
+
+    def __sub__(self, o):
+        return self._bin("-", o)
+
+    def __rsub__(self, o):
+        return self._bin("-", o, True)
+
+    def __mul__(self, o):
+        return self._bin("*", o)
+
+    def __rmul__(self, o):
+        return self._bin("*", o, True)
+
+    def __truediv__(self, o):
+        return self._bin("/", o)
+
+    def __rtruediv__(self, o):
+        return self._bin("/", o, True)
+
+    def __neg__(self):
+        return _V(self.p, self.p.node("neg", self.i))
+
+    def __pos__(self):
+        return self
+
+    def _refuse(self, *a):
+        raise _NoTrace("value-dependent operation")
+
+    __bool__ = __float__ = __index__ = __abs__ = __pow__ = __rpow__ = _refuse
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _refuse
+    __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = _refuse
+    __hash__ = None
+
+
+class _State:
+    """Where each coefficient currently is: a value node (``vals``), else memory."""
+
+    def __init__(self, p):
+        self.p = p
+        self.vals = {}
+
+    def get(self, slot, j):
+        i = self.vals.get((slot, j))
+        if i is None:
+            i = len(self.p.nodes)              # a fresh load (after any VM call)
+            self.p.nodes.append(("ld", slot, j))
+            self.vals[(slot, j)] = i
+        return i
+
+    def set(self, slot, j, i):
+        self.vals[(slot, j)] = i
+        self.p.effect("st", slot, j, i)
+
+
+class _Row:
+    __slots__ = ("tc", "slot")
+
+    def __init__(self, tc, slot):
+        self.tc, self.slot = tc, slot
+
+    def __getitem__(self, j):
+        if type(j) is not int:
+            raise _NoTrace("symbolic index")
+        key = (self.slot, j)
+        hit = self.tc.pending.get(key)
+        if hit is not None:
+            return hit
+        return _V(self.tc.p, self.tc.st.get(self.slot, j))
+
+    def __setitem__(self, j, value):
+        if type(j) is not int:
+            raise _NoTrace("symbolic index")
+        if isinstance(value, _V):
+            self.tc.pending[(self.slot, j)] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            self.tc.pending[(self.slot, j)] = _V(self.tc.p, self.tc.p.const(value))
+        else:
+            raise _NoTrace(type(value).__name__)
+
+
+class _TC:
+    """Symbolic coefficient table; writes are buffered until the kernel returns,
+    so a kernel that refuses half way leaves nothing behind (the nodes it made
+    are dead and never emitted)."""
+
+    def __init__(self, p, st):
+        self.p, self.st = p, st
+        self.pending = {}
+
+    def __getitem__(self, slot):
+        if type(slot) is not int:
+            raise _NoTrace("2-D indexing")
+        return _Row(self, slot)
+
+
+class _Pars:
+    def __init__(self, p):
+        self.p = p
+
+    def __getitem__(self, i):
+        return _V(self.p, self.p.node("par", int(i)))
+
+
+class _MathProxy(types.ModuleType):
+    """``math`` for traced kernels: numbers pass through, symbols refuse."""
+
+    def __getattr__(self, name):
+        f = getattr(math, name)
+        if not callable(f):
+            return f
+
+        def g(*args):
+            if any(isinstance(a, _V) for a in args):
+                raise _NoTrace(f"math.{name}")
+            return f(*args)
+
+        return g
+
+
+_TRACED: dict = {}
+
+
+def _plain(fn, memo):
+    """``fn`` (a Python function or numba dispatcher) with its globals rebound so
+    it runs on symbols: dispatchers become their Python functions, ``math`` the
+    proxy."""
+    fn = getattr(fn, "py_func", fn)
+    hit = memo.get(fn)
+    if hit is not None:
+        return hit
+    g = dict(fn.__globals__)
+    new = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
+    memo[fn] = new
+    for name, val in list(g.items()):
+        if val is math:
+            g[name] = _MathProxy("math")
+        elif callable(getattr(val, "py_func", None)):
+            g[name] = _plain(val, memo)
+    return new
+
+
+def _traced(op):
+    f = _TRACED.get(op.name)
+    if f is None:
+        f = _TRACED[op.name] = _plain(op.py, {})
+    return f
+
+
+def unrolled_size(d: Decomposition, order: int) -> int:
+    """A rough count of the scalar operations of the unrolled code (callers keep
+    systems above :data:`MAX_UNROLLED` on the VM: code size and compile time)."""
+    return (len(d.ops) + 1) * (order + 1) * (order + 2) // 2
+
+
+def trace_program(d: Decomposition, ode: bool, order: int, full: int) -> _Prog:
+    """The straight-line program of the jet of ``d`` at ``order`` (see module doc)."""
+    p = _Prog()
+    st = _State(p)
+    pars = _Pars(p)
+    t = _V(p, p.node("t"))
+    n_ord = order + 1 if full else order
+    state = list(enumerate(d.outputs[:d.n_in])) if ode else []
+    for k in range(order + 1):
+        p.starts.append(len(p.nodes))
+        if k > 0:
+            for i, r in state:
+                st.set(i, k, p.node("/", st.get(r, k - 1), p.const(k)))
+        if k >= n_ord:
+            break
+        pending_vm = []
+        for op_row in d.ops:
+            name, outs, ins, c = op_row
+            op = OPS[name]
+            args = [k, *outs, *ins]
+            if op.has_c:
+                args.append(c)
+            if op.uses_pars:
+                args.append(pars)
+            if op.uses_t:
+                args.append(t)
+            if pending_vm and not op.int_in and any(i in _outs(pending_vm) for i in ins):
+                _flush_vm(p, st, pending_vm)    # its inputs come from the VM: run it first
+            tc = _TC(p, st)
+            try:
+                _traced(op)(tc, *args)
+            except (_NoTrace, TypeError, IndexError) as exc:
+                if k > 0:
+                    raise UnsupportedUnroll(f"operation {name!r} cannot be unrolled at order "
+                                            f"{k}: {exc}") from None
+                pending_vm.append(op_row)
+                continue
+            for (slot, j), v in tc.pending.items():
+                st.set(slot, j, v.i)
+            p.cuts.append(len(p.nodes))
+        if pending_vm:
+            _flush_vm(p, st, pending_vm)
+    return p
+
+
+def _outs(rows):
+    return {o for _, outs, _, _ in rows for o in outs}
+
+
+def _flush_vm(p, st, rows):
+    """Run ``rows`` (order 0) in the VM: inputs are in memory (every traced value
+    is stored at once); afterwards their outputs must be loaded again."""
+    p.groups.append(list(rows))
+    p.effect("vm", len(p.groups) - 1)
+    for o in _outs(rows):
+        st.vals.pop((o, 0), None)
+    rows.clear()
+
+
+# --------------------------------------------------------------------------- LLVM IR
+def _ir_types():
+    import llvmlite.ir as ir
+
+    f64, i64, ptr = ir.DoubleType(), ir.IntType(64), ir.PointerType()
+
+    def arr(nd):
+        return ir.LiteralStructType([ptr, ptr, i64, i64, ptr, ir.ArrayType(i64, nd),
+                                     ir.ArrayType(i64, nd)])
+
+    return ir, f64, i64, ptr, arr(1), arr(2)
+
+
+def _const_array(ir, mod, name, elt, values):
+    ty = ir.ArrayType(elt, len(values))
+    g = ir.GlobalVariable(mod, ty, name)
+    g.global_constant = True
+    g.linkage = "internal"
+    g.initializer = ir.Constant(ty, [ir.Constant(elt, v) for v in values])
+    return g
+
+
+def _array_struct(ir, i64, a_ty, data, shape):
+    """A numba array struct (no meminfo: the VM never touches it) over constant data."""
+    nd = len(shape)
+    strides, s = [], 8
+    for n in reversed(shape):
+        strides.insert(0, s)
+        s *= n
+    nitems = 1
+    for n in shape:
+        nitems *= n
+    null = ir.Constant(a_ty.elements[0], None)
+    return ir.Constant(a_ty, [null, null, ir.Constant(i64, nitems), ir.Constant(i64, 8), data,
+                              ir.Constant(ir.ArrayType(i64, nd), shape),
+                              ir.Constant(ir.ArrayType(i64, nd), strides)])
+
+
+CHUNK = 600   # nodes per generated function (LLVM's code generation is superlinear in it)
+
+
+def _chunks(p: _Prog, size: int):
+    """Node ranges of about ``size`` nodes, cut between operations (so that no
+    partial sum crosses a boundary)."""
+    bounds = sorted(set(p.cuts) | set(p.starts) | {len(p.nodes)})
+    out = []
+    lo = 0
+    for cut in bounds:
+        if cut - lo >= size or cut == len(p.nodes):
+            if cut > lo:
+                out.append((lo, cut))
+            lo = cut
+    return out
+
+
+def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
+    """LLVM IR (text) of the unrolled jet ``name`` for the traced program ``p``.
+
+    The function has numba's C ABI of a :data:`taylorjit._kernel.JET_SIG`
+    function (arrays as by-value structs, ``ptr`` return); the compact VM's
+    address is read from the global ``<name>_vm``, set after loading.  The
+    straight-line body is split into functions of whole orders (:data:`CHUNK`
+    nodes each): values from earlier chunks are reloaded from ``tc`` (every
+    coefficient is stored) or recomputed if they are intermediate."""
+    from ._kernel import group_rows
+
+    ir, f64, i64, ptr, a1, a2 = _ir_types()
+    mod = ir.Module(name=name)
+    fnty = ir.FunctionType(ptr, [a2, i64, a1, f64, i64, a2, a1])
+    vm_p = ir.PointerType(fnty)
+    vm_g = ir.GlobalVariable(mod, ptr, name + "_vm")
+    vm_g.initializer = ir.Constant(ptr, None)
+    ncol = order + 1
+
+    groups = []
+    for gi, rows in enumerate(p.groups):
+        prows, cv = group_rows(rows)
+        flat = [int(x) for r in prows for x in r]
+        gp = _const_array(ir, mod, f"{name}_p{gi}", i64, flat)
+        gc = _const_array(ir, mod, f"{name}_c{gi}", f64, [float(x) for x in cv])
+        groups.append((_array_struct(ir, i64, a2, gp, [len(prows), len(prows[0])]),
+                       _array_struct(ir, i64, a1, gc, [len(cv)])))
+
+    loc = {}                      # value node -> (slot, j) where it is stored
+    written = set()
+    for nd in p.nodes:
+        if nd[0] == "st":
+            key = (nd[1], nd[2])
+            if key in written:        # rewritten coefficient: its old node is not there
+                loc = {v: kj for v, kj in loc.items() if kj != key}
+            written.add(key)
+            loc.setdefault(nd[3], key)
+
+    def emit_chunk(ci, lo, hi):
+        f = ir.Function(mod, fnty, name=f"{name}_k{ci}")
+        f.linkage = "internal"
+        f.attributes.add("noinline")
+        tc_a, _, pars_a, t_a, _, _, _ = f.args
+        b = ir.IRBuilder(f.append_basic_block("entry"))
+        data = b.extract_value(tc_a, 4)
+        pdata = b.extract_value(pars_a, 4)
+        vals = {}
+
+        def addr(slot, j):
+            return b.gep(data, [ir.Constant(i64, slot * ncol + j)], inbounds=True,
+                         source_etype=f64)
+
+        def get(i):
+            v = vals.get(i)
+            if v is not None:
+                return v
+            nd = p.nodes[i]
+            if i < lo and nd[0] not in ("c", "t", "par") and i in loc:
+                v = b.load(addr(*loc[i]), typ=f64)     # from an earlier chunk
+            else:
+                v = value(nd)
+            vals[i] = v
+            return v
+
+        def value(nd):
+            kind = nd[0]
+            if kind == "c":
+                return ir.Constant(f64, nd[1])
+            if kind == "t":
+                return t_a
+            if kind == "par":
+                return b.load(b.gep(pdata, [ir.Constant(i64, nd[1])], inbounds=True,
+                                    source_etype=f64), typ=f64)
+            if kind == "ld":
+                return b.load(addr(nd[1], nd[2]), typ=f64)
+            if kind == "neg":
+                return b.fneg(get(nd[1]))
+            x, y = get(nd[1]), get(nd[2])
+            return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
+
+        for idx in range(lo, hi):
+            nd = p.nodes[idx]
+            if nd[0] == "st":
+                b.store(get(nd[3]), addr(nd[1], nd[2]))
+            elif nd[0] == "vm":
+                gp, gc = groups[nd[1]]
+                b.call(b.load(vm_g, typ=vm_p),
+                       [tc_a, ir.Constant(i64, 0), pars_a, t_a, ir.Constant(i64, 1), gp, gc])
+            elif nd[0] == "ld":
+                get(idx)         # loads happen where they were traced (after VM calls)
+        b.ret(ir.Constant(ptr, None))
+        return f
+
+    chunk_fns = [emit_chunk(ci, lo, hi) for ci, (lo, hi) in enumerate(_chunks(p, CHUNK))]
+
+    fn = ir.Function(mod, fnty, name=name)
+    tc_a, order_a, pars_a, t_a, full_a, prog_a, cvals_a = fn.args
+    entry = fn.append_basic_block("entry")
+    fast = fn.append_basic_block("fast")
+    slow = fn.append_basic_block("slow")
+    b = ir.IRBuilder(entry)
+    sh0 = b.extract_value(tc_a, [5, 0])
+    sh1 = b.extract_value(tc_a, [5, 1])
+    ok = b.and_(b.icmp_signed("==", order_a, ir.Constant(i64, order)),
+                b.icmp_signed("==", full_a, ir.Constant(i64, int(bool(full)))))
+    ok = b.and_(ok, b.icmp_signed(">=", sh0, ir.Constant(i64, n_slots)))
+    ok = b.and_(ok, b.icmp_signed("==", sh1, ir.Constant(i64, ncol)))
+    b.cbranch(ok, fast, slow)
+    b = ir.IRBuilder(slow)
+    b.call(b.load(vm_g, typ=vm_p), list(fn.args))
+    b.ret(ir.Constant(ptr, None))
+    b = ir.IRBuilder(fast)
+    for f in chunk_fns:
+        b.call(f, list(fn.args))
+    b.ret(ir.Constant(ptr, None))
+    return str(mod)
+
+
+# --------------------------------------------------------------------------- compile and load
+_lock = threading.RLock()
+_ENGINE = []
+_LOADED: dict = {}
+CODEGEN_OPT = 3     # LLVM code generation level (no IR passes: the code is straight-line)
+
+
+def _target_machine(fresh=False):
+    """``(target machine, cache key of the target)``; ``fresh``: a new machine
+    (an execution engine takes ownership of its machine)."""
+    import llvmlite.binding as llb
+
+    if not _ENGINE or fresh:
+        # numba's codegen initialises LLVM's native target
+        from numba.core.registry import cpu_target
+
+        cpu_target.target_context.codegen()
+        cpu, feats = llb.get_host_cpu_name(), llb.get_host_cpu_features().flatten()
+        tm = llb.Target.from_default_triple().create_target_machine(
+            cpu=cpu, features=feats, opt=CODEGEN_OPT, jit=True)
+        if fresh:
+            return tm, None
+        key = hashlib_hex(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}")
+        _ENGINE.extend([tm, key])
+    return _ENGINE[0], _ENGINE[1]
+
+
+def hashlib_hex(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _name(d: Decomposition, ode: bool, order: int, full: int) -> str:
+    key = _target_machine()[1]
+    return f"tj_unrolled_{d.key()}_{'ode' if ode else 'expr'}_o{order}_f{int(bool(full))}_{key}"
+
+
+def is_cached(d: Decomposition, ode: bool, order: int, full: int) -> bool:
+    """Whether the unrolled kernel is loaded or its object code is in the disk cache."""
+    from . import _cache
+
+    name = _name(d, ode, order, full)
+    return name in _LOADED or (_cache.cache_dir() / f"{name}.o").exists()
+
+
+def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
+    """The unrolled jet of ``d`` at ``order`` as a first-class jet handle (see
+    ``_kernel._jetref_class``): loaded from the disk cache, else traced,
+    compiled by LLVM and cached.  Raises :class:`UnsupportedUnroll` if some
+    operation cannot be traced above order 0."""
+    import llvmlite.binding as llb
+
+    from . import _cache
+    from ._kernel import vm_jet
+
+    with _lock:
+        name = _name(d, ode, order, full)
+        hit = _LOADED.get(name)
+        if hit is not None:
+            return hit
+        tm = _target_machine()[0]
+        vm = vm_jet()
+        obj = _cache.read_blob(f"{name}.o")
+        if obj is None:
+            p = trace_program(d, ode, order, full)
+            mod = llb.parse_assembly(build_ir(p, name, d.n_slots, order, full))
+            mod.triple = tm.triple
+            mod.data_layout = str(tm.target_data)
+            obj = tm.emit_object(mod)
+            _cache.write_blob(f"{name}.o", obj)
+        # one execution engine per kernel: its own symbol table (a kernel loaded
+        # again after a cache reset does not clash) and its own memory
+        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
+        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
+        ee.finalize_object()
+        addr = ee.get_function_address(name)
+        g = ee.get_global_value_address(name + "_vm")
+        if not addr or not g:   # pragma: no cover - a broken object file
+            raise RuntimeError(f"the unrolled kernel {name} did not load")
+        ctypes.c_void_p.from_address(g).value = vm._addr
+        handle = _unrolled_ref_class()(addr, (vm, ee))
+        _LOADED[name] = handle
+        return handle
+
+
+_REF = []
+
+
+def _unrolled_ref_class():
+    """Jet handle of an unrolled kernel: numba drivers take it as a first-class
+    function (wrapper-address protocol, like ``JetRef``); called from Python it
+    goes through a small compiled trampoline."""
+    if _REF:
+        return _REF[0]
+    from ._kernel import _jetref_class
+
+    base = _jetref_class()
+
+    class UnrolledRef(base):
+        __slots__ = ("keep",)
+
+        def __init__(self, addr, keep):
+            self._addr = addr
+            self.dispatcher = None
+            self.keep = keep        # the VM fallback and the execution engine stay alive
+
+        def __call__(self, *args):
+            from ._kernel import call_jet
+
+            call_jet()(self, *args)
+
+    _REF.append(UnrolledRef)
+    return UnrolledRef

@@ -1,0 +1,128 @@
+"""Unrolled kernels (taylorjit._unroll): straight-line LLVM code traced from the
+registry's kernels must give the compact VM's results bit for bit, fall back to
+the VM for calls it was not built for, and survive the disk cache."""
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import taylorjit as tj
+from taylorjit import _cache, _kernel, _unroll
+from taylorjit._decompose import decompose
+from taylorjit._expr import var
+from taylorjit._integrator import TaylorAdaptive
+from taylorjit._kernel import get_kernel
+from taylorjit._registry import FUNCTIONS
+
+from _taylor_ref import PARS, TIME, random_expressions
+from test_kernels import _bitwise, run_expr, run_ode
+
+X, Y = var("x"), var("y")
+
+
+def _system(draw):
+    e1, p1 = draw(random_expressions(max_ops=6, with_pars=True, with_time=True))
+    e2, _ = draw(random_expressions(max_ops=6, with_pars=True, with_time=True, point=p1))
+    return [e1, e2], [p1["x"], p1["y"]]
+
+
+@settings(max_examples=25, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), full=st.sampled_from([0, 1]))
+def test_unrolled_equals_compact_on_random_systems(data, full):
+    rhs, x0 = _system(data.draw)
+    d = decompose(rhs, [X, Y])
+    order = 15
+    unr = get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
+    assert unr.kind == "unrolled"
+    ref = run_ode(get_kernel(d, ode=True, kind="compact"), x0, order, full=full)
+    assert _bitwise(run_ode(unr, x0, order, full=full), ref)
+    rows = [[x0[0], 0.3, -0.1], [x0[1], -0.7]]
+    e_unr = get_kernel(d, ode=False, kind="unrolled", order=12, full=1)
+    assert _bitwise(run_expr(e_unr, rows, 12), run_expr(get_kernel(d, ode=False), rows, 12))
+
+
+def _point(f):
+    return [0.5 * (lo + hi) + 0.1 * i for i, (lo, hi) in enumerate(f.domain[:1] * f.nargs)]
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_unrolls_bit_for_bit(name):
+    """Every registered function traces above order 0 (no UnsupportedUnroll) and
+    its coefficients to order 30 equal the VM's."""
+    f = FUNCTIONS[name]
+    args = [X, Y][:f.nargs]
+    expr = f(*args) * (1.0 + X) if f.nargs == 1 else f(*args) + X * Y
+    d = decompose([expr], [X, Y])
+    pt = _point(f)
+    rows = [[pt[0], 0.25, -0.125, 0.0625], [pt[-1] if f.nargs > 1 else 0.3, 0.5, 0.1]]
+    ref = run_expr(get_kernel(d, ode=False), rows, 30)
+    p = _unroll.trace_program(d, False, 30, 1)      # raises if an operation refuses
+    assert p.nodes
+    got = run_expr(get_kernel(d, ode=False, kind="unrolled", order=30, full=1), rows, 30)
+    assert _bitwise(got, ref)
+
+
+def test_other_calls_fall_back_to_the_vm():
+    d = decompose([tj.sin(X) * Y, X - Y * Y], [X, Y])
+    unr = get_kernel(d, ode=True, kind="unrolled", order=10, full=0)
+    vm = get_kernel(d, ode=True, kind="compact")
+    for order, full in ((10, 1), (12, 0), (3, 1), (0, 1)):
+        assert _bitwise(run_ode(unr, [0.3, -0.2], order, full=full),
+                        run_ode(vm, [0.3, -0.2], order, full=full))
+    # a table with extra columns is not the layout the code was built for: VM too
+    tc = np.zeros((unr.n_slots, 14))
+    tc[:2, 0] = [0.3, -0.2]
+    tc2 = tc.copy()
+    unr.jet(tc, 10, np.asarray(PARS), TIME, 0, unr.prog, unr.cvals)
+    vm.jet(tc2, 10, np.asarray(PARS), TIME, 0, vm.prog, vm.cvals)
+    assert _bitwise(tc, tc2)
+
+
+def test_unrolled_object_code_is_cached_and_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_cache, "_DIR_CACHE", {})
+    monkeypatch.setattr(_kernel, "_MEMO", {})
+    monkeypatch.setattr(_unroll, "_LOADED", {})
+    d = decompose([tj.exp(X * 0.8125) - Y, X * Y + 0.4375], [X, Y])
+    assert not _unroll.is_cached(d, True, 9, 0)
+    assert _kernel.auto_kind(d, True, order=9, full=0) == "compact"
+    ref = run_ode(get_kernel(d, ode=True, kind="unrolled", order=9), [0.1, 0.2], 9, full=0)
+    objs = list(_cache.cache_dir().glob("tj_unrolled_*.o"))
+    assert len(objs) == 1 and _unroll.is_cached(d, True, 9, 0)
+    assert _kernel.auto_kind(d, True, order=9, full=0) == "unrolled"
+    good = objs[0].read_bytes()
+    for damage in (good[: len(good) // 2], good[:100] + b"x" + good[101:], b""):
+        objs[0].write_bytes(damage)
+        monkeypatch.setattr(_kernel, "_MEMO", {})
+        monkeypatch.setattr(_unroll, "_LOADED", {})
+        k = get_kernel(d, ode=True, kind="unrolled", order=9)
+        assert _bitwise(run_ode(k, [0.1, 0.2], 9, full=0), ref)
+        assert objs[0].read_bytes() == good        # rebuilt, checksum valid
+    monkeypatch.setattr(_kernel, "_MEMO", {})       # loaded from disk, not rebuilt
+    monkeypatch.setattr(_unroll, "_LOADED", {})
+    monkeypatch.setattr(_unroll, "build_ir", None)
+    k = get_kernel(d, ode=True, kind="unrolled", order=9)
+    assert _bitwise(run_ode(k, [0.1, 0.2], 9, full=0), ref)
+
+
+def test_integrator_unrolled_trajectory_events_and_pickle():
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+    hits = []
+    ev = tj.Event(v, callback=lambda ta, t, d: hits.append(t))   # v = 0: turning points
+    a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False, events=[ev])
+    b = TaylorAdaptive(sys_, [0.5, 0.0], compact=True, events=[tj.Event(v)])
+    assert a._kernel.kind == "unrolled" and b._kernel.kind == "compact"
+    ra, rb = a.propagate_until(20.0), b.propagate_until(20.0)
+    assert ra.n_steps == rb.n_steps and np.array_equal(a.state, b.state)
+    assert len(hits) > 10 and [e[1] for e in b.event_log] == hits
+    a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False, events=[tj.Event(v)])
+    a.propagate_until(5.0)
+    c = pickle.loads(pickle.dumps(a))
+    assert c._kernel.kind == "unrolled"
+    c.propagate_until(30.0)
+    a.propagate_until(30.0)
+    assert np.array_equal(a.state, c.state) and a.event_log == c.event_log
