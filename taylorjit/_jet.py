@@ -22,7 +22,8 @@ import numpy as np
 
 from ._decompose import decompose
 from ._expr import Expr, expr, get_params, subs, time as _time, topo_order, var as _var
-from ._kernel import JET_TYPE, auto_kind, get_kernel
+from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel
+from ._unroll import is_cached as unroll_cached
 from ._multi import directions, interpolation_matrices
 from ._registry import no_refcount_opts
 
@@ -34,8 +35,8 @@ def default_kind() -> str:
     or ``"auto"`` (the specialised kernel if already compiled in the disk cache,
     else the compact VM; see :func:`taylorjit._kernel.auto_kind`)."""
     k = os.environ.get("TAYLORJIT_KERNEL", "auto")
-    if k not in ("spec", "compact", "python", "auto"):
-        raise ValueError(f"TAYLORJIT_KERNEL={k!r}: use 'spec', 'compact' or 'python'")
+    if k not in ("spec", "compact", "python", "unrolled", "auto"):
+        raise ValueError(f"TAYLORJIT_KERNEL={k!r}: use 'unrolled', 'spec', 'compact' or 'python'")
     return k
 
 
@@ -76,15 +77,31 @@ def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
 
 # ------------------------------------------------------------------ plans (cached)
 class _Plan:
-    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep")
+    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind")
 
-    def __init__(self, kernel, outs, n_in, n_pars, time_par, keep):
+    def __init__(self, kernel, outs, n_in, n_pars, time_par, keep, kind):
         self.kernel = kernel
         self.outs = outs
         self.n_in = n_in
         self.n_pars = n_pars
         self.time_par = time_par
         self.keep = keep
+        self.kind = kind
+
+    def kernel_at(self, order):
+        """The kernel to run at ``order``: the unrolled kernel at that order when
+        asked for (``kind="unrolled"``) or, with ``kind="auto"``, when it is
+        already compiled in the disk cache; else the plan's kernel.  All give the
+        same results."""
+        k = self.kernel
+        if self.kind not in ("unrolled", "auto"):
+            return k
+        d = k.decomposition
+        if not can_unroll(d, order):
+            return k
+        if self.kind == "auto" and not unroll_cached(d, False, order, 1):
+            return k
+        return get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
 
 
 _PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
@@ -142,9 +159,10 @@ def _plan(fs, variables, kind) -> _Plan:
         time_par = n_pars
         g = subs(g, {_time: Expr("par", (), time_par)})
     d = decompose(g, inputs)
-    kern = get_kernel(d, ode=False, kind=auto_kind(d, ode=False) if kind == "auto" else kind)
+    base = "compact" if kind == "unrolled" else kind     # the VM where unrolling does not fit
+    kern = get_kernel(d, ode=False, kind=auto_kind(d, ode=False) if base == "auto" else base)
     plan = _Plan(kern, np.array(d.outputs, dtype=np.int64), len(inputs), n_pars, time_par,
-                 (fs, variables))
+                 (fs, variables), kind)
     with _PLANS_LOCK:
         _PLANS[key] = plan
         while len(_PLANS) > 512:
@@ -201,8 +219,8 @@ def _check_order(order):
 def _run(plan, P, D, order, pars):
     m = plan.outs.shape[0]
     res = np.empty((P.shape[0], m, order + 1))
-    tc = np.zeros((plan.kernel.n_slots, order + 1))
-    k = plan.kernel
+    k = plan.kernel_at(order)
+    tc = np.zeros((k.n_slots, order + 1))
     if k.kind == "python":
         _run_points(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
     else:
@@ -231,8 +249,12 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
         Values of the runtime parameters ``par[i]`` used in ``f``.
     time : float, optional
         Value of ``tj.time`` if ``f`` uses it (and it is not among ``variables``).
-    kind : {"compact", "spec", "python"}, optional
-        Kernel kind (see :func:`default_kind`).
+    kind : {"unrolled", "spec", "compact", "python"}, optional
+        Kernel kind (see :func:`default_kind`): ``"unrolled"`` compiles straight-line
+        code for each order asked (LLVM, ~0.1 s for a small expression, cached on
+        disk; fastest per call), ``"spec"`` a looped specialised kernel (numba),
+        ``"compact"`` the VM (no compilation).  ``None``: the fastest kind already
+        compiled in the disk cache, else the VM.
 
     Returns
     -------
@@ -523,9 +545,9 @@ def cfunc(f, variables, *, kind=None, parallel=False) -> CFunc:
     ----------
     f : Expr or list of Expr
     variables : list of variables (order of the inputs)
-    kind : {"compact", "spec", "python"}, optional
-        Kernel kind; ``"spec"`` (specialised machine code) is fastest for
-        evaluating many points once compiled.
+    kind : {"unrolled", "spec", "compact", "python"}, optional
+        Kernel kind (as in :func:`taylor_coefficients`); ``"unrolled"`` is fastest
+        for evaluating many points once compiled.
     parallel : bool
         Evaluate large batches on all cores (threads; the compiled loop
         releases the GIL).

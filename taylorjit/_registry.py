@@ -56,7 +56,11 @@ class Op:
         if self._jit is None:
             from numba import njit
 
-            self._jit = njit(cache=True, nogil=True, inline="always", error_model="numpy")(self.py)
+            # no cache=True here or below: numba's cache of a function is keyed by its own
+            # file only, so a kernel file's cached code would keep an old copy of a helper
+            # from _common.py after the helper changed.  The kernels' code is cached inside
+            # the VM and the specialised kernels (whose cache keys hash every _funcs source).
+            self._jit = njit(nogil=True, inline="always", error_model="numpy")(self.py)
         return self._jit
 
     @property
@@ -66,8 +70,7 @@ class Op:
         if self._jit_call is None:
             from numba import njit
 
-            self._jit_call = njit(cache=True, nogil=True, error_model="numpy",
-                                  **no_refcount_opts())(self.py)
+            self._jit_call = njit(nogil=True, error_model="numpy", **no_refcount_opts())(self.py)
         return self._jit_call
 
     def call_args(self, outs, ins, c_expr, pars="pars", t="t"):

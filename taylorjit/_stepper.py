@@ -157,11 +157,13 @@ def eval_poly(tc, n, order, h, out, hacc):
     """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
     compensated summation of the monomials as heyoka's high-accuracy mode."""
     if hacc == 0:
+        # Horner on all rows at once (the same operations per row as one row at a
+        # time): the rows' multiply-add chains overlap instead of running in turn
         for i in range(n):
-            acc = tc[i, order]
-            for k in range(order - 1, -1, -1):
-                acc = tc[i, k] + acc * h
-            out[i] = acc
+            out[i] = tc[i, order]
+        for k in range(order - 1, -1, -1):
+            for i in range(n):
+                out[i] = tc[i, k] + out[i] * h
     else:
         for i in range(n):
             res = tc[i, 0]

@@ -253,11 +253,11 @@ def test_every_kernel_op_is_checked():
 
 def test_wrong_recurrence_fails(monkeypatch):
     """The checker is sharp: a copy of mul's kernel with an off-by-one in its
-    Cauchy sum (``range(k)`` for ``range(k + 1)``) fails it."""
+    Cauchy sum (``range(2, k)`` for ``range(1, k)``: the j = 1 term lost) fails it."""
     op = OPS["mul"]
     src = inspect.getsource(op.py)
-    assert "range(k + 1)" in src
-    wrong_src = "\n".join(line for line in src.replace("range(k + 1)", "range(k)").splitlines()
+    assert "range(1, k)" in src
+    wrong_src = "\n".join(line for line in src.replace("range(1, k)", "range(2, k)").splitlines()
                           if not line.startswith("@"))
     ns = {}
     exec(compile(wrong_src, "<wrong mul>", "exec"), ns)  # noqa: S102

@@ -113,7 +113,9 @@ def test_kepler_orbits(e):
     # after whole periods the orbit is back at pericentre
     expected = [1.0 - e, 0.0, 0.0, math.sqrt((1 + e) / (1 - e))]
     scale = 1.0 / (1.0 - e)
-    assert np.max(np.abs(ta.state - expected)) < 1e-12 * scale
+    # the error is a phase error, largest in vx at pericentre, where |dvx/dt| = scale**2;
+    # heyoka 7.13 on the same problem: 4e-13 (e = 0.5) and 9.9e-11 (e = 0.9)
+    assert np.max(np.abs(ta.state - expected)) < 2e-12 * scale ** 2
     # in between: Kepler's equation (mpmath-free: solved by Newton to eps)
     t = 3.7
     co = _kepler(e).propagate_until(5.0, c_output=True).c_output

@@ -34,8 +34,10 @@ def square_rec(a, k):
     2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even).
     Used by square and by the squared companions of tan, tanh and sigmoid."""
     acc = 0.0
-    for j in range((k + 1) // 2):
+    for j in range(1, (k + 1) // 2):
         acc += a[j] * a[k - j]
+    if k > 0:
+        acc += a[0] * a[k]          # the newest coefficient last
     acc = 2.0 * acc
     if k % 2 == 0:
         acc += a[k // 2] * a[k // 2]
