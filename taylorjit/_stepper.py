@@ -157,13 +157,26 @@ def eval_poly(tc, n, order, h, out, hacc):
     """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
     compensated summation of the monomials as heyoka's high-accuracy mode."""
     if hacc == 0:
-        # Horner on all rows at once (the same operations per row as one row at a
-        # time): the rows' multiply-add chains overlap instead of running in turn
-        for i in range(n):
-            out[i] = tc[i, order]
-        for k in range(order - 1, -1, -1):
-            for i in range(n):
-                out[i] = tc[i, k] + out[i] * h
+        # Horner, four rows at a time in registers (the same operations per row as
+        # one row at a time): four independent multiply-add chains overlap.  The last
+        # block repeats its last row to fill four lanes (harmless duplicate work).
+        for i0 in range(0, n, 4):
+            i1 = min(i0 + 1, n - 1)
+            i2 = min(i0 + 2, n - 1)
+            i3 = min(i0 + 3, n - 1)
+            a0 = tc[i0, order]
+            a1 = tc[i1, order]
+            a2 = tc[i2, order]
+            a3 = tc[i3, order]
+            for k in range(order - 1, -1, -1):
+                a0 = tc[i0, k] + a0 * h
+                a1 = tc[i1, k] + a1 * h
+                a2 = tc[i2, k] + a2 * h
+                a3 = tc[i3, k] + a3 * h
+            out[i0] = a0
+            out[i1] = a1
+            out[i2] = a2
+            out[i3] = a3
     else:
         for i in range(n):
             res = tc[i, 0]

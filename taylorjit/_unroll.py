@@ -25,6 +25,11 @@ implementation of the recurrences:
    instead of numba's seconds for the same size of Python source, and cache the
    object code on disk.
 
+Unlike the other kinds, an unrolled kernel leaves in ``tc`` only what its
+callers read: every order of the state rows (ODE) and of the output rows, and
+order 0 of every slot.  The other coefficients live in registers, and those
+that feed no output (cos at the last order of a pendulum) are never computed.
+
 The code size grows like ``ops * order**2``: :func:`unrolled_size` estimates it
 so that callers keep huge systems on the VM.
 """
@@ -375,7 +380,7 @@ def _chunks(p: _Prog, size: int):
     return out
 
 
-def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
+def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None) -> str:
     """LLVM IR (text) of the unrolled jet ``name`` for the traced program ``p``.
 
     The function has numba's C ABI of a :data:`taylorjit._kernel.JET_SIG`
@@ -383,10 +388,14 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
     address is read from the global ``<name>_vm``, set after loading.  The
     straight-line body is split into functions of whole orders (:data:`CHUNK`
     nodes each): values from earlier chunks are reloaded from ``tc`` (every
-    coefficient is stored) or recomputed if they are intermediate."""
+    coefficient is stored) or recomputed if they are intermediate.
+
+    Only the rows in ``keep`` (default: all) are guaranteed in ``tc`` afterwards
+    (all orders), plus every slot's order 0."""
     from ._kernel import group_rows
 
     ir, f64, i64, ptr, a1, a2 = _ir_types()
+    keep = set(range(n_slots)) if keep is None else set(keep)
     mod = ir.Module(name=name)
     fnty = ir.FunctionType(ptr, [a2, i64, a1, f64, i64, a2, a1])
     vm_p = ir.PointerType(fnty)
@@ -403,15 +412,32 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
         groups.append((_array_struct(ir, i64, a2, gp, [len(prows), len(prows[0])]),
                        _array_struct(ir, i64, a1, gc, [len(cv)])))
 
+    chunks = _chunks(p, CHUNK)
+    chunk_of = [0] * len(p.nodes)
+    for ci, (lo, hi) in enumerate(chunks):
+        chunk_of[lo:hi] = [ci] * (hi - lo)
+    # the last chunk that reads each node (directly or through a store)
+    last_use = list(chunk_of)
+    for i, nd in enumerate(p.nodes):
+        if nd[0] in ("+", "-", "*", "/", "neg", "st"):
+            for a in (nd[1:3] if nd[0] != "st" else (nd[3],)):
+                if last_use[a] < chunk_of[i]:
+                    last_use[a] = chunk_of[i]
+    # stores: the rows the caller reads (``keep``), everything at order 0 (the VM
+    # groups read it) and values that later chunks reload; the other coefficients
+    # stay in registers and dead ones (e.g. cos at the last order) are never computed
+    stored = set()
     loc = {}                      # value node -> (slot, j) where it is stored
     written = set()
-    for nd in p.nodes:
+    for i, nd in enumerate(p.nodes):
         if nd[0] == "st":
             key = (nd[1], nd[2])
             if key in written:        # rewritten coefficient: its old node is not there
                 loc = {v: kj for v, kj in loc.items() if kj != key}
             written.add(key)
-            loc.setdefault(nd[3], key)
+            if nd[1] in keep or nd[2] == 0 or last_use[nd[3]] > chunk_of[i]:
+                stored.add(i)
+                loc.setdefault(nd[3], key)
 
     def emit_chunk(ci, lo, hi):
         f = ir.Function(mod, fnty, name=f"{name}_k{ci}")
@@ -458,7 +484,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
         for idx in range(lo, hi):
             nd = p.nodes[idx]
             if nd[0] == "st":
-                b.store(get(nd[3]), addr(nd[1], nd[2]))
+                if idx in stored:
+                    b.store(get(nd[3]), addr(nd[1], nd[2]))
             elif nd[0] == "vm":
                 gp, gc = groups[nd[1]]
                 b.call(b.load(vm_g, typ=vm_p),
@@ -468,7 +495,7 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int) -> str:
         b.ret(ir.Constant(ptr, None))
         return f
 
-    chunk_fns = [emit_chunk(ci, lo, hi) for ci, (lo, hi) in enumerate(_chunks(p, CHUNK))]
+    chunk_fns = [emit_chunk(ci, lo, hi) for ci, (lo, hi) in enumerate(chunks)]
 
     fn = ir.Function(mod, fnty, name=name)
     tc_a, order_a, pars_a, t_a, full_a, prog_a, cvals_a = fn.args
@@ -498,6 +525,7 @@ _lock = threading.RLock()
 _ENGINE = []
 _LOADED: dict = {}
 CODEGEN_OPT = 3     # LLVM code generation level (no IR passes: the code is straight-line)
+_LAYOUT = 2         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -515,7 +543,8 @@ def _target_machine(fresh=False):
             cpu=cpu, features=feats, opt=CODEGEN_OPT, jit=True)
         if fresh:
             return tm, None
-        key = hashlib_hex(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}")
+        key = hashlib_hex(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
+                          f"{_LAYOUT}")
         _ENGINE.extend([tm, key])
     return _ENGINE[0], _ENGINE[1]
 
@@ -559,7 +588,8 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         obj = _cache.read_blob(f"{name}.o")
         if obj is None:
             p = trace_program(d, ode, order, full)
-            mod = llb.parse_assembly(build_ir(p, name, d.n_slots, order, full))
+            keep = set(d.outputs) | (set(range(d.n_in)) if ode else set())
+            mod = llb.parse_assembly(build_ir(p, name, d.n_slots, order, full, keep))
             mod.triple = tm.triple
             mod.data_layout = str(tm.target_data)
             obj = tm.emit_object(mod)
