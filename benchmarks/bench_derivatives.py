@@ -104,7 +104,7 @@ def univariate(orders):
         c0 = 1.0 + random.random() * 1e-9
         f = tj.exp(tj.sin(x)) * tj.cos(x) / (c0 + x**2)
         res = {}
-        for kind in ("compact", "spec"):
+        for kind in ("compact", "spec", "unrolled"):
             t0 = time.perf_counter()
             tj.taylor_coefficients(f, [x], [0.3], order=order, kind=kind)
             setup = time.perf_counter() - t0
@@ -113,7 +113,7 @@ def univariate(orders):
             batch = best(lambda: tj.taylor_coefficients(f, [x], pts, order=order, kind=kind),
                          repeat=3) / pts.shape[0]
             res[kind] = (setup, call, batch)
-        ours = tj.taylor_coefficients(f, [x], [0.3], order=order, kind="spec")
+        ours = tj.taylor_coefficients(f, [x], [0.3], order=order, kind="unrolled")
         jt = (None, None, None)
         if use_jax:
             def fj(s):
@@ -132,15 +132,15 @@ def univariate(orders):
             if err > 1e-8:
                 print(f"warning: JAX jet and taylorjit disagree at order {order}: {err:.1e}")
             jt = (jsetup, jcall, None)
-        rows.append([order, fmt(res["compact"][0]), fmt(res["spec"][0]), fmt(jt[0]),
-                     fmt(res["compact"][1]), fmt(res["spec"][1]), fmt(jt[1]),
-                     fmt(res["compact"][2]), fmt(res["spec"][2]),
-                     ratio(jt[1], res["spec"][2]), ratio(jt[0], res["compact"][0])])
+        rows.append([order, fmt(res["compact"][0]), fmt(res["spec"][0]), fmt(res["unrolled"][0]),
+                     fmt(jt[0]), fmt(res["compact"][1]), fmt(res["unrolled"][1]), fmt(jt[1]),
+                     fmt(res["compact"][2]), fmt(res["spec"][2]), fmt(res["unrolled"][2]),
+                     ratio(jt[1], res["unrolled"][2]), ratio(jt[0], res["compact"][0])])
     table("1. Taylor coefficients of exp(sin x) cos x/(1 + x^2) (new expression each order; "
           f"JAX only up to order {JAX_MAX_ORDER}: its compile time explodes)",
-          ["order", "setup compact", "setup spec", "setup jax", "call compact", "call spec",
-           "call jax", "batch/pt compact", "batch/pt spec", "jax call / spec batch",
-           "jax setup / compact setup"], rows)
+          ["order", "setup compact", "setup spec", "setup unrolled", "setup jax", "call compact",
+           "call unrolled", "call jax", "batch/pt compact", "batch/pt spec", "batch/pt unrolled",
+           "jax call / unrolled batch", "jax setup / compact setup"], rows)
 
 
 def sympy_univariate(order, budget=60.0):
@@ -166,14 +166,15 @@ def multivariate(order=8):
     f = 1 / tj.sqrt((x - a) ** 2 + (y - b) ** 2 + (z - c) ** 2)
     pt = [0.5, 0.4, 1.1]
     rows = []
-    for kind in ("compact", "spec"):
+    for kind in ("compact", "spec", "unrolled"):
         t0 = time.perf_counter()
         d = tj.derivatives(f, [x, y, z], pt, order=order, kind=kind)
         setup = time.perf_counter() - t0
         call = best(lambda: tj.derivatives(f, [x, y, z], pt, order=order, kind=kind), repeat=3)
         rows.append([f"taylorjit derivatives ({kind})", fmt(setup), fmt(call), "1.0x"])
     ours = rows[-1]
-    tcall = best(lambda: tj.derivatives(f, [x, y, z], pt, order=order, kind="spec"), repeat=3)
+    tcall = best(lambda: tj.derivatives(f, [x, y, z], pt, order=order, kind="unrolled"),
+                 repeat=3)
     ref = d
     try:
         import heyoka as hy
@@ -242,7 +243,7 @@ def multivariate(order=8):
     except ImportError:
         pass
     table(f"2. All partials up to order {order} of 1/|r - r0| in 3 variables "
-          f"({len(ref)} derivatives; ratio = peer call / taylorjit spec call)",
+          f"({len(ref)} derivatives; ratio = peer call / taylorjit unrolled call)",
           ["method", "setup", "call", "ratio"], rows)
     _ = ours
 
@@ -256,13 +257,13 @@ def cfunc_bench(npts=1_000_000):
     P = rng.uniform(-2, 2, (npts, 2))
     rows = []
     t0 = time.perf_counter()
-    g = tj.cfunc(fs, [x, y], kind="spec")
+    g = tj.cfunc(fs, [x, y], kind="unrolled")
     g(P[:2])
     setup = time.perf_counter() - t0
     ours = best(lambda: g(P), repeat=3)
     par = best(lambda: g(P, parallel=True), repeat=3)
-    rows.append(["taylorjit cfunc (spec)", fmt(setup), fmt(ours), "1.0x"])
-    rows.append(["taylorjit cfunc (spec, parallel threads)", "-", fmt(par), ratio(par, ours)])
+    rows.append(["taylorjit cfunc (unrolled)", fmt(setup), fmt(ours), "1.0x"])
+    rows.append(["taylorjit cfunc (unrolled, parallel threads)", "-", fmt(par), ratio(par, ours)])
 
     def numpy_eval():
         xs, ys = P[:, 0], P[:, 1]
@@ -297,7 +298,7 @@ def warm_up():
     """Load the engine's own compiled code (VM, drivers) once, so that the set-up
     columns measure what a new expression costs in a running session."""
     w = tj.var("w")
-    for kind in ("compact", "spec"):
+    for kind in ("compact", "spec", "unrolled"):
         tj.taylor_coefficients(tj.sin(w) * w, [w], [0.1], order=3, kind=kind)
         tj.derivatives(tj.sin(w) * w, [w], [0.1], order=2, kind=kind)
 
@@ -314,8 +315,8 @@ def main():
         s = sympy_univariate(order, budget=20 if QUICK else 60)
         x = tj.var("x")
         f = tj.exp(tj.sin(x)) * tj.cos(x) / (1 + x**2)
-        tj.taylor_coefficients(f, [x], [0.3], order=order, kind="spec")
-        t = best(lambda: tj.taylor_coefficients(f, [x], [0.3], order=order, kind="spec"))
+        tj.taylor_coefficients(f, [x], [0.3], order=order, kind="unrolled")
+        t = best(lambda: tj.taylor_coefficients(f, [x], [0.3], order=order, kind="unrolled"))
         rows.append([order, fmt(s[0]) if s[0] else "> budget", fmt(s[1]), fmt(t),
                      ratio(s[1], t)])
     table("1b. sympy: derivatives 0..order by repeated diff + lambdify (vs taylorjit call)",

@@ -164,7 +164,8 @@ def run_tj(name, kind, reps):
 
     t, (state, steps) = best_of(go, reps)
     return {"per_step": t / steps, "steps": steps, "state": state, "total": t,
-            "ops": len(ta0.decomposition.ops), "setup_in_process": setup_warm_process}
+            "ops": len(ta0.decomposition.ops), "setup_in_process": setup_warm_process,
+            "kind": ta0._kernel.kind}
 
 
 def run_hy(name, compact, reps):
@@ -273,14 +274,19 @@ def main():
         for kind in ("compact", "spec"):
             new, warm, ops, imp = setup_times(name, "compact") if kind == "compact" else (None,) * 4
             if kind == "spec":
-                if ops_cache.get(name, 0) > a.spec_max_ops:
-                    rows.append((f"taylorjit spec", None, None, None, None, None,
-                                 f"skipped: {ops_cache[name]} ops > --spec-max-ops"))
+                # compact=False: the unrolled kernel (LLVM) if the system fits
+                # (taylorjit._unroll.MAX_UNROLLED), else the looped numba kernel
+                from taylorjit._unroll import MAX_UNROLLED
+
+                n_ops = ops_cache.get(name, 0)
+                if (n_ops + 1) * 21 * 22 // 2 > MAX_UNROLLED and n_ops > a.spec_max_ops:
+                    rows.append(("taylorjit spec", None, None, None, None, None,
+                                 f"skipped: {n_ops} ops > --spec-max-ops"))
                     continue
                 new, warm, ops, imp = setup_times(name, "spec")
             ops_cache[name] = ops
             r = run_tj(name, kind, reps)
-            rows.append((f"taylorjit {kind}", new, warm, r["per_step"], r["steps"],
+            rows.append((f"taylorjit {r['kind']}", new, warm, r["per_step"], r["steps"],
                          None if ref is None else rel_err(r["state"], ref), f"{ops} ops"))
             results[(name, "tj", kind)] = r
         for compact in (False, True):

@@ -45,7 +45,7 @@ from ._registry import OPS
 
 __all__ = ["UnsupportedUnroll", "unrolled_size", "trace_program", "unrolled_jet"]
 
-MAX_UNROLLED = 60000   # default bound on unrolled_size for automatic use
+MAX_UNROLLED = 200000  # default bound on unrolled_size (compile time: ~10-40 s at the bound)
 
 
 class UnsupportedUnroll(ValueError):

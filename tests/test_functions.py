@@ -253,13 +253,15 @@ def test_every_kernel_op_is_checked():
 
 def test_wrong_recurrence_fails(monkeypatch):
     """The checker is sharp: a copy of mul's kernel with an off-by-one in its
-    Cauchy sum (``range(2, k)`` for ``range(1, k)``: the j = 1 term lost) fails it."""
+    Cauchy sum (``psum(..., 2, k)`` for ``psum(..., 1, k)``: the j = 1 term lost)
+    fails it."""
     op = OPS["mul"]
     src = inspect.getsource(op.py)
-    assert "range(1, k)" in src
-    wrong_src = "\n".join(line for line in src.replace("range(1, k)", "range(2, k)").splitlines()
+    assert "psum(r_a, r_b, k, 1, k)" in src
+    wrong_src = "\n".join(line for line in src.replace("psum(r_a, r_b, k, 1, k)",
+                                                        "psum(r_a, r_b, k, 2, k)").splitlines()
                           if not line.startswith("@"))
-    ns = {}
+    ns = dict(op.py.__globals__)
     exec(compile(wrong_src, "<wrong mul>", "exec"), ns)  # noqa: S102
     monkeypatch.setattr(op, "py", ns["mul_coeff"])
     monkeypatch.setattr(_kernel, "_MEMO", {})

@@ -235,3 +235,28 @@ def test_two_processes_build_the_same_kernel(tmp_path):
     assert a == b and np.isfinite(a).all()
     assert len(list(tmp_path.rglob("spec*.py"))) == 1
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_kernels_read_only_computed_coefficients():
+    """A kernel at order k may read its outputs only below k: with every slot
+    that the jet writes pre-filled with NaN, the result must not change (a read
+    of a stale coefficient at order 0 once slipped through zero-filled tests)."""
+    from taylorjit._registry import FUNCTIONS
+
+    exprs = [X / (1.0 + Y * Y), X * Y - Y / X, tj.sqrt(1.5 + X * X) ** 1.3]
+    for f in FUNCTIONS.values():
+        lo, hi = f.domain[0]
+        mid = 0.5 * (lo + hi)
+        args = [mid + 0.01 * X, mid + 0.02 * Y][:f.nargs]     # inside the test domain
+        exprs.append(f(*args) + X)
+    d = decompose(exprs, [X, Y])
+    rows = [[0.31, 0.5, -0.25, 0.125], [0.42, -0.75, 0.5]]
+    for kind in ("python", "compact"):
+        k = get_kernel(d, ode=False, kind=kind)
+        clean = run_expr(k, rows, 12)
+        tc = np.full((k.n_slots, 13), np.nan)
+        tc[:2] = 0.0
+        for i, r in enumerate(rows):
+            tc[i, :len(r)] = r
+        k.jet(tc, 12, np.asarray(PARS, float), float(TIME), 1, k.prog, k.cvals)
+        assert _bitwise(tc, clean), kind

@@ -3,8 +3,96 @@
 They take 1-D coefficient rows (``tc[slot]``), not slot numbers: indexing a
 row is markedly cheaper in numba than indexing the 2-D ``tc`` (measured 1.5x
 on the whole pendulum jet).
+
+Summation order.  Every convolution sum of a recurrence at order k is added in
+one fixed *blocked* order (:func:`psum`, :func:`pwsum`): the inner terms,
+whose coefficients are the oldest, in four interleaved partial sums
+(``(s0 + s1) + (s2 + s3)``), then the two end terms, which hold the most recent
+coefficients of the previous order, and finally (in the callers) the terms with
+the newest coefficient of this order.  The order is the same for every kernel
+kind, so the kinds agree to the last bit; in straight-line (unrolled) code it
+makes the chain of dependent additions per order ~k/4 + 3 long instead of k
+(measured: Lorenz jet 0.33 -> 0.22 us, pendulum 0.47 -> 0.36 us).
 """
 from numba import njit
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def psum(a, b, k, lo, hi):
+    """sum_{j=lo}^{hi-1} a_j b_{k-j}, in the blocked order (module docstring)."""
+    n = hi - lo
+    if n <= 0:
+        return 0.0
+    t_lo = a[lo] * b[k - lo]
+    if n == 1:
+        return t_lo
+    t_hi = a[hi - 1] * b[k - hi + 1]
+    if n == 2:
+        return t_lo + t_hi
+    j = lo + 1
+    end = hi - 1
+    if n < 6:
+        acc = a[j] * b[k - j]
+        j += 1
+        while j < end:
+            acc += a[j] * b[k - j]
+            j += 1
+    else:
+        s0 = a[j] * b[k - j]
+        s1 = a[j + 1] * b[k - j - 1]
+        s2 = a[j + 2] * b[k - j - 2]
+        s3 = a[j + 3] * b[k - j - 3]
+        j += 4
+        while j + 3 < end:
+            s0 += a[j] * b[k - j]
+            s1 += a[j + 1] * b[k - j - 1]
+            s2 += a[j + 2] * b[k - j - 2]
+            s3 += a[j + 3] * b[k - j - 3]
+            j += 4
+        while j < end:
+            s0 += a[j] * b[k - j]
+            j += 1
+        acc = (s0 + s1) + (s2 + s3)
+    return (acc + t_lo) + t_hi
+
+
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def pwsum(a, b, k, lo, hi):
+    """sum_{j=lo}^{hi-1} j a_j b_{k-j}, in the blocked order (module docstring)."""
+    n = hi - lo
+    if n <= 0:
+        return 0.0
+    t_lo = lo * a[lo] * b[k - lo]
+    if n == 1:
+        return t_lo
+    t_hi = (hi - 1) * a[hi - 1] * b[k - hi + 1]
+    if n == 2:
+        return t_lo + t_hi
+    j = lo + 1
+    end = hi - 1
+    if n < 6:
+        acc = j * a[j] * b[k - j]
+        j += 1
+        while j < end:
+            acc += j * a[j] * b[k - j]
+            j += 1
+    else:
+        s0 = j * a[j] * b[k - j]
+        s1 = (j + 1) * a[j + 1] * b[k - j - 1]
+        s2 = (j + 2) * a[j + 2] * b[k - j - 2]
+        s3 = (j + 3) * a[j + 3] * b[k - j - 3]
+        j += 4
+        while j + 3 < end:
+            s0 += j * a[j] * b[k - j]
+            s1 += (j + 1) * a[j + 1] * b[k - j - 1]
+            s2 += (j + 2) * a[j + 2] * b[k - j - 2]
+            s3 += (j + 3) * a[j + 3] * b[k - j - 3]
+            j += 4
+        while j < end:
+            s0 += j * a[j] * b[k - j]
+            j += 1
+        acc = (s0 + s1) + (s2 + s3)
+    return (acc + t_lo) + t_hi
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -13,19 +101,14 @@ def quot_rec(o, d, k, num_k):
     k b_k d_0 + sum_{j=1}^{k-1} j b_j d_{k-j} = k n_k, so
     b_k = (n_k - (1/k) sum_{j=1}^{k-1} j b_j d_{k-j}) / d_0.
     Used by log, log1p, atan, asin, acos, asinh, acosh, atanh, atan2."""
-    acc = 0.0
-    for j in range(1, k):
-        acc += j * o[j] * d[k - j]
-    o[k] = (num_k - acc / k) / d[0]
+    o[k] = (num_k - pwsum(o, d, k, 1, k) / k) / d[0]
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def dsum(a, b, k):
-    """(1/k) sum_{j=1}^{k} j a_j b_{k-j}: coefficient k of the integral of a' b."""
-    acc = 0.0
-    for j in range(1, k + 1):
-        acc += j * a[j] * b[k - j]
-    return acc / k
+    """(1/k) sum_{j=1}^{k} j a_j b_{k-j}: coefficient k of the integral of a' b
+    (k >= 1; the newest coefficient, a_k, added last)."""
+    return (pwsum(a, b, k, 1, k) + k * a[k] * b[0]) / k
 
 
 @njit(cache=True, nogil=True, inline="always", error_model="numpy")
@@ -33,11 +116,9 @@ def square_rec(a, k):
     """Coefficient k of a^2: the Cauchy product folded by symmetry,
     2 sum_{j=0}^{(k-1)//2} a_j a_{k-j} (+ a_{k/2}^2 when k is even).
     Used by square and by the squared companions of tan, tanh and sigmoid."""
-    acc = 0.0
-    for j in range(1, (k + 1) // 2):
-        acc += a[j] * a[k - j]
-    if k > 0:
-        acc += a[0] * a[k]          # the newest coefficient last
+    if k == 0:
+        return a[0] * a[0]
+    acc = psum(a, a, k, 1, (k + 1) // 2) + a[0] * a[k]      # the newest coefficient last
     acc = 2.0 * acc
     if k % 2 == 0:
         acc += a[k // 2] * a[k // 2]

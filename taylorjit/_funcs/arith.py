@@ -10,9 +10,10 @@ Table 13.1/13.2; Jorba & Zou, Exp. Math. 14 (2005), section 3.
 import math
 
 import mpmath
+from numba import njit
 
 from .._registry import kernel_op, register_function
-from ._common import square_rec
+from ._common import psum, square_rec
 from .._expr import mul as _mul, div as _div
 
 
@@ -94,13 +95,10 @@ def mul_coeff(tc, k, o, a, b):
     come last, so the sum of the older terms does not wait for them: in
     straight-line code this cut the latency chain per order (Lorenz jet ~1.3x)."""
     r_o, r_a, r_b = tc[o], tc[a], tc[b]
-    acc = 0.0
-    for j in range(1, k):
-        acc += r_a[j] * r_b[k - j]
-    if k > 0:
-        acc += r_a[0] * r_b[k]
-    acc += r_a[k] * r_b[0]
-    r_o[k] = acc
+    if k == 0:
+        r_o[0] = r_a[0] * r_b[0]
+    else:
+        r_o[k] = (psum(r_a, r_b, k, 1, k) + r_a[0] * r_b[k]) + r_a[k] * r_b[0]
 
 
 @kernel_op("mul_s", n_out=1, n_in=2)
@@ -114,10 +112,11 @@ def mul_s_coeff(tc, k, o, a, s):
 def div_coeff(tc, k, o, a, b):
     """c = a / b: c_k = (a_k - sum_{j=1}^{k} b_j c_{k-j}) / b_0."""
     r_o, r_a, r_b = tc[o], tc[a], tc[b]
-    acc = 0.0
-    for j in range(1, k + 1):
-        acc += r_b[j] * r_o[k - j]
-    r_o[k] = (r_a[k] - acc) / r_b[0]        # the newest input, a_k, last (see mul)
+    if k == 0:
+        r_o[0] = r_a[0] / r_b[0]
+    else:
+        # the newest inputs (b_k, then a_k) last; see _common
+        r_o[k] = (r_a[k] - (psum(r_b, r_o, k, 1, k) + r_b[k] * r_o[0])) / r_b[0]
 
 
 @kernel_op("div_us", n_out=1, n_in=2)
@@ -134,10 +133,7 @@ def div_su_coeff(tc, k, o, s, a):
     if k == 0:
         r_o[0] = r_s[0] / r_a[0]
     else:
-        acc = 0.0
-        for j in range(1, k + 1):
-            acc -= r_a[j] * r_o[k - j]
-        r_o[k] = acc / r_a[0]
+        r_o[k] = -(psum(r_a, r_o, k, 1, k) + r_a[k] * r_o[0]) / r_a[0]
 
 
 # --- square --------------------------------------------------------------------------
@@ -171,10 +167,7 @@ def sqrt_coeff(tc, k, o, a):
     if k == 0:
         r_o[0] = math.sqrt(r_a[0])
     else:
-        acc = 0.0
-        for j in range(1, (k + 1) // 2):
-            acc += r_o[j] * r_o[k - j]
-        acc = 2.0 * acc
+        acc = 2.0 * psum(r_o, r_o, k, 1, (k + 1) // 2)
         if k % 2 == 0:
             acc += r_o[k // 2] * r_o[k // 2]
         r_o[k] = (r_a[k] - acc) / (2.0 * r_o[0])
@@ -194,6 +187,48 @@ sqrt = register_function(
 
 
 # --- real power with a constant exponent --------------------------------------------------
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
+def _pow_sum(a, b, k, c):
+    """sum_{j=1}^{k-1} (k c - j (c + 1)) a_{k-j} b_j in the blocked order of
+    :func:`taylorjit._funcs._common.psum` (k >= 1)."""
+    n = k - 1
+    if n <= 0:
+        return 0.0
+    kc = k * c
+    c1 = c + 1.0
+    t_lo = (kc - c1) * a[k - 1] * b[1]
+    if n == 1:
+        return t_lo
+    t_hi = (kc - (k - 1) * c1) * a[1] * b[k - 1]
+    if n == 2:
+        return t_lo + t_hi
+    j = 2
+    end = k - 1
+    if n < 6:
+        acc = (kc - j * c1) * a[k - j] * b[j]
+        j += 1
+        while j < end:
+            acc += (kc - j * c1) * a[k - j] * b[j]
+            j += 1
+    else:
+        s0 = (kc - j * c1) * a[k - j] * b[j]
+        s1 = (kc - (j + 1) * c1) * a[k - j - 1] * b[j + 1]
+        s2 = (kc - (j + 2) * c1) * a[k - j - 2] * b[j + 2]
+        s3 = (kc - (j + 3) * c1) * a[k - j - 3] * b[j + 3]
+        j += 4
+        while j + 3 < end:
+            s0 += (kc - j * c1) * a[k - j] * b[j]
+            s1 += (kc - (j + 1) * c1) * a[k - j - 1] * b[j + 1]
+            s2 += (kc - (j + 2) * c1) * a[k - j - 2] * b[j + 2]
+            s3 += (kc - (j + 3) * c1) * a[k - j - 3] * b[j + 3]
+            j += 4
+        while j < end:
+            s0 += (kc - j * c1) * a[k - j] * b[j]
+            j += 1
+        acc = (s0 + s1) + (s2 + s3)
+    return (acc + t_lo) + t_hi
+
+
 @kernel_op("pow", n_out=1, n_in=1, has_c=True)
 def pow_coeff(tc, k, o, a, c):
     """b = a^c for a constant real c (Griewank & Walther Table 13.2):
@@ -202,9 +237,8 @@ def pow_coeff(tc, k, o, a, c):
     if k == 0:
         r_o[0] = r_a[0] ** c
     else:
-        acc = 0.0
-        for j in range(1, k):
-            acc += (k * c - j * (c + 1.0)) * r_a[k - j] * r_o[j]
-        acc += (k * c) * r_a[k] * r_o[0]        # the newest input term last (see mul)
+        # sum_{j=1}^{k-1} (k c - j (c+1)) a_{k-j} b_j in the blocked order of
+        # _common.psum, then the newest input term (j = 0) last
+        acc = _pow_sum(r_a, r_o, k, c) + (k * c) * r_a[k] * r_o[0]
         r_o[k] = acc / (k * r_a[0])
 

@@ -9,7 +9,7 @@ import mpmath
 
 from .._expr import div as _div, add as _add
 from .._registry import kernel_op, register_function
-from ._common import dsum, quot_rec
+from ._common import dsum, pwsum, quot_rec
 
 
 # --- exp ---------------------------------------------------------------------------------
@@ -90,10 +90,7 @@ def log1p_coeff(tc, k, o, a):
         x = r_a[0]
         r_o[0] = math.log1p(x) if x > -1.0 else (-math.inf if x == -1.0 else math.nan)
     else:
-        acc = 0.0
-        for j in range(1, k):
-            acc += j * r_o[j] * r_a[k - j]
-        r_o[k] = (r_a[k] - acc / k) / (1.0 + r_a[0])
+        r_o[k] = (r_a[k] - pwsum(r_o, r_a, k, 1, k) / k) / (1.0 + r_a[0])
 
 
 def _sympy_log1p(sp, a):

@@ -23,13 +23,8 @@ def sinhcosh_coeff(tc, k, s, c, a):
         r_s[0] = math.sinh(r_a[0])
         r_c[0] = math.cosh(r_a[0])
     else:
-        ss = 0.0
-        cc = 0.0
-        for j in range(1, k + 1):
-            ss += j * r_a[j] * r_c[k - j]
-            cc += j * r_a[j] * r_s[k - j]
-        r_s[k] = ss / k
-        r_c[k] = cc / k
+        r_s[k] = dsum(r_a, r_c, k)
+        r_c[k] = dsum(r_a, r_s, k)
 
 
 sinh = register_function(
