@@ -58,12 +58,18 @@ class Decomposition:
         return len(self.inputs)
 
     def key(self) -> str:
-        """Content hash identifying the program (part of the kernel cache key)."""
+        """Content hash identifying the program (part of the kernel cache key;
+        computed once: a decomposition is not modified after it is built)."""
+        hit = self.__dict__.get("_key")
+        if hit is not None:
+            return hit
         h = hashlib.sha256()
         h.update(repr((self.n_in, self.n_slots, self.outputs)).encode())
         for name, outs, ins, c in self.ops:
             h.update(repr((name, outs, ins, None if c is None else float(c).hex())).encode())
-        return h.hexdigest()[:24]
+        key = h.hexdigest()[:24]
+        self.__dict__["_key"] = key
+        return key
 
     def __repr__(self):
         lines = [f"Decomposition: {self.n_in} inputs, {len(self.ops)} operations, "

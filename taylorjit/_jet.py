@@ -77,7 +77,7 @@ def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
 
 # ------------------------------------------------------------------ plans (cached)
 class _Plan:
-    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind")
+    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind", "at")
 
     def __init__(self, kernel, outs, n_in, n_pars, time_par, keep, kind):
         self.kernel = kernel
@@ -87,21 +87,27 @@ class _Plan:
         self.time_par = time_par
         self.keep = keep
         self.kind = kind
+        self.at = {}            # order -> kernel (see kernel_at)
 
     def kernel_at(self, order):
         """The kernel to run at ``order``: the unrolled kernel at that order when
         asked for (``kind="unrolled"``) or, with ``kind="auto"``, when it is
         already compiled in the disk cache; else the plan's kernel.  All give the
         same results."""
+        hit = self.at.get(order)
+        if hit is not None:
+            return hit
         k = self.kernel
         if self.kind not in ("unrolled", "auto"):
             return k
         d = k.decomposition
         if not can_unroll(d, order):
+            self.at[order] = k
             return k
         if self.kind == "auto" and not unroll_cached(d, False, order, 1):
-            return k
-        return get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
+            return k            # not memoised: it may be compiled later
+        k = self.at[order] = get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
+        return k
 
 
 _PLANS: "OrderedDict[tuple, _Plan]" = OrderedDict()
@@ -418,15 +424,28 @@ def _combine(C, degs, res, out):
             out[r, m] = acc
 
 
-def _combine_jit():
-    if "combine" not in _DRIVERS:
+def _partials(jet, prog, cvals, tc, order, pars, P, D, outs, res, C, degs, out):
+    """The directional jets and their interpolation in one compiled call (one
+    crossing from Python instead of two)."""
+    _run_points_inl(jet, prog, cvals, tc, order, pars, P, D, outs, res)
+    _combine_inl(C, degs, res, out)
+
+
+def _partials_jit():
+    if "partials" not in _DRIVERS:
         from numba import njit, types
 
         f8 = types.float64
-        sig = types.void(f8[:, ::1], types.int64[::1], f8[:, :, ::1], f8[:, ::1])
-        _DRIVERS["combine"] = njit(sig, cache=True, nogil=True, error_model="numpy",
-                                   **no_refcount_opts())(_combine)
-    return _DRIVERS["combine"]
+        i8 = types.int64
+        inl = dict(inline="always", error_model="numpy")
+        g = _partials.__globals__      # the inlined pieces, bound before _partials compiles
+        g["_run_points_inl"] = njit(**inl)(_run_points)
+        g["_combine_inl"] = njit(**inl)(_combine)
+        sig = types.void(JET_TYPE(), i8[:, ::1], f8[::1], f8[:, ::1], i8, f8[::1], f8[:, ::1],
+                         f8[:, ::1], i8[::1], f8[:, :, ::1], f8[:, ::1], i8[::1], f8[:, ::1])
+        _DRIVERS["partials"] = njit(sig, cache=True, nogil=True, error_model="numpy",
+                                    **no_refcount_opts())(_partials)
+    return _DRIVERS["partials"]
 
 
 def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None) -> Derivatives:
@@ -483,12 +502,17 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     else:
         Pm = np.empty(dirs.shape)
         Pm[:] = P
-        res = _run(plan, Pm, dirs, order, pars_arr)       # (ndirs, m, order+1)
-        values = np.empty((C.shape[0], res.shape[1]))
-        if plan.kernel.kind == "python":
+        k = plan.kernel_at(order)
+        m = plan.outs.shape[0]
+        res = np.empty((Pm.shape[0], m, order + 1))       # (ndirs, m, order+1)
+        values = np.empty((C.shape[0], m))
+        tc = np.zeros((k.n_slots, order + 1))
+        if k.kind == "python":
+            _run_points(k.jet, k.prog, k.cvals, tc, order, pars_arr, Pm, dirs, plan.outs, res)
             _combine(C, degs, res, values)
         else:
-            _combine_jit()(C, degs, res, values)
+            _partials_jit()(k.jet, k.prog, k.cvals, tc, order, pars_arr, Pm, dirs, plan.outs, res,
+                            C, degs, values)
     return Derivatives(values, index, n, order, scalar, variables)
 
 

@@ -10,11 +10,13 @@ implementation of the recurrences:
    rows at concrete orders ``k``; every arithmetic operation they perform
    becomes a node of a straight-line SSA program.  So each coefficient is the
    same sequence of IEEE operations as in the looped kernels and the kinds agree
-   to the last bit (tested).  Whatever a kernel does that depends on a value
-   (order 0 of the elementary functions, with their domain checks; the Kepler
-   solver) cannot be traced: at order 0 those operations run in the compact VM
-   on a small program table embedded in the code; an operation that refuses at
-   an order above 0 makes the system unsupported (none of the registry does).
+   to the last bit (tested).  Elementary functions of symbols become calls of
+   the same C library functions that numba calls (:data:`LIBM_UNARY`).
+   Whatever a kernel does that depends on a value (the domain checks at order 0
+   of log, asin, acosh ...; the Kepler solver; real powers) cannot be traced: at
+   order 0 those operations run in the compact VM on a small program table
+   embedded in the code; an operation that refuses at an order above 0 makes the
+   system unsupported (none of the registry does).
 2. **Emit** LLVM IR for the program with the common jet signature (numba's C
    ABI of a ``JET_SIG`` function, so the compiled drivers call it as a
    first-class function like any other jet).  Called with another order,
@@ -61,7 +63,8 @@ class _Prog:
     """The straight-line program being traced: a list of nodes.
 
     Value nodes: ``("c", x)`` constant, ``("ld", slot, j)`` load of ``tc[slot, j]``,
-    ``("par", i)``, ``("t",)``, ``(op, a, b)`` for op in ``+ - * /``, ``("neg", a)``.
+    ``("par", i)``, ``("t",)``, ``(op, a, b)`` for op in ``+ - * /``, ``("neg", a)``,
+    ``("call", name, a)`` a C library function (:data:`LIBM_UNARY`).
     Effect nodes: ``("st", slot, j, a)`` store, ``("vm", g)`` run VM group ``g``.
     Value nodes are hash-consed (identical operations share one node).
     """
@@ -215,8 +218,16 @@ class _Pars:
         return _V(self.p, self.p.node("par", int(i)))
 
 
+# math functions that numba lowers to a call of the C library function of the same name
+# (an LLVM intrinsic or an extern call: numba/cpython/mathimpl.py); traced, they become
+# calls of that same function, so the values are bit-identical to the compiled kernels'
+LIBM_UNARY = frozenset(["sin", "cos", "tan", "exp", "expm1", "log", "log1p", "atan", "sinh",
+                        "cosh", "tanh", "asinh", "erf", "sqrt"])
+
+
 class _MathProxy(types.ModuleType):
-    """``math`` for traced kernels: numbers pass through, symbols refuse."""
+    """``math`` for traced kernels: numbers pass through; symbols become libm calls
+    (:data:`LIBM_UNARY`) or refuse."""
 
     def __getattr__(self, name):
         f = getattr(math, name)
@@ -225,6 +236,9 @@ class _MathProxy(types.ModuleType):
 
         def g(*args):
             if any(isinstance(a, _V) for a in args):
+                if name in LIBM_UNARY and len(args) == 1:
+                    a = args[0]
+                    return _V(a.p, a.p.node("call", name, a.i))
                 raise _NoTrace(f"math.{name}")
             return f(*args)
 
@@ -419,16 +433,34 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     # the last chunk that reads each node (directly or through a store)
     last_use = list(chunk_of)
     for i, nd in enumerate(p.nodes):
-        if nd[0] in ("+", "-", "*", "/", "neg", "st"):
-            for a in (nd[1:3] if nd[0] != "st" else (nd[3],)):
-                if last_use[a] < chunk_of[i]:
-                    last_use[a] = chunk_of[i]
+        kind = nd[0]
+        if kind in ("+", "-", "*", "/"):
+            used = nd[1:3]
+        elif kind == "neg":
+            used = (nd[1],)
+        elif kind == "call":
+            used = (nd[2],)
+        elif kind == "st":
+            used = (nd[3],)
+        else:
+            continue
+        for a in used:
+            if last_use[a] < chunk_of[i]:
+                last_use[a] = chunk_of[i]
     # stores: the rows the caller reads (``keep``), everything at order 0 (the VM
     # groups read it) and values that later chunks reload; the other coefficients
     # stay in registers and dead ones (e.g. cos at the last order) are never computed
     stored = set()
     loc = {}                      # value node -> (slot, j) where it is stored
     written = set()
+    decls = {}
+
+    def libm(fname):
+        f = decls.get(fname)
+        if f is None:
+            f = decls[fname] = ir.Function(mod, ir.FunctionType(f64, [f64]), name=fname)
+        return f
+
     for i, nd in enumerate(p.nodes):
         if nd[0] == "st":
             key = (nd[1], nd[2])
@@ -478,6 +510,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                 return b.load(addr(nd[1], nd[2]), typ=f64)
             if kind == "neg":
                 return b.fneg(get(nd[1]))
+            if kind == "call":
+                return b.call(libm(nd[1]), [get(nd[2])])
             x, y = get(nd[1]), get(nd[2])
             return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
 
@@ -525,7 +559,7 @@ _lock = threading.RLock()
 _ENGINE = []
 _LOADED: dict = {}
 CODEGEN_OPT = 3     # LLVM code generation level (no IR passes: the code is straight-line)
-_LAYOUT = 2         # bump when the generated code changes (part of the cache key)
+_LAYOUT = 3         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
