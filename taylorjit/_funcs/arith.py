@@ -12,7 +12,7 @@ import math
 import mpmath
 from numba import njit
 
-from .._registry import kernel_op, no_refcount_opts, register_function
+from .._registry import kernel_op, register_function
 from ._common import psum, square_rec
 from .._expr import mul as _mul, div as _div
 
@@ -187,7 +187,7 @@ sqrt = register_function(
 
 
 # --- real power with a constant exponent --------------------------------------------------
-@njit(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
+@njit(cache=True, nogil=True, inline="always", error_model="numpy")
 def _pow_sum(a, b, k, c):
     """sum_{j=1}^{k-1} (k c - j (c + 1)) a_{k-j} b_j in the blocked order of
     :func:`taylorjit._funcs._common.psum` (k >= 1)."""
