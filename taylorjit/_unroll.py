@@ -311,7 +311,7 @@ def trace_program(d: Decomposition, ode: bool, order: int, full: int) -> _Prog:
             tc = _TC(p, st)
             try:
                 _traced(op)(tc, *args)
-            except (_NoTrace, TypeError, IndexError) as exc:
+            except (_NoTrace, TypeError, IndexError, ValueError, ArithmeticError) as exc:
                 if k > 0:
                     raise UnsupportedUnroll(f"operation {name!r} cannot be unrolled at order "
                                             f"{k}: {exc}") from None
@@ -577,13 +577,13 @@ def _target_machine(fresh=False):
             cpu=cpu, features=feats, opt=CODEGEN_OPT, jit=True)
         if fresh:
             return tm, None
-        key = hashlib_hex(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
+        key = _hash16(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
                           f"{_LAYOUT}")
         _ENGINE.extend([tm, key])
     return _ENGINE[0], _ENGINE[1]
 
 
-def hashlib_hex(text: str) -> str:
+def _hash16(text: str) -> str:
     import hashlib
 
     return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -612,7 +612,10 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
     from . import _cache
     from ._kernel import vm_jet
 
-    with _lock:
+    from numba.core.compiler_lock import global_compiler_lock
+
+    # numba's lock: LLVM's global context is shared with numba's own compilations
+    with _lock, global_compiler_lock:
         name = _name(d, ode, order, full)
         hit = _LOADED.get(name)
         if hit is not None:
