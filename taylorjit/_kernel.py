@@ -391,19 +391,20 @@ def can_unroll(d: Decomposition, order: int) -> bool:
 _CALL = []
 
 
+def _call(jet, tc, order, pars, t, full, prog, cvals):
+    jet(tc, order, pars, t, full, prog, cvals)
+
+
 def call_jet():
     """A compiled trampoline ``call(jet, tc, order, pars, t, full, prog, cvals)``
     for calling a jet handle without a Python dispatcher (unrolled kernels)."""
-    if not _CALL:
-        from numba import njit, types
+    with _lock:
+        if not _CALL:
+            from numba import njit, types
 
-        sig = types.void(JET_TYPE(), *JET_SIG().args)
-
-        def call(jet, tc, order, pars, t, full, prog, cvals):
-            jet(tc, order, pars, t, full, prog, cvals)
-
-        _CALL.append(njit(sig, cache=True, nogil=True, error_model="numpy",
-                          **no_refcount_opts())(call))
+            sig = types.void(JET_TYPE(), *JET_SIG().args)
+            _CALL.append(njit(sig, cache=True, nogil=True, error_model="numpy",
+                              **no_refcount_opts())(_call))
     return _CALL[0]
 
 

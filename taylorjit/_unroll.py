@@ -22,9 +22,10 @@ implementation of the recurrences:
    first-class function like any other jet).  Called with another order,
    another ``full`` or a table of another shape, it runs the compact VM on the
    caller's program instead (same results), so it is always safe to call.
-3. **Compile** with numba's own LLVM code generator (same target machine and
-   optimisation level as numba's code, no fast-math flags), in milliseconds
-   instead of numba's seconds for the same size of Python source, and cache the
+3. **Compile** with llvmlite (numba's LLVM) for the host CPU, no fast-math
+   flags: LLVM's O2 pipeline for programs up to :data:`IR_PASSES_MAX_NODES`
+   nodes, then code generation at O3, in a tenth of a second for a small system
+   (numba needs seconds for the same size of Python source), and cache the
    object code on disk.
 
 Unlike the other kinds, an unrolled kernel leaves in ``tc`` only what its
@@ -558,8 +559,9 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
 _lock = threading.RLock()
 _ENGINE = []
 _LOADED: dict = {}
-CODEGEN_OPT = 3     # LLVM code generation level (no IR passes: the code is straight-line)
-_LAYOUT = 3         # bump when the generated code changes (part of the cache key)
+CODEGEN_OPT = 3     # LLVM code generation level
+IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this size
+_LAYOUT = 4         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -578,7 +580,7 @@ def _target_machine(fresh=False):
         if fresh:
             return tm, None
         key = _hash16(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
-                          f"{_LAYOUT}")
+                          f"{IR_PASSES_MAX_NODES}|{_LAYOUT}")
         _ENGINE.extend([tm, key])
     return _ENGINE[0], _ENGINE[1]
 
@@ -629,6 +631,11 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
             mod = llb.parse_assembly(build_ir(p, name, d.n_slots, order, full, keep))
             mod.triple = tm.triple
             mod.data_layout = str(tm.target_data)
+            if len(p.nodes) <= IR_PASSES_MAX_NODES:
+                # LLVM's O2 pipeline (no fast-math flags in the IR: results unchanged, tested):
+                # Lorenz jet 0.33 -> 0.27 us, pendulum 0.31 -> 0.27 us, compile 0.10 -> 0.16 s
+                pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
+                pb.getModulePassManager().run(mod, pb)
             obj = tm.emit_object(mod)
             _cache.write_blob(f"{name}.o", obj)
         # one execution engine per kernel: its own symbol table (a kernel loaded
