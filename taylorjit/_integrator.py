@@ -353,7 +353,7 @@ class TaylorAdaptive(VariationalMixin):
                 if grid.shape[0] == 1:
                     code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate
                     break
-                code = S.propagate(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
+                code = S.propagate_direct(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
                                    self._state, self._pars, tm, t_lim, grid, gout, ctc, ct,
                                    self._xnew, self._events.arrays)
                 if code == S.OC_BUFFER_FULL:

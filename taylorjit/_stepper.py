@@ -335,16 +335,25 @@ _ENTRY_LOCK = threading.Lock()
 def __getattr__(name):
     """The entry points are compiled (or loaded from numba's cache) on first use,
     not at import: loading six functions with explicit signatures made
-    ``import taylorjit`` ~0.3-1 s slower."""
-    if name not in _ENTRIES:
+    ``import taylorjit`` ~0.3-1 s slower.
+
+    ``<entry>_direct`` is the compiled entry point of the single signature
+    without numba's dispatch (type inference of every argument and overload
+    lookup: ~5 of the ~24 us that a short ``propagate_until`` costs).  Only for
+    callers whose arguments have exactly the signature's types (the drivers'
+    own arrays); anything else must go through the dispatcher."""
+    base = name[:-7] if name.endswith("_direct") else name
+    if base not in _ENTRIES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     with _ENTRY_LOCK:
-        fn = globals().get(name)
+        fn = globals().get(base)
         if fn is None:
-            sig = _sigs()[_ENTRIES.index(name)]
-            fn = njit(sig, **_OPTS)(globals()["_" + name])
-            globals()[name] = fn
-    return fn
+            sig = _sigs()[_ENTRIES.index(base)]
+            fn = njit(sig, **_OPTS)(globals()["_" + base])
+            globals()[base] = fn
+            cres = fn.overloads.get(fn.signatures[0]) if fn.signatures else None
+            globals()[base + "_direct"] = getattr(cres, "entry_point", None) or fn
+    return globals()[name]
 
 
 def _step_entry(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, ev):
