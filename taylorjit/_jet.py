@@ -17,6 +17,7 @@ import os
 import threading
 from collections import OrderedDict
 from functools import lru_cache
+from time import monotonic as _monotonic
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class _Plan:
         self.time_par = time_par
         self.keep = keep
         self.kind = kind
-        self.at = {}            # order -> kernel (see kernel_at)
+        self.at = {}            # order -> kernel; -1 - order -> time of the last disk look
 
     def kernel_at(self, order):
         """The kernel to run at ``order``: the unrolled kernel at that order when
@@ -104,8 +105,15 @@ class _Plan:
         if not can_unroll(d, order):
             self.at[order] = k
             return k
-        if self.kind == "auto" and not unroll_cached(d, False, order, 1):
-            return k            # not memoised: it may be compiled later
+        if self.kind == "auto":
+            # the disk is looked at most once a second per order (a stat costs more than
+            # a small jet); a kernel compiled meanwhile is picked up at the next look
+            now = _monotonic()
+            if now - self.at.get(-1 - order, -2.0) < 1.0:
+                return k
+            if not unroll_cached(d, False, order, 1):
+                self.at[-1 - order] = now
+                return k
         k = self.at[order] = get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
         return k
 
