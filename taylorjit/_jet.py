@@ -78,7 +78,7 @@ def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
 
 # ------------------------------------------------------------------ plans (cached)
 class _Plan:
-    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind", "at")
+    __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind", "at", "looked")
 
     def __init__(self, kernel, outs, n_in, n_pars, time_par, keep, kind):
         self.kernel = kernel
@@ -88,7 +88,8 @@ class _Plan:
         self.time_par = time_par
         self.keep = keep
         self.kind = kind
-        self.at = {}            # order -> kernel; -1 - order -> time of the last disk look
+        self.at = {}            # order -> kernel
+        self.looked = {}        # order -> time of the last look for a cached unrolled kernel
 
     def kernel_at(self, order):
         """The kernel to run at ``order``: the unrolled kernel at that order when
@@ -109,10 +110,10 @@ class _Plan:
             # the disk is looked at most once a second per order (a stat costs more than
             # a small jet); a kernel compiled meanwhile is picked up at the next look
             now = _monotonic()
-            if now - self.at.get(-1 - order, -2.0) < 1.0:
+            if now - self.looked.get(order, -2.0) < 1.0:
                 return k
             if not unroll_cached(d, False, order, 1):
-                self.at[-1 - order] = now
+                self.looked[order] = now
                 return k
         k = self.at[order] = get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
         return k

@@ -73,16 +73,20 @@ class Op:
             self._jit_call = njit(nogil=True, error_model="numpy", **no_refcount_opts())(self.py)
         return self._jit_call
 
-    def call_args(self, outs, ins, c_expr, pars="pars", t="t"):
-        """Argument list (as source text) of a call ``py(tc, k, ...)``."""
-        args = ["tc", "k"] + [str(o) for o in outs] + [str(i) for i in ins]
+    def args(self, tc, k, outs, ins, c, pars, t):
+        """Arguments of a call ``py(tc, k, outs..., ins..., [c], [pars], [t])``."""
+        args = [tc, k, *outs, *ins]
         if self.has_c:
-            args.append(c_expr)
+            args.append(c)
         if self.uses_pars:
             args.append(pars)
         if self.uses_t:
             args.append(t)
-        return ", ".join(args)
+        return args
+
+    def call_args(self, outs, ins, c_expr, pars="pars", t="t"):
+        """Argument list (as source text) of a call ``py(tc, k, ...)``."""
+        return ", ".join(map(str, self.args("tc", "k", outs, ins, c_expr, pars, t)))
 
 
 _NRT_OPTS = []

@@ -300,18 +300,11 @@ def trace_program(d: Decomposition, ode: bool, order: int, full: int) -> _Prog:
         for op_row in d.ops:
             name, outs, ins, c = op_row
             op = OPS[name]
-            args = [k, *outs, *ins]
-            if op.has_c:
-                args.append(c)
-            if op.uses_pars:
-                args.append(pars)
-            if op.uses_t:
-                args.append(t)
             if pending_vm and not op.int_in and any(i in _outs(pending_vm) for i in ins):
                 _flush_vm(p, st, pending_vm)    # its inputs come from the VM: run it first
             tc = _TC(p, st)
             try:
-                _traced(op)(tc, *args)
+                _traced(op)(*op.args(tc, k, outs, ins, c, pars, t))
             except (_NoTrace, TypeError, IndexError, ValueError, ArithmeticError) as exc:
                 if k > 0:
                     raise UnsupportedUnroll(f"operation {name!r} cannot be unrolled at order "
