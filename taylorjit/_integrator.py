@@ -143,6 +143,8 @@ class TaylorAdaptive(VariationalMixin):
         self._fw[S.F_TSHI] = t0
         self._xnew = np.zeros(n)
         self._d_output = np.zeros(n)
+        self._n = n
+        self._tlim = np.zeros(2)         # double-length final time of a propagation
 
     # ------------------------------------------------------------------ properties
     @property
@@ -244,7 +246,7 @@ class TaylorAdaptive(VariationalMixin):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
         k = self._kernel
-        oc = S.step_entry(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
+        oc = S.step_entry_direct(k.jet._addr, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
                           self._state, self._pars, self._tm, max_h, self._xnew,
                           self._events.arrays)
         h = float(self._fw[S.F_H])
@@ -315,18 +317,10 @@ class TaylorAdaptive(VariationalMixin):
         """The common driver of propagate_until / _grid: returns (code, c_output, gout)."""
         tlim = check_time(tlim, "the final time")
         max_dt = check_max_dt(max_delta_t)
-        iw, fw, tm = self._iw, self._fw, self._tm
-        t_lim = np.array([tlim, 0.0])
-        rem = _dd_add(tlim, 0.0, -tm[0], -tm[1])
-        iw[S.I_FWD] = 1 if rem[0] >= 0.0 else 0
-        iw[S.I_NSTEPS] = 0
-        iw[S.I_MAXSTEPS] = check_max_steps(max_steps)
-        iw[S.I_GIDX] = 0
-        iw[S.I_CIDX] = 0
-        fw[S.F_MAXDT] = max_dt
-        fw[S.F_MINH] = math.inf
-        fw[S.F_MAXH] = 0.0
-        n = iw[S.I_N]
+        max_steps = check_max_steps(max_steps)
+        iw, tm = self._iw, self._tm
+        n = self._n
+        # (the rest of the bookkeeping is reset by the compiled loop: init=1 below)
         if grid is not None:
             gout = np.full((grid.shape[0], n), np.nan)
             gout[0] = self._state
@@ -334,6 +328,7 @@ class TaylorAdaptive(VariationalMixin):
             iw[S.I_WANTGRID] = 1
         else:
             grid, gout = _EMPTY1, _EMPTY2
+            iw[S.I_GIDX] = 0
             iw[S.I_WANTGRID] = 0
         if c_output:
             cap = 64
@@ -344,18 +339,21 @@ class TaylorAdaptive(VariationalMixin):
         else:
             ctc, ct = _EMPTY3, _EMPTY2
             iw[S.I_WANTC] = 0
-        bar = make_progress(progress, float(tm[0]), tlim)
-        iw[S.I_BUDGET] = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
+        bar = make_progress(progress, self.time, tlim) if progress else None
+        budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
         k = self._kernel
-        t_start = float(tm[0])
+        t_start = self.time if bar is not None else 0.0
+        init = 1
         try:
             while True:
                 if grid.shape[0] == 1:
                     code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate
                     break
-                code = S.propagate_direct(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
-                                   self._state, self._pars, tm, t_lim, grid, gout, ctc, ct,
-                                   self._xnew, self._events.arrays)
+                code = S.propagate_direct(k.jet._addr, k.prog, k.cvals, self._tc, iw, self._fw,
+                                          self._hrows, self._state, self._pars, tm, self._tlim,
+                                          grid, gout, ctc, ct, self._xnew, self._events.arrays,
+                                          init, tlim, max_dt, max_steps, budget)
+                init = 0
                 if code == S.OC_BUFFER_FULL:
                     cap = 2 * ctc.shape[0]
                     ctc = _grow(ctc, cap)

@@ -85,6 +85,44 @@ def JET_TYPE():  # noqa: N802
     return _SIG.get()[1]
 
 
+_JET_FROM_ADDR = []
+
+
+def jet_from_addr():
+    """The numba intrinsic ``jet_from_addr(addr)``: the first-class jet function at
+    address ``addr`` (``JetRef._addr``, the C-ABI wrapper of a compiled jet).
+
+    Entry points called from Python at a high rate take the jet as this integer:
+    unboxing a ``FunctionType`` argument calls back into Python twice (the
+    wrapper and the jit address, each with an unpickled signature), ~3-4 us per
+    call.  The caller keeps the kernel alive while the address is in use."""
+    if _JET_FROM_ADDR:
+        return _JET_FROM_ADDR[0]
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    jt = JET_TYPE()
+
+    @intrinsic
+    def _jet_from_addr(typingctx, addr):
+        if not isinstance(addr, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            vp = context.get_value_type(types.voidptr)
+            f = cgutils.create_struct_proxy(jt)(context, builder)
+            f.c_addr = builder.inttoptr(args[0], vp)
+            f.py_addr = ir.Constant(vp, None)
+            f.jit_addr = ir.Constant(vp, None)      # null: call through c_addr
+            return f._getvalue()
+
+        return jt(addr), codegen
+
+    _JET_FROM_ADDR.append(_jet_from_addr)
+    return _jet_from_addr
+
+
 _JETREF_CLS = []
 
 
