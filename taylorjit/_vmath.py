@@ -42,7 +42,8 @@ import struct
 __all__ = ["VECTOR_FUNCS", "host_width", "has_fma", "ir_functions", "symbols",
            "driver_ir"]
 
-VECTOR_FUNCS: frozenset[str] = frozenset({"exp", "log", "sin", "cos"})
+VECTOR_FUNCS: frozenset[str] = frozenset({"exp", "log", "sin", "cos", "tan", "expm1",
+                                          "log1p", "atan"})
 
 
 def _features():
@@ -270,15 +271,36 @@ _S = [_d(0xBFC5555555555549), _d(0x3F8111111110F8A6), _d(0xBF2A01A019C161D5),
 _C = [_d(0x3FA555555555554C), _d(0xBF56C16C16C15177), _d(0x3EFA01A019CB1590),
       _d(0xBE927E4F809C52AD), _d(0x3E21EE9EBDB4B1C4), _d(0xBDA8FAE9BE8838D4)]
 
+# fdlibm __tan kernel (T[0..12]) and pi/4 as hi + lo
+_T = [_d(v) for v in (
+    0x3FD5555555555563, 0x3FC111111110FE7A, 0x3FABA1BA1BB341FE, 0x3F9664F48406D637,
+    0x3F8226E3E96E8493, 0x3F6D6D22C9560328, 0x3F57DBC8FEE08315, 0x3F4344D8F2F26501,
+    0x3F3026F71A8D1068, 0x3F147E88A03792A6, 0x3F12B80F32F0A7E9, 0xBEF375CBDB605373,
+    0x3EFB2A7074BF7AD4)]
+_PIO4 = _d(0x3FE921FB54442D18)
+_PIO4LO = _d(0x3C81A62633145C07)
+
+# fdlibm s_atan.c: atan(0.5), atan(1), atan(1.5), atan(inf) as hi + lo; aT[0..10]
+_ATANHI = [_d(0x3FDDAC670561BB4F), _d(0x3FE921FB54442D18), _d(0x3FEF730BD281F69B),
+           _d(0x3FF921FB54442D18)]
+_ATANLO = [_d(0x3C7A2B7F222F65E2), _d(0x3C81A62633145C07), _d(0x3C7007887AF0CBBD),
+           _d(0x3C91A62633145C07)]
+_AT = [_d(v) for v in (
+    0x3FD555555555550D, 0xBFC999999998EBC4, 0x3FC24924920083FF, 0xBFBC71C6FE231671,
+    0x3FB745CDC54C206E, 0xBFB3B0F2AF749A6D, 0x3FB10D66A0D03D51, 0xBFADDE2D52DEFD9A,
+    0x3FA97B4B24760DEB, 0xBFA2B4442C6A6C2F, 0x3F90AD3AE322DA11)]
+
 
 # ----------------------------------------------------------------------------
 # kernels: each takes (builder, x) and ends the function with a ret
 
 
-def _exp(b: _Fn, x):
-    # clamp: exp(x) = inf above 709.78, 0 below -745.14; NaN passes (ordered compares)
-    xc = b.select(b.fcmp("ogt", x, 710.0), 710.0, x)
-    xc = b.select(b.fcmp("olt", xc, -750.0), -750.0, xc)
+def _exp_parts(b: _Fn, x, lo_clamp=-750.0, hi_clamp=710.0):
+    """``(s, tail, ki)`` with e^x ~= (s + tail) 2^ki, s = 1 + hi (|tail| < 0.1),
+    the sum s + tail accurate to ~2^-60 relative; x clamped to the given range
+    (NaN passes)."""
+    xc = b.select(b.fcmp("ogt", x, hi_clamp), hi_clamp, x)
+    xc = b.select(b.fcmp("olt", xc, lo_clamp), lo_clamp, xc)
     t = b.fma(xc, _INVLN2, _SHIFT)
     kd = b.sub(t, _SHIFT)                       # k = round(x/ln2), |k| <= 1083
     ki = b.isub(b.bits(t), b.bits(_SHIFT))      # k as an integer
@@ -290,13 +312,83 @@ def _exp(b: _Fn, x):
     s = b.add(1.0, hi)
     e1 = b.add(b.sub(1.0, s), hi)
     tail = b.fma(b.mul(r, r), q, b.sub(e1, lo))
-    p = b.add(s, tail)
-    # 2^k in two factors: 2^k1 and 2^k2 are normal for k in [-1083, 1024]
+    return s, tail, ki
+
+
+def _scale(b: _Fn, v, ki):
+    """v 2^ki for ki in [-1083, 1024]: two factors 2^k1, 2^k2 (normal numbers),
+    one rounding for subnormal results, overflow to inf."""
     k1 = b.ashr(ki, 1)
     k2 = b.isub(ki, k1)
     s1 = b.float(b.shl(b.iadd(k1, 1023), 52))
     s2 = b.float(b.shl(b.iadd(k2, 1023), 52))
-    b.ret(b.mul(b.mul(p, s1), s2))
+    return b.mul(b.mul(v, s1), s2)
+
+
+def _exp(b: _Fn, x):
+    # clamped: exp(x) = inf above 709.78, 0 below -745.14; NaN passes (ordered compares)
+    s, tail, ki = _exp_parts(b, x)
+    b.ret(_scale(b, b.add(s, tail), ki))
+
+
+def _two_sum(b: _Fn, a, c):
+    """(s, e): s + e = a + c exactly, s = fl(a + c) (Knuth)."""
+    s = b.add(a, c)
+    bb = b.sub(s, a)
+    e = b.add(b.sub(a, b.sub(s, bb)), b.sub(c, bb))
+    return s, e
+
+
+def _expm1(b: _Fn, x):
+    # e^x - 1 = 2^k (s + tail) - 1 = (2^k s - 1) + 2^k tail, 2^k s - 1 by TwoSum
+    s, tail, ki = _exp_parts(b, x)
+    a = _scale(b, s, ki)             # may overflow for x > 700: those lanes are e^x
+    sm, e = _two_sum(b, a, -1.0)
+    res = b.add(sm, b.add(e, _scale(b, tail, ki)))
+    # x > 700: e^x (-1 negligible, overflow to inf); tiny, -0, subnormals: x
+    res = b.select(b.fcmp("ogt", x, 700.0), _scale(b, b.add(s, tail), ki), res)
+    res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-54), x, res)
+    b.ret(res)
+
+
+def _log_kernel(b: _Fn, f, dk, c):
+    """fdlibm: log(2^k (1+f) + c'), sqrt(2)/2 - 1 < f < sqrt(2) - 1, c: the
+    correction term c'/(1+f) (None: 0)."""
+    hfsq = b.mul(b.mul(0.5, f), f)
+    s = b.div(f, b.add(2.0, f))
+    z = b.mul(s, s)
+    w = b.mul(z, z)
+    t1 = b.mul(w, b.horner(w, [_LG[1], _LG[3], _LG[5]]))
+    t2 = b.mul(z, b.horner(w, [_LG[0], _LG[2], _LG[4], _LG[6]]))
+    R = b.add(t2, t1)
+    # dk*ln2_hi - ((hfsq - (s*(hfsq+R) + (dk*ln2_lo + c))) - f)
+    lo = b.mul(dk, _LN2_LO)
+    if c is not None:
+        lo = b.add(lo, c)
+    a = b.add(b.mul(s, b.add(hfsq, R)), lo)
+    return b.sub(b.mul(dk, _LN2_HI), b.sub(b.sub(hfsq, a), f))
+
+
+def _log1p(b: _Fn, x):
+    # musl/fdlibm log1p: 1+x = 2^k (1+f) with the rounding error of 1+x in c
+    small = b.emit(f"and {b.vb} {b.fcmp('olt', x, _d(0x3FDA827A00000000))}, "
+                   f"{b.fcmp('ogt', x, -_d(0x3FD2BEC500000000))}")   # sqrt(2)/2 <~ 1+x <~ sqrt(2)
+    u = b.add(1.0, x)
+    iu = b.iadd(b.bits(u), (0x3FF00000 - 0x3FE6A09E) << 32)
+    k = b.isub(b.ashr(iu, 52), 1023)
+    m = b.float(b.iadd(b.iand(iu, 0x000FFFFFFFFFFFFF), 0x3FE6A09E << 32))
+    c = b.select(b.icmp("sge", k, 2), b.sub(1.0, b.sub(u, x)), b.sub(x, b.sub(u, 1.0)))
+    c = b.select(b.icmp("slt", k, 54), b.div(c, u), 0.0)
+    f = b.select(small, x, b.sub(m, 1.0))
+    dk = b.select(small, 0.0, b.sitofp(k))
+    c = b.select(small, 0.0, c)
+    res = _log_kernel(b, f, dk, c)
+    res = b.select(b.fcmp("oeq", x, _INF), _INF, res)
+    res = b.select(b.fcmp("olt", x, -1.0), _NAN, res)
+    res = b.select(b.fcmp("oeq", x, -1.0), -_INF, res)
+    res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-53), x, res)
+    res = b.select(b.fcmp("uno", x, x), x, res)
+    b.ret(res)
 
 
 def _log(b: _Fn, x):
@@ -308,17 +400,7 @@ def _log(b: _Fn, x):
     k = b.iadd(b.ashr(ix, 52), kadj)            # x = 2^k (1+f), sqrt(2)/2 < 1+f < sqrt(2)
     m = b.float(b.iadd(b.iand(ix, 0x000FFFFFFFFFFFFF), 0x3FE6A09E << 32))
     f = b.sub(m, 1.0)                           # exact
-    hfsq = b.mul(b.mul(0.5, f), f)
-    s = b.div(f, b.add(2.0, f))
-    z = b.mul(s, s)
-    w = b.mul(z, z)
-    t1 = b.mul(w, b.horner(w, [_LG[1], _LG[3], _LG[5]]))
-    t2 = b.mul(z, b.horner(w, [_LG[0], _LG[2], _LG[4], _LG[6]]))
-    R = b.add(t2, t1)
-    dk = b.sitofp(k)
-    # dk*ln2_hi - ((hfsq - (s*(hfsq+R) + dk*ln2_lo)) - f)
-    a = b.add(b.mul(s, b.add(hfsq, R)), b.mul(dk, _LN2_LO))
-    res = b.sub(b.mul(dk, _LN2_HI), b.sub(b.sub(hfsq, a), f))
+    res = _log_kernel(b, f, b.sitofp(k), None)
     res = b.select(b.fcmp("oeq", x, _INF), _INF, res)
     res = b.select(b.fcmp("olt", x, 0.0), _NAN, res)
     res = b.select(b.fcmp("oeq", x, 0.0), -_INF, res)
@@ -395,11 +477,85 @@ def _sincos(b: _Fn, x, cos: bool):
     b.ret_with_fallback("cos" if cos else "sin", x, res, b.fcmp("ugt", ax, TRIG_FAST_MAX))
 
 
+def _ktan(b: _Fn, x, y, odd):
+    """fdlibm __tan(x, y, iy): tan(x+y), or -1/tan(x+y) in the lanes ``odd``."""
+    hx = b.bits(x)
+    neg = b.icmp("slt", hx, 0)
+    big = b.fcmp("oge", b.fabs(x), _d(0x3FE5942800000000))       # |x| >= 0.6744
+    flip = b.emit(f"and {b.vb} {big}, {neg}")
+    xa = b.select(flip, b.neg(x), x)
+    ya = b.select(flip, b.neg(y), y)
+    # tan(pi/4 - t) = (1 - tan t)/(1 + tan t): argument pi/4 - |x|
+    x = b.select(big, b.add(b.sub(_PIO4, xa), b.sub(_PIO4LO, ya)), x)
+    y = b.select(big, 0.0, y)
+    z = b.mul(x, x)
+    w = b.mul(z, z)
+    r = b.horner(w, _T[1::2])                   # T1 + w*(T3 + ... + w*T11)
+    v = b.mul(z, b.horner(w, _T[2::2]))         # z*(T2 + w*(T4 + ... + w*T12))
+    s = b.mul(z, x)
+    r = b.add(y, b.mul(z, b.add(b.mul(s, b.add(r, v)), y)))
+    r = b.add(r, b.mul(_T[0], s))
+    w = b.add(x, r)
+    # big: sign * (v - 2*(x - (w*w/(w+v) - r))), v = iy
+    iy = b.select(odd, -1.0, 1.0)
+    rb = b.sub(iy, b.mul(2.0, b.sub(x, b.sub(b.div(b.mul(w, w), b.add(w, iy)), r))))
+    rb = b.select(neg, b.neg(rb), rb)
+    # odd: -1/(x+r) accurately: z+v = x+r with z's low word cleared, t ~ a = -1/w
+    zz = b.float(b.iand(b.bits(w), -(1 << 32)))
+    vv = b.sub(r, b.sub(zz, x))
+    a = b.div(-1.0, w)
+    t = b.float(b.iand(b.bits(a), -(1 << 32)))
+    ss = b.fma(t, zz, 1.0)
+    ro = b.add(t, b.mul(a, b.fma(t, vv, ss)))
+    return b.select(big, rb, b.select(odd, ro, w))
+
+
+def _tan(b: _Fn, x):
+    n, y0, y1 = _rem_pio2(b, x)
+    odd = b.icmp("ne", b.iand(n, 1), 0)
+    res = _ktan(b, y0, y1, odd)
+    res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-27), x, res)
+    b.ret_with_fallback("tan", x, res, b.fcmp("ugt", b.fabs(x), TRIG_FAST_MAX))
+
+
+def _atan(b: _Fn, x):
+    # fdlibm s_atan.c: atan|x| = atan(c_id) + atan(t), t = (|x| - c)/(1 + c|x|)
+    ax = b.fabs(x)
+    lt = [b.fcmp("olt", ax, v) for v in (0.4375, 0.6875, 1.1875, 2.4375)]
+
+    def pick(vals):          # vals for id -1, 0, 1, 2, 3 (|x| in increasing ranges)
+        out = vals[4]
+        for m, v in zip(reversed(lt), reversed(vals[:4])):
+            out = b.select(m, v, out)
+        return out
+
+    num = pick([x, b.sub(b.mul(2.0, ax), 1.0), b.sub(ax, 1.0), b.sub(ax, 1.5), -1.0])
+    den = pick([1.0, b.add(2.0, ax), b.add(ax, 1.0), b.fma(1.5, ax, 1.0), ax])
+    t = b.div(num, den)
+    z = b.mul(t, t)
+    w = b.mul(z, z)
+    s1 = b.mul(z, b.horner(w, _AT[0::2]))
+    s2 = b.mul(w, b.horner(w, _AT[1::2]))
+    ts = b.mul(t, b.add(s1, s2))
+    small = b.sub(t, ts)                        # id -1: t = x
+    hi = pick([0.0] + _ATANHI)
+    lo = pick([0.0] + _ATANLO)
+    res = b.sub(hi, b.sub(b.sub(ts, lo), t))
+    res = b.select(b.icmp("slt", b.bits(x), 0), b.neg(res), res)
+    res = b.select(lt[0], small, res)
+    res = b.select(b.fcmp("olt", ax, 2.0**-27), x, res)
+    b.ret(res)
+
+
 _KERNELS = {
     "exp": _exp,
     "log": _log,
     "sin": lambda b, x: _sincos(b, x, False),
     "cos": lambda b, x: _sincos(b, x, True),
+    "tan": _tan,
+    "expm1": _expm1,
+    "log1p": _log1p,
+    "atan": _atan,
 }
 assert set(_KERNELS) == VECTOR_FUNCS
 
