@@ -320,25 +320,19 @@ class TaylorAdaptive(VariationalMixin):
         max_steps = check_max_steps(max_steps)
         iw, tm = self._iw, self._tm
         n = self._n
-        # (the rest of the bookkeeping is reset by the compiled loop: init=1 below)
+        # (the bookkeeping in iw/fw is reset by the compiled loop: init=1 below)
         if grid is not None:
             gout = np.full((grid.shape[0], n), np.nan)
             gout[0] = self._state
-            iw[S.I_GIDX] = 1
-            iw[S.I_WANTGRID] = 1
         else:
             grid, gout = _EMPTY1, _EMPTY2
-            iw[S.I_GIDX] = 0
-            iw[S.I_WANTGRID] = 0
         if c_output:
             cap = 64
             ctc = np.empty((cap, n, self._order + 1))
             ct = np.empty((cap + 1, 2))
             ct[0] = tm
-            iw[S.I_WANTC] = 1
         else:
             ctc, ct = _EMPTY3, _EMPTY2
-            iw[S.I_WANTC] = 0
         bar = make_progress(progress, self.time, tlim) if progress else None
         budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
         k = self._kernel
@@ -348,11 +342,15 @@ class TaylorAdaptive(VariationalMixin):
             while True:
                 if grid.shape[0] == 1:
                     code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate
+                    iw[S.I_NSTEPS] = 0
+                    self._fw[S.F_MINH] = math.inf
+                    self._fw[S.F_MAXH] = 0.0
                     break
                 code = S.propagate_direct(k.jet._addr, k.prog, k.cvals, self._tc, iw, self._fw,
                                           self._hrows, self._state, self._pars, tm, self._tlim,
                                           grid, gout, ctc, ct, self._xnew, self._events.arrays,
-                                          init, tlim, max_dt, max_steps, budget)
+                                          init, tlim, max_dt, max_steps, budget,
+                                          int(gout is not _EMPTY2), int(bool(c_output)))
                 init = 0
                 if code == S.OC_BUFFER_FULL:
                     cap = 2 * ctc.shape[0]

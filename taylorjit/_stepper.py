@@ -322,7 +322,7 @@ def _sigs():
     jet = JET_TYPE()
     ev = EV_TYPE()
     step = i8(i8, i2, a1, a2, i1, a1, i1, a1, a1, a1, f8, a1, ev)
-    prop = i8(i8, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1, ev, i8, f8, f8, i8, i8)
+    prop = i8(i8, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1, ev, i8, f8, f8, i8, i8, i8, i8)
     f4 = f8[:, :, :, ::1]
     evb = EVB_TYPE()
     stepb = types.void(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a1, a1, i1, evb)
@@ -369,15 +369,16 @@ def _step_entry(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, x
 
 
 def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout, ctc, ct,
-               xnew, ev, init, t_end, max_dt, max_steps, budget):
+               xnew, ev, init, t_end, max_dt, max_steps, budget, want_grid, want_c):
     """Propagate towards ``tlim`` (double-length); at most ``iw[I_BUDGET]`` steps if > 0.
     The jet is at address ``jaddr`` (``Kernel.jet._addr``).
 
     ``init = 1`` starts a propagation to ``t_end``: the bookkeeping of ``iw``/``fw``
     is reset here from the scalar arguments (from Python, each item assignment
-    of a numpy array costs ~0.1 us); the grid and continuous-output flags and
-    the grid index are set by the caller.  ``init = 0`` resumes (after a callback or
-    a grown buffer) and ignores the scalars."""
+    of a numpy array costs ~0.1 us): ``want_grid`` (dense output on ``grid``, whose
+    first point is the start, already in ``gout[0]``) and ``want_c`` (continuous
+    output in ``ctc``/``ct``).  ``init = 0`` resumes (after a callback or a grown
+    buffer) and ignores the scalars."""
     jet = _jet_from_addr(jaddr)
     if init == 1:
         tlim[0] = t_end
@@ -388,6 +389,9 @@ def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, gri
         iw[I_MAXSTEPS] = max_steps
         iw[I_CIDX] = 0
         iw[I_BUDGET] = budget
+        iw[I_WANTGRID] = want_grid
+        iw[I_GIDX] = want_grid
+        iw[I_WANTC] = want_c
         fw[F_MAXDT] = max_dt
         fw[F_MINH] = math.inf
         fw[F_MAXH] = 0.0
