@@ -43,7 +43,7 @@ __all__ = ["VECTOR_FUNCS", "host_width", "has_fma", "ir_functions", "symbols",
            "driver_ir"]
 
 VECTOR_FUNCS: frozenset[str] = frozenset({"exp", "log", "sin", "cos", "tan", "expm1",
-                                          "log1p", "atan"})
+                                          "log1p", "atan", "sinh", "cosh", "tanh"})
 
 
 def _features():
@@ -307,11 +307,13 @@ def _exp_parts(b: _Fn, x, lo_clamp=-750.0, hi_clamp=710.0):
     hi = b.sub(xc, b.mul(kd, _LN2_HI))          # exact
     lo = b.mul(kd, _LN2_LO)
     r = b.sub(hi, lo)                           # |r| <= 0.3466
+    rl = b.sub(b.sub(hi, r), lo)                # r + rl = hi - lo (to 2^-100)
     q = b.horner(r, _EXP_Q)
-    # 1 + (hi - lo) + r^2 q: s + e1 = 1 + hi exactly (Fast2Sum, |hi| < 1)
+    # 1 + (hi - lo) + (r + rl)^2 q ~= s + e1 - lo + r^2 q + r rl (q ~ 1/2):
+    # s + e1 = 1 + hi exactly (Fast2Sum, |hi| < 1)
     s = b.add(1.0, hi)
     e1 = b.add(b.sub(1.0, s), hi)
-    tail = b.fma(b.mul(r, r), q, b.sub(e1, lo))
+    tail = b.fma(b.mul(r, r), q, b.fma(r, rl, b.sub(e1, lo)))
     return s, tail, ki
 
 
@@ -328,7 +330,17 @@ def _scale(b: _Fn, v, ki):
 def _exp(b: _Fn, x):
     # clamped: exp(x) = inf above 709.78, 0 below -745.14; NaN passes (ordered compares)
     s, tail, ki = _exp_parts(b, x)
-    b.ret(_scale(b, b.add(s, tail), ki))
+    res = _scale(b, b.add(s, tail), ki)
+    # subnormal results: one rounding (musl's trick): y = e^x 2^1022 < 1 as
+    # (s + tail) 2^(k+1022) exactly, rounded at 2^-52 by adding 1
+    kk = b.iselect(b.icmp("slt", ki, -1021), b.iadd(ki, 1022), 0)
+    sc = b.float(b.shl(b.iadd(kk, 1023), 52))
+    yh = b.mul(s, sc)
+    yl = b.mul(tail, sc)
+    hi = b.add(1.0, yh)
+    lo = b.add(b.add(b.sub(1.0, hi), yh), yl)
+    y = b.mul(b.sub(b.add(hi, lo), 1.0), 2.0**-1022)
+    b.ret(b.select(b.fcmp("olt", res, 2.0**-1022), y, res))
 
 
 def _two_sum(b: _Fn, a, c):
@@ -337,6 +349,107 @@ def _two_sum(b: _Fn, a, c):
     bb = b.sub(s, a)
     e = b.add(b.sub(a, b.sub(s, bb)), b.sub(c, bb))
     return s, e
+
+
+def _fast_two_sum(b: _Fn, a, c):
+    """(s, e): s + e = a + c exactly, s = fl(a + c), if |a| >= |c| (Dekker)."""
+    s = b.add(a, c)
+    return s, b.add(b.sub(a, s), c)
+
+
+def _two_prod(b: _Fn, a, c):
+    """(p, e): p + e = a c exactly, p = fl(a c): FMA, else Dekker's product
+    (Veltkamp splits: |a|, |c| < 2^995)."""
+    p = b.mul(a, c)
+    if b.use_fma:
+        return p, b.fma(a, c, b.neg(p))
+
+    def split(v):
+        t = b.mul(v, 134217729.0)               # 2^27 + 1
+        hi = b.sub(t, b.sub(t, v))
+        return hi, b.sub(v, hi)
+
+    ah, al = split(a)
+    ch, cl = split(c)
+    e = b.add(b.add(b.add(b.sub(b.mul(ah, ch), p), b.mul(ah, cl)), b.mul(al, ch)), b.mul(al, cl))
+    return p, e
+
+
+def _dd_div(b: _Fn, nh, nl, dh, dl):
+    """(nh + nl)/(dh + dl) to ~0.5 ulp (|nl| <= ulp(nh), |dl| <= ulp(dh)): q =
+    nh/dh corrected by the remainder."""
+    q = b.div(nh, dh)
+    p, e = _two_prod(b, q, dh)
+    rem = b.sub(b.add(b.sub(b.sub(nh, p), e), nl), b.mul(q, dl))
+    return b.add(q, b.div(rem, dh))
+
+
+def _half_exps(b: _Fn, ax):
+    """e^ax/2 = hh + hl and e^-ax/2 ~= ih + il (double-doubles), ax >= 0; hh
+    overflows to inf above 710.47."""
+    s, tail, ki = _exp_parts(b, ax, hi_clamp=712.0)
+    eh = b.add(s, tail)
+    el = b.add(b.sub(s, eh), tail)              # Fast2Sum: |s| > |tail|
+    k = b.isub(ki, 1)
+    hh = _scale(b, eh, k)
+    hl = _scale(b, el, k)
+    big = b.fcmp("ogt", hh, 2.0**60)            # e^-ax negligible: no overflow below
+    hc = b.select(big, 2.0**60, hh)
+    lc = b.select(big, 0.0, hl)
+    ih = b.div(0.25, hc)
+    p, e = _two_prod(b, ih, hc)
+    il = b.div(b.sub(b.sub(b.sub(0.25, p), e), b.mul(ih, lc)), hc)
+    return hh, hl, ih, il
+
+
+_SINH_P = [1.0 / math.factorial(2 * j + 1) for j in range(1, 9)]     # x^3/3! ... x^17/17!
+_COSH_P = [1.0 / math.factorial(2 * j + 2) for j in range(0, 8)]     # x^2/2! ... x^16/16!
+
+
+def _sign_of(b: _Fn, x, v):
+    """v with the sign of x (v >= 0 or NaN)."""
+    return b.select(b.icmp("slt", b.bits(x), 0), b.neg(v), v)
+
+
+def _sinh(b: _Fn, x):
+    ax = b.fabs(x)
+    hh, hl, ih, il = _half_exps(b, ax)
+    sh, sl = _two_sum(b, hh, b.neg(ih))
+    big = b.add(sh, b.add(sl, b.sub(hl, il)))
+    big = b.select(b.fcmp("oeq", hh, _INF), _INF, big)
+    z = b.mul(ax, ax)
+    small = b.fma(b.mul(ax, z), b.horner(z, _SINH_P), ax)     # |x| < 0.25: Taylor
+    res = b.select(b.fcmp("olt", ax, 0.25), small, big)
+    res = _sign_of(b, x, res)
+    b.ret(b.select(b.fcmp("olt", ax, 2.0**-27), x, res))
+
+
+def _cosh(b: _Fn, x):
+    ax = b.fabs(x)
+    hh, hl, ih, il = _half_exps(b, ax)
+    sh, sl = _two_sum(b, hh, ih)
+    res = b.add(sh, b.add(sl, b.add(hl, il)))
+    b.ret(b.select(b.fcmp("oeq", hh, _INF), _INF, res))
+
+
+def _tanh(b: _Fn, x):
+    ax = b.fabs(x)
+    ac = b.select(b.fcmp("ogt", ax, 22.0), 22.0, ax)     # tanh = 1 above 19.06
+    # |x| >= 0.25: (e^x - e^-x)/(e^x + e^-x) in double-double
+    hh, hl, ih, il = _half_exps(b, ac)
+    nh, nl = _two_sum(b, hh, b.neg(ih))
+    dh, dl = _two_sum(b, hh, ih)
+    big = _dd_div(b, nh, b.add(nl, b.sub(hl, il)), dh, b.add(dl, b.add(hl, il)))
+    # |x| < 0.25: sinh/cosh from Taylor series as (x + x^3 p) / (1 + x^2 q)
+    z = b.mul(ac, ac)
+    sl = b.mul(b.mul(ac, z), b.horner(z, _SINH_P))
+    cl = b.mul(z, b.horner(z, _COSH_P))
+    nh, nl = _fast_two_sum(b, ac, sl)
+    dh, dl = _fast_two_sum(b, 1.0, cl)
+    small = _dd_div(b, nh, nl, dh, dl)
+    res = b.select(b.fcmp("olt", ax, 0.25), small, big)
+    res = _sign_of(b, x, res)
+    b.ret(b.select(b.fcmp("olt", ax, 2.0**-27), x, res))
 
 
 def _expm1(b: _Fn, x):
@@ -556,6 +669,9 @@ _KERNELS = {
     "expm1": _expm1,
     "log1p": _log1p,
     "atan": _atan,
+    "sinh": _sinh,
+    "cosh": _cosh,
+    "tanh": _tanh,
 }
 assert set(_KERNELS) == VECTOR_FUNCS
 

@@ -197,6 +197,13 @@ def points(name, n, seed=1):
             loguniform(rng, n // 2, 0.1, 10.0),
             _near([0.4375, 0.6875, 1.1875, 2.4375, 2.0**66, 2.0**-27, 1.0], 3),
         ])
+    elif name in ("sinh", "cosh", "tanh"):
+        x = np.concatenate([
+            loguniform(rng, n // 2, tiny, 800.0),
+            loguniform(rng, n // 4, 1e-3, 30.0),
+            rng.uniform(-712, 712, n // 8),
+            _near([0.25, 2.0**-27, 22.0, 19.06, 710.4758600739439, 709.782712893384, 1.0], 3),
+        ])
     else:
         x = np.concatenate([loguniform(rng, n // 2, tiny, 1.7976931348623157e308),
                             loguniform(rng, n // 2, 1e-3, 30.0)])
