@@ -163,7 +163,9 @@ class TaylorAdaptive(VariationalMixin):
 
     @time.setter
     def time(self, value):
-        self._tm[:] = (check_time(value), 0.0)
+        tm = self._tm
+        tm[0] = check_time(value)
+        tm[1] = 0.0
 
     @property
     def dtime(self):
