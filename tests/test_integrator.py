@@ -348,3 +348,45 @@ def test_repr_and_latex_display():
     big = tj.TaylorAdaptive([(tj.var(f"q{i}"), -tj.var(f"q{i}")) for i in range(30)],
                             np.ones(30), compact=True)
     assert "[30 values]" in repr(big) and "10 more equations" in big._repr_latex_()
+
+
+def test_step_size_single_pow_rule_equals_min_of_both_pows():
+    """step_size decides with a rough log2 which radius is smaller and calls pow
+    once; the result must be bit for bit heyoka's min of both pows, also for
+    near-ties, zeros, subnormals and non-finite coefficients."""
+    import math
+
+    from numba import njit
+
+    from taylorjit import _stepper as S
+
+    @njit(error_model="numpy")
+    def h_of(tc, hrows, order, rf, io, io1):
+        return S.step_size(tc, hrows, order, math.inf, rf, io, io1)
+
+    rng = np.random.default_rng(7)
+    order = 20
+    rf, io, io1 = S.rho_factor(order), 1.0 / order, 1.0 / (order - 1)
+    hrows = np.arange(2, dtype=np.int64)
+
+    def ref(tc):
+        a = max(abs(tc[0, 0]), abs(tc[1, 0]))
+        mo = max(abs(tc[0, order]), abs(tc[1, order]))
+        mom1 = max(abs(tc[0, order - 1]), abs(tc[1, order - 1]))
+        num = 1.0 if a <= 1.0 else a
+        ro, ro1 = math.pow(num / mo, io), math.pow(num / mom1, io1)
+        return (ro1 if ro1 < ro else ro) * rf
+
+    specials = [0.0, 5e-324, 1e-310, math.inf, 1e300]
+    for trial in range(3000):
+        tc = rng.standard_normal((2, order + 1)) * 10.0 ** rng.uniform(-8, 8)
+        if trial % 3 == 0:   # near-tie: rho_o == rho_{o-1} up to a relative 1e-9..1e-3
+            r = 10.0 ** rng.uniform(-3, 3)
+            eps = 10.0 ** rng.uniform(-9, -3) * rng.choice([-1, 1])
+            num = max(1.0, np.max(np.abs(tc[:, 0])))
+            tc[:, order] = num / r ** order
+            tc[:, order - 1] = num / (r * (1 + eps)) ** (order - 1)
+        if trial % 50 == 1:
+            tc[rng.integers(2), rng.choice([order, order - 1])] = rng.choice(specials)
+        got, want = h_of(tc, hrows, order, rf, io, io1), ref(tc)
+        assert got == want or (math.isnan(got) and math.isnan(want)), (trial, got, want)
