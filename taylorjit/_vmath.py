@@ -295,10 +295,11 @@ _AT = [_d(v) for v in (
 # kernels: each takes (builder, x) and ends the function with a ret
 
 
-def _exp_parts(b: _Fn, x, lo_clamp=-750.0, hi_clamp=710.0):
+def _exp_parts(b: _Fn, x, lo_clamp=-750.0, hi_clamp=710.0, parts=None):
     """``(s, tail, ki)`` with e^x ~= (s + tail) 2^ki, s = 1 + hi (|tail| < 0.1),
     the sum s + tail accurate to ~2^-60 relative; x clamped to the given range
-    (NaN passes)."""
+    (NaN passes).  ``parts``: a dict receiving r and small (tail = r^2 q(r) +
+    small)."""
     xc = b.select(b.fcmp("ogt", x, hi_clamp), hi_clamp, x)
     xc = b.select(b.fcmp("olt", xc, lo_clamp), lo_clamp, xc)
     t = b.fma(xc, _INVLN2, _SHIFT)
@@ -313,7 +314,10 @@ def _exp_parts(b: _Fn, x, lo_clamp=-750.0, hi_clamp=710.0):
     # s + e1 = 1 + hi exactly (Fast2Sum, |hi| < 1)
     s = b.add(1.0, hi)
     e1 = b.add(b.sub(1.0, s), hi)
-    tail = b.fma(b.mul(r, r), q, b.fma(r, rl, b.sub(e1, lo)))
+    small = b.fma(r, rl, b.sub(e1, lo))
+    tail = b.fma(b.mul(r, r), q, small)
+    if parts is not None:
+        parts.update(r=r, small=small)
     return s, tail, ki
 
 
@@ -387,9 +391,9 @@ def _dd_div(b: _Fn, nh, nl, dh, dl):
 def _half_exps(b: _Fn, ax):
     """e^ax/2 = hh + hl and e^-ax/2 ~= ih + il (double-doubles), ax >= 0; hh
     overflows to inf above 710.47."""
-    s, tail, ki = _exp_parts(b, ax, hi_clamp=712.0)
-    eh = b.add(s, tail)
-    el = b.add(b.sub(s, eh), tail)              # Fast2Sum: |s| > |tail|
+    s, h2, rest, ki, _ = _exp_split(b, ax, hi_clamp=712.0)
+    a, ae = _two_sum(b, s, h2)
+    eh, el = _fast_two_sum(b, a, b.add(ae, rest))
     k = b.isub(ki, 1)
     hh = _scale(b, eh, k)
     hl = _scale(b, el, k)
@@ -452,14 +456,33 @@ def _tanh(b: _Fn, x):
     b.ret(b.select(b.fcmp("olt", ax, 2.0**-27), x, res))
 
 
+def _exp_split(b: _Fn, x, hi_clamp=710.0):
+    """``(s, h2, rest, ki, tail)``: e^x = 2^ki (s + h2 + rest) to ~2^-62 relative,
+    h2 = r^2/2 exactly (r^2 as a double-double), |rest| < 0.01; s + tail as in
+    :func:`_exp_parts`."""
+    parts = {}
+    s, tail, ki = _exp_parts(b, x, hi_clamp=hi_clamp, parts=parts)
+    r = parts["r"]
+    r2h, r2l = _two_prod(b, r, r)
+    q3 = b.horner(r, _EXP_Q[1:])                # q(r) = 1/2 + r q3(r)
+    rest = b.fma(r2h, b.mul(r, q3), b.fma(0.5, r2l, parts["small"]))
+    return s, b.mul(0.5, r2h), rest, ki, tail
+
+
 def _expm1(b: _Fn, x):
-    # e^x - 1 = 2^k (s + tail) - 1 = (2^k s - 1) + 2^k tail, 2^k s - 1 by TwoSum
-    s, tail, ki = _exp_parts(b, x)
+    # e^x - 1 = 2^k (s + r^2/2 + rest) - 1: (2^k s - 1) + 2^k r^2/2 by TwoSums,
+    # the rest added once
+    s, h2, rest, ki, tail = _exp_split(b, x)
     a = _scale(b, s, ki)             # may overflow for x > 700: those lanes are e^x
     sm, e = _two_sum(b, a, -1.0)
-    res = b.add(sm, b.add(e, _scale(b, tail, ki)))
-    # x > 700: e^x (-1 negligible, overflow to inf); tiny, -0, subnormals: x
+    u, ue = _two_sum(b, sm, _scale(b, h2, ki))
+    res = b.add(u, b.add(b.add(ue, e), _scale(b, rest, ki)))
+    # x > 700: e^x (-1 negligible, overflow to inf); |x| < 2^-20: x + x^2/2 + x^3/6
+    # (one rounding; the sum above would round twice near |x| ~ 2^-53);
+    # tiny, -0, subnormals: x
     res = b.select(b.fcmp("ogt", x, 700.0), _scale(b, b.add(s, tail), ki), res)
+    near0 = b.fma(b.mul(x, x), b.fma(x, 1.0 / 6.0, 0.5), x)
+    res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-20), near0, res)
     res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-54), x, res)
     b.ret(res)
 
