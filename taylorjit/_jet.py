@@ -216,7 +216,9 @@ def _points(point, n, what="point"):
     if P.ndim != 2 or P.shape[1] != n:
         raise ValueError(f"{what} has shape {np.shape(point)} but there are {n} variables: pass "
                          f"{n} values (or an array of shape (npoints, {n}))")
-    if not np.all(np.isfinite(P)):
+    # a finite sum means every value is finite (one fast pass over big batches; a sum
+    # that overflows falls through to the element check)
+    if not math.isfinite(float(P.sum())) and not np.all(np.isfinite(P)):
         bad = np.argwhere(~np.isfinite(P))[0]
         raise ValueError(f"{what} contains a non-finite value at index {tuple(bad)}: "
                          f"{P[tuple(bad)]}")
@@ -529,12 +531,14 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
 class CFunc:
     """A compiled evaluator of a list of expressions (see :func:`cfunc`)."""
 
-    def __init__(self, plan, fs, variables, scalar, parallel):
+    def __init__(self, plan, fs, variables, scalar, parallel, simd):
         self._plan = plan
         self.functions = list(fs)
         self.variables = list(variables)
         self._scalar = scalar
         self.parallel = parallel
+        self.simd = simd
+        self._simd_fn = None
 
     @property
     def n_in(self):
@@ -544,6 +548,24 @@ class CFunc:
     def n_out(self):
         return self._plan.outs.shape[0]
 
+    def _simd(self):
+        """The SIMD evaluator, compiled (or loaded from the disk cache) on first use;
+        None when this evaluator uses the scalar kernels."""
+        if self._simd_fn is None and self.simd is not False:
+            from ._vcfunc import UnsupportedSIMD, simd_cfunc
+
+            d = self._plan.kernel.decomposition
+            try:
+                if self.simd is None and len(d.ops) > _SIMD_AUTO_MAX_OPS:
+                    raise UnsupportedSIMD("too large for an automatic compilation")
+                self._simd_fn = simd_cfunc(d)
+            except UnsupportedSIMD as exc:
+                if self.simd:
+                    raise ValueError(f"simd=True: {exc}; use simd=False (scalar kernels)") \
+                        from None
+                self.simd = False
+        return self._simd_fn
+
     def __call__(self, x, *, pars=None, time=None, parallel=None):
         """Evaluate at one point (shape (n,)) or many (shape (npoints, n))."""
         plan = self._plan
@@ -551,27 +573,48 @@ class CFunc:
         p = _pars_array(plan, pars, time)
         parallel = self.parallel if parallel is None else parallel
         nthreads = os.cpu_count() or 1
-        if parallel and X.shape[0] >= 4 * nthreads and nthreads > 1:
-            from concurrent.futures import ThreadPoolExecutor
+        g = self._simd()
+        npts = X.shape[0]
+        chunks = None
+        if parallel and npts >= 4 * nthreads * 64 and nthreads > 1:
+            bounds = np.linspace(0, npts, nthreads + 1).astype(np.int64)
+            chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        if g is not None:
+            res = np.empty((npts, self.n_out))
+            pp = p if p.size else _ONE
+            if chunks is None:
+                g(X, res, pp)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
 
-            chunks = np.array_split(np.arange(X.shape[0]), nthreads)
-            with ThreadPoolExecutor(nthreads) as ex:
-                parts = list(ex.map(lambda c: _run(plan, X[c[0]:c[-1] + 1], X[c[0]:c[-1] + 1], 0,
-                                                   p), [c for c in chunks if c.size]))
-            res = np.concatenate(parts)
+                with ThreadPoolExecutor(len(chunks)) as ex:     # ctypes releases the GIL
+                    list(ex.map(lambda c: g(X[c[0]:c[1]], res[c[0]:c[1]], pp), chunks))
         else:
-            res = _run(plan, X, X, 0, p)
-        res = res[:, :, 0]
+            if chunks is None:
+                res = _run(plan, X, X, 0, p)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(len(chunks)) as ex:
+                    parts = list(ex.map(lambda c: _run(plan, X[c[0]:c[1]], X[c[0]:c[1]], 0, p),
+                                        chunks))
+                res = np.concatenate(parts)
+            res = res[:, :, 0]
         if self._scalar:
             res = res[:, 0]
         return res[0] if single else res
 
     def __repr__(self):
-        return (f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), "
-                f"kernel={self._plan.kernel.kind}>")
+        how = "SIMD" if self._simd_fn is not None else f"kernel={self._plan.kernel.kind}"
+        return f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), {how}>"
 
 
-def cfunc(f, variables, *, kind=None, parallel=False) -> CFunc:
+_ONE = np.zeros(1)
+# above this many operations simd=None keeps the scalar kernels (LLVM compile time)
+_SIMD_AUTO_MAX_OPS = 5000
+
+
+def cfunc(f, variables, *, kind=None, parallel=False, simd=None) -> CFunc:
     """Compile expressions into a fast evaluator.
 
     Parameters
@@ -579,11 +622,22 @@ def cfunc(f, variables, *, kind=None, parallel=False) -> CFunc:
     f : Expr or list of Expr
     variables : list of variables (order of the inputs)
     kind : {"unrolled", "spec", "compact", "python"}, optional
-        Kernel kind (as in :func:`taylor_coefficients`); ``"unrolled"`` is fastest
-        for evaluating many points once compiled.
+        Kernel kind of the scalar evaluation (as in :func:`taylor_coefficients`).
     parallel : bool
-        Evaluate large batches on all cores (threads; the compiled loop
+        Evaluate large batches on all cores (threads; the compiled code
         releases the GIL).
+    simd : bool, optional
+        Evaluate W points at a time with SIMD instructions (W = 8 with AVX-512,
+        4 with AVX2; see ``taylorjit._vcfunc``), compiled with LLVM on the first
+        call (~0.1 s for a small expression, then cached on disk).  exp, log,
+        sin, cos, tan, expm1, log1p, atan, sinh, cosh and tanh are then
+        taylorjit's vector functions, within 1 ulp like heyoka's (SLEEF), so a
+        value may differ in its last bit from the C library's; every other
+        operation is the same IEEE operation as in the scalar kernels.
+        ``None`` (default): SIMD unless ``kind`` is given, the expression has
+        an operation SIMD does not cover (kepE) or more than 5000 operations;
+        ``False``: the scalar kernels (C library values, bit-identical to
+        :func:`taylor_coefficients`); ``True``: SIMD or an error.
 
     Examples
     --------
@@ -597,6 +651,7 @@ def cfunc(f, variables, *, kind=None, parallel=False) -> CFunc:
     """
     fs, scalar = _as_exprs(f)
     variables = _as_vars(variables)
+    if simd is None and kind is not None:
+        simd = False
     plan = _plan(fs, variables, kind or default_kind())
-    return CFunc(plan, fs, variables, scalar, parallel)
-
+    return CFunc(plan, fs, variables, scalar, parallel, simd)
