@@ -3,7 +3,15 @@
 :func:`ir_functions` returns an IR fragment defining, for each requested name,
 ``define internal <W x double> @tj_vm_<name>_w<W>(<W x double> %x)``: a
 branch-free SIMD implementation for the names in :data:`VECTOR_FUNCS`, else a
-per-lane call of the scalar C libm function of that name.
+per-lane call of the scalar C libm function of that name.  The pair functions
+:data:`PAIR_FUNCS` return two results of one argument,
+``define internal {<W x double>, <W x double>} @tj_vm_<name>_w<W>(<W x double> %x)``
+(take them apart with ``extractvalue``): ``sincos`` gives (sin x, cos x) from
+one argument reduction and one evaluation of each kernel, ``sinhcosh`` gives
+(sinh x, cosh x) from one e^|x|; each component is bit for bit the result of
+the unary function (:data:`PAIR_COMPONENTS`) for every input, width and
+``fma`` (the same operations, including the libm branch of sin and cos), so a
+caller may use either.
 
 Accuracy: every vector function is within 1 ulp of the exact result over the
 whole double domain (the fdlibm/musl error bounds, measured < 0.6 ulp, see
@@ -54,11 +62,17 @@ from __future__ import annotations
 import math
 import struct
 
-__all__ = ["VECTOR_FUNCS", "host_width", "has_fma", "ir_functions", "symbols",
+__all__ = ["VECTOR_FUNCS", "PAIR_FUNCS", "PAIR_COMPONENTS", "host_width", "has_fma", "ir_functions", "symbols",
            "driver_ir"]
 
 VECTOR_FUNCS: frozenset[str] = frozenset({"exp", "log", "sin", "cos", "tan", "expm1",
                                           "log1p", "atan", "sinh", "cosh", "tanh"})
+
+#: The pair functions (returning ``{<W x double>, <W x double>}``) and their
+#: components: each component is bit for bit the unary function of that name.
+PAIR_COMPONENTS: dict[str, tuple[str, str]] = {"sincos": ("sin", "cos"),
+                                                "sinhcosh": ("sinh", "cosh")}
+PAIR_FUNCS: frozenset[str] = frozenset(PAIR_COMPONENTS)
 
 
 def _features():
@@ -104,6 +118,7 @@ class _Fn:
         self.W, self.use_fma = width, fma
         self.vd, self.vi, self.vb = (f"<{width} x double>", f"<{width} x i64>",
                                      f"<{width} x i1>")
+        self.ret_type = self.vd                 # {vd, vd} for the pair functions
         self.lines: list[str] = []
         self.n = 0
         self.intrinsics: dict[str, str] = {}   # name -> declaration
@@ -238,18 +253,32 @@ class _Fn:
 
     def ret_with_fallback(self, fname, x, fast, mask):
         """Return ``fast``, except lanes in ``mask``: ``fname`` of libm (a
-        branch taken only if some lane is in ``mask``)."""
+        branch taken only if some lane is in ``mask``).  ``fname`` and ``fast``
+        may be tuples (a pair function): one libm function per component."""
+        pair = isinstance(fname, tuple)
+        fnames, fasts = (fname, fast) if pair else ((fname,), (fast,))
         anyl = self.any(mask)
         self.raw(f"br i1 {anyl}, label %slow, label %done")
         self.label("slow")
-        slow = self.select(mask, self.lanes_libm(fname, x), fast)
+        slows = [self.select(mask, self.lanes_libm(f, x), v) for f, v in zip(fnames, fasts)]
         self.raw("br label %done")
         self.label("done")
-        r = self.emit(f"phi {self.vd} [ {fast}, %entry ], [ {slow}, %slow ]")
-        self.raw(f"ret {self.vd} {r}")
+        rs = [self.emit(f"phi {self.vd} [ {v}, %entry ], [ {sv}, %slow ]")
+              for v, sv in zip(fasts, slows)]
+        if pair:
+            self.ret_pair(*rs)
+        else:
+            self.raw(f"ret {self.vd} {rs[0]}")
 
     def ret(self, v):
         self.raw(f"ret {self.vd} {self.d(v)}")
+
+    def ret_pair(self, a, c):
+        """Return the pair ``{a, c}`` (the function's return type is set)."""
+        self.ret_type = t = f"{{{self.vd}, {self.vd}}}"
+        v = self.emit(f"insertvalue {t} poison, {self.vd} {self.d(a)}, 0")
+        v = self.emit(f"insertvalue {t} {v}, {self.vd} {self.d(c)}, 1")
+        self.raw(f"ret {t} {v}")
 
 
 # ----------------------------------------------------------------------------
@@ -430,9 +459,8 @@ def _sign_of(b: _Fn, x, v):
     return b.select(b.icmp("slt", b.bits(x), 0), b.neg(v), v)
 
 
-def _sinh(b: _Fn, x):
-    ax = b.fabs(x)
-    hh, hl, ih, il = _half_exps(b, ax)
+def _sinh_val(b: _Fn, x, ax, halves):
+    hh, hl, ih, il = halves
     sh, sl = _two_sum(b, hh, b.neg(ih))
     big = b.add(sh, b.add(sl, b.sub(hl, il)))
     big = b.select(b.fcmp("oeq", hh, _INF), _INF, big)
@@ -440,15 +468,30 @@ def _sinh(b: _Fn, x):
     small = b.fma(b.mul(ax, z), b.horner(z, _SINH_P), ax)     # |x| < 0.25: Taylor
     res = b.select(b.fcmp("olt", ax, 0.25), small, big)
     res = _sign_of(b, x, res)
-    b.ret(b.select(b.fcmp("olt", ax, 2.0**-27), x, res))
+    return b.select(b.fcmp("olt", ax, 2.0**-27), x, res)
+
+
+def _cosh_val(b: _Fn, halves):
+    hh, hl, ih, il = halves
+    sh, sl = _two_sum(b, hh, ih)
+    res = b.add(sh, b.add(sl, b.add(hl, il)))
+    return b.select(b.fcmp("oeq", hh, _INF), _INF, res)
+
+
+def _sinh(b: _Fn, x):
+    ax = b.fabs(x)
+    b.ret(_sinh_val(b, x, ax, _half_exps(b, ax)))
 
 
 def _cosh(b: _Fn, x):
+    b.ret(_cosh_val(b, _half_exps(b, b.fabs(x))))
+
+
+def _sinhcosh(b: _Fn, x):
+    # one e^|x| for both: the same operations as _sinh and _cosh
     ax = b.fabs(x)
-    hh, hl, ih, il = _half_exps(b, ax)
-    sh, sl = _two_sum(b, hh, ih)
-    res = b.add(sh, b.add(sl, b.add(hl, il)))
-    b.ret(b.select(b.fcmp("oeq", hh, _INF), _INF, res))
+    halves = _half_exps(b, ax)
+    b.ret_pair(_sinh_val(b, x, ax, halves), _cosh_val(b, halves))
 
 
 def _tanh(b: _Fn, x):
@@ -612,10 +655,8 @@ def _kcos(b: _Fn, x, y):
     return b.add(w, b.add(b.sub(b.sub(1.0, w), hz), b.sub(b.mul(z, r), b.mul(x, y))))
 
 
-def _sincos(b: _Fn, x, cos: bool):
-    n, y0, y1 = _rem_pio2(b, x)
-    s = _ksin(b, y0, y1)
-    c = _kcos(b, y0, y1)
+def _quadrant(b: _Fn, x, n, s, c, cos: bool):
+    """sin x (cos x) from the kernels s = sin y, c = cos y, x = n pi/2 + y."""
     if cos:
         n = b.iadd(n, 1)                        # cos x = sin(x + pi/2)
     odd = b.icmp("ne", b.iand(n, 1), 0)
@@ -624,8 +665,23 @@ def _sincos(b: _Fn, x, cos: bool):
     res = b.select(neg, b.neg(res), res)
     if not cos:                                 # sin x = x for |x| < 2^-26 (and -0)
         res = b.select(b.fcmp("olt", b.fabs(x), 2.0**-26), x, res)
+    return res
+
+
+def _sincos(b: _Fn, x, cos: bool | None):
+    """sin (cos: False), cos (True) or the pair (sin, cos) (None): one reduction
+    and both kernels in every case, so the pair's components are bit for bit
+    the single functions' results."""
+    n, y0, y1 = _rem_pio2(b, x)
+    s = _ksin(b, y0, y1)
+    c = _kcos(b, y0, y1)
     ax = b.fabs(x)
-    b.ret_with_fallback("cos" if cos else "sin", x, res, b.fcmp("ugt", ax, TRIG_FAST_MAX))
+    slow = b.fcmp("ugt", ax, TRIG_FAST_MAX)
+    if cos is None:
+        b.ret_with_fallback(("sin", "cos"), x, (_quadrant(b, x, n, s, c, False),
+                                                _quadrant(b, x, n, s, c, True)), slow)
+    else:
+        b.ret_with_fallback("cos" if cos else "sin", x, _quadrant(b, x, n, s, c, cos), slow)
 
 
 def _ktan(b: _Fn, x, y, odd):
@@ -710,8 +766,10 @@ _KERNELS = {
     "sinh": _sinh,
     "cosh": _cosh,
     "tanh": _tanh,
+    "sincos": lambda b, x: _sincos(b, x, None),
+    "sinhcosh": _sinhcosh,
 }
-assert set(_KERNELS) == VECTOR_FUNCS
+assert set(_KERNELS) == VECTOR_FUNCS | PAIR_FUNCS
 
 
 def _fallback(b: _Fn, x, name):
@@ -754,7 +812,9 @@ def ir_functions(names, width: int, fma: bool, declared: set | None = None) -> s
     """LLVM IR text defining ``<W x double> @tj_vm_<name>_w<W>(<W x double>)``
     (internal linkage) for each name in ``names``: SIMD code for the names in
     :data:`VECTOR_FUNCS`, per-lane scalar libm calls for other names (any C libm
-    unary ``double f(double)``, e.g. ``"erf"``).  ``width``: 2, 4 or 8;
+    unary ``double f(double)``, e.g. ``"erf"``); the names in :data:`PAIR_FUNCS`
+    define ``{<W x double>, <W x double>} @tj_vm_<name>_w<W>(<W x double>)``.
+    ``width``: 2, 4 or 8;
     ``fma``: use ``llvm.fma`` (only if the target has FMA, else it is a slow
     libcall).  ``declared``: the global names already declared or defined in the
     module (skipped here); updated in place with the names this fragment
@@ -780,7 +840,7 @@ def ir_functions(names, width: int, fma: bool, declared: set | None = None) -> s
         declared.add(fname)
         body = "\n".join(b.lines)
         parts.append("\n".join(decls)
-                     + f"\ndefine internal {b.vd} @{fname}({b.vd} %x) {{\n{body}\n}}\n")
+                     + f"\ndefine internal {b.ret_type} @{fname}({b.vd} %x) {{\n{body}\n}}\n")
     return "\n".join(parts)
 
 
@@ -788,13 +848,30 @@ def driver_ir(name: str, width: int, driver: str | None = None, scalar: bool = F
     """IR of ``void @<driver>(ptr %in, ptr %out, i64 %n)`` applying the vector
     function ``name`` to ``in[0:n]`` (``n`` a multiple of ``width``); with
     ``scalar``: a loop calling the libm function ``@name`` per element (for
-    timings).  To be put in one module with ``ir_functions([name], ...)``."""
+    timings).  To be put in one module with ``ir_functions([name], ...)``.  A
+    pair function (:data:`PAIR_FUNCS`) writes its components to ``out[0:n]``
+    and ``out[n:2n]`` (``scalar``: the libm functions of the components, to be
+    declared by the caller)."""
     driver = driver or f"drive_{name}_w{width}{'_libm' if scalar else ''}"
+    pair = PAIR_COMPONENTS.get(name)
     if scalar:
-        ty, step, call = "double", 1, f"call double @{name}(double %a)"
+        ty, step = "double", 1
+        calls = [f"call double @{f}(double %a)" for f in (pair or (name,))]
     else:
         ty, step = f"<{width} x double>", width
-        call = f"call {ty} @{func_name(name, width)}({ty} %a)"
+        rt = f"{{{ty}, {ty}}}" if pair else ty
+        calls = [f"call {rt} @{func_name(name, width)}({ty} %a)"]
+    body = [f"  %r{j} = {c}" for j, c in enumerate(calls)]
+    if pair and not scalar:
+        body = [f"  %rr = {calls[0]}", "  %r0 = extractvalue " + f"{rt} %rr, 0",
+                "  %r1 = extractvalue " + f"{rt} %rr, 1"]
+    for j in range(2 if pair else 1):
+        off = "%i" if j == 0 else "%in2"
+        if j:
+            body.append("  %in2 = add i64 %i, %n")
+        body += [f"  %po{j} = getelementptr double, ptr %out, i64 {off}",
+                 f"  store {ty} %r{j}, ptr %po{j}, align 8"]
+    body = "\n".join(body)
     return f"""
 define void @{driver}(ptr %in, ptr %out, i64 %n) {{
 entry:
@@ -804,9 +881,7 @@ loop:
   %i = phi i64 [ 0, %entry ], [ %i2, %loop ]
   %pi = getelementptr double, ptr %in, i64 %i
   %a = load {ty}, ptr %pi, align 8
-  %r = {call}
-  %po = getelementptr double, ptr %out, i64 %i
-  store {ty} %r, ptr %po, align 8
+{body}
   %i2 = add i64 %i, {step}
   %more = icmp ult i64 %i2, %n
   br i1 %more, label %loop, label %exit

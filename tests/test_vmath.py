@@ -33,6 +33,7 @@ _MP = {
     "atan": mpmath.atan, "sinh": mpmath.sinh, "cosh": mpmath.cosh, "tanh": mpmath.tanh,
 }
 FUNCS = sorted(vm.VECTOR_FUNCS)
+PAIRS = sorted(vm.PAIR_FUNCS)
 LIBM_ONLY = ["erf", "asinh", "cbrt"]      # per-lane libm calls
 
 
@@ -55,7 +56,8 @@ _PROTO = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64
 
 def compile_drivers(names, width, fma, scalar=False, passes=True):
     """``{name: f}`` with ``f(x) -> y`` applying the vector function ``name``
-    (``name + "_libm"``: a scalar libm loop with ``scalar``)."""
+    (``name + "_libm"``: a scalar libm loop with ``scalar``); a pair function
+    gives ``f(x) -> (y0, y1)``."""
     declared = set()
     ir = vm.ir_functions(names, width, fma, declared)
     # a second fragment for the same module must not clash
@@ -63,9 +65,10 @@ def compile_drivers(names, width, fma, scalar=False, passes=True):
     for n in names:
         ir += vm.driver_ir(n, width)
         if scalar:
-            if n not in declared:
-                ir += f"declare double @{n}(double)\n"
-                declared.add(n)
+            for c in vm.PAIR_COMPONENTS.get(n, (n,)):
+                if c not in declared:
+                    ir += f"declare double @{c}(double)\n"
+                    declared.add(c)
             ir += vm.driver_ir(n, width, scalar=True)
     tm = _target_machine()
     mod = llb.parse_assembly(ir)
@@ -79,7 +82,7 @@ def compile_drivers(names, width, fma, scalar=False, passes=True):
     ee.finalize_object()
     _ENGINES.append((ee, mod))
 
-    def wrap(addr):
+    def wrap(addr, pair):
         cf = _PROTO(addr)
 
         def f(x):
@@ -88,18 +91,19 @@ def compile_drivers(names, width, fma, scalar=False, passes=True):
             m = -(-n // width) * width
             xi = np.zeros(m)
             xi[:n] = x
-            yo = np.empty(m)
+            yo = np.empty(2 * m if pair else m)
             cf(xi.ctypes.data, yo.ctypes.data, m)
-            return yo[:n]
+            return (yo[:n], yo[m:m + n]) if pair else yo[:n]
 
         f.raw = cf
         return f
 
     out = {}
     for n in names:
-        out[n] = wrap(ee.get_function_address(f"drive_{n}_w{width}"))
+        pair = n in vm.PAIR_FUNCS
+        out[n] = wrap(ee.get_function_address(f"drive_{n}_w{width}"), pair)
         if scalar:
-            out[n + "_libm"] = wrap(ee.get_function_address(f"drive_{n}_w{width}_libm"))
+            out[n + "_libm"] = wrap(ee.get_function_address(f"drive_{n}_w{width}_libm"), pair)
     return out
 
 
@@ -109,7 +113,7 @@ _COMPILED = {}
 def drivers(width, fma):
     key = (width, fma)
     if key not in _COMPILED:
-        _COMPILED[key] = compile_drivers(FUNCS + LIBM_ONLY, width, fma)
+        _COMPILED[key] = compile_drivers(FUNCS + PAIRS + LIBM_ONLY, width, fma)
     return _COMPILED[key]
 
 
@@ -308,6 +312,16 @@ def test_ir_text():
     mod.verify()
     with pytest.raises(ValueError):
         vm.ir_functions(["exp"], 3, True)
+    # pair functions: a struct of two vectors, not in VECTOR_FUNCS (unary)
+    ir = vm.ir_functions(["sincos", "sinhcosh"], 8, False)
+    assert ("define internal {<8 x double>, <8 x double>} @tj_vm_sincos_w8(<8 x double> %x)"
+            in ir)
+    assert "@tj_vm_sinhcosh_w8(<8 x double> %x)" in ir
+    assert not vm.PAIR_FUNCS & vm.VECTOR_FUNCS
+    assert vm.PAIR_FUNCS == set(vm.PAIR_COMPONENTS)
+    for comps in vm.PAIR_COMPONENTS.values():
+        assert set(comps) <= vm.VECTOR_FUNCS
+    assert vm.symbols(["sincos"], 4, True) >= {"sin", "cos", "tj_vm_sincos_w4"}
 
 
 @pytest.mark.parametrize("width,fma", VARIANTS)
@@ -425,7 +439,51 @@ def test_without_ir_passes():
     """The fragment compiled straight by the code generator (no IR pipeline):
     the same results."""
     w, f = VARIANTS[-1]
-    d = compile_drivers(FUNCS, w, f, passes=False)
+    d = compile_drivers(FUNCS + PAIRS, w, f, passes=False)
     for name in FUNCS:
         x = ref(name).x
         assert d[name](x).tobytes() == drivers(w, f)[name](x).tobytes(), name
+    for name in PAIRS:
+        x = pair_points(name, 2000)
+        for a, c in zip(d[name](x), drivers(w, f)[name](x)):
+            assert a.tobytes() == c.tobytes(), name
+
+
+# ----------------------------------------------------------------------------
+# pair functions: components bit for bit the unary functions
+
+
+def pair_points(name, n, seed=7):
+    """The components' test points, random doubles of every kind (random bit
+    patterns: NaNs with payloads, subnormals, huge values), special values,
+    shuffled so that vectors mix fast lanes with lanes of the libm branch."""
+    rng = np.random.default_rng(seed)
+    comps = vm.PAIR_COMPONENTS[name]
+    tiny = 5e-324
+    specials = sorted({c[0] for f in comps for c in SPECIAL[f]}, key=repr)
+    x = np.concatenate(
+        [points(f, n // 4, seed) for f in comps] + [
+            _from_bits(rng.integers(0, 2**64, n // 4, dtype=np.uint64)),
+            loguniform(rng, n // 4, tiny, 1.7976931348623157e308),
+            loguniform(rng, n // 4, 1e-3, 2e6 if name == "sincos" else 800.0),
+            _near([2.0**-26, 2.0**-27, 0.25, 22.0, 1.5e6, 710.4758600739439, 2.0**-1022,
+                   tiny], 3),
+            np.array(specials * 4)])
+    x = np.concatenate([x, -x])
+    # fast vectors only (sorted by magnitude) and mixed ones (shuffled)
+    return np.concatenate([x[np.argsort(np.abs(x))], rng.permutation(x)])
+
+
+@pytest.mark.parametrize("width,fma", VARIANTS)
+@pytest.mark.parametrize("name", PAIRS)
+def test_pair_bitwise(name, width, fma):
+    x = pair_points(name, max(N_RANDOM, 20000))
+    d = drivers(width, fma)
+    got = d[name](x)
+    for comp, y in zip(vm.PAIR_COMPONENTS[name], got):
+        want = d[comp](x)
+        diff = np.flatnonzero(y.view(np.uint64) != want.view(np.uint64))
+        assert diff.size == 0, (comp, x[diff[:5]], y[diff[:5]], want[diff[:5]])
+    if name == "sincos":      # the libm branch was taken, and gave libm's values
+        slow = ~(np.abs(x) <= vm.TRIG_FAST_MAX)
+        assert slow.any() and (~slow).any()
