@@ -402,9 +402,9 @@ def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400, order: int |
     import os
 
     env = os.environ.get("TAYLORJIT_KERNEL")
-    if env:
+    if env and env != "auto":
         if env not in KINDS:
-            raise ValueError(f"TAYLORJIT_KERNEL={env!r}: use one of {KINDS}")
+            raise ValueError(f"TAYLORJIT_KERNEL={env!r}: use one of {KINDS} or 'auto'")
         if env == "unrolled" and order is None:
             return "spec"
         return env
