@@ -43,7 +43,7 @@ __all__ = ["AS_CALL", "UnsupportedSIMD", "simd_cfunc", "simd_width", "simd_suppo
 # operations run by the VM at order 0 whose order-0 value is exactly the C function of
 # the same name (the kernels' domain branches reproduce C's NaN / inf results)
 AS_CALL = frozenset(["log", "log1p", "asin", "acos", "acosh", "atanh"])
-_LAYOUT = 2        # bump when the generated code changes (part of the cache key)
+_LAYOUT = 3        # bump when the generated code changes (part of the cache key)
 
 
 class UnsupportedSIMD(ValueError):
@@ -149,8 +149,20 @@ def build_ir(d: Decomposition, name: str, width: int, fma: bool, vector_math: bo
     declared = set()
     names = sorted({nd[1] for nd in nodes if nd[0] == "call" and nd[1] != "sqrt"})
     vec_names = [f for f in names if vector_math and f in _vmath.VECTOR_FUNCS]
+    # sin and cos (sinh and cosh) of one argument: one pair function (one argument
+    # reduction; each component bit-identical to the unary function)
+    pair = {}                                   # node -> (pair function, component)
+    if vector_math:
+        calls = {(nd[1], nd[2]): i for i, nd in enumerate(nodes) if nd[0] == "call"}
+        for pf, (c0, c1) in _vmath.PAIR_COMPONENTS.items():
+            for (fname, a), i in calls.items():
+                if fname == c0 and (c1, a) in calls:
+                    pair[i] = (pf, 0)
+                    pair[calls[(c1, a)]] = (pf, 1)
+    pair_names = sorted({pf for pf, _ in pair.values()})
     lane_names = [f for f in names if f not in vec_names]
-    head = [_vmath.ir_functions(vec_names, W, fma, declared)] if vec_names else []
+    used = vec_names + pair_names
+    head = [_vmath.ir_functions(used, W, fma, declared)] if used else []
     lane_fns = {}
     for f in lane_names + [nd[1] for nd in nodes if nd[0] == "call2"]:
         if f not in declared and f not in lane_fns:
@@ -247,6 +259,18 @@ def build_ir(d: Decomposition, name: str, width: int, fma: bool, vector_math: bo
             emit(f"  {r} = fneg {val(nd[1])}")
         elif kind == "call":
             f = nd[1]
+            if i in pair:
+                if i not in reg:        # the first component: call the pair function
+                    pf, _ = pair[i]
+                    both = tmp()
+                    emit(f"  {both} = call {{{VT}, {VT}}} @{_vmath.func_name(pf, W)}"
+                         f"({val(nd[2])})")
+                    for j, (pf2, comp) in pair.items():
+                        if pf2 == pf and nodes[j][2] == nd[2]:
+                            rj = tmp()
+                            emit(f"  {rj} = extractvalue {{{VT}, {VT}}} {both}, {comp}")
+                            reg[j] = rj
+                continue
             if f == "sqrt":
                 emit(f"  {r} = call {VT} @llvm.sqrt.v{W}f64({val(nd[2])})")
             elif f in vec_names:
