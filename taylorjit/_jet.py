@@ -660,37 +660,36 @@ class CFunc:
         return self._simd_fn
 
     def __call__(self, x, *, pars=None, time=None, parallel=None):
-        """Evaluate at one point (shape (n,)) or many (shape (npoints, n))."""
+        """Evaluate at one point (shape (n,)) or many (shape (npoints, n)).
+        ``parallel`` overrides the evaluator's setting for this call."""
         plan = self._plan
         X, single = _points(x, plan.n_in, "input")
         p = _pars_array(plan, pars, time)
         parallel = self.parallel if parallel is None else parallel
-        nthreads = os.cpu_count() or 1
         g = self._simd()
         npts = X.shape[0]
+        nthreads = min(os.cpu_count() or 1, 64)
+        if parallel is None:
+            parallel = npts >= PARALLEL_MIN_POINTS
         chunks = None
-        if parallel and npts >= 4 * nthreads * 64 and nthreads > 1:
-            bounds = np.linspace(0, npts, nthreads + 1).astype(np.int64)
-            chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        if parallel and nthreads > 1 and npts >= 2 * nthreads * 64:
+            # contiguous chunks of whole SIMD blocks, one per core
+            step = -(-npts // nthreads)
+            step = -(-step // 64) * 64
+            chunks = [(a, min(a + step, npts)) for a in range(0, npts, step)]
         if g is not None:
             res = np.empty((npts, self.n_out))
             pp = p if p.size else _ONE
             if chunks is None:
                 g(X, res, pp)
-            else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(len(chunks)) as ex:     # ctypes releases the GIL
-                    list(ex.map(lambda c: g(X[c[0]:c[1]], res[c[0]:c[1]], pp), chunks))
+            else:       # ctypes releases the GIL
+                list(_pool().map(lambda c: g(X[c[0]:c[1]], res[c[0]:c[1]], pp), chunks))
         else:
             if chunks is None:
                 res = _run(plan, X, X, 0, p)
             else:
-                from concurrent.futures import ThreadPoolExecutor
-
-                with ThreadPoolExecutor(len(chunks)) as ex:
-                    parts = list(ex.map(lambda c: _run(plan, X[c[0]:c[1]], X[c[0]:c[1]], 0, p),
-                                        chunks))
+                parts = list(_pool().map(lambda c: _run(plan, X[c[0]:c[1]], X[c[0]:c[1]], 0, p),
+                                         chunks))
                 res = np.concatenate(parts)
             res = res[:, :, 0]
         if self._scalar:
@@ -703,11 +702,25 @@ class CFunc:
 
 
 _ONE = np.zeros(1)
+PARALLEL_MIN_POINTS = 65536     # parallel=None: threads from this many points on
+_POOL = []
+
+
+def _pool():
+    """The process's evaluation threads (one per core, created once)."""
+    if not _POOL:
+        with _BG_LOCK:
+            if not _POOL:
+                from concurrent.futures import ThreadPoolExecutor
+
+                _POOL.append(ThreadPoolExecutor(min(os.cpu_count() or 1, 64),
+                                                thread_name_prefix="taylorjit-cfunc"))
+    return _POOL[0]
 # above this many operations simd=None keeps the scalar kernels (LLVM compile time)
 _SIMD_AUTO_MAX_OPS = 5000
 
 
-def cfunc(f, variables, *, kind=None, parallel=False, simd=None) -> CFunc:
+def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
     """Compile expressions into a fast evaluator.
 
     Parameters
@@ -716,9 +729,10 @@ def cfunc(f, variables, *, kind=None, parallel=False, simd=None) -> CFunc:
     variables : list of variables (order of the inputs)
     kind : {"unrolled", "spec", "compact", "python"}, optional
         Kernel kind of the scalar evaluation (as in :func:`taylor_coefficients`).
-    parallel : bool
-        Evaluate large batches on all cores (threads; the compiled code
-        releases the GIL).
+    parallel : bool, optional
+        Evaluate batches on all cores (threads; the compiled code releases the
+        GIL).  ``None`` (default): for batches of at least 65536 points (as
+        heyoka's cfunc does); ``False``: one thread.  Values do not depend on it.
     simd : bool, optional
         Evaluate W points at a time with SIMD instructions (W = 8 with AVX-512,
         4 with AVX2; see ``taylorjit._vcfunc``), compiled with LLVM on the first
