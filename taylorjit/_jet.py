@@ -46,17 +46,32 @@ _DRIVERS = {}
 
 
 def _drivers():
-    """Compile (once per installation, then cached) the point/direction driver."""
+    """Compile (once per installation, then cached) the point/direction driver:
+    ``driver(jaddr, prog, cvals, tc, order, pars, P, D, outs, res)`` with the jet
+    at address ``jaddr`` (``Kernel.jet._addr``; see ``_kernel.jet_from_addr``).
+    Returns the compiled entry point (called without numba's dispatch: the
+    callers pass exactly the signature's types)."""
     if "points" in _DRIVERS:
         return _DRIVERS["points"]
     from numba import njit, types
 
-    sig = types.void(JET_TYPE(), types.int64[:, ::1], types.float64[::1], types.float64[:, ::1],
+    from ._kernel import jet_from_addr
+
+    g = _run_points_addr.__globals__
+    g["_jet_from_addr"] = jet_from_addr()
+    g["_run_points_inl"] = njit(inline="always", error_model="numpy")(_run_points)
+    sig = types.void(types.int64, types.int64[:, ::1], types.float64[::1], types.float64[:, ::1],
                      types.int64, types.float64[::1], types.float64[:, ::1], types.float64[:, ::1],
                      types.int64[::1], types.float64[:, :, ::1])
-    fn = njit(sig, cache=True, nogil=True, error_model="numpy", **no_refcount_opts())(_run_points)
-    _DRIVERS["points"] = fn
-    return fn
+    fn = njit(sig, cache=True, nogil=True, error_model="numpy",
+              **no_refcount_opts())(_run_points_addr)
+    cres = fn.overloads.get(fn.signatures[0]) if fn.signatures else None
+    _DRIVERS["points"] = getattr(cres, "entry_point", None) or fn
+    return _DRIVERS["points"]
+
+
+def _run_points_addr(jaddr, prog, cvals, tc, order, pars, P, D, outs, res):
+    _run_points_inl(_jet_from_addr(jaddr), prog, cvals, tc, order, pars, P, D, outs, res)
 
 
 def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
@@ -240,11 +255,12 @@ def _run(plan, P, D, order, pars):
     m = plan.outs.shape[0]
     res = np.empty((P.shape[0], m, order + 1))
     k = plan.kernel_at(order)
-    tc = np.zeros((k.n_slots, order + 1))
+    # (the kernels read only coefficients they computed: no need to zero the table)
+    tc = np.empty((k.n_slots, order + 1))
     if k.kind == "python":
         _run_points(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
     else:
-        _drivers()(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
+        _drivers()(k.jet._addr, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
     return res
 
 
@@ -291,12 +307,14 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     >>> [round(float(v), 12) for v in c]
     [1.0, 1.0, 0.5, 0.166666666667, 0.041666666667]
     """
-    order = _check_order(order)
-    fs, scalar = _as_exprs(f)
-    variables = _as_vars(variables)
-    plan = _plan(fs, variables, kind or default_kind())
+    order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     n = plan.n_in
-    P, single = _points(point, n)
+    P = _point1(point, n, many=True) if type(point) is not np.ndarray or point.ndim == 1 \
+        else None
+    if P is not None:
+        single = True
+    else:
+        P, single = _points(point, n)
     if direction is None:
         if n != 1:
             raise ValueError(f"direction is required with {n} variables (e.g. direction=[1.0] + "
@@ -495,23 +513,7 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     >>> round(d[(3, 1)], 12)      # d^4/dx^3 dy of e^x sin y at 0 = 1
     1.0
     """
-    # repeated calls with the same objects skip the argument analysis (~8 us)
-    fkey = (tuple(map(id, f)) if type(f) in (list, tuple) else id(f),
-            tuple(map(id, variables)) if type(variables) in (list, tuple) else id(variables),
-            kind, order if type(order) is int else None)
-    hit = _DFAST.get(fkey)
-    if hit is not None and hit[0] == order and _same(hit[1], f) and _same(hit[2], variables):
-        _, _, _, fs, scalar, variables, plan = hit
-    else:
-        order = _check_order(order)
-        fs, scalar = _as_exprs(f)
-        vlist = _as_vars(variables)
-        plan = _plan(fs, vlist, kind or default_kind())
-        if len(_DFAST) > 256:
-            _DFAST.clear()
-        # the originals are kept: their ids stay valid while the entry lives
-        _DFAST[fkey] = (order, f, variables, fs, scalar, vlist, plan)
-        variables = vlist
+    order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     n = plan.n_in
     P = _point1(point, n)
     pars_arr = _pars_array(plan, pars, time)
@@ -549,6 +551,26 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
 _DFAST: dict = {}
 
 
+def _front(f, variables, kind, order):
+    """``(order, fs, scalar, variables, plan)`` for the arguments of a front end;
+    repeated calls with the same objects skip the argument analysis (~8 us)."""
+    fkey = (tuple(map(id, f)) if type(f) in (list, tuple) else id(f),
+            tuple(map(id, variables)) if type(variables) in (list, tuple) else id(variables),
+            kind, order if type(order) is int else None, default_kind() if kind is None else 0)
+    hit = _DFAST.get(fkey)
+    if hit is not None and _same(hit[1], f) and _same(hit[2], variables):
+        return hit[0], hit[3], hit[4], hit[5], hit[6]
+    order = _check_order(order)
+    fs, scalar = _as_exprs(f)
+    vlist = _as_vars(variables)
+    plan = _plan(fs, vlist, kind or default_kind())
+    if len(_DFAST) > 256:
+        _DFAST.clear()
+    # the originals are kept: their ids stay valid while the entry lives
+    _DFAST[fkey] = (order, f, variables, fs, scalar, vlist, plan)
+    return order, fs, scalar, vlist, plan
+
+
 def _same(a, b):
     """``a`` and ``b`` are the same object, or sequences of the same objects."""
     if a is b:
@@ -557,8 +579,10 @@ def _same(a, b):
             and all(x is y for x, y in zip(a, b)))
 
 
-def _point1(point, n):
-    """One point of n values as a float array (``_points`` for a single point)."""
+def _point1(point, n, many=False):
+    """One point of n values as a float array of shape (1, n) (``_points`` for a
+    single point).  ``many``: return None instead of an error for anything else
+    (the caller then uses ``_points``)."""
     # fast path: n finite numbers (a finite sum means all are finite; numpy's reductions
     # cost ~2 us on tiny arrays, a Python sum ~0.1 us)
     vals = point.tolist() if type(point) is np.ndarray else point
@@ -569,6 +593,8 @@ def _point1(point, n):
             ok = False
         if ok:
             return np.array(vals, dtype=np.float64).reshape(1, n)
+    if many:
+        return None
     P, single = _points(point, n)
     if not single:
         raise ValueError("derivatives() takes one point; loop over points or use "
