@@ -267,12 +267,13 @@ class PartialsKernel:
     buffers whose addresses are computed once (``ndarray.ctypes`` costs ~1 us per
     array and call)."""
 
-    __slots__ = ("fn", "keep", "n_in", "rows", "n_out", "_tls")
+    __slots__ = ("fn", "keep", "n_in", "rows", "n_out", "_tls", "index")
 
     def __init__(self, fn, keep, n_in, rows, n_out):
         self.fn, self.keep = fn, keep
         self.n_in, self.rows, self.n_out = n_in, rows, n_out
         self._tls = threading.local()
+        self.index = None           # multi-index -> row (set by the caller)
 
     def _buffers(self, npars):
         b = getattr(self._tls, "b", None)
