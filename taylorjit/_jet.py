@@ -515,11 +515,15 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     """
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     n = plan.n_in
-    P = _point1(point, n)
-    pars_arr = _pars_array(plan, pars, time) if plan.n_pars or plan.time_par >= 0 else _EMPTY
     pk = plan.partials.get(order)
     if pk is not None and pk is not False and pk != "pending":    # the fast path
-        return Derivatives(pk.run(P[0], pars_arr), pk.index, n, order, scalar, variables)
+        vals = _finite_values(point, n)
+        if vals is not None:
+            pars_arr = _pars_array(plan, pars, time) if plan.n_pars or plan.time_par >= 0 \
+                else _EMPTY
+            return Derivatives(pk.run(vals, pars_arr), pk.index, n, order, scalar, variables)
+    P = _point1(point, n)
+    pars_arr = _pars_array(plan, pars, time)
     ndirs = math.comb(n + order - 1, order) if order else 1
     if ndirs > _MAX_DIRECTIONS:
         raise ValueError(
@@ -557,46 +561,51 @@ _EMPTY = np.zeros(0)
 
 def _front(f, variables, kind, order):
     """``(order, fs, scalar, variables, plan)`` for the arguments of a front end;
-    repeated calls with the same objects skip the argument analysis (~8 us)."""
-    fkey = (tuple(map(id, f)) if type(f) in (list, tuple) else id(f),
-            tuple(map(id, variables)) if type(variables) in (list, tuple) else id(variables),
+    repeated calls with the same objects skip the argument analysis (~8 us).
+
+    The key holds the ids of ``f`` and of the variables (of the elements of
+    lists); each entry keeps those objects alive (snapshots of the lists, so a
+    list mutated later cannot free them), and the ids of live objects are
+    unique, so an equal key means the same objects."""
+    fl = type(f) in (list, tuple)
+    vl = type(variables) in (list, tuple)
+    fkey = (tuple(map(id, f)) if fl else id(f), tuple(map(id, variables)) if vl else id(variables),
             kind, order if type(order) is int else None, default_kind() if kind is None else 0)
     hit = _DFAST.get(fkey)
-    if hit is not None and _same(hit[1], f) and _same(hit[2], variables):
-        return hit[0], hit[3], hit[4], hit[5], hit[6]
+    if hit is not None:
+        return hit[0]
     order = _check_order(order)
     fs, scalar = _as_exprs(f)
     vlist = _as_vars(variables)
     plan = _plan(fs, vlist, kind or default_kind())
     if len(_DFAST) > 256:
         _DFAST.clear()
-    # the originals are kept: their ids stay valid while the entry lives
-    _DFAST[fkey] = (order, f, variables, fs, scalar, vlist, plan)
-    return order, fs, scalar, vlist, plan
+    res = (order, fs, scalar, vlist, plan)
+    _DFAST[fkey] = (res, tuple(f) if fl else f, tuple(variables) if vl else variables)
+    return res
 
 
-def _same(a, b):
-    """``a`` and ``b`` are the same object, or sequences of the same objects."""
-    if a is b:
-        return True
-    return (type(a) in (list, tuple) and type(b) in (list, tuple) and len(a) == len(b)
-            and all(x is y for x, y in zip(a, b)))
+def _finite_values(point, n):
+    """``point`` as a list of n finite numbers, or None (then ``_points`` checks it
+    and explains).  A finite sum means all values are finite: numpy's reductions
+    cost ~2 us on tiny arrays, a Python sum ~0.1 us."""
+    vals = point.tolist() if type(point) is np.ndarray else point
+    if type(vals) in (list, tuple) and len(vals) == n:
+        try:
+            if math.isfinite(sum(vals)):
+                return vals
+        except TypeError:
+            pass
+    return None
 
 
 def _point1(point, n, many=False):
     """One point of n values as a float array of shape (1, n) (``_points`` for a
     single point).  ``many``: return None instead of an error for anything else
     (the caller then uses ``_points``)."""
-    # fast path: n finite numbers (a finite sum means all are finite; numpy's reductions
-    # cost ~2 us on tiny arrays, a Python sum ~0.1 us)
-    vals = point.tolist() if type(point) is np.ndarray else point
-    if type(vals) in (list, tuple) and len(vals) == n:
-        try:
-            ok = math.isfinite(sum(vals))
-        except TypeError:
-            ok = False
-        if ok:
-            return np.array(vals, dtype=np.float64).reshape(1, n)
+    vals = _finite_values(point, n)
+    if vals is not None:
+        return np.array(vals, dtype=np.float64).reshape(1, n)
     if many:
         return None
     P, single = _points(point, n)

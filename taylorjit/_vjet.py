@@ -276,19 +276,24 @@ class PartialsKernel:
         self.index = None           # multi-index -> row (set by the caller)
 
     def _buffers(self, npars):
-        b = getattr(self._tls, "b", None)
-        if b is None or b[1].shape[0] < npars:
-            P = np.zeros(self.n_in)
-            pars = np.zeros(max(1, npars))
-            out = np.zeros((self.rows, self.n_out))
-            b = self._tls.b = (P, pars, out, P.ctypes.data, pars.ctypes.data, out.ctypes.data)
+        P = np.zeros(self.n_in)
+        pars = np.zeros(max(1, npars))
+        out = np.zeros((self.rows, self.n_out))
+        b = self._tls.b = (P, pars, out, P.ctypes.data, pars.ctypes.data, out.ctypes.data)
         return b
 
     def run(self, P, pars):
-        bP, bpars, out, aP, apars, aout = self._buffers(pars.shape[0])
+        """The partials at ``P`` (n numbers: a list or an array) with parameters ``pars``."""
+        try:
+            bP, bpars, out, aP, apars, aout = self._tls.b
+        except AttributeError:
+            bP, bpars, out, aP, apars, aout = self._buffers(pars.shape[0])
+        npars = pars.shape[0]
+        if npars:
+            if bpars.shape[0] < npars:
+                bP, bpars, out, aP, apars, aout = self._buffers(npars)
+            bpars[:npars] = pars
         bP[:] = P
-        if pars.shape[0]:
-            bpars[:pars.shape[0]] = pars
         self.fn(aP, apars, aout)
         return out.copy()
 
