@@ -260,3 +260,27 @@ def test_too_many_partials_is_a_clear_error():
     vs = [tj.var(f"v{i}") for i in range(20)]
     with pytest.raises(ValueError, match="lower the order or the number of variables"):
         tj.derivatives(sum(vs[1:], vs[0]), vs, np.zeros(20), order=6)
+
+
+def test_memoised_front_end_sees_mutated_lists_and_env(monkeypatch):
+    """Repeated calls skip the argument analysis, keyed by the objects passed: a
+    list mutated between calls, or another kernel kind in the environment, must
+    still give the right plan."""
+    f = x**3 * y
+    vs = [x, y]
+    d1 = tj.derivatives(f, vs, [2.0, 5.0], order=1)
+    assert d1.gradient().tolist() == [3 * 4.0 * 5.0, 8.0]
+    vs.reverse()                        # now [y, x]: the point is (y, x)
+    d2 = tj.derivatives(f, vs, [5.0, 2.0], order=1)
+    assert d2.gradient().tolist() == [8.0, 60.0]
+    fs = [f, x + y]
+    c1 = tj.taylor_coefficients(fs, [x, y], [1.0, 1.0], [1.0, 0.0], order=2)
+    fs[1] = x - y
+    c2 = tj.taylor_coefficients(fs, [x, y], [1.0, 1.0], [1.0, 0.0], order=2)
+    assert c1[1].tolist() == [2.0, 1.0, 0.0] and c2[1].tolist() == [0.0, 1.0, 0.0]
+    monkeypatch.setenv("TAYLORJIT_KERNEL", "python")
+    c3 = tj.taylor_coefficients(fs, [x, y], [1.0, 1.0], [1.0, 0.0], order=2)
+    assert np.array_equal(c3, c2)
+    from taylorjit._jet import _plan
+
+    assert _plan(fs, [x, y], "python").kernel.kind == "python"
