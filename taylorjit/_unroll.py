@@ -446,6 +446,7 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     # stay in registers and dead ones (e.g. cos at the last order) are never computed
     stored = set()
     loc = {}                      # value node -> (slot, j) where it is stored
+    loc_at = {}                   # value node -> index of that store
     written = set()
     decls = {}
 
@@ -463,7 +464,9 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             written.add(key)
             if nd[1] in keep or nd[2] == 0 or last_use[nd[3]] > chunk_of[i]:
                 stored.add(i)
-                loc.setdefault(nd[3], key)
+                if nd[3] not in loc:
+                    loc[nd[3]] = key
+                    loc_at[nd[3]] = i
 
     def emit_chunk(ci, lo, hi):
         f = ir.Function(mod, fnty, name=f"{name}_k{ci}")
@@ -484,7 +487,10 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             if v is not None:
                 return v
             nd = p.nodes[i]
-            if i < lo and nd[0] not in ("c", "t", "par") and i in loc:
+            # a value of an earlier chunk: reloaded if an earlier chunk stored it (a
+            # hash-consed node may be stored only later, when a later order reuses it:
+            # then it is recomputed here, as the intermediate values are)
+            if i < lo and nd[0] not in ("c", "t", "par") and loc_at.get(i, hi) < lo:
                 v = b.load(addr(*loc[i]), typ=f64)     # from an earlier chunk
             else:
                 v = value(nd)
@@ -554,7 +560,7 @@ _ENGINE = []
 _LOADED: dict = {}
 CODEGEN_OPT = 3     # LLVM code generation level
 IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this size
-_LAYOUT = 4         # bump when the generated code changes (part of the cache key)
+_LAYOUT = 5         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):

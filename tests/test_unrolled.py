@@ -138,3 +138,38 @@ def test_integrator_unrolled_trajectory_events_and_pickle():
     c.propagate_until(30.0)
     a.propagate_until(30.0)
     assert np.array_equal(a.state, c.state) and a.event_log == c.event_log
+
+
+@settings(max_examples=15, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_many_chunks_read_only_what_earlier_chunks_wrote(data, monkeypatch_chunk):
+    """With small chunks every value crosses chunk boundaries; a table pre-filled
+    with NaN (only the inputs set, as the expression drivers do) must give the
+    zero-filled result.  (A hash-consed product first made in one chunk and
+    stored only by a later one was once reloaded before that store.)"""
+    rhs, x0 = _system(data.draw)
+    rhs.append(tj.atanh(X * Y / 4) + tj.sinh(Y) * tj.tanh(X) + tj.sqrt(2 + Y))
+    d = decompose(rhs, [X, Y])
+    order = 12
+    k = get_kernel(d, ode=False, kind="unrolled", order=order, full=1)
+    assert len(_unroll._chunks(_unroll.trace_program(d, False, order, 1), _unroll.CHUNK)) > 3
+    outs = []
+    for fill in (0.0, np.nan):
+        tc = np.full((k.n_slots, order + 1), fill)
+        tc[:2, :] = 0.0
+        tc[0, :3] = [0.2, 1.0, 0.0]
+        tc[1, :3] = [0.3, -2.0, 0.0]
+        k.jet(tc, order, np.asarray(PARS, float), float(TIME), 1, k.prog, k.cvals)
+        outs.append(tc[d.outputs].copy())
+    assert _bitwise(outs[0], outs[1])
+
+
+@pytest.fixture
+def monkeypatch_chunk(monkeypatch):
+    """Unrolled kernels cut into chunks of 60 nodes (the cache key includes it)."""
+    monkeypatch.setattr(_unroll, "CHUNK", 60)
+    monkeypatch.setattr(_unroll, "_ENGINE", [])
+    _kernel._MEMO.clear()
+    yield
+    _kernel._MEMO.clear()
