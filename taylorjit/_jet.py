@@ -94,7 +94,7 @@ def _run_points(jet, prog, cvals, tc, order, pars, P, D, outs, res):
 # ------------------------------------------------------------------ plans (cached)
 class _Plan:
     __slots__ = ("kernel", "outs", "n_in", "n_pars", "time_par", "keep", "kind", "at", "looked",
-                 "partials", "pcalls")
+                 "partials", "pcalls", "cjets", "ccalls")
 
     def __init__(self, kernel, outs, n_in, n_pars, time_par, keep, kind):
         self.kernel = kernel
@@ -108,6 +108,8 @@ class _Plan:
         self.looked = {}        # order -> time of the last look for a cached unrolled kernel
         self.partials = {}      # order -> SIMD partials kernel, False (unsupported), "pending"
         self.pcalls = {}        # order -> derivatives() calls so far
+        self.cjets = {}         # order -> direct coefficients kernel, False, "pending"
+        self.ccalls = {}        # order -> single-point taylor_coefficients() calls so far
 
     def kernel_at(self, order):
         """The kernel to run at ``order``: the unrolled kernel at that order when
@@ -309,6 +311,20 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     """
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     n = plan.n_in
+    # one point, one direction: the direct kernel (taylorjit._cjet) once it exists
+    ck = plan.cjets.get(order)
+    if ck is None or ck.__class__ is not str and ck is not False:
+        vals = _finite_values(point, n)
+        dvals = (_ONE_DIR if n == 1 else None) if direction is None else \
+            _finite_values(direction, n)
+        if vals is not None and dvals is not None:
+            if ck is None:
+                ck = _coefficients_direct(plan, order)
+            if ck is not None:
+                p = _pars_array(plan, pars, time) if plan.n_pars or plan.time_par >= 0 \
+                    else _EMPTY
+                res = ck.run(vals, dvals, p)
+                return res[0] if scalar else res
     P = _point1(point, n, many=True) if type(point) is not np.ndarray or point.ndim == 1 \
         else None
     if P is not None:
@@ -621,6 +637,47 @@ def _point1(point, n, many=False):
 # same values to the last bit)
 TIER_CALLS = 3
 _BG_LOCK = threading.Lock()
+
+
+_ONE_DIR = (1.0,)
+
+
+def _coefficients_direct(plan, order):
+    """The plan's direct coefficients kernel at ``order`` when it should be used
+    (tiering as for :func:`_partials_simd`), else None."""
+    ck = plan.cjets.get(order)
+    if ck is not None:
+        return ck if ck is not False and ck != "pending" else None
+    if plan.kind not in ("unrolled", "auto"):
+        plan.cjets[order] = False
+        return None
+    from . import _cjet
+    from ._unroll import unrolled_size
+    from ._vcfunc import UnsupportedSIMD
+
+    d = plan.kernel.decomposition
+    if unrolled_size(d, order) > _cjet.MAX_OPS:
+        plan.cjets[order] = False
+        return None
+    calls = plan.ccalls[order] = plan.ccalls.get(order, 0) + 1
+    sync = plan.kind == "unrolled" or (calls == 1 and _cjet.is_cached(d, order))
+    if not sync and calls < TIER_CALLS:
+        return None
+
+    def build():
+        try:
+            plan.cjets[order] = _cjet.coefficients_kernel(d, order)
+        except UnsupportedSIMD:
+            plan.cjets[order] = False
+
+    if sync:
+        build()
+        return plan.cjets[order] or None
+    with _BG_LOCK:
+        if plan.cjets.get(order) is None:
+            plan.cjets[order] = "pending"
+            threading.Thread(target=build, name="taylorjit-coefficients", daemon=True).start()
+    return None
 
 
 def _partials_simd(plan, order, dirs, C, degs):

@@ -1,0 +1,90 @@
+"""Direct coefficients kernels (taylorjit._cjet) behind single-point
+taylor_coefficients(): bit-identical to the table-driven kernels, every kind of
+order-0 operation, parameters and time, tiering with the default kind."""
+import time as _time
+
+import numpy as np
+import pytest
+
+import taylorjit as tj
+from taylorjit import _cjet, _jet
+from taylorjit._jet import _plan
+
+x, y, z = tj.make_vars("x", "y", "z")
+
+CASES = [
+    (tj.exp(tj.sin(x)) * tj.cos(x) / (1 + x**2), [x], [0.3], None, 20),
+    ([tj.atan2(y, x) + tj.log(z), tj.asin(x / 3) * tj.acosh(2 + y * y)], [x, y, z],
+     [0.4, -0.7, 1.9], [0.3, 1.0, -0.5], 12),
+    ((1.5 + x * x) ** 1.3 - tj.tan(y) * tj.erf(x) + tj.sigmoid(x - y) + tj.atanh(x * y / 4)
+     + tj.log1p(x * x) + tj.sinh(y) * tj.tanh(x) + tj.sqrt(2 + y), [x, y], [0.2, 0.3],
+     [1.0, -2.0], 15),
+    (x, [x], [0.5], None, 3),
+    ([x * y, 2.5], [x, y], [2.0, 3.0], [1.0, 1.0], 4),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_bitwise_equal_to_the_table_kernels(case):
+    f, vs, pt, dr, order = CASES[case]
+    got = tj.taylor_coefficients(f, vs, pt, dr, order=order, kind="unrolled")
+    fs = _jet._as_exprs(f)[0]
+    assert isinstance(_plan(fs, vs, "unrolled").cjets.get(order), _cjet.CoefficientsKernel)
+    ref = tj.taylor_coefficients(f, vs, pt, dr, order=order, kind="compact")
+    assert got.shape == ref.shape
+    assert np.array_equal(got, ref)
+    # several points go through the table-driven driver: the same values
+    many = tj.taylor_coefficients(f, vs, [pt, pt], dr, order=order, kind="unrolled")
+    assert np.array_equal(many[0], got)
+
+
+def test_pars_time_and_domain_edges():
+    f = tj.par[0] * tj.exp(x * tj.par[1]) * tj.sin(tj.time * y) + tj.log(x)
+    args = dict(order=6, pars=[1.5, -0.25], time=0.7)
+    got = tj.taylor_coefficients(f, [x, y], [0.3, 0.5], [1.0, 0.5], kind="unrolled", **args)
+    ref = tj.taylor_coefficients(f, [x, y], [0.3, 0.5], [1.0, 0.5], kind="compact", **args)
+    assert np.array_equal(got, ref)
+    # log at 0 and below: -inf / NaN as the other kinds
+    for p0 in (0.0, -1.0):
+        g = tj.taylor_coefficients(tj.log(x), [x], [p0], order=3, kind="unrolled")
+        r = tj.taylor_coefficients(tj.log(x), [x], [p0], order=3, kind="compact")
+        assert np.array_equal(g, r, equal_nan=True)
+
+
+def test_value_against_the_exponential_series():
+    c = tj.taylor_coefficients(tj.exp(2 * x), [x], [0.0], order=10, kind="unrolled")
+    want = [2.0**k / np.prod(np.arange(1, k + 1)) for k in range(11)]
+    np.testing.assert_allclose(c, want, rtol=1e-15)
+
+
+def test_kepe_keeps_the_table_path():
+    f = tj.kepE(0.3, x)
+    c = tj.taylor_coefficients(f, [x], [0.5], order=5, kind="unrolled")
+    assert _plan([f], [x], "unrolled").cjets.get(5) is False
+    assert np.array_equal(c, tj.taylor_coefficients(f, [x], [0.5], order=5, kind="compact"))
+
+
+def test_bad_input_still_explained():
+    f = tj.sin(x) * y
+    tj.taylor_coefficients(f, [x, y], [0.1, 0.2], [1.0, 0.0], order=3, kind="unrolled")
+    with pytest.raises(ValueError, match="non-finite"):
+        tj.taylor_coefficients(f, [x, y], [np.nan, 0.2], [1.0, 0.0], order=3, kind="unrolled")
+    with pytest.raises(ValueError, match="direction is required"):
+        tj.taylor_coefficients(f, [x, y], [0.1, 0.2], order=3, kind="unrolled")
+    with pytest.raises(ValueError, match="2 variables"):
+        tj.taylor_coefficients(f, [x, y], [0.1], [1.0, 0.0], order=3, kind="unrolled")
+
+
+def test_default_kind_tiers_up_in_the_background(tmp_path, monkeypatch):
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TAYLORJIT_KERNEL", "auto")
+    f = tj.cos(x * 1.000321) * tj.exp(x / 3)         # a never-seen expression
+    first = tj.taylor_coefficients(f, [x], [0.2], order=9)
+    plan = _plan([f], [x], "auto")
+    for _ in range(_jet.TIER_CALLS):
+        assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=9), first)
+    deadline = _time.time() + 60
+    while plan.cjets.get(9) == "pending" and _time.time() < deadline:
+        _time.sleep(0.05)
+    assert isinstance(plan.cjets.get(9), _cjet.CoefficientsKernel)
+    assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=9), first)
