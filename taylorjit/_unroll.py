@@ -447,6 +447,7 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     stored = set()
     loc = {}                      # value node -> (slot, j) where it is stored
     loc_at = {}                   # value node -> index of that store
+    early = {}                    # value node -> chunk that stored it before loc_at
     written = set()
     decls = {}
 
@@ -487,13 +488,18 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             if v is not None:
                 return v
             nd = p.nodes[i]
-            # a value of an earlier chunk: reloaded if an earlier chunk stored it (a
-            # hash-consed node may be stored only later, when a later order reuses it:
-            # then it is recomputed here, as the intermediate values are)
-            if i < lo and nd[0] not in ("c", "t", "par") and loc_at.get(i, hi) < lo:
+            # a value of an earlier chunk: reloaded if an earlier chunk stored it.  A
+            # hash-consed node may be stored only by a later chunk (a later order
+            # reuses it): it is then stored early, where it is first computed, at its
+            # final place (written once, read by nothing before), else recomputed
+            if i < lo and nd[0] not in ("c", "t", "par") and (
+                    loc_at.get(i, hi) < lo or early.get(i, ci) < ci):
                 v = b.load(addr(*loc[i]), typ=f64)     # from an earlier chunk
             else:
                 v = value(nd)
+                if i in loc and loc_at[i] >= hi and last_use[i] > ci and i not in early:
+                    b.store(v, addr(*loc[i]))
+                    early[i] = ci
             vals[i] = v
             return v
 
@@ -560,7 +566,7 @@ _ENGINE = []
 _LOADED: dict = {}
 CODEGEN_OPT = 3     # LLVM code generation level
 IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this size
-_LAYOUT = 5         # bump when the generated code changes (part of the cache key)
+_LAYOUT = 6         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
