@@ -16,7 +16,7 @@ from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir
-from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc
+from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
 from ._odesys import Outcome
 from ._integrator import TaylorAdaptive
 from ._batch import TaylorAdaptiveBatch
@@ -35,7 +35,7 @@ __all__ = [
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir",
-    "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc",
+    "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "taylor_jet", "TaylorJet",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
     "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",

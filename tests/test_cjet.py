@@ -88,3 +88,36 @@ def test_default_kind_tiers_up_in_the_background(tmp_path, monkeypatch):
         _time.sleep(0.05)
     assert isinstance(plan.cjets.get(9), _cjet.CoefficientsKernel)
     assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=9), first)
+
+
+def test_taylor_jet_equals_taylor_coefficients():
+    from concurrent.futures import ThreadPoolExecutor
+
+    f = tj.exp(tj.sin(x)) * tj.cos(x) / (1 + x**2)
+    J = tj.taylor_jet(f, [x], order=20)
+    assert "direct kernel" in repr(J)
+    ref = tj.taylor_coefficients(f, [x], [0.3], order=20, kind="compact")
+    assert np.array_equal(J(0.3), ref)
+    assert np.array_equal(J([0.3]), ref)
+    assert np.array_equal(J(np.float64(0.3)), ref)
+    assert np.array_equal(J(0.3, [2.0]), tj.taylor_coefficients(f, [x], [0.3], [2.0], order=20))
+    assert J(np.array([[0.3], [0.4]])).shape == (2, 21)
+    with ThreadPoolExecutor(3) as ex:         # per-thread buffers
+        got = list(ex.map(lambda p: J(p), [0.1 * i for i in range(12)]))
+    for i, g in enumerate(got):
+        assert np.array_equal(g, tj.taylor_coefficients(f, [x], [0.1 * i], order=20))
+    with pytest.raises(ValueError, match="non-finite"):
+        J(float("nan"))
+    with pytest.raises(ValueError, match="non-finite"):
+        J(float("inf"))
+    # several functions, several variables, parameters, kepE: the general path where needed
+    g = [tj.par[0] * x * y, tj.sin(y)]
+    Jg = tj.taylor_jet(g, [x, y], order=5)
+    np.testing.assert_array_equal(
+        Jg([0.5, 0.2], [1.0, 0.5], pars=[3.0]),
+        tj.taylor_coefficients(g, [x, y], [0.5, 0.2], [1.0, 0.5], order=5, pars=[3.0]))
+    Jk = tj.taylor_jet(tj.kepE(0.3, x), [x], order=4)
+    assert "kernel=" in repr(Jk)
+    assert np.array_equal(Jk(0.5), tj.taylor_coefficients(tj.kepE(0.3, x), [x], [0.5], order=4))
+    Jc = tj.taylor_jet(f, [x], order=6, kind="compact")
+    assert np.array_equal(Jc(0.3), ref[:7])
