@@ -153,7 +153,7 @@ class CoefficientsKernel:
 
     __slots__ = ("fn", "keep", "n_in", "n_out", "order", "_tls")
     # fn(address of the pointer block (P, D, PARS, OUT)); the block and buffers are
-    # per thread: _tls.b = (P, D, pars, out, address of the block, block)
+    # per thread: _tls.b = (P, D, pars, out, address of the block, block, out[0])
 
     def __init__(self, fn, keep, n_in, n_out, order):
         self.fn, self.keep = fn, keep
@@ -166,18 +166,18 @@ class CoefficientsKernel:
         out = np.zeros((self.n_out, self.order + 1))
         block = np.array([P.ctypes.data, D.ctypes.data, pars.ctypes.data, out.ctypes.data],
                          dtype=np.uint64)
-        b = self._tls.b = (P, D, pars, out, block.ctypes.data, block)
+        b = self._tls.b = (P, D, pars, out, block.ctypes.data, block, out[0])
         return b
 
     def run(self, P, D, pars):
         try:
-            bP, bD, bpars, out, ablock, _ = self._tls.b
+            bP, bD, bpars, out, ablock, _, _ = self._tls.b
         except AttributeError:
-            bP, bD, bpars, out, ablock, _ = self._buffers(pars.shape[0])
+            bP, bD, bpars, out, ablock, _, _ = self._buffers(pars.shape[0])
         npars = pars.shape[0]
         if npars:
             if bpars.shape[0] < npars:
-                bP, bD, bpars, out, ablock, _ = self._buffers(npars)
+                bP, bD, bpars, out, ablock, _, _ = self._buffers(npars)
             bpars[:npars] = pars
         if len(P) == 1:         # (a list into a numpy slice costs ~0.5 us)
             bP[0] = P[0]

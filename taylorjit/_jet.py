@@ -894,7 +894,7 @@ class TaylorJet:
                 b[0][0] = point
                 b[1][0] = 1.0
                 self._fn(b[4])
-                return b[3][0].copy() if self._scalar else b[3].copy()
+                return b[6].copy() if self._scalar else b[3].copy()
         k = self._k
         if k is not None and not self._needs_pars:
             n = self._n
