@@ -40,10 +40,15 @@ def _demo_derivatives():
     X, Y = sp.symbols("x y")
     F = sp.exp(sp.sin(X)) * sp.cos(Y) / (1 + X**2)
     t0 = time.perf_counter()
-    for _ in range(1000):
-        tj.taylor_coefficients(f, [x, y], point=[0.3, 0.1], direction=[1.0, 0.0], order=20)
-    print(f"order-20 coefficients, repeated calls from Python: "
-          f"{(time.perf_counter() - t0) * 1e3:.1f} us/call")
+    jet20 = tj.taylor_jet(f, [x, y], order=20)      # compiled once (LLVM), cached on disk
+    p, dvec = [0.3, 0.1], [1.0, 0.0]
+    jet20(p, dvec)
+    t1 = time.perf_counter()
+    for _ in range(10000):
+        jet20(p, dvec)
+    t2 = time.perf_counter()
+    print(f"order-20 coefficients with tj.taylor_jet (set up in {1e3 * (t1 - t0):.0f} ms): "
+          f"{(t2 - t1) * 1e2:.1f} us/call from Python")
     d = tj.derivatives(f, [x, y], point=[0.3, 0.1], order=6)
     ref = float(sp.diff(F, X, 2, Y, 3).subs({X: 0.3, Y: 0.1}).evalf(30))
     print(f"d^5 f/dx^2 dy^3 = {d[(2, 3)]:.15e}  (sympy: {ref:.15e})")

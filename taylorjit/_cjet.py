@@ -179,9 +179,11 @@ class CoefficientsKernel:
             if bpars.shape[0] < npars:
                 bP, bD, bpars, out, ablock, _, _ = self._buffers(npars)
             bpars[:npars] = pars
-        if len(P) == 1:         # (a list into a numpy slice costs ~0.5 us)
-            bP[0] = P[0]
-            bD[0] = D[0]
+        n = len(P)
+        if n <= 8:              # (a list into a numpy slice costs ~0.5 us; an item ~0.07)
+            for i in range(n):
+                bP[i] = P[i]
+                bD[i] = D[i]
         else:
             bP[:] = P
             bD[:] = D
