@@ -20,23 +20,18 @@ with per-thread buffers whose addresses are computed once.
 from __future__ import annotations
 
 import ctypes
-import struct
 import threading
 
 import numpy as np
 
 from ._decompose import Decomposition
 from ._unroll import UnsupportedUnroll, trace_program
-from ._vcfunc import AS_CALL, UnsupportedSIMD
+from ._vcfunc import UnsupportedSIMD, _hexd, vm_row_call
 
 __all__ = ["coefficients_kernel", "is_cached", "CoefficientsKernel", "MAX_OPS"]
 
 _LAYOUT = 2
 MAX_OPS = 100000   # bound on unrolled_size (LLVM compile time)
-
-
-def _hexd(x: float) -> str:
-    return f"0x{struct.unpack('<Q', struct.pack('<d', float(x)))[0]:016X}"
 
 
 def build_ir(d: Decomposition, name: str, order: int) -> str:
@@ -110,15 +105,9 @@ def build_ir(d: Decomposition, name: str, order: int) -> str:
             cur[(node[1], node[2])] = val[node[3]]
         elif kind == "vm":
             for op, outs, ins, c in p.groups[node[1]]:
-                if op in AS_CALL:
-                    v = call(op, [ld(ins[0], 0)])
-                elif op == "pow":
-                    v = call("pow", [ld(ins[0], 0)], f", double {_hexd(float(c))}")
-                elif op == "atan2":
-                    v = call("atan2", [ld(ins[0], 0), ld(ins[1], 0)])
-                else:
-                    raise UnsupportedSIMD(f"operation {op!r} at order 0")
-                cur[(outs[0], 0)] = v
+                fname, args, extra = vm_row_call(op, ins, c)
+                cur[(outs[0], 0)] = call(fname, [ld(a, 0) for a in args],
+                                         "" if extra is None else f", double {_hexd(extra)}")
         else:   # pragma: no cover
             raise UnsupportedSIMD(f"node {kind!r}")
     for mi, s in enumerate(d.outputs):
@@ -208,38 +197,20 @@ def is_cached(d: Decomposition, order: int) -> bool:
 def coefficients_kernel(d: Decomposition, order: int) -> CoefficientsKernel:
     """The direct coefficients kernel of ``d`` at ``order`` (loaded from the disk
     cache, else compiled and cached).  Raises :class:`UnsupportedSIMD`."""
-    import llvmlite.binding as llb
-    from numba.core.compiler_lock import global_compiler_lock
-
-    from . import _cache, _unroll
+    from . import _unroll
 
     if _unroll.unrolled_size(d, order) > MAX_OPS:
         raise UnsupportedSIMD(f"{_unroll.unrolled_size(d, order)} operations, above "
                               f"MAX_OPS = {MAX_OPS}")
-    with _lock, global_compiler_lock:
+    with _lock:
         name = _name(d, order)
         hit = _LOADED.get(name)
         if hit is not None:
             return hit
-        tm = _unroll._target_machine()[0]
-        obj = _cache.read_blob(f"{name}.o")
-        if obj is None:
-            mod = llb.parse_assembly(build_ir(d, name, order))
-            mod.triple = tm.triple
-            mod.data_layout = str(tm.target_data)
-            if _unroll.unrolled_size(d, order) <= _unroll.IR_PASSES_MAX_NODES:
-                pb = llb.create_pass_builder(tm,
-                                             llb.create_pipeline_tuning_options(speed_level=2))
-                pb.getModulePassManager().run(mod, pb)
-            obj = tm.emit_object(mod)
-            _cache.write_blob(f"{name}.o", obj)
-        ee = llb.create_mcjit_compiler(llb.parse_assembly(""),
-                                       _unroll._target_machine(fresh=True)[0])
-        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
-        ee.finalize_object()
-        addr = ee.get_function_address(name + "_1")
-        if not addr:    # pragma: no cover - a broken object file
-            raise RuntimeError(f"the coefficients kernel {name} did not load")
+        addr, ee = _unroll.load_module(
+            name, lambda: build_ir(d, name, order),
+            passes=_unroll.unrolled_size(d, order) <= _unroll.IR_PASSES_MAX_NODES,
+            symbol=name + "_1")
         k = CoefficientsKernel(_FN_TYPE(addr), ee, d.n_in, len(d.outputs), order)
         _LOADED[name] = k
         return k

@@ -643,80 +643,69 @@ _BG_LOCK = threading.Lock()
 _ONE_DIR = (1.0,)
 
 
-def _coefficients_direct(plan, order):
-    """The plan's direct coefficients kernel at ``order`` when it should be used
-    (tiering as for :func:`_partials_simd`), else None."""
-    ck = plan.cjets.get(order)
-    if ck is not None:
-        return ck if ck is not False and ck != "pending" else None
-    if plan.kind not in ("unrolled", "auto"):
-        plan.cjets[order] = False
+def _tier(plan, store, calls, order, too_big, cached, build, what):
+    """Tiering of a plan's compiled front-end kernels (``store[order]``: the
+    kernel, False when it cannot or must not exist, "pending" while a background
+    thread builds it): with ``kind="unrolled"`` built at the first call; with the
+    default kind loaded at once if ``cached()``, else built in a background
+    thread from the TIER_CALLS-th call on.  Returns the kernel or None."""
+    k = store.get(order)
+    if k is not None:
+        return k if k is not False and k != "pending" else None
+    if plan.kind not in ("unrolled", "auto") or too_big():
+        store[order] = False
         return None
-    from . import _cjet
-    from ._unroll import unrolled_size
     from ._vcfunc import UnsupportedSIMD
 
-    d = plan.kernel.decomposition
-    if unrolled_size(d, order) > _cjet.MAX_OPS:
-        plan.cjets[order] = False
-        return None
-    calls = plan.ccalls[order] = plan.ccalls.get(order, 0) + 1
-    sync = plan.kind == "unrolled" or (calls == 1 and _cjet.is_cached(d, order))
-    if not sync and calls < TIER_CALLS:
+    n = calls[order] = calls.get(order, 0) + 1
+    sync = plan.kind == "unrolled" or (n == 1 and cached())
+    if not sync and n < TIER_CALLS:
         return None
 
-    def build():
+    def run():
         try:
-            plan.cjets[order] = _cjet.coefficients_kernel(d, order)
+            store[order] = build()
         except UnsupportedSIMD:
-            plan.cjets[order] = False
+            store[order] = False
 
     if sync:
-        build()
-        return plan.cjets[order] or None
+        run()
+        return store[order] or None
     with _BG_LOCK:
-        if plan.cjets.get(order) is None:
-            plan.cjets[order] = "pending"
-            threading.Thread(target=build, name="taylorjit-coefficients", daemon=True).start()
+        if store.get(order) is None:
+            store[order] = "pending"
+            threading.Thread(target=run, name=f"taylorjit-{what}", daemon=True).start()
     return None
+
+
+def _coefficients_direct(plan, order):
+    """The plan's direct coefficients kernel at ``order`` (taylorjit._cjet) when
+    it should be used, else None (see :func:`_tier`)."""
+    from . import _cjet
+    from ._unroll import unrolled_size
+
+    d = plan.kernel.decomposition
+    return _tier(plan, plan.cjets, plan.ccalls, order,
+                 lambda: unrolled_size(d, order) > _cjet.MAX_OPS,
+                 lambda: _cjet.is_cached(d, order),
+                 lambda: _cjet.coefficients_kernel(d, order), "coefficients")
 
 
 def _partials_simd(plan, order, dirs, C, degs):
-    """The plan's SIMD partials kernel at ``order`` when it should be used, else None."""
-    pk = plan.partials.get(order)
-    if pk is not None:                  # a kernel, False (not possible) or "pending"
-        return pk if pk is not False and pk != "pending" else None
-    if plan.kind not in ("unrolled", "auto"):
-        plan.partials[order] = False
-        return None
+    """The plan's SIMD partials kernel at ``order`` (taylorjit._vjet) when it
+    should be used, else None (see :func:`_tier`)."""
     from . import _vjet
-    from ._vcfunc import UnsupportedSIMD
 
     d = plan.kernel.decomposition
-    if _vjet.size(d, order, dirs.shape[0], C.shape[0]) > _vjet.MAX_OPS:
-        plan.partials[order] = False
-        return None
-    calls = plan.pcalls[order] = plan.pcalls.get(order, 0) + 1
-    sync = plan.kind == "unrolled" or (calls == 1 and _vjet.is_cached(d, order, dirs, C))
-    if not sync and calls < TIER_CALLS:
-        return None
 
     def build():
-        try:
-            k = _vjet.partials_kernel(d, order, dirs, C, degs)
-            k.index = _deriv_layout(dirs.shape[1], order)[3]
-            plan.partials[order] = k
-        except UnsupportedSIMD:
-            plan.partials[order] = False
+        k = _vjet.partials_kernel(d, order, dirs, C, degs)
+        k.index = _deriv_layout(dirs.shape[1], order)[3]
+        return k
 
-    if sync:
-        build()
-        return plan.partials[order] or None
-    with _BG_LOCK:
-        if plan.partials.get(order) is None:
-            plan.partials[order] = "pending"
-            threading.Thread(target=build, name="taylorjit-partials", daemon=True).start()
-    return None
+    return _tier(plan, plan.partials, plan.pcalls, order,
+                 lambda: _vjet.size(d, order, dirs.shape[0], C.shape[0]) > _vjet.MAX_OPS,
+                 lambda: _vjet.is_cached(d, order, dirs, C), build, "partials")
 
 
 # ------------------------------------------------------------------ cfunc

@@ -609,6 +609,41 @@ def is_cached(d: Decomposition, ode: bool, order: int, full: int) -> bool:
     return name in _LOADED or (_cache.cache_dir() / f"{name}.o").exists()
 
 
+def load_module(name: str, make_ir, passes: bool = True, symbol: str | None = None):
+    """``(address of symbol, execution engine)`` of the LLVM module ``name``: its
+    object code from the disk cache, else ``make_ir()`` (IR text) compiled for the
+    host (LLVM's O2 pipeline if ``passes``, no fast-math flags; codegen at
+    :data:`CODEGEN_OPT`) and cached.  One MCJIT engine per module (its own
+    symbol table).  ``symbol`` defaults to ``name``.  Used by the SIMD and direct
+    kernels (taylorjit._vcfunc, _vjet, _cjet)."""
+    import llvmlite.binding as llb
+    from numba.core.compiler_lock import global_compiler_lock
+
+    from . import _cache
+
+    # numba's lock: LLVM's global context is shared with numba's own compilations
+    with _lock, global_compiler_lock:
+        tm = _target_machine()[0]
+        obj = _cache.read_blob(f"{name}.o")
+        if obj is None:
+            mod = llb.parse_assembly(make_ir())
+            mod.triple = tm.triple
+            mod.data_layout = str(tm.target_data)
+            mod.verify()
+            if passes:
+                pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
+                pb.getModulePassManager().run(mod, pb)
+            obj = tm.emit_object(mod)
+            _cache.write_blob(f"{name}.o", obj)
+        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
+        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
+        ee.finalize_object()
+        addr = ee.get_function_address(symbol or name)
+        if not addr:    # pragma: no cover - a broken object file
+            raise RuntimeError(f"the compiled module {name} did not load")
+        return addr, ee
+
+
 def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
     """The unrolled jet of ``d`` at ``order`` as a first-class jet handle (see
     ``_kernel._jetref_class``): loaded from the disk cache, else traced,

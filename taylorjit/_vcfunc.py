@@ -50,6 +50,19 @@ class UnsupportedSIMD(ValueError):
     """The decomposition has an operation the SIMD evaluator cannot express."""
 
 
+def vm_row_call(op: str, ins, c):
+    """An operation the tracer leaves to the VM at order 0, as the C function it
+    reproduces: ``(function, input slots, constant last argument or None)``
+    (shared by the SIMD and direct kernels)."""
+    if op in AS_CALL:
+        return op, [ins[0]], None
+    if op == "pow":
+        return "pow", [ins[0]], float(c)
+    if op == "atan2":
+        return "atan2", [ins[0], ins[1]], None
+    raise UnsupportedSIMD(f"operation {op!r} at order 0")
+
+
 def simd_width() -> int:
     """Doubles per SIMD vector on this CPU (8 with AVX-512F, 4 with AVX2, else 2)."""
     from ._vmath import host_width
@@ -102,14 +115,13 @@ def _program(d: Decomposition):
                 slot[nd[1]] = remap[nd[3]]
         elif kind == "vm":
             for name, outs, ins, c in p.groups[nd[1]]:
-                if name in AS_CALL:
-                    v = node("call", name, slot[ins[0]])
-                elif name == "pow":
-                    v = node("powc", slot[ins[0]], float(c))
-                elif name == "atan2":
-                    v = node("call2", "atan2", slot[ins[0]], slot[ins[1]])
+                fname, args, extra = vm_row_call(name, ins, c)
+                if extra is not None:
+                    v = node("powc", slot[args[0]], extra)
+                elif len(args) == 2:
+                    v = node("call2", fname, slot[args[0]], slot[args[1]])
                 else:
-                    raise UnsupportedSIMD(f"operation {name!r} at order 0")
+                    v = node("call", fname, slot[args[0]])
                 slot[outs[0]] = v
         else:   # pragma: no cover
             raise UnsupportedSIMD(f"node {kind!r}")
@@ -410,34 +422,15 @@ def simd_cfunc(d: Decomposition, vector_math: bool = True) -> SIMDFunc:
     """The SIMD evaluator of ``d`` (loaded from the disk cache, else compiled and
     cached).  ``vector_math=False`` calls the C library's functions lane by lane
     (values identical to the other kinds).  Raises :class:`UnsupportedSIMD`."""
-    import llvmlite.binding as llb
-    from numba.core.compiler_lock import global_compiler_lock
-
-    from . import _cache, _unroll, _vmath
+    from . import _unroll, _vmath
 
     width, fma = _vmath.host_width(), _vmath.has_fma()
-    with _lock, global_compiler_lock:
+    with _lock:
         name = _name(d, width, fma, vector_math)
         hit = _LOADED.get(name)
         if hit is not None:
             return hit
-        tm = _unroll._target_machine()[0]
-        obj = _cache.read_blob(f"{name}.o")
-        if obj is None:
-            mod = llb.parse_assembly(build_ir(d, name, width, fma, vector_math))
-            mod.triple = tm.triple
-            mod.data_layout = str(tm.target_data)
-            mod.verify()
-            pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
-            pb.getModulePassManager().run(mod, pb)
-            obj = tm.emit_object(mod)
-            _cache.write_blob(f"{name}.o", obj)
-        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _unroll._target_machine(fresh=True)[0])
-        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
-        ee.finalize_object()
-        addr = ee.get_function_address(name)
-        if not addr:    # pragma: no cover - a broken object file
-            raise RuntimeError(f"the SIMD evaluator {name} did not load")
+        addr, ee = _unroll.load_module(name, lambda: build_ir(d, name, width, fma, vector_math))
         f = SIMDFunc(_FN_TYPE(addr), width, ee, d.n_in, len(d.outputs))
         _LOADED[name] = f
         return f

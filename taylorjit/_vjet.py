@@ -33,14 +33,13 @@ directions (W = 8 with AVX-512) does all directions at once:
 from __future__ import annotations
 
 import ctypes
-import struct
 import threading
 
 import numpy as np
 
 from ._decompose import Decomposition
 from ._unroll import UnsupportedUnroll, trace_program
-from ._vcfunc import AS_CALL, UnsupportedSIMD
+from ._vcfunc import UnsupportedSIMD, _hexd, vm_row_call
 
 __all__ = ["partials_kernel", "is_cached", "size", "MAX_OPS", "PartialsKernel"]
 
@@ -55,10 +54,6 @@ def size(d: Decomposition, order: int, ndirs: int, rows: int) -> int:
     from ._vmath import host_width
 
     return unrolled_size(d, order) * -(-ndirs // host_width()) + 2 * rows * ndirs
-
-
-def _hexd(x: float) -> str:
-    return f"0x{struct.unpack('<Q', struct.pack('<d', float(x)))[0]:016X}"
 
 
 def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
@@ -191,15 +186,9 @@ def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
                 for op, outs, ins, c in p.groups[node[1]]:
                     key = ("vmrow", op, tuple(outs), tuple(ins), c)
                     if key not in shared:
-                        if op in AS_CALL:
-                            shared[key] = call(op, [ld(ins[0], 0)])
-                        elif op == "pow":
-                            shared[key] = call("pow", [ld(ins[0], 0)],
-                                               f", double {_hexd(float(c))}")
-                        elif op == "atan2":
-                            shared[key] = call("atan2", [ld(ins[0], 0), ld(ins[1], 0)])
-                        else:
-                            raise UnsupportedSIMD(f"operation {op!r} at order 0")
+                        fname, args, extra = vm_row_call(op, ins, c)
+                        shared[key] = call(fname, [ld(a, 0) for a in args],
+                                           "" if extra is None else f", double {_hexd(extra)}")
                     cur[(outs[0], 0)] = shared[key]
             else:   # pragma: no cover
                 raise UnsupportedSIMD(f"node {kind!r}")
@@ -319,37 +308,18 @@ def is_cached(d: Decomposition, order: int, dirs, C) -> bool:
 def partials_kernel(d: Decomposition, order: int, dirs, C, degs) -> PartialsKernel:
     """The SIMD partials kernel of ``d`` at ``order`` (loaded from the disk cache,
     else compiled and cached).  Raises :class:`UnsupportedSIMD`."""
-    import llvmlite.binding as llb
-    from numba.core.compiler_lock import global_compiler_lock
-
-    from . import _cache, _unroll, _vmath
+    from . import _unroll, _vmath
 
     W = _vmath.host_width()
     if size(d, order, dirs.shape[0], C.shape[0]) > MAX_OPS:
         raise UnsupportedSIMD(f"{size(d, order, dirs.shape[0], C.shape[0])} operations, above "
                               f"MAX_OPS = {MAX_OPS}")
-    with _lock, global_compiler_lock:
+    with _lock:
         name = _name(d, order, dirs, C, W)
         hit = _LOADED.get(name)
         if hit is not None:
             return hit
-        tm = _unroll._target_machine()[0]
-        obj = _cache.read_blob(f"{name}.o")
-        if obj is None:
-            mod = llb.parse_assembly(build_ir(d, name, order, W, dirs, C, degs))
-            mod.triple = tm.triple
-            mod.data_layout = str(tm.target_data)
-            pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
-            pb.getModulePassManager().run(mod, pb)
-            obj = tm.emit_object(mod)
-            _cache.write_blob(f"{name}.o", obj)
-        ee = llb.create_mcjit_compiler(llb.parse_assembly(""),
-                                       _unroll._target_machine(fresh=True)[0])
-        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
-        ee.finalize_object()
-        addr = ee.get_function_address(name)
-        if not addr:    # pragma: no cover - a broken object file
-            raise RuntimeError(f"the partials kernel {name} did not load")
+        addr, ee = _unroll.load_module(name, lambda: build_ir(d, name, order, W, dirs, C, degs))
         k = PartialsKernel(_FN_TYPE(addr), ee, dirs.shape[1], C.shape[0], len(d.outputs))
         _LOADED[name] = k
         return k
