@@ -910,9 +910,10 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     values to the last bit) with the least overhead per call: the coefficients
     function is compiled here (LLVM, ~0.1-0.5 s for a small expression, cached
     on disk), and a call with one point (a float for one variable, or n
-    numbers) goes straight to it (~1.5 us from Python, of which ~1 us is the
-    evaluation of order 20 for a small expression).  Anything else -- several
-    points, parameters, ``kepE`` -- takes the general path.
+    numbers) goes straight to it (2-3 us per call from Python on the project's
+    2-core machine for order 20 of a small expression, of which ~0.7 us is the
+    kernel and its C call; see benchmarks/bench_derivatives.py).  Anything else --
+    several points, parameters, ``kepE`` -- takes the general path.
 
     Parameters
     ----------
