@@ -609,13 +609,15 @@ def is_cached(d: Decomposition, ode: bool, order: int, full: int) -> bool:
     return name in _LOADED or (_cache.cache_dir() / f"{name}.o").exists()
 
 
-def load_module(name: str, make_ir, passes: bool = True, symbol: str | None = None):
+def load_module(name: str, make_ir, passes=True, symbol: str | None = None):
     """``(address of symbol, execution engine)`` of the LLVM module ``name``: its
     object code from the disk cache, else ``make_ir()`` (IR text) compiled for the
-    host (LLVM's O2 pipeline if ``passes``, no fast-math flags; codegen at
-    :data:`CODEGEN_OPT`) and cached.  One MCJIT engine per module (its own
-    symbol table).  ``symbol`` defaults to ``name``.  Used by the SIMD and direct
-    kernels (taylorjit._vcfunc, _vjet, _cjet)."""
+    host (LLVM's O2 pipeline if ``passes``, a bool or a function asked after
+    ``make_ir()``; no fast-math flags; codegen at :data:`CODEGEN_OPT`) and
+    cached.  One MCJIT engine per module: its own symbol table (a module loaded
+    again after a cache reset does not clash) and its own memory.  ``symbol``
+    defaults to ``name``.  Used by every LLVM kernel (unrolled jets and the
+    front ends' kernels in taylorjit._vcfunc, _vjet, _cjet)."""
     import llvmlite.binding as llb
     from numba.core.compiler_lock import global_compiler_lock
 
@@ -630,7 +632,7 @@ def load_module(name: str, make_ir, passes: bool = True, symbol: str | None = No
             mod.triple = tm.triple
             mod.data_layout = str(tm.target_data)
             mod.verify()
-            if passes:
+            if passes() if callable(passes) else passes:
                 pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
                 pb.getModulePassManager().run(mod, pb)
             obj = tm.emit_object(mod)
@@ -649,43 +651,28 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
     ``_kernel._jetref_class``): loaded from the disk cache, else traced,
     compiled by LLVM and cached.  Raises :class:`UnsupportedUnroll` if some
     operation cannot be traced above order 0."""
-    import llvmlite.binding as llb
-
-    from . import _cache
     from ._kernel import vm_jet
 
-    from numba.core.compiler_lock import global_compiler_lock
-
-    # numba's lock: LLVM's global context is shared with numba's own compilations
-    with _lock, global_compiler_lock:
+    with _lock:
         name = _name(d, ode, order, full)
         hit = _LOADED.get(name)
         if hit is not None:
             return hit
-        tm = _target_machine()[0]
         vm = vm_jet()
-        obj = _cache.read_blob(f"{name}.o")
-        if obj is None:
+        nodes = []
+
+        def make_ir():
             p = trace_program(d, ode, order, full)
+            nodes.append(len(p.nodes))
             keep = set(d.outputs) | (set(range(d.n_in)) if ode else set())
-            mod = llb.parse_assembly(build_ir(p, name, d.n_slots, order, full, keep))
-            mod.triple = tm.triple
-            mod.data_layout = str(tm.target_data)
-            if len(p.nodes) <= IR_PASSES_MAX_NODES:
-                # LLVM's O2 pipeline (no fast-math flags in the IR: results unchanged, tested):
-                # Lorenz jet 0.33 -> 0.27 us, pendulum 0.31 -> 0.27 us, compile 0.10 -> 0.16 s
-                pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
-                pb.getModulePassManager().run(mod, pb)
-            obj = tm.emit_object(mod)
-            _cache.write_blob(f"{name}.o", obj)
-        # one execution engine per kernel: its own symbol table (a kernel loaded
-        # again after a cache reset does not clash) and its own memory
-        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
-        ee.add_object_file(llb.ObjectFileRef.from_data(obj))
-        ee.finalize_object()
-        addr = ee.get_function_address(name)
+            return build_ir(p, name, d.n_slots, order, full, keep)
+
+        # LLVM's O2 pipeline up to IR_PASSES_MAX_NODES nodes (no fast-math flags in the
+        # IR: results unchanged, tested): Lorenz jet 0.33 -> 0.27 us, pendulum 0.31 ->
+        # 0.27 us, compile 0.10 -> 0.16 s
+        addr, ee = load_module(name, make_ir, passes=lambda: nodes[0] <= IR_PASSES_MAX_NODES)
         g = ee.get_global_value_address(name + "_vm")
-        if not addr or not g:   # pragma: no cover - a broken object file
+        if not g:   # pragma: no cover - a broken object file
             raise RuntimeError(f"the unrolled kernel {name} did not load")
         ctypes.c_void_p.from_address(g).value = vm._addr
         handle = _unrolled_ref_class()(addr, (vm, ee))

@@ -219,6 +219,7 @@ def build_ir(d: Decomposition, name: str, width: int, fma: bool, vector_math: bo
     emit(f"define internal void @{name}_blk(ptr noalias %x, ptr noalias %o, ptr noalias %p) {{")
     emit("entry:")
     reg = {}
+    xblk = []                   # whether the block of inputs is loaded
 
     def bare(j):
         if nodes[j][0] == "c":
@@ -237,9 +238,9 @@ def build_ir(d: Decomposition, name: str, width: int, fma: bool, vector_math: bo
         if kind == "in":
             if block_in:
                 # one load of the W x n_in block, then a stride-n_in deinterleave
-                if "%xblk" not in reg.values():
+                if not xblk:
                     emit(f"  %xblk = load <{W * n_in} x double>, ptr %x, align 8")
-                    reg[-1] = "%xblk"
+                    xblk.append(True)
                 mask = ", ".join(f"i32 {lane * n_in + nd[1]}" for lane in range(W))
                 emit(f"  {r} = shufflevector <{W * n_in} x double> %xblk, "
                      f"<{W * n_in} x double> poison, <{W} x i32> <{mask}>")

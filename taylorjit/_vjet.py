@@ -57,7 +57,7 @@ def size(d: Decomposition, order: int, ndirs: int, rows: int) -> int:
 
 
 def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
-             C: np.ndarray, degs: np.ndarray, _combine: bool = True) -> str:
+             C: np.ndarray, degs: np.ndarray) -> str:
     """IR of ``void @<name>(ptr P, ptr PARS, ptr OUT)``: ``OUT[r, m]`` (row-major,
     ``C.shape[0]`` rows, one column per output) from the point ``P``."""
     try:
@@ -203,7 +203,7 @@ def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
                 emit(f"  store {VT} {vec}, ptr {a}, align 8")
 
     # recombination: W rows of one degree at a time, each summed over b in order
-    R = C.shape[0] if _combine else 0
+    R = C.shape[0]
     r0 = 0
     while r0 < R:
         deg = int(degs[r0])

@@ -42,12 +42,9 @@ LIBM_ONLY = ["erf", "asinh", "cbrt"]      # per-lane libm calls
 
 
 def _target_machine():
-    from numba.core.registry import cpu_target
+    from taylorjit._unroll import _target_machine as host_machine
 
-    cpu_target.target_context.codegen()      # initialises LLVM's native target
-    cpu, feats = llb.get_host_cpu_name(), llb.get_host_cpu_features().flatten()
-    return llb.Target.from_default_triple().create_target_machine(
-        cpu=cpu, features=feats, opt=3, jit=True)
+    return host_machine(fresh=True)[0]      # host CPU and features, as the library
 
 
 _ENGINES = []
