@@ -145,6 +145,7 @@ class TaylorAdaptive(VariationalMixin):
         self._d_output = np.zeros(n)
         self._n = n
         self._tlim = np.zeros(2)         # double-length final time of a propagation
+        self._bind_jet()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -248,7 +249,7 @@ class TaylorAdaptive(VariationalMixin):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
         k = self._kernel
-        oc = S.step_entry_direct(k.jet._addr, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
+        oc = S.step_entry_direct(self._jaddr, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
                           self._state, self._pars, self._tm, max_h, self._xnew,
                           self._events.arrays)
         h = float(self._fw[S.F_H])
@@ -348,7 +349,7 @@ class TaylorAdaptive(VariationalMixin):
                     self._fw[S.F_MINH] = math.inf
                     self._fw[S.F_MAXH] = 0.0
                     break
-                code = S.propagate_direct(k.jet._addr, k.prog, k.cvals, self._tc, iw, self._fw,
+                code = S.propagate_direct(self._jaddr, k.prog, k.cvals, self._tc, iw, self._fw,
                                           self._hrows, self._state, self._pars, tm, self._tlim,
                                           grid, gout, ctc, ct, self._xnew, self._events.arrays,
                                           init, tlim, max_dt, max_steps, budget,
@@ -447,6 +448,17 @@ class TaylorAdaptive(VariationalMixin):
                                   callback=callback, c_output=False, progress=progress, grid=g)
         return GridResult(*self._result(code), gout, event_index=self._event_index(code))
 
+    # ------------------------------------------------------------------ jet binding
+    def _bind_jet(self):
+        """The jet address the compiled loop calls: an unrolled kernel's light entry
+        (``_kernel.call_light``: built for this order, ``full`` and table shape) when
+        it has one, else the first-class jet.  Addresses belong to the process:
+        recomputed after unpickling."""
+        jet = self._kernel.jet
+        light = getattr(jet, "light_addr", 0)
+        self._iw[S.I_LIGHT] = 1 if light else 0
+        self._jaddr = light or jet._addr
+
     # ------------------------------------------------------------------ copy / pickle
     # (the default pickling of __dict__ applies; the kernel pickles by reference to the
     # disk cache, see Kernel.__reduce__)
@@ -454,6 +466,10 @@ class TaylorAdaptive(VariationalMixin):
         import copy
 
         return copy.deepcopy(self)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._bind_jet()
 
 
 def check_grid(g, t_now):

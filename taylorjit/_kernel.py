@@ -123,6 +123,48 @@ def jet_from_addr():
     return _jet_from_addr
 
 
+_CALL_LIGHT = []
+
+
+def call_light():
+    """The numba intrinsic ``call_light(jet, tc, pars, t)``: call the *light*
+    entry of an unrolled kernel (``void f(double *tc, double *pars, double t)``,
+    see ``taylorjit._unroll.build_ir``) whose address is the jet's ``c_addr``.
+
+    A first-class jet takes numba's by-value array structs: ~35 words pushed on
+    the stack per call, read back by the callee.  The light entry takes the two
+    data pointers in registers and skips the order/shape checks: callers use it
+    only for a table of the kernel's own shape, order and ``full``."""
+    if _CALL_LIGHT:
+        return _CALL_LIGHT[0]
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    jt = JET_TYPE()
+
+    @intrinsic
+    def _call_light(typingctx, jet, tc, pars, t):
+        if not (isinstance(tc, types.Array) and isinstance(pars, types.Array)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            f = cgutils.create_struct_proxy(jt)(context, builder, value=args[0])
+            d = ir.DoubleType()
+            fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), d.as_pointer(), d])
+            fn = builder.bitcast(f.c_addr, fnty.as_pointer())
+            tcd = context.make_array(signature.args[1])(context, builder, args[1]).data
+            pd = context.make_array(signature.args[2])(context, builder, args[2]).data
+            builder.call(fn, [builder.bitcast(tcd, d.as_pointer()),
+                              builder.bitcast(pd, d.as_pointer()), args[3]])
+            return context.get_dummy_value()
+
+        return types.none(jt, tc, pars, types.float64), codegen
+
+    _CALL_LIGHT.append(_call_light)
+    return _call_light
+
+
 _JETREF_CLS = []
 
 

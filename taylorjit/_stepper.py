@@ -38,7 +38,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
-from ._kernel import JET_TYPE, jet_from_addr
+from ._kernel import JET_TYPE, call_light, jet_from_addr
 from ._registry import no_refcount_opts
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
@@ -57,13 +57,14 @@ OC_EVENT_PY = 21      # non-terminal events with Python callbacks are waiting in
 
 # iw: integer work array
 I_ORDER, I_N, I_FULL, I_HACC, I_NSTEPS, I_MAXSTEPS, I_BUDGET, I_GIDX, I_CIDX, I_WANTC, \
-    I_WANTGRID, I_FWD, I_NEV = range(13)
-NIW = 13
+    I_WANTGRID, I_FWD, I_NEV, I_LIGHT = range(14)
+NIW = 14
 # fw: float work array
 F_RHOFAC, F_MAXDT, F_MINH, F_MAXH, F_H, F_LASTH, F_TSHI, F_TSLO, F_INVO, F_INVOM1 = range(10)
 NFW = 10
 
 _jet_from_addr = jet_from_addr()
+_call_light = call_light()
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 # the per-step phases are inlined into the entry points: across a call boundary
@@ -162,11 +163,16 @@ def _log2_rough(x):
 
 
 @njit(**_INL)
-def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full):
-    """Phase 1: Taylor coefficients of the state (and all slots) at ``t``."""
+def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full, light=0):
+    """Phase 1: Taylor coefficients of the state (and all slots) at ``t``.
+    ``light``: the jet's address is the light entry of an unrolled kernel built
+    for this table (``_kernel.call_light``)."""
     for i in range(n):
         tc[i, 0] = state[i]
-    jet(tc, order, pars, t, full, prog, cvals)
+    if light == 1:
+        _call_light(jet, tc, pars, t)
+    else:
+        jet(tc, order, pars, t, full, prog, cvals)
 
 
 @njit(**_INL)
@@ -288,7 +294,8 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     ``ev`` is the event bundle (:class:`taylorjit._events.EventBundle`): the
     event detection may end the step early at a terminal event (OC_EVENT)."""
     order = iw[I_ORDER]
-    compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL])
+    compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL],
+                iw[I_LIGHT])
     h = step_size(tc, hrows, order, max_h, fw[F_RHOFAC], fw[F_INVO], fw[F_INVOM1])
     if iw[I_NEV] == 0:
         return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)

@@ -585,14 +585,24 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     i32 = ir.IntType(32)
     rev4 = ir.Constant(ir.VectorType(i32, 4), [3, 2, 1, 0])
 
+    # chunks that call the VM take the jet's arguments (numba's by-value array structs:
+    # ~30 pushes per call); the others only the table and parameter pointers and t
+    light_ty = ir.FunctionType(ir.VoidType(), [ptr, ptr, f64])
+    small = len(p.nodes) <= INLINE_MAX_NODES
+
     def emit_chunk(ci, lo, hi):
-        f = ir.Function(mod, fnty, name=f"{name}_k{ci}")
+        light = not any(p.nodes[i][0] == "vm" for i in range(lo, hi))
+        f = ir.Function(mod, light_ty if light else fnty, name=f"{name}_k{ci}")
         f.linkage = "internal"
-        f.attributes.add("noinline")
-        tc_a, _, pars_a, t_a, _, _, _ = f.args
+        if not small:
+            f.attributes.add("noinline")
         b = ir.IRBuilder(f.append_basic_block("entry"))
-        data = b.extract_value(tc_a, 4)
-        pdata = b.extract_value(pars_a, 4)
+        if light:
+            data, pdata, t_a = f.args
+        else:
+            tc_a, _, pars_a, t_a, _, _, _ = f.args
+            data = b.extract_value(tc_a, 4)
+            pdata = b.extract_value(pars_a, 4)
         vals = {}
 
         def addr(slot, j):
@@ -681,13 +691,17 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                 if idx in stored:
                     b.store(get(nd[3]), addr(nd[1], nd[2]))
             elif nd[0] == "vm":
+                assert not light
                 gp, gc = groups[nd[1]]
                 b.call(b.load(vm_g, typ=vm_p),
                        [tc_a, ir.Constant(i64, 0), pars_a, t_a, ir.Constant(i64, 1), gp, gc])
             elif nd[0] == "ld" or idx in vec_ok:
                 get(idx)         # loads happen where they were traced (after VM calls)
-        b.ret(ir.Constant(ptr, None))
-        return f
+        if light:
+            b.ret_void()
+        else:
+            b.ret(ir.Constant(ptr, None))
+        return f, light
 
     chunk_fns = [emit_chunk(ci, lo, hi) for ci, (lo, hi) in enumerate(chunks)]
 
@@ -708,9 +722,17 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     b.call(b.load(vm_g, typ=vm_p), list(fn.args))
     b.ret(ir.Constant(ptr, None))
     b = ir.IRBuilder(fast)
-    for f in chunk_fns:
-        b.call(f, list(fn.args))
+    data, pdata = b.extract_value(tc_a, 4), b.extract_value(pars_a, 4)
+    for f, light in chunk_fns:
+        b.call(f, [data, pdata, t_a] if light else list(fn.args))
     b.ret(ir.Constant(ptr, None))
+    if all(light for _, light in chunk_fns):
+        # the light entry (taylorjit._kernel.call_light): pointers in registers, no checks
+        fl = ir.Function(mod, light_ty, name=name + "_light")
+        b = ir.IRBuilder(fl.append_basic_block("entry"))
+        for f, _ in chunk_fns:
+            b.call(f, list(fl.args))
+        b.ret_void()
     return str(mod)
 
 
@@ -724,7 +746,9 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 # outer solar system (unrolled_size 94k) it cut the object code from 789 to 567 KB and the
 # step from 1.43x to 1.09x heyoka's; on Lorenz and the pendulum (2.8k, 0.9k) it was neutral
 VECTOR_SUMS_MIN_SIZE = 5000
-_LAYOUT = 7         # bump when the generated code changes (part of the cache key)
+# programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
+INLINE_MAX_NODES = 3000
+_LAYOUT = 9         # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -743,7 +767,7 @@ def _target_machine(fresh=False):
         if fresh:
             return tm, None
         key = _hash16(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
-                          f"{IR_PASSES_MAX_NODES}|{_LAYOUT}")
+                          f"{IR_PASSES_MAX_NODES}|{VECTOR_SUMS_MIN_SIZE}|{INLINE_MAX_NODES}|{_LAYOUT}")
         _ENGINE.extend([tm, key])
     return _ENGINE[0], _ENGINE[1]
 
@@ -840,6 +864,7 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
             raise RuntimeError(f"the unrolled kernel {name} did not load")
         ctypes.c_void_p.from_address(g).value = vm._addr
         handle = _unrolled_ref_class()(addr, (vm, ee))
+        handle.light_addr = ee.get_function_address(name + "_light")   # 0: none (VM groups)
         _LOADED[name] = handle
         return handle
 
@@ -858,12 +883,13 @@ def _unrolled_ref_class():
     base = _jetref_class()
 
     class UnrolledRef(base):
-        __slots__ = ("keep",)
+        __slots__ = ("keep", "light_addr")
 
         def __init__(self, addr, keep):
             self._addr = addr
             self.dispatcher = None
             self.keep = keep        # the VM fallback and the execution engine stay alive
+            self.light_addr = 0     # the light entry, for tables of the kernel's own shape
 
         def __call__(self, *args):
             from ._kernel import call_jet

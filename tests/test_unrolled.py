@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _cache, _kernel, _unroll
+from taylorjit import _cache, _kernel, _stepper as S, _unroll
 from taylorjit._decompose import decompose
 from taylorjit._expr import var
 from taylorjit._integrator import TaylorAdaptive
@@ -128,16 +128,75 @@ def test_integrator_unrolled_trajectory_events_and_pickle():
     a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False, events=[ev])
     b = TaylorAdaptive(sys_, [0.5, 0.0], compact=True, events=[tj.Event(v)])
     assert a._kernel.kind == "unrolled" and b._kernel.kind == "compact"
+    # the compiled loop calls the kernel's light entry (pointers, no by-value structs)
+    assert a._iw[S.I_LIGHT] == 1 and a._jaddr == a._kernel.jet.light_addr != 0
+    assert b._iw[S.I_LIGHT] == 0
     ra, rb = a.propagate_until(20.0), b.propagate_until(20.0)
     assert ra.n_steps == rb.n_steps and np.array_equal(a.state, b.state)
     assert len(hits) > 10 and [e[1] for e in b.event_log] == hits
     a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False, events=[tj.Event(v)])
     a.propagate_until(5.0)
     c = pickle.loads(pickle.dumps(a))
-    assert c._kernel.kind == "unrolled"
+    assert c._kernel.kind == "unrolled" and c._iw[S.I_LIGHT] == 1
     c.propagate_until(30.0)
     a.propagate_until(30.0)
     assert np.array_equal(a.state, c.state) and a.event_log == c.event_log
+
+
+def test_kernel_with_vm_groups_has_no_light_entry():
+    """Order 0 of log runs in the VM (a domain check), which needs the jet's full
+    arguments: such kernels are called as first-class jets, with the same results."""
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -tj.log(2.0 + tj.sin(x)) * x)]
+    a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False)
+    b = TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    assert a._kernel.kind == "unrolled" and a._kernel.jet.light_addr == 0
+    assert a._iw[S.I_LIGHT] == 0 and a._jaddr == a._kernel.jet._addr
+    ra, rb = a.propagate_until(10.0), b.propagate_until(10.0)
+    assert ra.n_steps == rb.n_steps and np.array_equal(a.state, b.state)
+
+
+@pytest.fixture
+def vector_sums(monkeypatch):
+    """Blocked sums as <4 x double> code in every unrolled kernel (normally only in
+    big ones: ``_unroll.VECTOR_SUMS_MIN_SIZE``; kernel names say which)."""
+    monkeypatch.setattr(_unroll, "VECTOR_SUMS_MIN_SIZE", 0)
+    _kernel._MEMO.clear()
+    yield
+    _kernel._MEMO.clear()
+
+
+@settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_vector_sums_are_bit_identical(data, vector_sums):
+    """Lane i of the vector accumulator is the partial sum s_i of the blocked
+    order: same operations, same values as the VM; the coefficients they read from
+    memory are stored before (a NaN-filled table gives the same result)."""
+    rhs, x0 = _system(data.draw)
+    rhs[0] = rhs[0] + X * Y + tj.sqrt(2.0 + Y * Y) + (1.5 + X * X) ** -1.5  # psum, pow
+    rhs[1] = rhs[1] + tj.atan(X) + tj.log(3.0 + X)            # pwsum (quot_rec, dsum)
+    d = decompose(rhs, [X, Y])
+    order = 20
+    p = _unroll.trace_program(d, True, order, 1, vector_sums=True)
+    assert any(nd[0] == "vsum" and nd[2] is not None for nd in p.nodes)
+    assert "<4 x double>" in _unroll.build_ir(p, "t", d.n_slots, order, 1)
+    unr = get_kernel(d, ode=True, kind="unrolled", order=order, full=1)
+    assert unr.kind == "unrolled" and _unroll._vector_sums(d, order)
+    ref = run_ode(get_kernel(d, ode=True, kind="compact"), x0, order, full=1)
+    r = _rows(unr, True)
+    outs = []
+    for fill in (0.0, np.nan):
+        tc = np.full((unr.n_slots, order + 1), fill)
+        tc[:2, 0] = x0
+        unr.jet(tc, order, np.asarray(PARS, float), float(TIME), 1, unr.prog, unr.cvals)
+        outs.append(tc[r].copy())
+    assert _bitwise(outs[0], ref[r]) and _bitwise(outs[1], ref[r])
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_with_vector_sums(name, vector_sums):
+    test_every_function_unrolls_bit_for_bit(name)
 
 
 @settings(max_examples=15, deadline=None, phases=[Phase.explicit, Phase.generate],
