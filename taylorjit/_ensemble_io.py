@@ -96,7 +96,11 @@ def _set_state(obj, state):
     tc = state.get("_tc")
     if isinstance(tc, _TcRows):
         state["_tc"] = tc.expand()
-    obj.__dict__.update(state)
+    setstate = getattr(type(obj), "__setstate__", None)
+    if setstate is not None and setstate is not getattr(object, "__setstate__", None):
+        obj.__setstate__(state)     # e.g. TaylorAdaptive rebinds its jet address
+    else:
+        obj.__dict__.update(state)
 
 
 def _pickle_module():
