@@ -36,7 +36,7 @@ that feed no output (cos at the last order of a pendulum) are never computed.
 The code size grows like ``ops * order**2``: :func:`unrolled_size` estimates it
 so that callers keep huge systems on the VM.  In big programs the four partial
 sums of every blocked convolution sum are emitted as ``<4 x double>`` code
-(:func:`_vsum_twin`; same values): such kernels are bound by instruction fetch,
+(:func:`_vsum_twin`; same values): their time tracked code size (instruction fetch),
 and it cut the outer solar system's code by 28%.  Kernels without VM groups also
 export a *light* entry ``<name>_light(tc data, pars data, t)`` for the
 integrator's compiled loop (``taylorjit._kernel.call_light``).
