@@ -248,8 +248,8 @@ class TaylorAdaptive(VariationalMixin):
     def _step(self, max_h):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
-        k = self._kernel
-        oc = S.step_entry_direct(self._jaddr, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows,
+        prog, cvals = self._kernel.prog_for(self._order)
+        oc = S.step_entry_direct(self._jaddr, prog, cvals, self._tc, self._iw, self._fw, self._hrows,
                           self._state, self._pars, self._tm, max_h, self._xnew,
                           self._events.arrays)
         h = float(self._fw[S.F_H])
@@ -338,7 +338,7 @@ class TaylorAdaptive(VariationalMixin):
             ctc, ct = _EMPTY3, _EMPTY2
         bar = make_progress(progress, self.time, tlim) if progress else None
         budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
-        k = self._kernel
+        prog, cvals = self._kernel.prog_for(self._order)
         t_start = self.time if bar is not None else 0.0
         init = 1
         try:
@@ -349,7 +349,7 @@ class TaylorAdaptive(VariationalMixin):
                     self._fw[S.F_MINH] = math.inf
                     self._fw[S.F_MAXH] = 0.0
                     break
-                code = S.propagate_direct(self._jaddr, k.prog, k.cvals, self._tc, iw, self._fw,
+                code = S.propagate_direct(self._jaddr, prog, cvals, self._tc, iw, self._fw,
                                           self._hrows, self._state, self._pars, tm, self._tlim,
                                           grid, gout, ctc, ct, self._xnew, self._events.arrays,
                                           init, tlim, max_dt, max_steps, budget,
@@ -458,6 +458,7 @@ class TaylorAdaptive(VariationalMixin):
         light = getattr(jet, "light_addr", 0)
         self._iw[S.I_LIGHT] = 1 if light else 0
         self._jaddr = light or jet._addr
+        self._kernel.prog_for(self._order)     # group kernels of big compact systems: load now
 
     # ------------------------------------------------------------------ copy / pickle
     # (the default pickling of __dict__ applies; the kernel pickles by reference to the

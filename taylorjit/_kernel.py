@@ -49,7 +49,7 @@ __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 KINDS = ("spec", "compact", "python", "unrolled")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 5
+_VM_LAYOUT = 6
 _SPEC_LAYOUT = 2
 _NCOL = 8
 _lock = threading.RLock()
@@ -165,6 +165,51 @@ def call_light():
     return _call_light
 
 
+_CALL_GROUP = []
+
+
+def call_group():
+    """The numba intrinsic ``call_group(addr, tc, prog, r0, n, cvals, pars, t)``:
+    call the group kernel at ``addr`` (``taylorjit._gvm``: ``void g(double *tc,
+    int64 ncol, int64 *rows, int64 n, double *cv, double *pars, double t)``) on
+    the ``n`` program rows from ``r0`` (and their constants ``cvals[r0:]``)."""
+    if _CALL_GROUP:
+        return _CALL_GROUP[0]
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _call_group(typingctx, addr, tc, prog, r0, n, cvals, pars, t):
+        if not all(isinstance(a, types.Array) for a in (tc, prog, cvals, pars)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            d, i64 = ir.DoubleType(), ir.IntType(64)
+            fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), i64, i64.as_pointer(), i64,
+                                                   d.as_pointer(), d.as_pointer(), d])
+            fn = builder.inttoptr(args[0], fnty.as_pointer())
+            arr = [context.make_array(signature.args[i])(context, builder, args[i])
+                   for i in (1, 2, 5, 6)]
+            tcd = builder.bitcast(arr[0].data, d.as_pointer())
+            stride0 = builder.extract_value(arr[0].strides, 0)
+            ncol = builder.sdiv(stride0, ir.Constant(i64, 8))
+            pstride = builder.extract_value(arr[1].strides, 0)
+            rows = builder.gep(builder.bitcast(arr[1].data, ir.IntType(8).as_pointer()),
+                               [builder.mul(args[3], pstride)])
+            cv = builder.gep(builder.bitcast(arr[2].data, d.as_pointer()), [args[3]])
+            pd = builder.bitcast(arr[3].data, d.as_pointer())
+            builder.call(fn, [tcd, ncol, builder.bitcast(rows, i64.as_pointer()), args[4], cv,
+                              pd, args[7]])
+            return context.get_dummy_value()
+
+        return types.none(types.int64, tc, prog, types.int64, types.int64, cvals, pars,
+                          types.float64), codegen
+
+    _CALL_GROUP.append(_call_group)
+    return _call_group
+
+
 _JETREF_CLS = []
 
 
@@ -247,6 +292,22 @@ class Kernel:
     def __call__(self, tc, order, pars, t=0.0, full=1):
         """Run the jet once (from Python)."""
         self.jet(tc, order, pars, float(t), full, self.prog, self.cvals)
+
+    def prog_for(self, order: int):
+        """``(prog, cvals)`` to run this kernel at ``order``: for a compact ODE kernel
+        of at least ``taylorjit._gvm.GROUP_MIN_OPS`` operations, the program with
+        group kernels attached (memoised per order), else :attr:`prog`."""
+        if self.kind != "compact" or not self.ode:
+            return self.prog, self.cvals
+        from . import _gvm
+
+        if len(self.decomposition.ops) < _gvm.GROUP_MIN_OPS:
+            return self.prog, self.cvals
+        memo = self.__dict__.setdefault("_group_progs", {})
+        hit = memo.get(order)
+        if hit is None:
+            hit = memo[order] = _gvm.group_prog(self.prog, self.cvals, order)
+        return hit
 
     def __reduce__(self):
         return (get_kernel, (self.decomposition, self.ode, self.kind, getattr(self, "order", None),
@@ -352,21 +413,23 @@ def vm_source() -> str:
              "# the Taylor VM: runs any program table (see taylorjit._kernel.build_prog)",
              "", "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
              "    n = prog.shape[0]", "    n_upd = 0",
-             "    while n_upd < n and prog[n_upd, 0] < 0:", "        n_upd += 1",
+             "    while n_upd < n and prog[n_upd, 0] == -1:", "        n_upd += 1",
              "    for k in range(order + 1):", "        if k > 0:",
              "            for r in range(n_upd):",
              "                tc[prog[r, 1], k] = tc[prog[r, 5], k - 1] / k",
              "        if k == order and full == 0:", "            break",
              "        h = n_upd",
-             "        while h < n:", "            op = prog[h, 0]", "            r0 = h + 1",
-             "            r1 = r0 + prog[h, 1]", "            h = r1"]
-    first = True
+             "        while h < n:", "            op = prog[h, 0]",
+             "            if op < 0:", "                break",
+             "            r0 = h + 1", "            r1 = r0 + prog[h, 1]", "            tb = prog[h, 2]",
+             "            h = r1",
+             "            if tb > 0 and k < prog[r0 - 1, 3] and prog[tb + k // 8, k % 8] != 0:",
+             "                _call_group(prog[tb + k // 8, k % 8], tc, prog, r0, r1 - r0, cvals,"
+             " pars, t)"]
     for op in OPS.values():
         outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
         ins = [f"prog[r, {5 + i}]" for i in range(op.n_in)]
-        kw = "if" if first else "elif"
-        first = False
-        lines.append(f"            {kw} op == {op.opcode}:")
+        lines.append(f"            elif op == {op.opcode}:")
         lines.append("                for r in range(r0, r1):")
         lines.append(f"                    K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
     lines.append("")
@@ -388,6 +451,7 @@ def _namespace(python: bool, inline: bool = True):
                           **no_refcount_opts())
         for op in OPS.values():
             ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
+        ns["_call_group"] = call_group()
     return ns
 
 
