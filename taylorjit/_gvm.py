@@ -47,19 +47,19 @@ __all__ = ["GROUP_MIN_OPS", "group_prog", "group_functions"]
 # and their first use would compile the group functions of their operations.
 GROUP_MIN_OPS = 1000
 PREFETCH = 8         # rows ahead (0: no prefetching)
-_LAYOUT = 2          # bump when the generated code changes (part of the cache key)
+_LAYOUT = 4          # bump when the generated code changes (part of the cache key)
 _lock = threading.RLock()
 _MODS: dict = {}     # (op name, max order) -> (addresses by order, execution engine)
 
 
-def _trace(op, k: int):
+def _trace(op, k: int, vector_sums: bool = True):
     """The traced program of ``op`` at order ``k`` on a template row: inputs are
     slots ``0..n_in-1``, outputs ``n_in..``; the constant is the node ``("cv",)``.
     None if the kernel cannot be traced at this order (value-dependent)."""
     from ._unroll import _NoTrace, _Pars, _Prog, _State, _TC, _V, _traced
 
     p = _Prog()
-    p.vector_sums = True
+    p.vector_sums = vector_sums
     st = _State(p)
     tc = _TC(p, st)
     t = _V(p, p.node("t"))
@@ -72,6 +72,8 @@ def _trace(op, k: int):
         return None
     for (slot, j), v in tc.pending.items():
         st.set(slot, j, v.i)
+    if any(nd[0] == "par" for nd in p.nodes):
+        return None         # a parameter index of the template row (par at order 0)
     return p
 
 
@@ -88,13 +90,12 @@ def touched(p) -> dict:
     return out
 
 
-def _supported(op) -> bool:
-    return not op.int_in
-
-
-def build_ir(op, kmax: int, name: str):
+def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
     """``(IR text, orders with a function)`` of the module of ``op`` for orders
-    ``0..kmax``: functions ``<name>_<k>`` (see the module docstring)."""
+    ``kmin..kmax``: functions ``<name>_<k>`` (see the module docstring).
+    ``om``: the table is order-major (coefficient j of slot s at ``tc[j * ncol
+    + s]``, ``ncol`` = the number of slots) instead of slot-major (``tc[s *
+    ncol + j]``); no vector sums then (the terms are not contiguous)."""
     from ._unroll import _contiguous, _ir_types
 
     ir, f64, i64, ptr, _, _ = _ir_types()
@@ -114,8 +115,8 @@ def build_ir(op, kmax: int, name: str):
             f = decls[fname] = ir.Function(mod, ir.FunctionType(f64, [f64]), name=fname)
         return f
 
-    for k in range(kmax + 1):
-        p = _trace(op, k)
+    for k in range(kmin, kmax + 1):
+        p = _trace(op, k, vector_sums=not om)
         if p is None:
             continue
         done.append(k)
@@ -133,8 +134,9 @@ def build_ir(op, kmax: int, name: str):
         bases = {}
         vals = {}
         if PREFETCH:
-            # prefetch coefficient k of the rows of row r + PREFETCH: a group's rows are
-            # scattered over a table bigger than L2 (the loads are latency bound)
+            # prefetch the coefficients that row r + PREFETCH will read and write: a
+            # group's rows are scattered over a table bigger than L2 (latency bound).
+            # Order-major: only coefficient k (the older planes are re-read every order)
             ahead = b.add(r, ir.Constant(i64, PREFETCH))
             ahead = b.select(b.icmp_signed("<", ahead, n_a), ahead, r)
             rowq = b.gep(rows_a, [b.mul(ahead, ir.Constant(i64, 8))], inbounds=True,
@@ -143,10 +145,15 @@ def build_ir(op, kmax: int, name: str):
                 col = 5 + slot if slot < op.n_in else 1 + slot - op.n_in
                 idx = b.load(b.gep(rowq, [ir.Constant(i64, col)], inbounds=True,
                                    source_etype=i64), typ=i64)
-                row = b.gep(tc_a, [b.mul(idx, ncol_a)], inbounds=True, source_etype=f64)
-                lo, hi = min(js), max(js)
-                for j in sorted(set(range(lo, hi + 1, 8)) | {hi}):
-                    a = b.gep(row, [ir.Constant(i64, j)], inbounds=True, source_etype=f64)
+                if om:
+                    spots = [b.add(idx, b.mul(ir.Constant(i64, k), ncol_a))]
+                else:
+                    row = b.mul(idx, ncol_a)
+                    lo, hi = min(js), max(js)
+                    spots = [b.add(row, ir.Constant(i64, j))
+                             for j in sorted(set(range(lo, hi + 1, 8)) | {hi})]
+                for spot in spots:
+                    a = b.gep(tc_a, [spot], inbounds=True, source_etype=f64)
                     b.call(pf, [a, ir.Constant(i32, 0 if slot < op.n_in else 1),
                                 ir.Constant(i32, 3), ir.Constant(i32, 1)])
 
@@ -156,12 +163,13 @@ def build_ir(op, kmax: int, name: str):
                 col = 5 + slot if slot < op.n_in else 1 + slot - op.n_in
                 idx = b.load(b.gep(rowp, [ir.Constant(i64, col)], inbounds=True,
                                    source_etype=i64), typ=i64)
-                v = bases[slot] = b.gep(tc_a, [b.mul(idx, ncol_a)], inbounds=True,
-                                        source_etype=f64)
+                v = bases[slot] = b.gep(tc_a, [idx if om else b.mul(idx, ncol_a)],
+                                        inbounds=True, source_etype=f64)
             return v
 
         def addr(slot, j):
-            return b.gep(base(slot), [ir.Constant(i64, j)], inbounds=True, source_etype=f64)
+            off = b.mul(ir.Constant(i64, j), ncol_a) if om else ir.Constant(i64, j)
+            return b.gep(base(slot), [off], inbounds=True, source_etype=f64)
 
         def get(i):
             v = vals.get(i)
@@ -244,44 +252,39 @@ def build_ir(op, kmax: int, name: str):
         b.cbranch(b.icmp_signed("<", rn, n_a), body, out)
         b = ir.IRBuilder(out)
         b.ret_void()
+    # a marker every module has (the load check: order 0 may have no function)
+    mk = ir.Function(mod, ir.FunctionType(ir.VoidType(), []), name=f"{name}_mod")
+    ir.IRBuilder(mk.append_basic_block("entry")).ret_void()
     return str(mod), done
 
 
-def _mod_name(op, kmax: int) -> str:
+def _mod_name(op, kmax: int, om: bool) -> str:
     from ._unroll import _target_machine
 
-    return f"tj_group_{op.name}_k{kmax}_L{_LAYOUT}p{PREFETCH}_{registry_hash()}_{_target_machine()[1]}"
+    return (f"tj_group_{op.name}_k{kmax}{'om' if om else 'sm'}_L{_LAYOUT}p{PREFETCH}_"
+            f"{registry_hash()}_{_target_machine()[1]}")
 
 
-def group_functions(name: str, kmax: int) -> list:
+def group_functions(name: str, kmax: int, om: bool = False) -> list:
     """Addresses of the group functions of operation ``name`` for orders
-    ``0..kmax`` (0 where the operation is not traceable at that order): loaded
-    from the disk cache, else compiled and cached.  A module compiled for a
-    higher maximum order is reused."""
+    ``0..kmax`` (0 where the operation is not traceable at that order): loaded from the disk cache, else compiled
+    and cached.  A module compiled for a higher maximum order is reused."""
     from ._unroll import load_module
 
     op = OPS[name]
     with _lock:
-        for (nm, km), (addrs, _) in _MODS.items():
-            if nm == name and km >= kmax:
+        for (nm, km, o), (addrs, _) in _MODS.items():
+            if nm == name and o == om and km >= kmax:
                 return addrs[:kmax + 1]
-        mname = _mod_name(op, kmax)
-        made = []
-
-        def make_ir():
-            text, done = build_ir(op, kmax, mname)
-            made.append(done)
-            return text
-
-        # the first function always exists: order kmax traces for every operation
-        # the tracer supports above order 0 (_unroll.trace_program's contract)
-        _, ee = load_module(mname, make_ir, symbol=f"{mname}_{kmax}")
+        mname = _mod_name(op, kmax, om)
+        _, ee = load_module(mname, lambda: build_ir(op, kmax, mname, om)[0],
+                            symbol=f"{mname}_mod")
         addrs = [ee.get_function_address(f"{mname}_{k}") for k in range(kmax + 1)]
-        _MODS[(name, kmax)] = (addrs, ee)
+        _MODS[(name, kmax, om)] = (addrs, ee)
         return addrs
 
 
-def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int):
+def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int, om: bool = False):
     """The VM program ``prog`` with group kernels for orders ``0..order`` attached
     (a new array; ``cvals`` is unchanged and returned): each group header gets
     the row of its operation's address table (column 2) and the number of
@@ -305,10 +308,10 @@ def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int):
     nrow = -(-(order + 1) // 8)
     for hh in headers:
         op = names[int(prog[hh, 0])]
-        if not _supported(op):
+        if op.int_in and not om:
             continue
         if op.opcode not in where:
-            addrs = group_functions(op.name, order)
+            addrs = group_functions(op.name, order, om)
             if not any(addrs):      # pragma: no cover - every supported op traces above 0
                 continue
             t = np.zeros((nrow, 8), dtype=np.int64)
@@ -322,3 +325,177 @@ def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int):
     term = np.zeros((1, prog.shape[1]), dtype=np.int64)
     term[0, 0] = -2
     return np.ascontiguousarray(np.vstack([prog, term] + tables)), cvals
+
+
+# ------------------------------------------------------------------ order-major mode
+def renumbering(prog: np.ndarray, n_slots: int) -> np.ndarray:
+    """``P[slot]`` -> new slot number: the ODE state slots keep theirs, then the
+    outputs of the groups in program order (a group's outputs become
+    consecutive, so in an order-major table the coefficients a group writes at
+    one order are contiguous), then any other slot."""
+    byop = {op.opcode: op for op in OPS.values()}
+    P = np.full(n_slots, -1, dtype=np.int64)
+    nxt = 0
+    h = 0
+    n = len(prog)
+    while h < n and prog[h, 0] == -1:
+        P[prog[h, 1]] = prog[h, 1]
+        nxt = max(nxt, int(prog[h, 1]) + 1)
+        h += 1
+    while h < n and prog[h, 0] >= 0:
+        op = byop[int(prog[h, 0])]
+        for r in range(h + 1, h + 1 + int(prog[h, 1])):
+            for m in range(op.n_out):
+                s = prog[r, 1 + m]
+                if P[s] < 0:
+                    P[s] = nxt
+                    nxt += 1
+        h += 1 + int(prog[h, 1])
+    for s in range(n_slots):
+        if P[s] < 0:
+            P[s] = nxt
+            nxt += 1
+    return P
+
+
+def _renumber(prog: np.ndarray, P: np.ndarray) -> np.ndarray:
+    byop = {op.opcode: op for op in OPS.values()}
+    out = prog.copy()
+    h = 0
+    n = len(out)
+    while h < n and out[h, 0] == -1:
+        out[h, 1], out[h, 5] = P[out[h, 1]], P[out[h, 5]]
+        h += 1
+    while h < n and out[h, 0] >= 0:
+        op = byop[int(out[h, 0])]
+        for r in range(h + 1, h + 1 + int(out[h, 1])):
+            for m in range(op.n_out):
+                out[r, 1 + m] = P[out[r, 1 + m]]
+            if not op.int_in:
+                for m in range(op.n_in):
+                    out[r, 5 + m] = P[out[r, 5 + m]]
+        h += 1 + int(out[h, 1])
+    return out
+
+
+def _rows8(values) -> np.ndarray:
+    v = np.asarray(values, dtype=np.int64)
+    t = np.zeros((max(1, -(-len(v) // 8)), 8), dtype=np.int64)
+    t.reshape(-1)[:len(v)] = v
+    return t
+
+
+def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
+    """``(prog, cvals)`` for :func:`om_jet`, or None if some group has no
+    order-major function at some order ``1..order``.
+
+    Layout (rows of 8 int64): row 0 ``[-3, n_slots, r_o, n_o, r_m, n_m, 0,
+    n_keep]``, row 1 ``[VM address, order, n_state, r_k, 0...]``; rows ``r_o``:
+    the VM program ``prog`` (the fallback); rows ``r_m``: the renumbered program
+    (state rows, groups, terminator, order-major address tables: indices
+    relative to ``r_m``; column 3 of the headers is 0, so that the VM runs a
+    group given alone with its own loop); rows ``r_k``: the slots whose
+    coefficients are copied back (states and outputs) and their new numbers.
+    ``cvals`` is aligned with the rows."""
+    from ._kernel import vm_jet
+
+    NS = d.n_slots
+    P = renumbering(prog, NS)
+    om, _ = group_prog(_renumber(prog, P), cvals, order, om=True)
+    n_state = int((prog[:, 0] == -1).sum())
+    h = n_state
+    if h >= len(om) or om[h, 0] < 0:
+        return None             # no operations
+    while h < len(om) and om[h, 0] >= 0:
+        tb = int(om[h, 2])
+        if tb <= 0 or not all(om[tb + k // 8, k % 8] for k in range(1, order + 1)):
+            return None
+        om[h, 3] = 0
+        h += 1 + int(om[h, 1])
+    keep = sorted(set(range(n_state)) | set(int(s) for s in d.outputs))
+    kp = _rows8(list(keep) + [int(P[s]) for s in keep])
+    r_o = 2
+    r_m = r_o + len(prog)
+    r_k = r_m + len(om)
+    head = np.zeros((2, 8), dtype=np.int64)
+    head[0] = [-3, NS, r_o, len(prog), r_m, len(om), 0, len(keep)]
+    head[1, :4] = [vm_jet()._addr, order, n_state, r_k]
+    full = np.ascontiguousarray(np.vstack([head, prog, om, kp]))
+    cv = np.zeros(len(full))
+    cv[r_o:r_o + len(cvals)] = cvals
+    cv[r_m:r_m + len(cvals)] = cvals
+    return full, cv
+
+
+def _om_jet_py(tc, order, pars, t, full, prog, cvals):
+    NS = prog[0, 1]
+    r_o, n_o, r_m = prog[0, 2], prog[0, 3], prog[0, 4]
+    n_keep = prog[0, 7]
+    vm = _jet_from_addr(prog[1, 0])
+    n_state, r_k = prog[1, 2], prog[1, 3]
+    ncol = order + 1
+    if tc.shape[0] < 2 * NS or tc.shape[1] != ncol or order > prog[1, 1]:
+        # not a table from Kernel.new_tc for this order: the VM, slot-major (same values)
+        vm(tc, order, pars, t, full, prog[r_o:r_o + n_o], cvals[r_o:r_o + n_o])
+        return
+    tcf = tc.reshape(tc.shape[0] * ncol)
+    base = NS * ncol                    # the order-major table: rows NS..2NS-1 of tc
+    plane0 = tcf[base:base + NS].reshape(NS, 1)
+    for s in range(n_state):            # the states keep their numbers
+        tcf[base + s] = tc[s, 0]
+    for k in range(ncol):
+        if k > 0:
+            for r in range(n_state):
+                tcf[base + k * NS + prog[r_m + r, 1]] = (
+                    tcf[base + (k - 1) * NS + prog[r_m + r, 5]] / k)
+        if k == order and full == 0:
+            break
+        h = r_m + n_state
+        while prog[h, 0] >= 0:
+            r0 = h + 1
+            r1 = r0 + prog[h, 1]
+            a = prog[r_m + prog[h, 2] + k // 8, k % 8]
+            if a != 0:
+                _call_group(a, tcf, base, NS, prog, r0, r1 - r0, cvals, pars, t)
+            else:       # order 0 of an operation that does not trace there (pow, log ...)
+                vm(plane0, 0, pars, t, 1, prog[h:r1], cvals[h:r1])
+            h = r1
+    for q in range(n_keep):
+        s = prog[r_k + q // 8, q % 8]
+        ps = prog[r_k + (n_keep + q) // 8, (n_keep + q) % 8]
+        for j in range(ncol):
+            tc[s, j] = tcf[base + j * NS + ps]
+
+
+_OM_JET = []
+
+
+def om_jet():
+    """The order-major driver (a jet, :data:`taylorjit._kernel.JET_SIG`; compiled
+    once per installation) for programs from :func:`order_major_prog`:
+
+    1. the order-0 coefficients of the states copied into the order-major half
+       of ``tc`` (rows ``n_slots..2 n_slots - 1``, read as ``order + 1`` planes
+       of ``n_slots`` coefficients, slots renumbered);
+    2. for each order: the state rows, then every group through its
+       order-major group function (at order 0, the groups of operations that do
+       not trace there run in the VM on plane 0);
+    3. the coefficients of the states and outputs copied back to their rows.
+
+    A table without the extra rows (or of another order) runs the VM on the
+    slot-major program instead (same values).  Like an unrolled kernel, it
+    leaves in the caller's rows of ``tc`` only the states and outputs."""
+    with _lock:
+        if not _OM_JET:
+            from numba import njit
+
+            from ._kernel import JET_SIG, _jetref_class, call_group, jet_from_addr
+            from ._registry import no_refcount_opts
+
+            g = _om_jet_py.__globals__
+            g["_jet_from_addr"] = jet_from_addr()
+            g["_call_group"] = call_group()
+            fn = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy",
+                      **no_refcount_opts())(_om_jet_py)
+            _OM_JET.append(_jetref_class()(fn))
+        return _OM_JET[0]

@@ -248,7 +248,7 @@ class TaylorAdaptive(VariationalMixin):
     def _step(self, max_h):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
-        prog, cvals = self._kernel.prog_for(self._order)
+        _, prog, cvals = self._kernel.plan_for(self._order)
         oc = S.step_entry_direct(self._jaddr, prog, cvals, self._tc, self._iw, self._fw, self._hrows,
                           self._state, self._pars, self._tm, max_h, self._xnew,
                           self._events.arrays)
@@ -338,7 +338,7 @@ class TaylorAdaptive(VariationalMixin):
             ctc, ct = _EMPTY3, _EMPTY2
         bar = make_progress(progress, self.time, tlim) if progress else None
         budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
-        prog, cvals = self._kernel.prog_for(self._order)
+        _, prog, cvals = self._kernel.plan_for(self._order)
         t_start = self.time if bar is not None else 0.0
         init = 1
         try:
@@ -454,11 +454,10 @@ class TaylorAdaptive(VariationalMixin):
         (``_kernel.call_light``: built for this order, ``full`` and table shape) when
         it has one, else the first-class jet.  Addresses belong to the process:
         recomputed after unpickling."""
-        jet = self._kernel.jet
+        jet = self._kernel.plan_for(self._order)[0]
         light = getattr(jet, "light_addr", 0)
         self._iw[S.I_LIGHT] = 1 if light else 0
         self._jaddr = light or jet._addr
-        self._kernel.prog_for(self._order)     # group kernels of big compact systems: load now
 
     # ------------------------------------------------------------------ copy / pickle
     # (the default pickling of __dict__ applies; the kernel pickles by reference to the

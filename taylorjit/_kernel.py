@@ -169,10 +169,11 @@ _CALL_GROUP = []
 
 
 def call_group():
-    """The numba intrinsic ``call_group(addr, tc, prog, r0, n, cvals, pars, t)``:
+    """The numba intrinsic ``call_group(addr, tc, off, ncol, prog, r0, n, cvals, pars, t)``:
     call the group kernel at ``addr`` (``taylorjit._gvm``: ``void g(double *tc,
     int64 ncol, int64 *rows, int64 n, double *cv, double *pars, double t)``) on
-    the ``n`` program rows from ``r0`` (and their constants ``cvals[r0:]``)."""
+    the table at ``tc``'s data + ``off`` doubles, for the ``n`` program rows from
+    ``r0`` (and their constants ``cvals[r0:]``)."""
     if _CALL_GROUP:
         return _CALL_GROUP[0]
     from llvmlite import ir
@@ -180,7 +181,7 @@ def call_group():
     from numba.extending import intrinsic
 
     @intrinsic
-    def _call_group(typingctx, addr, tc, prog, r0, n, cvals, pars, t):
+    def _call_group(typingctx, addr, tc, off, ncol, prog, r0, n, cvals, pars, t):
         if not all(isinstance(a, types.Array) for a in (tc, prog, cvals, pars)):
             return None
 
@@ -190,21 +191,19 @@ def call_group():
                                                    d.as_pointer(), d.as_pointer(), d])
             fn = builder.inttoptr(args[0], fnty.as_pointer())
             arr = [context.make_array(signature.args[i])(context, builder, args[i])
-                   for i in (1, 2, 5, 6)]
-            tcd = builder.bitcast(arr[0].data, d.as_pointer())
-            stride0 = builder.extract_value(arr[0].strides, 0)
-            ncol = builder.sdiv(stride0, ir.Constant(i64, 8))
+                   for i in (1, 4, 7, 8)]
+            tcd = builder.gep(builder.bitcast(arr[0].data, d.as_pointer()), [args[2]])
             pstride = builder.extract_value(arr[1].strides, 0)
             rows = builder.gep(builder.bitcast(arr[1].data, ir.IntType(8).as_pointer()),
-                               [builder.mul(args[3], pstride)])
-            cv = builder.gep(builder.bitcast(arr[2].data, d.as_pointer()), [args[3]])
+                               [builder.mul(args[5], pstride)])
+            cv = builder.gep(builder.bitcast(arr[2].data, d.as_pointer()), [args[5]])
             pd = builder.bitcast(arr[3].data, d.as_pointer())
-            builder.call(fn, [tcd, ncol, builder.bitcast(rows, i64.as_pointer()), args[4], cv,
-                              pd, args[7]])
+            builder.call(fn, [tcd, args[3], builder.bitcast(rows, i64.as_pointer()), args[6], cv,
+                              pd, args[9]])
             return context.get_dummy_value()
 
-        return types.none(types.int64, tc, prog, types.int64, types.int64, cvals, pars,
-                          types.float64), codegen
+        i = types.int64
+        return types.none(i, tc, i, i, prog, i, i, cvals, pars, types.float64), codegen
 
     _CALL_GROUP.append(_call_group)
     return _call_group
@@ -286,27 +285,41 @@ class Kernel:
         return self.decomposition.n_slots
 
     def new_tc(self, order, batch=None):
-        shape = (self.n_slots, order + 1) if batch is None else (batch, self.n_slots, order + 1)
-        return np.zeros(shape)
+        """A zero table for ``order``; for a kernel that runs order-major at this
+        order (:meth:`plan_for`), with ``n_slots`` extra rows of scratch."""
+        if batch is not None:
+            return np.zeros((batch, self.n_slots, order + 1))
+        rows = self.n_slots
+        if self.plan_for(order)[0] is not self.jet:
+            rows *= 2
+        return np.zeros((rows, order + 1))
 
     def __call__(self, tc, order, pars, t=0.0, full=1):
         """Run the jet once (from Python)."""
         self.jet(tc, order, pars, float(t), full, self.prog, self.cvals)
 
-    def prog_for(self, order: int):
-        """``(prog, cvals)`` to run this kernel at ``order``: for a compact ODE kernel
-        of at least ``taylorjit._gvm.GROUP_MIN_OPS`` operations, the program with
-        group kernels attached (memoised per order), else :attr:`prog`."""
-        if self.kind != "compact" or not self.ode:
-            return self.prog, self.cvals
+    def plan_for(self, order: int):
+        """``(jet, prog, cvals)`` to run this kernel at ``order`` with a table from
+        :meth:`new_tc`.  A compact ODE kernel of at least
+        ``taylorjit._gvm.GROUP_MIN_OPS`` operations runs order-major group
+        kernels (:func:`taylorjit._gvm.om_jet`, memoised per order); every other
+        kernel is ``(jet, prog, cvals)`` itself."""
+        memo = self.__dict__.setdefault("_plans", {})
+        hit = memo.get(order)       # decided once per order (tables depend on it)
+        if hit is not None:
+            return hit
         from . import _gvm
 
-        if len(self.decomposition.ops) < _gvm.GROUP_MIN_OPS:
-            return self.prog, self.cvals
-        memo = self.__dict__.setdefault("_group_progs", {})
-        hit = memo.get(order)
-        if hit is None:
-            hit = memo[order] = _gvm.group_prog(self.prog, self.cvals, order)
+        if (self.kind != "compact" or not self.ode
+                or len(self.decomposition.ops) < _gvm.GROUP_MIN_OPS):
+            hit = (self.jet, self.prog, self.cvals)
+        else:
+            om = _gvm.order_major_prog(self.decomposition, self.prog, self.cvals, order)
+            if om is None:      # pragma: no cover - every registry op traces above order 0
+                hit = (self.jet,) + _gvm.group_prog(self.prog, self.cvals, order)
+            else:
+                hit = (_gvm.om_jet(),) + om
+        memo[order] = hit
         return hit
 
     def __reduce__(self):
@@ -424,8 +437,8 @@ def vm_source() -> str:
              "            r0 = h + 1", "            r1 = r0 + prog[h, 1]", "            tb = prog[h, 2]",
              "            h = r1",
              "            if tb > 0 and k < prog[r0 - 1, 3] and prog[tb + k // 8, k % 8] != 0:",
-             "                _call_group(prog[tb + k // 8, k % 8], tc, prog, r0, r1 - r0, cvals,"
-             " pars, t)"]
+             "                _call_group(prog[tb + k // 8, k % 8], tc, 0, tc.shape[1], prog, r0,"
+             " r1 - r0, cvals, pars, t)"]
     for op in OPS.values():
         outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
         ins = [f"prog[r, {5 + i}]" for i in range(op.n_in)]
