@@ -463,7 +463,8 @@ def _om_jet_py(tc, order, pars, t, full, prog, cvals):
     for q in range(n_keep):
         s = prog[r_k + q // 8, q % 8]
         ps = prog[r_k + (n_keep + q) // 8, (n_keep + q) % 8]
-        for j in range(ncol):
+        # the last order of an output exists only if full (states: always)
+        for j in range(ncol if full != 0 or s < n_state else order):
             tc[s, j] = tcf[base + j * NS + ps]
 
 
