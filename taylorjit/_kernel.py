@@ -20,7 +20,10 @@ Three kinds of the same program:
                hundreds).
 ``"compact"``  the *Taylor VM*: one numba function, compiled once per
                installation, that runs the program table ``prog``/``cvals``.
-               A new system costs no compilation.
+               A new system costs no compilation.  Big ODE systems run the
+               VM's groups through per-(operation, order) group kernels in
+               an order-major copy of the table (``Kernel.plan_for``,
+               :mod:`taylorjit._gvm`).
 ``"python"``   the same generated source executed without numba (reference).
 
 ``prog`` (see :func:`build_prog`) starts with the ODE state rows
