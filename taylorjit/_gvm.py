@@ -437,6 +437,10 @@ def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
     return full, cv
 
 
+# numba intrinsics, bound by om_jet() before compiling (taylorjit._kernel)
+_jet_from_addr = _call_group = None
+
+
 def _om_jet_py(tc, order, pars, t, full, prog, cvals):
     NS = prog[0, 1]
     r_o, n_o, r_m = prog[0, 2], prog[0, 3], prog[0, 4]

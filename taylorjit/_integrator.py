@@ -249,9 +249,9 @@ class TaylorAdaptive(VariationalMixin):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
         _, prog, cvals = self._kernel.plan_for(self._order)
-        oc = S.step_entry_direct(self._jaddr, prog, cvals, self._tc, self._iw, self._fw, self._hrows,
-                          self._state, self._pars, self._tm, max_h, self._xnew,
-                          self._events.arrays)
+        oc = S.step_entry_direct(self._jaddr, prog, cvals, self._tc, self._iw, self._fw,
+                                 self._hrows, self._state, self._pars, self._tm, max_h,
+                                 self._xnew, self._events.arrays)
         h = float(self._fw[S.F_H])
         if self._events.n_events:
             code = self._handle_events(oc)

@@ -437,8 +437,8 @@ def vm_source() -> str:
              "        h = n_upd",
              "        while h < n:", "            op = prog[h, 0]",
              "            if op < 0:", "                break",
-             "            r0 = h + 1", "            r1 = r0 + prog[h, 1]", "            tb = prog[h, 2]",
-             "            h = r1",
+             "            r0 = h + 1", "            r1 = r0 + prog[h, 1]",
+             "            tb = prog[h, 2]", "            h = r1",
              "            if tb > 0 and k < prog[r0 - 1, 3] and prog[tb + k // 8, k % 8] != 0:",
              "                _call_group(prog[tb + k // 8, k % 8], tc, 0, tc.shape[1], prog, r0,"
              " r1 - r0, cvals, pars, t)"]
