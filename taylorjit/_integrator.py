@@ -460,15 +460,27 @@ class TaylorAdaptive(VariationalMixin):
         self._jaddr = light or jet._addr
 
     # ------------------------------------------------------------------ copy / pickle
-    # (the default pickling of __dict__ applies; the kernel pickles by reference to the
-    # disk cache, see Kernel.__reduce__)
+    # (the pickling of __dict__ applies; the kernel pickles by reference to the disk
+    # cache, see Kernel.__reduce__)
     def __copy__(self):
         import copy
 
         return copy.deepcopy(self)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        tc = state.get("_tc")
+        n_slots = self._kernel.n_slots
+        if isinstance(tc, np.ndarray) and tc.ndim == 2 and tc.shape[0] > n_slots:
+            state["_tc"] = tc[:n_slots].copy()     # the order-major scratch holds nothing
+        return state
+
     def __setstate__(self, state):
         self.__dict__.update(state)
+        want = self._kernel.new_tc(self._order)
+        if self._tc.shape[0] < want.shape[0]:
+            want[: self._tc.shape[0]] = self._tc
+            self._tc = want
         self._bind_jet()
 
 

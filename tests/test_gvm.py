@@ -147,7 +147,10 @@ def test_integrator_order_major_trajectory_and_pickle(groups):
     ra, rb = ta.propagate_until(30.0), tb.propagate_until(30.0)
     assert ra.n_steps == rb.n_steps > 10
     assert np.array_equal(ta.state, tb.state) and np.array_equal(ta.tc, tb.tc)
-    tp = pickle.loads(pickle.dumps(ta))
+    blob = pickle.dumps(ta)
+    assert len(blob) < ta._tc.nbytes       # the scratch half is not pickled
+    tp = pickle.loads(blob)
+    assert tp._tc.shape == ta._tc.shape and tp._jaddr == ta._jaddr
     tcp = copy.copy(ta)
     for other in (tp, tcp):
         other.propagate_until(40.0)
