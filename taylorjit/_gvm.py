@@ -103,7 +103,7 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
     ``om``: the table is order-major (coefficient j of slot s at ``tc[j * ncol
     + s]``, ``ncol`` = the number of slots) instead of slot-major (``tc[s *
     ncol + j]``); no vector sums then (the terms are not contiguous)."""
-    from ._unroll import _contiguous, _ir_types
+    from ._unroll import _emit_vsum, _ir_types, _vsum_spec
 
     ir, f64, i64, ptr, _, _ = _ir_types()
     mod = ir.Module(name=name)
@@ -184,46 +184,14 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
                 v = vals[i] = value(p.nodes[i], i)
             return v
 
-        def term(tm):
-            c, x, y = tm
-            xv = get(x)
-            if c is not None:
-                xv = b.fmul(ir.Constant(f64, c), xv)
-            return b.fmul(xv, get(y))
-
         def vload(slot, j0, rev):
             v = b.load(addr(slot, j0), typ=v4)
             v.align = 8
             return b.shuffle_vector(v, v, rev4) if rev else v
 
         def vsum(nd):
-            # lanes = the four partial sums s0..s3 of the blocked order, tail into s0
-            terms = nd[1]
-            m = len(terms) // 4
-            spec = None
-            if nd[2] is not None:
-                spec = [(_contiguous(nd[2][4 * q:4 * q + 4], 0),
-                         _contiguous(nd[2][4 * q:4 * q + 4], 1)) for q in range(m)]
-                if not all(x is not None and y is not None for x, y in spec):
-                    spec = None
-            if spec is not None:
-                acc = None
-                for q, (xs, ys) in enumerate(spec):
-                    xv = vload(*xs)
-                    cs = [terms[4 * q + s][0] for s in range(4)]
-                    if cs[0] is not None:
-                        xv = b.fmul(ir.Constant(v4, [ir.Constant(f64, c) for c in cs]), xv)
-                    prod = b.fmul(xv, vload(*ys))
-                    acc = prod if acc is None else b.fadd(acc, prod)
-                s = [b.extract_element(acc, ir.Constant(i32, q)) for q in range(4)]
-            else:
-                s = [term(terms[q]) for q in range(4)]
-                for q in range(1, m):
-                    for lane in range(4):
-                        s[lane] = b.fadd(s[lane], term(terms[4 * q + lane]))
-            for tm in terms[4 * m:]:
-                s[0] = b.fadd(s[0], term(tm))
-            return b.fadd(b.fadd(s[0], s[1]), b.fadd(s[2], s[3]))
+            spec = _vsum_spec(nd[2], len(nd[1]) // 4)
+            return _emit_vsum(ir, b, nd[1], spec, get, vload)
 
         def value(nd, i):
             kind = nd[0]
