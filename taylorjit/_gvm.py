@@ -25,18 +25,16 @@ The constant of a row (a real power's exponent) is a value read from
 they are compiled once per operation and maximum order, cached on disk and
 shared by every system using that operation.
 
-Two table layouts:
-
-* slot-major (:func:`group_prog`: the VM's own table; the blocked convolution
-  sums as ``<4 x double>`` code as in big unrolled kernels);
-* order-major (:func:`order_major_prog`, :func:`om_jet`, used by
-  ``Kernel.plan_for`` for compact ODE kernels of at least
-  :data:`GROUP_MIN_OPS` operations): coefficient ``j`` of slot ``s`` at
-  ``j * n_slots + s``, in a second half of the integrator's table, with the
-  slots renumbered so that the outputs of a group are consecutive.  On the
-  50-body system the jet took 9.2 ms on the VM, 6.0 ms with slot-major group
-  kernels, 5.5 ms order-major without the renumbering and 3.3 ms with it
-  (heyoka's compact mode, which is order-major, 3.3-4.9 ms per step).
+The functions work on an *order-major* table (coefficient ``j`` of slot ``s``
+at ``j * n_slots + s``: the layout of heyoka's compact mode) with the slots
+renumbered so that the outputs of a group are consecutive
+(:func:`order_major_prog`), driven by :func:`om_jet`; ``Kernel.plan_for`` uses
+them for compact ODE kernels of at least :data:`GROUP_MIN_OPS` operations, in
+a second half of the integrator's table.  On the 50-body system the jet took
+9.2 ms on the VM; prototypes measured 6.0 ms for such functions on the VM's
+slot-major table (with ``<4 x double>`` sums), 5.5 ms order-major without the
+renumbering and 3.3 ms with it (heyoka's compact mode: 3.2-5.8 ms per step
+in the same runs).
 """
 from __future__ import annotations
 
@@ -46,7 +44,7 @@ import numpy as np
 
 from ._registry import OPS, registry_hash
 
-__all__ = ["GROUP_MIN_OPS", "group_prog", "group_functions"]
+__all__ = ["GROUP_MIN_OPS", "order_major_prog", "om_jet", "group_functions"]
 
 # ODE systems with at least this many operations get order-major group kernels in compact
 # mode (Kernel.plan_for).  Measured per step: outer solar system (408 ops) 51 -> 31 us, 50
@@ -54,19 +52,18 @@ __all__ = ["GROUP_MIN_OPS", "group_prog", "group_functions"]
 # where the first use would only add the compilation of their operations' group functions.
 GROUP_MIN_OPS = 200
 PREFETCH = 8         # rows ahead (0: no prefetching)
-_LAYOUT = 4          # bump when the generated code changes (part of the cache key)
+_LAYOUT = 5          # bump when the generated code changes (part of the cache key)
 _lock = threading.RLock()
 _MODS: dict = {}     # (op name, max order) -> (addresses by order, execution engine)
 
 
-def _trace(op, k: int, vector_sums: bool = True):
+def _trace(op, k: int):
     """The traced program of ``op`` at order ``k`` on a template row: inputs are
     slots ``0..n_in-1``, outputs ``n_in..``; the constant is the node ``("cv",)``.
     None if the kernel cannot be traced at this order (value-dependent)."""
     from ._unroll import _NoTrace, _Pars, _Prog, _State, _TC, _V, _traced
 
-    p = _Prog()
-    p.vector_sums = vector_sums
+    p = _Prog()            # no vector sums: order-major terms are not contiguous
     st = _State(p)
     tc = _TC(p, st)
     t = _V(p, p.node("t"))
@@ -84,33 +81,22 @@ def _trace(op, k: int, vector_sums: bool = True):
     return p
 
 
-def touched(p) -> dict:
-    """Template slot -> the coefficients the traced program ``p`` loads or stores."""
-    out = {}
-    for nd in p.nodes:
-        if nd[0] in ("ld", "st"):
-            out.setdefault(nd[1], set()).add(nd[2])
-        elif nd[0] == "vsum" and nd[2] is not None:
-            for pair in nd[2]:
-                for slot, j, _ in pair:
-                    out.setdefault(slot, set()).add(j)
-    return out
+def touched(p) -> list:
+    """The template slots the traced program ``p`` loads or stores."""
+    return sorted({nd[1] for nd in p.nodes if nd[0] in ("ld", "st")})
 
 
-def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
+def build_ir(op, kmax: int, name: str):
     """``(IR text, orders with a function)`` of the module of ``op`` for orders
-    ``kmin..kmax``: functions ``<name>_<k>`` (see the module docstring).
-    ``om``: the table is order-major (coefficient j of slot s at ``tc[j * ncol
-    + s]``, ``ncol`` = the number of slots) instead of slot-major (``tc[s *
-    ncol + j]``); no vector sums then (the terms are not contiguous)."""
-    from ._unroll import _emit_vsum, _ir_types, _vsum_spec
+    ``0..kmax``: functions ``<name>_<k>`` (see the module docstring) on an
+    order-major table (coefficient j of slot s at ``tc[j * ncol + s]``, ``ncol``
+    = the number of slots)."""
+    from ._unroll import _ir_types
 
     ir, f64, i64, ptr, _, _ = _ir_types()
     mod = ir.Module(name=name)
     fnty = ir.FunctionType(ir.VoidType(), [ptr, i64, ptr, i64, ptr, ptr, f64])
-    v4 = ir.VectorType(f64, 4)
     i32 = ir.IntType(32)
-    rev4 = ir.Constant(ir.VectorType(i32, 4), [3, 2, 1, 0])
     decls = {}
     done = []
     pf = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ptr, i32, i32, i32]),
@@ -122,8 +108,8 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
             f = decls[fname] = ir.Function(mod, ir.FunctionType(f64, [f64]), name=fname)
         return f
 
-    for k in range(kmin, kmax + 1):
-        p = _trace(op, k, vector_sums=not om)
+    for k in range(kmax + 1):
+        p = _trace(op, k)
         if p is None:
             continue
         done.append(k)
@@ -141,28 +127,20 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
         bases = {}
         vals = {}
         if PREFETCH:
-            # prefetch the coefficients that row r + PREFETCH will read and write: a
-            # group's rows are scattered over a table bigger than L2 (latency bound).
-            # Order-major: only coefficient k (the older planes are re-read every order)
+            # prefetch coefficient k of the slots of row r + PREFETCH (the older
+            # orders' planes are re-read at every order and stay in cache)
             ahead = b.add(r, ir.Constant(i64, PREFETCH))
             ahead = b.select(b.icmp_signed("<", ahead, n_a), ahead, r)
             rowq = b.gep(rows_a, [b.mul(ahead, ir.Constant(i64, 8))], inbounds=True,
                          source_etype=i64)
-            for slot, js in sorted(touched(p).items()):
+            for slot in touched(p):
                 col = 5 + slot if slot < op.n_in else 1 + slot - op.n_in
                 idx = b.load(b.gep(rowq, [ir.Constant(i64, col)], inbounds=True,
                                    source_etype=i64), typ=i64)
-                if om:
-                    spots = [b.add(idx, b.mul(ir.Constant(i64, k), ncol_a))]
-                else:
-                    row = b.mul(idx, ncol_a)
-                    lo, hi = min(js), max(js)
-                    spots = [b.add(row, ir.Constant(i64, j))
-                             for j in sorted(set(range(lo, hi + 1, 8)) | {hi})]
-                for spot in spots:
-                    a = b.gep(tc_a, [spot], inbounds=True, source_etype=f64)
-                    b.call(pf, [a, ir.Constant(i32, 0 if slot < op.n_in else 1),
-                                ir.Constant(i32, 3), ir.Constant(i32, 1)])
+                a = b.gep(tc_a, [b.add(idx, b.mul(ir.Constant(i64, k), ncol_a))],
+                          inbounds=True, source_etype=f64)
+                b.call(pf, [a, ir.Constant(i32, 0 if slot < op.n_in else 1),
+                            ir.Constant(i32, 3), ir.Constant(i32, 1)])
 
         def base(slot):
             v = bases.get(slot)
@@ -170,13 +148,12 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
                 col = 5 + slot if slot < op.n_in else 1 + slot - op.n_in
                 idx = b.load(b.gep(rowp, [ir.Constant(i64, col)], inbounds=True,
                                    source_etype=i64), typ=i64)
-                v = bases[slot] = b.gep(tc_a, [idx if om else b.mul(idx, ncol_a)],
-                                        inbounds=True, source_etype=f64)
+                v = bases[slot] = b.gep(tc_a, [idx], inbounds=True, source_etype=f64)
             return v
 
         def addr(slot, j):
-            off = b.mul(ir.Constant(i64, j), ncol_a) if om else ir.Constant(i64, j)
-            return b.gep(base(slot), [off], inbounds=True, source_etype=f64)
+            return b.gep(base(slot), [b.mul(ir.Constant(i64, j), ncol_a)], inbounds=True,
+                         source_etype=f64)
 
         def get(i):
             v = vals.get(i)
@@ -184,19 +161,8 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
                 v = vals[i] = value(p.nodes[i], i)
             return v
 
-        def vload(slot, j0, rev):
-            v = b.load(addr(slot, j0), typ=v4)
-            v.align = 8
-            return b.shuffle_vector(v, v, rev4) if rev else v
-
-        def vsum(nd):
-            spec = _vsum_spec(nd[2], len(nd[1]) // 4)
-            return _emit_vsum(ir, b, nd[1], spec, get, vload)
-
         def value(nd, i):
             kind = nd[0]
-            if kind == "vsum":
-                return vsum(nd)
             if kind == "c":
                 return ir.Constant(f64, nd[1])
             if kind == "t":
@@ -233,14 +199,14 @@ def build_ir(op, kmax: int, name: str, om: bool = False, kmin: int = 0):
     return str(mod), done
 
 
-def _mod_name(op, kmax: int, om: bool) -> str:
+def _mod_name(op, kmax: int) -> str:
     from ._unroll import _target_machine
 
-    return (f"tj_group_{op.name}_k{kmax}{'om' if om else 'sm'}_L{_LAYOUT}p{PREFETCH}_"
+    return (f"tj_group_{op.name}_k{kmax}om_L{_LAYOUT}p{PREFETCH}_"
             f"{registry_hash()}_{_target_machine()[1]}")
 
 
-def group_functions(name: str, kmax: int, om: bool = False) -> list:
+def group_functions(name: str, kmax: int) -> list:
     """Addresses of the group functions of operation ``name`` for orders
     ``0..kmax`` (0 where the operation is not traceable at that order): loaded
     from the disk cache, else compiled and cached.  Modules cover orders up to
@@ -250,25 +216,23 @@ def group_functions(name: str, kmax: int, om: bool = False) -> list:
 
     op = OPS[name]
     with _lock:
-        for (nm, km, o), (addrs, _) in _MODS.items():
-            if nm == name and o == om and km >= kmax:
+        for (nm, km), (addrs, _) in _MODS.items():
+            if nm == name and km >= kmax:
                 return addrs[:kmax + 1]
         top = 8 * (kmax // 8) + 7
-        mname = _mod_name(op, top, om)
-        _, ee = load_module(mname, lambda: build_ir(op, top, mname, om)[0],
-                            symbol=f"{mname}_mod")
+        mname = _mod_name(op, top)
+        _, ee = load_module(mname, lambda: build_ir(op, top, mname)[0], symbol=f"{mname}_mod")
         addrs = [ee.get_function_address(f"{mname}_{k}") for k in range(top + 1)]
-        _MODS[(name, top, om)] = (addrs, ee)
+        _MODS[(name, top)] = (addrs, ee)
         return addrs[:kmax + 1]
 
 
-def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int, om: bool = False):
-    """The VM program ``prog`` with group kernels for orders ``0..order`` attached
-    (a new array; ``cvals`` is unchanged and returned): each group header gets
-    the row of its operation's address table (column 2) and the number of
-    orders in it (column 3); a terminator row (opcode -2) ends the groups and
-    the tables follow, eight addresses per row.  Addresses belong to the
-    process: build it again after unpickling."""
+def _attach(prog: np.ndarray, order: int) -> np.ndarray:
+    """The VM program ``prog`` with the group functions for orders ``0..order``
+    attached (a new array): each group header gets in column 2 the row of its
+    operation's address table (column 3 stays 0: the VM ignores it); a
+    terminator row (opcode -2) ends the groups and the tables follow, eight
+    addresses per row.  Addresses belong to the process."""
     prog = np.array(prog, dtype=np.int64)
     n = len(prog)
     h = 0
@@ -277,7 +241,7 @@ def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int, om: bool = False
     headers = []
     while h < n:
         if prog[h, 0] < 0:          # already attached
-            raise ValueError("group_prog: the program already has group kernels")
+            raise ValueError("_attach: the program already has group functions")
         headers.append(h)
         h += 1 + int(prog[h, 1])
     names = {op.opcode: op for op in OPS.values()}
@@ -286,10 +250,8 @@ def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int, om: bool = False
     nrow = -(-(order + 1) // 8)
     for hh in headers:
         op = names[int(prog[hh, 0])]
-        if op.int_in and not om:
-            continue
         if op.opcode not in where:
-            addrs = group_functions(op.name, order, om)
+            addrs = group_functions(op.name, order)
             if not any(addrs):      # pragma: no cover - every supported op traces above 0
                 continue
             t = np.zeros((nrow, 8), dtype=np.int64)
@@ -297,12 +259,9 @@ def group_prog(prog: np.ndarray, cvals: np.ndarray, order: int, om: bool = False
             where[op.opcode] = n + 1 + sum(len(x) for x in tables)
             tables.append(t)
         prog[hh, 2] = where[op.opcode]
-        prog[hh, 3] = order + 1
-    if not tables:
-        return np.ascontiguousarray(prog), cvals
     term = np.zeros((1, prog.shape[1]), dtype=np.int64)
     term[0, 0] = -2
-    return np.ascontiguousarray(np.vstack([prog, term] + tables)), cvals
+    return np.ascontiguousarray(np.vstack([prog, term] + tables))
 
 
 # ------------------------------------------------------------------ order-major mode
@@ -371,15 +330,14 @@ def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
     n_keep]``, row 1 ``[VM address, order, n_state, r_k, 0...]``; rows ``r_o``:
     the VM program ``prog`` (the fallback); rows ``r_m``: the renumbered program
     (state rows, groups, terminator, order-major address tables: indices
-    relative to ``r_m``; column 3 of the headers is 0, so that the VM runs a
-    group given alone with its own loop); rows ``r_k``: the slots whose
+    relative to ``r_m``); rows ``r_k``: the slots whose
     coefficients are copied back (states and outputs) and their new numbers.
     ``cvals`` is aligned with the rows."""
     from ._kernel import vm_jet
 
     NS = d.n_slots
     P = renumbering(prog, NS)
-    om, _ = group_prog(_renumber(prog, P), cvals, order, om=True)
+    om = _attach(_renumber(prog, P), order)
     n_state = int((prog[:, 0] == -1).sum())
     h = n_state
     if h >= len(om) or om[h, 0] < 0:
@@ -388,7 +346,6 @@ def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
         tb = int(om[h, 2])
         if tb <= 0 or not all(om[tb + k // 8, k % 8] for k in range(1, order + 1)):
             return None
-        om[h, 3] = 0
         h += 1 + int(om[h, 1])
     keep = sorted(set(range(n_state)) | set(int(s) for s in d.outputs))
     kp = _rows8(list(keep) + [int(P[s]) for s in keep])

@@ -21,7 +21,7 @@ Three kinds of the same program:
 ``"compact"``  the *Taylor VM*: one numba function, compiled once per
                installation, that runs the program table ``prog``/``cvals``.
                A new system costs no compilation.  Big ODE systems run the
-               VM's groups through per-(operation, order) group kernels in
+               VM's groups through per-(operation, order) group kernels on
                an order-major copy of the table (``Kernel.plan_for``,
                :mod:`taylorjit._gvm`).
 ``"python"``   the same generated source executed without numba (reference).
@@ -52,7 +52,7 @@ __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 KINDS = ("spec", "compact", "python", "unrolled")
 # bump when the VM's compiled form changes without its source text changing
 # (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 6
+_VM_LAYOUT = 5
 _SPEC_LAYOUT = 2
 _NCOL = 8
 _lock = threading.RLock()
@@ -319,7 +319,7 @@ class Kernel:
         else:
             om = _gvm.order_major_prog(self.decomposition, self.prog, self.cvals, order)
             if om is None:      # pragma: no cover - every registry op traces above order 0
-                hit = (self.jet,) + _gvm.group_prog(self.prog, self.cvals, order)
+                hit = (self.jet, self.prog, self.cvals)
             else:
                 hit = (_gvm.om_jet(),) + om
         memo[order] = hit
@@ -429,23 +429,21 @@ def vm_source() -> str:
              "# the Taylor VM: runs any program table (see taylorjit._kernel.build_prog)",
              "", "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
              "    n = prog.shape[0]", "    n_upd = 0",
-             "    while n_upd < n and prog[n_upd, 0] == -1:", "        n_upd += 1",
+             "    while n_upd < n and prog[n_upd, 0] < 0:", "        n_upd += 1",
              "    for k in range(order + 1):", "        if k > 0:",
              "            for r in range(n_upd):",
              "                tc[prog[r, 1], k] = tc[prog[r, 5], k - 1] / k",
              "        if k == order and full == 0:", "            break",
              "        h = n_upd",
-             "        while h < n:", "            op = prog[h, 0]",
-             "            if op < 0:", "                break",
-             "            r0 = h + 1", "            r1 = r0 + prog[h, 1]",
-             "            tb = prog[h, 2]", "            h = r1",
-             "            if tb > 0 and k < prog[r0 - 1, 3] and prog[tb + k // 8, k % 8] != 0:",
-             "                _call_group(prog[tb + k // 8, k % 8], tc, 0, tc.shape[1], prog, r0,"
-             " r1 - r0, cvals, pars, t)"]
+             "        while h < n:", "            op = prog[h, 0]", "            r0 = h + 1",
+             "            r1 = r0 + prog[h, 1]", "            h = r1"]
+    first = True
     for op in OPS.values():
         outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
         ins = [f"prog[r, {5 + i}]" for i in range(op.n_in)]
-        lines.append(f"            elif op == {op.opcode}:")
+        kw = "if" if first else "elif"
+        first = False
+        lines.append(f"            {kw} op == {op.opcode}:")
         lines.append("                for r in range(r0, r1):")
         lines.append(f"                    K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
     lines.append("")
@@ -467,7 +465,6 @@ def _namespace(python: bool, inline: bool = True):
                           **no_refcount_opts())
         for op in OPS.values():
             ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
-        ns["_call_group"] = call_group()
     return ns
 
 
