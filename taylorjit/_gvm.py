@@ -91,7 +91,7 @@ def build_ir(op, kmax: int, name: str):
     ``0..kmax``: functions ``<name>_<k>`` (see the module docstring) on an
     order-major table (coefficient j of slot s at ``tc[j * ncol + s]``, ``ncol``
     = the number of slots)."""
-    from ._unroll import _ir_types
+    from ._unroll import _ir_types, emit_scalar
 
     ir, f64, i64, ptr, _, _ = _ir_types()
     mod = ir.Module(name=name)
@@ -162,26 +162,9 @@ def build_ir(op, kmax: int, name: str):
             return v
 
         def value(nd, i):
-            kind = nd[0]
-            if kind == "c":
-                return ir.Constant(f64, nd[1])
-            if kind == "t":
-                return t_a
-            if kind == "cv":
+            if nd[0] == "cv":
                 return b.load(b.gep(cv_a, [r], inbounds=True, source_etype=f64), typ=f64)
-            if kind == "par":
-                return b.load(b.gep(pars_a, [ir.Constant(i64, nd[1])], inbounds=True,
-                                    source_etype=f64), typ=f64)
-            if kind == "ld":
-                return b.load(addr(nd[1], nd[2]), typ=f64)
-            if kind == "neg":
-                return b.fneg(get(nd[1]))
-            if kind == "call":
-                return b.call(libm(nd[1]), [get(nd[2])])
-            if kind in ("+", "-", "*", "/"):
-                x, y = get(nd[1]), get(nd[2])
-                return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
-            raise AssertionError(f"node {kind!r} in a group kernel")   # pragma: no cover
+            return emit_scalar(ir, b, nd, get, addr, t_a, pars_a, libm)
 
         for idx, nd in enumerate(p.nodes):
             if nd[0] == "st":

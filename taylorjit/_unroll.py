@@ -369,55 +369,6 @@ def _contiguous(blk, side):
     return None
 
 
-def _vsum_spec(mem, m: int):
-    """Per block of four middle terms of a vsum, the ``(x, y)`` vector loads
-    (:func:`_contiguous`) if every block reads consecutive coefficients from
-    memory, else None."""
-    if mem is None:
-        return None
-    spec = [(_contiguous(mem[4 * q:4 * q + 4], 0), _contiguous(mem[4 * q:4 * q + 4], 1))
-            for q in range(m)]
-    return spec if all(x is not None and y is not None for x, y in spec) else None
-
-
-def _emit_vsum(ir, b, terms, spec, get, vload):
-    """IR of a blocked sum's middle terms (a ``vsum`` node): the four partial sums
-    s0..s3 as the lanes of ``<4 x double>`` multiplies and adds of the loads
-    ``spec`` (else four scalar chains), the tail terms into s0, then
-    ``(s0 + s1) + (s2 + s3)``.  ``get(node)`` gives a scalar value,
-    ``vload(slot, j0, reversed)`` a vector load."""
-    f64 = ir.DoubleType()
-    v4 = ir.VectorType(f64, 4)
-    i32 = ir.IntType(32)
-
-    def term(t):
-        c, x, y = t
-        xv = get(x)
-        if c is not None:
-            xv = b.fmul(ir.Constant(f64, c), xv)
-        return b.fmul(xv, get(y))
-
-    m = len(terms) // 4
-    if spec is not None:
-        acc = None
-        for q, (xs, ys) in enumerate(spec):
-            xv = vload(*xs)
-            cs = [terms[4 * q + r][0] for r in range(4)]
-            if cs[0] is not None:
-                xv = b.fmul(ir.Constant(v4, [ir.Constant(f64, c) for c in cs]), xv)
-            prod = b.fmul(xv, vload(*ys))
-            acc = prod if acc is None else b.fadd(acc, prod)
-        sums = [b.extract_element(acc, ir.Constant(i32, r)) for r in range(4)]
-    else:
-        sums = [term(terms[r]) for r in range(4)]
-        for q in range(1, m):
-            for r in range(4):
-                sums[r] = b.fadd(sums[r], term(terms[4 * q + r]))
-    for t in terms[4 * m:]:
-        sums[0] = b.fadd(sums[0], term(t))
-    return b.fadd(b.fadd(sums[0], sums[1]), b.fadd(sums[2], sums[3]))
-
-
 def _traced(op):
     f = _TRACED.get(op.name)
     if f is None:
@@ -525,6 +476,30 @@ def _array_struct(ir, i64, a_ty, data, shape):
                               ir.Constant(ir.ArrayType(i64, nd), strides)])
 
 
+def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
+    """IR of a scalar node of a traced program (``c``, ``t``, ``par``, ``ld``,
+    ``neg``, ``call``, ``+ - * /``; see :class:`_Prog`): ``get(node)`` gives an
+    operand's value, ``addr(slot, j)`` the address of a coefficient, ``t`` the
+    time, ``pdata`` the parameters' data, ``libm(name)`` a C function."""
+    f64, i64 = ir.DoubleType(), ir.IntType(64)
+    kind = nd[0]
+    if kind == "c":
+        return ir.Constant(f64, nd[1])
+    if kind == "t":
+        return t
+    if kind == "par":
+        return b.load(b.gep(pdata, [ir.Constant(i64, nd[1])], inbounds=True, source_etype=f64),
+                      typ=f64)
+    if kind == "ld":
+        return b.load(addr(nd[1], nd[2]), typ=f64)
+    if kind == "neg":
+        return b.fneg(get(nd[1]))
+    if kind == "call":
+        return b.call(libm(nd[1]), [get(nd[2])])
+    x, y = get(nd[1]), get(nd[2])
+    return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
+
+
 CHUNK = 600   # nodes per generated function (LLVM's code generation is superlinear in it)
 
 
@@ -630,8 +605,9 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     for i, nd in enumerate(p.nodes):
         if nd[0] == "vsum" and nd[2] is not None:
             m = len(nd[1]) // 4
-            spec = _vsum_spec(nd[2], m)
-            if spec is not None:
+            blocks = [nd[2][4 * q:4 * q + 4] for q in range(m)]
+            spec = [(_contiguous(blk, 0), _contiguous(blk, 1)) for blk in blocks]
+            if all(x is not None and y is not None for x, y in spec):
                 vec_ok[i] = spec
                 stored.update(w[2] for pair in nd[2][:4 * m] for w in pair if w[2] >= 0)
     v4 = ir.VectorType(f64, 4)
@@ -682,33 +658,47 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             vals[i] = v
             return v
 
+        def term(t):
+            c, x, y = t
+            xv = get(x)
+            if c is not None:
+                xv = b.fmul(ir.Constant(f64, c), xv)
+            return b.fmul(xv, get(y))
+
         def vload(slot, j0, rev):
             v = b.load(addr(slot, j0), typ=v4)
             v.align = 8
             return b.shuffle_vector(v, v, rev4) if rev else v
 
         def vsum(i, nd):
-            return _emit_vsum(ir, b, nd[1], vec_ok.get(i), get, vload)
+            # the blocked sum's four partial sums s0..s3 (lane i = s_i), the tail into s0
+            terms = nd[1]
+            m = len(terms) // 4
+            spec = vec_ok.get(i)
+            if spec is not None:
+                acc = None
+                for q, (xs, ys) in enumerate(spec):
+                    xv = vload(*xs)
+                    cs = [terms[4 * q + r][0] for r in range(4)]
+                    if cs[0] is not None:
+                        xv = b.fmul(ir.Constant(v4, [ir.Constant(f64, c) for c in cs]), xv)
+                    prod = b.fmul(xv, vload(*ys))
+                    acc = prod if acc is None else b.fadd(acc, prod)
+                s = [b.extract_element(acc, ir.Constant(i32, r)) for r in range(4)]
+            else:
+                s = [term(terms[r]) for r in range(4)]
+                for q in range(1, m):
+                    for r in range(4):
+                        s[r] = b.fadd(s[r], term(terms[4 * q + r]))
+            for t in terms[4 * m:]:
+                s[0] = b.fadd(s[0], term(t))
+            return b.fadd(b.fadd(s[0], s[1]), b.fadd(s[2], s[3]))
 
         def value(nd, i=None):
             kind = nd[0]
             if kind == "vsum":
                 return vsum(i, nd)
-            if kind == "c":
-                return ir.Constant(f64, nd[1])
-            if kind == "t":
-                return t_a
-            if kind == "par":
-                return b.load(b.gep(pdata, [ir.Constant(i64, nd[1])], inbounds=True,
-                                    source_etype=f64), typ=f64)
-            if kind == "ld":
-                return b.load(addr(nd[1], nd[2]), typ=f64)
-            if kind == "neg":
-                return b.fneg(get(nd[1]))
-            if kind == "call":
-                return b.call(libm(nd[1]), [get(nd[2])])
-            x, y = get(nd[1]), get(nd[2])
-            return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
+            return emit_scalar(ir, b, nd, get, addr, t_a, pdata, libm)
 
         for idx in range(lo, hi):
             nd = p.nodes[idx]
