@@ -59,7 +59,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
     def __init__(self, sys, states, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, _extra=()):
         states = self._init_variational(sys, states, pars, time)
-        svars, rhs = parse_system(sys)
+        svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
         self._sys = list(zip(svars, rhs))
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)

@@ -566,25 +566,33 @@ def _call(name, *args) -> Expr:
 
 # ------------------------------------------------------------------ traversal
 def topo_order(roots) -> list:
-    """All nodes reachable from ``roots``, children before parents (iterative DFS)."""
+    """All nodes reachable from ``roots``, children before parents (iterative DFS,
+    post-order, arguments left to right)."""
     seen = set()
+    mark = seen.add
     order = []
+    emit = order.append
     for root in roots:
         if id(root) in seen:
             continue
-        stack = [(root, False)]
+        mark(id(root))
+        if not root.args:
+            emit(root)
+            continue
+        stack = [(root, iter(root.args))]
+        push, pop = stack.append, stack.pop
         while stack:
-            node, done = stack.pop()
-            if done:
-                order.append(node)
-                continue
-            if id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack.append((node, True))
-            for a in reversed(node.args):
+            node, it = stack[-1]
+            for a in it:
                 if id(a) not in seen:
-                    stack.append((a, False))
+                    mark(id(a))
+                    if a.args:
+                        push((a, iter(a.args)))
+                        break
+                    emit(a)
+            else:
+                pop()
+                emit(node)
     return order
 
 

@@ -120,8 +120,12 @@ class GridResult(PropagateResult):
         return self.states if dtype is None else self.states.astype(dtype)
 
 
-def parse_system(sys):
-    """``sys`` (list of ``(var, rhs)`` pairs, or dict) -> (state variables, right-hand sides)."""
+def parse_system(sys, check_vars=True):
+    """``sys`` (list of ``(var, rhs)`` pairs, or dict) -> (state variables, right-hand sides).
+
+    ``check_vars=False`` skips the check that the right-hand sides use only state
+    variables (a traversal of the whole DAG): for callers whose decomposition finds
+    them anyway and then call :func:`check_variables` for the message."""
     if isinstance(sys, dict):
         pairs = list(sys.items())
     else:
@@ -144,10 +148,20 @@ def parse_system(sys):
         svars.append(v)
         rhs.append(expr(f))
     names = [v.value for v in svars]
-    dup = {n for n in names if names.count(n) > 1}
+    seen = set()
+    dup = {n for n in names if n in seen or seen.add(n)}
     if dup:
         raise ValueError(f"the variable(s) {sorted(dup)} have more than one equation: give each "
                          "state variable exactly one right-hand side")
+    if check_vars:
+        check_variables(svars, rhs)
+    return svars, rhs
+
+
+def check_variables(svars, rhs):
+    """Raise ValueError naming the equation if a right-hand side uses a variable that
+    is not a state variable."""
+    names = [v.value for v in svars]
     known = set(names)
     # one traversal of the shared DAG (per-equation traversals are quadratic for large
     # systems such as high-order variational equations); per equation only on error
@@ -159,7 +173,6 @@ def parse_system(sys):
                                      f"'{u.value}', which is not a state variable of the system "
                                      f"({', '.join(names)}): add an equation for it, or use "
                                      "tj.par[i] for a constant parameter")
-    return svars, rhs
 
 
 def check_tol(tol):
@@ -178,7 +191,8 @@ def order_from_tol(tol: float) -> int:
 
 
 def build_kernel(svars, rhs, extra, compact, order):
-    """Decompose ``rhs`` (+ ``extra`` output expressions, e.g. event functions) and
+    """Decompose ``rhs`` (+ ``extra`` output expressions, e.g. event functions; a
+    variable that is not a state variable raises ValueError naming the equation) and
     return ``(kernel, hrows, full)``; ``hrows`` are the rows taking part in the
     step size, ``full`` whether the jet must compute the last order of every slot
     (extra rows that are not state rows need it).
@@ -186,7 +200,11 @@ def build_kernel(svars, rhs, extra, compact, order):
     Kernel kind: ``compact=True`` the VM; ``False`` the unrolled kernel at
     ``order`` (the specialised loops for systems too big to unroll); ``None``
     automatic (:func:`taylorjit._kernel.auto_kind`)."""
-    d = decompose(list(rhs) + list(extra), svars)
+    try:
+        d = decompose(list(rhs) + list(extra), svars)
+    except ValueError:
+        check_variables(svars, rhs)   # the message naming the equation, if it is one
+        raise
     n = len(svars)
     hrows = np.array(list(range(n)) + list(d.outputs[n:]), dtype=np.int64)
     full = 1 if np.any(hrows[n:] >= n) else 0
