@@ -343,13 +343,20 @@ def _grouped_ops(d: Decomposition):
     grouping equal opcodes lets the VM dispatch once per group instead of once
     per operation (the idea of heyoka's compact mode)."""
     level = {}
+    get = level.get
     keyed = []
+    ops = {name: (op.opcode, op.int_in) for name, op in OPS.items()}
     for pos, (name, outs, ins, c) in enumerate(d.ops):
-        op = OPS[name]
-        lv = 1 + max((level.get(i, 0) for i in ins), default=0) if not op.int_in else 1
+        opc, int_in = ops[name]
+        lv = 1
+        if not int_in:
+            for i in ins:
+                li = get(i, 0) + 1
+                if li > lv:
+                    lv = li
         for o in outs:
             level[o] = lv
-        keyed.append((lv, op.opcode, pos))
+        keyed.append((lv, opc, pos))
     keyed.sort()
     return [d.ops[pos] for _, _, pos in keyed]
 
@@ -361,14 +368,18 @@ def group_rows(ops):
     rows = []
     cvals = []
     header = None
+    last = None
+    opcodes = {name: op.opcode for name, op in OPS.items()}
+    pad = [(0,) * n for n in range(5)]
     for name, outs, ins, c in ops:
-        opc = OPS[name].opcode
-        if header is None or rows[header][0] != opc:
-            header = len(rows)
-            rows.append([opc, 0, 0, 0, 0, 0, 0, 0])
+        opc = opcodes[name]
+        if opc != last:
+            last = opc
+            header = [opc, 0, 0, 0, 0, 0, 0, 0]
+            rows.append(header)
             cvals.append(0.0)
-        rows[header][1] += 1
-        rows.append([opc] + list(outs) + [0] * (4 - len(outs)) + list(ins) + [0] * (3 - len(ins)))
+        header[1] += 1
+        rows.append((opc,) + tuple(outs) + pad[4 - len(outs)] + tuple(ins) + pad[3 - len(ins)])
         cvals.append(0.0 if c is None else c)
     return rows, cvals
 
