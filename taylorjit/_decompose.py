@@ -162,13 +162,14 @@ class Builder:
     def is_scalar(self, s):
         return s in self.scalar
 
+    def _slots(self, a, b):
+        """Both operands as slots (hot: a 50-body system has ~40k binary operations;
+        ``type(x) is int`` skips :meth:`slot`)."""
+        return (a if type(a) is int else self.slot(a)), (b if type(b) is int else self.slot(b))
+
     # arithmetic with scalar specialisation -------------------------------------------
-    # (hot: a 50-body system has ~40k of these calls; ``type(a) is int`` skips slot())
     def add(self, a, b):
-        if type(a) is not int:
-            a = self.slot(a)
-        if type(b) is not int:
-            b = self.slot(b)
+        a, b = self._slots(a, b)
         sc = self.scalar
         if b in sc:
             return self.op("add_s", a, b)[0]
@@ -177,10 +178,7 @@ class Builder:
         return self.op("add", *((a, b) if a <= b else (b, a)))[0]
 
     def sub(self, a, b):
-        if type(a) is not int:
-            a = self.slot(a)
-        if type(b) is not int:
-            b = self.slot(b)
+        a, b = self._slots(a, b)
         sc = self.scalar
         if b in sc:
             return self.op("sub_us", a, b)[0]
@@ -189,10 +187,7 @@ class Builder:
         return self.op("sub", a, b)[0]
 
     def mul(self, a, b):
-        if type(a) is not int:
-            a = self.slot(a)
-        if type(b) is not int:
-            b = self.slot(b)
+        a, b = self._slots(a, b)
         sc = self.scalar
         if b in sc:
             return self.op("mul_s", a, b)[0]
@@ -203,7 +198,7 @@ class Builder:
         return self.op("mul", a, b)[0]
 
     def div(self, a, b):
-        a, b = self.slot(a), self.slot(b)
+        a, b = self._slots(a, b)
         if self.is_scalar(b):
             return self.op("div_us", a, b)[0]
         if self.is_scalar(a):

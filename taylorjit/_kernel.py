@@ -367,7 +367,6 @@ def group_rows(ops):
     in0..in2]`` per operation; and the matching ``cvals``."""
     rows = []
     cvals = []
-    header = None
     last = None
     opcodes = {name: op.opcode for name, op in OPS.items()}
     pad = [(0,) * n for n in range(5)]
