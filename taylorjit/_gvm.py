@@ -248,53 +248,55 @@ def _attach(prog: np.ndarray, order: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ order-major mode
+def _groups(prog: np.ndarray):
+    """``(n_state, [(first row, end row, Op), ...])``: the state rows and the
+    groups of a VM program (up to its first row with a negative opcode after
+    the state rows)."""
+    byop = {op.opcode: op for op in OPS.values()}
+    n = len(prog)
+    n_state = int(np.argmax(prog[:, 0] != -1)) if n and prog[-1, 0] != -1 else n
+    groups = []
+    h = n_state
+    while h < n and prog[h, 0] >= 0:
+        cnt = int(prog[h, 1])
+        groups.append((h + 1, h + 1 + cnt, byop[int(prog[h, 0])]))
+        h += 1 + cnt
+    return n_state, groups
+
+
 def renumbering(prog: np.ndarray, n_slots: int) -> np.ndarray:
     """``P[slot]`` -> new slot number: the ODE state slots keep theirs, then the
     outputs of the groups in program order (a group's outputs become
     consecutive, so in an order-major table the coefficients a group writes at
     one order are contiguous), then any other slot."""
-    byop = {op.opcode: op for op in OPS.values()}
     P = np.full(n_slots, -1, dtype=np.int64)
-    nxt = 0
-    h = 0
-    n = len(prog)
-    while h < n and prog[h, 0] == -1:
-        P[prog[h, 1]] = prog[h, 1]
-        nxt = max(nxt, int(prog[h, 1]) + 1)
-        h += 1
-    while h < n and prog[h, 0] >= 0:
-        op = byop[int(prog[h, 0])]
-        for r in range(h + 1, h + 1 + int(prog[h, 1])):
-            for m in range(op.n_out):
-                s = prog[r, 1 + m]
-                if P[s] < 0:
-                    P[s] = nxt
-                    nxt += 1
-        h += 1 + int(prog[h, 1])
-    for s in range(n_slots):
-        if P[s] < 0:
-            P[s] = nxt
-            nxt += 1
+    n_state, groups = _groups(prog)
+    st = prog[:n_state, 1]
+    P[st] = st
+    nxt = int(st.max()) + 1 if n_state else 0
+    outs = [prog[r0:r1, 1:1 + op.n_out].ravel() for r0, r1, op in groups]
+    if outs:
+        seq = np.concatenate(outs)
+        seq = seq[P[seq] < 0]
+        seq = seq[np.sort(np.unique(seq, return_index=True)[1])]   # first occurrences, in order
+        P[seq] = nxt + np.arange(len(seq))
+        nxt += len(seq)
+    rest = np.flatnonzero(P < 0)
+    P[rest] = nxt + np.arange(len(rest))
     return P
 
 
 def _renumber(prog: np.ndarray, P: np.ndarray) -> np.ndarray:
-    byop = {op.opcode: op for op in OPS.values()}
+    """``prog`` with its slots renamed by ``P`` (state rows and operation rows;
+    parameter indices and headers unchanged)."""
     out = prog.copy()
-    h = 0
-    n = len(out)
-    while h < n and out[h, 0] == -1:
-        out[h, 1], out[h, 5] = P[out[h, 1]], P[out[h, 5]]
-        h += 1
-    while h < n and out[h, 0] >= 0:
-        op = byop[int(out[h, 0])]
-        for r in range(h + 1, h + 1 + int(out[h, 1])):
-            for m in range(op.n_out):
-                out[r, 1 + m] = P[out[r, 1 + m]]
-            if not op.int_in:
-                for m in range(op.n_in):
-                    out[r, 5 + m] = P[out[r, 5 + m]]
-        h += 1 + int(out[h, 1])
+    n_state, groups = _groups(prog)
+    out[:n_state, 1] = P[prog[:n_state, 1]]
+    out[:n_state, 5] = P[prog[:n_state, 5]]
+    for r0, r1, op in groups:
+        out[r0:r1, 1:1 + op.n_out] = P[prog[r0:r1, 1:1 + op.n_out]]
+        if not op.int_in:
+            out[r0:r1, 5:5 + op.n_in] = P[prog[r0:r1, 5:5 + op.n_in]]
     return out
 
 

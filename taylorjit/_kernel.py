@@ -40,11 +40,12 @@ function argument and are compiled once per installation, not per system.
 from __future__ import annotations
 
 import threading
+from itertools import chain
 
 import numpy as np
 
 from . import _cache
-from ._decompose import Decomposition
+from ._decompose import Decomposition, gc_paused
 from ._registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
@@ -335,30 +336,57 @@ class Kernel:
 
 
 # --------------------------------------------------------------------------- program table
-def _grouped_ops(d: Decomposition):
-    """The operations sorted into topological levels (an operation's level is one
-    more than the highest level among the producers of its inputs) and, within
-    a level, by opcode.  Operations of one level are independent, so this order
-    is valid and computes every slot exactly as the decomposition's order does;
-    grouping equal opcodes lets the VM dispatch once per group instead of once
-    per operation (the idea of heyoka's compact mode)."""
-    level = {}
-    get = level.get
-    keyed = []
-    ops = {name: (op.opcode, op.int_in) for name, op in OPS.items()}
-    for pos, (name, outs, ins, c) in enumerate(d.ops):
-        opc, int_in = ops[name]
+def _levels_py(tab, nin, nout, int_in, n_slots):
+    """Topological level of each operation (rows of ``tab``, in decomposition
+    order): one more than the highest level among the producers of its inputs
+    (input slots: level 0), so operations of one level are independent.
+    Runs as Python (lists) for small tables and compiled for big ones."""
+    slot_level = np.zeros(n_slots, dtype=np.int64)
+    level = np.empty(len(tab), dtype=np.int64)
+    for p in range(len(tab)):
+        row = tab[p]
+        opc = row[0]
         lv = 1
-        if not int_in:
-            for i in ins:
-                li = get(i, 0) + 1
+        if not int_in[opc]:
+            for m in range(nin[opc]):
+                li = slot_level[row[5 + m]] + 1
                 if li > lv:
                     lv = li
-        for o in outs:
-            level[o] = lv
-        keyed.append((lv, opc, pos))
-    keyed.sort()
-    return [d.ops[pos] for _, _, pos in keyed]
+        for m in range(nout[opc]):
+            slot_level[row[1 + m]] = lv
+        level[p] = lv
+    return level
+
+
+_LEVELS = []
+_LEVELS_NUMBA_MIN = 2000     # below this many operations the Python loop is quicker than loading
+
+
+def _levels(tab, n_slots):
+    info = np.array([(op.n_in, op.n_out, op.int_in) for op in
+                     sorted(OPS.values(), key=lambda o: o.opcode)], dtype=np.int64).reshape(-1, 3)
+    nin, nout, int_in = info[:, 0].copy(), info[:, 1].copy(), info[:, 2].copy()
+    if len(tab) < _LEVELS_NUMBA_MIN:
+        return _levels_py(tab.tolist(), nin.tolist(), nout.tolist(), int_in.tolist(), n_slots)
+    with _lock:
+        if not _LEVELS:
+            from numba import njit
+
+            _LEVELS.append(njit(cache=True, nogil=True)(_levels_py))
+    return _LEVELS[0](tab, nin, nout, int_in, n_slots)
+
+
+def op_table(d: Decomposition):
+    """The operations of ``d`` as ``(n_ops, 8)`` int64 VM rows ``[opcode,
+    out0..out3, in0..in2]`` (unused places 0) and their constants (0.0 for none)."""
+    opcodes = {name: op.opcode for name, op in OPS.items()}
+    pad = [(0,) * n for n in range(5)]
+    ops = d.ops
+    rows = [(opcodes[name],) + outs + pad[4 - len(outs)] + ins + pad[3 - len(ins)]
+            for name, outs, ins, _ in ops]
+    tab = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=_NCOL * len(rows))
+    cvals = np.array([0.0 if op[3] is None else op[3] for op in ops], dtype=np.float64)
+    return tab.reshape(-1, _NCOL), cvals
 
 
 def group_rows(ops):
@@ -384,22 +412,50 @@ def group_rows(ops):
 
 
 def build_prog(d: Decomposition, ode: bool):
-    """Program table of the VM.  Rows: the ODE state rows (opcode -1) first, then
-    groups (see :func:`group_rows`) of the operations sorted by level and opcode."""
-    rows = []
-    cvals = []
-    if ode:
-        if len(d.outputs) < d.n_in:
-            raise ValueError("an ODE decomposition needs one right-hand side per state variable")
-        # outputs after the right-hand sides (event functions ...) are plain slots
-        for i, r in enumerate(d.outputs[:d.n_in]):
-            rows.append([-1, i, 0, 0, 0, r, 0, 0])
-            cvals.append(0.0)
-    g_rows, g_cvals = group_rows(_grouped_ops(d))
-    rows += g_rows
-    cvals += g_cvals
-    prog = np.array(rows, dtype=np.int64).reshape(-1, _NCOL)
-    return np.ascontiguousarray(prog), np.array(cvals, dtype=np.float64)
+    """Program table of the VM and its constants ``(prog, cvals)``.
+
+    Rows: the ODE state rows ``[-1, i, 0, 0, 0, rhs slot, 0, 0]`` first; then
+    the operations sorted into topological levels (see :func:`_levels`) and,
+    within a level, by opcode (stable: decomposition order among equals), with a
+    header ``[opcode, count, 0...]`` before each run of equal opcodes, then one
+    row ``[opcode, out0..out3, in0..in2]`` per operation (as
+    :func:`group_rows`).  Operations of one level are independent, so this
+    order computes every slot exactly as the decomposition's order does;
+    grouping equal opcodes lets the VM dispatch once per group instead of once
+    per operation (the idea of heyoka's compact mode).  ``cvals`` is aligned
+    with the rows (0.0 on state and header rows)."""
+    if ode and len(d.outputs) < d.n_in:
+        raise ValueError("an ODE decomposition needs one right-hand side per state variable")
+    n_state = d.n_in if ode else 0
+    with gc_paused():
+        tab, cv = op_table(d)
+    n_ops = len(tab)
+    if n_ops:
+        srt = np.lexsort((tab[:, 0], _levels(tab, d.n_slots)))   # stable
+        tab, cv = tab[srt], cv[srt]
+        opc = tab[:, 0]
+        start = np.empty(n_ops, dtype=bool)
+        start[0] = True
+        np.not_equal(opc[1:], opc[:-1], out=start[1:])
+        run = np.cumsum(start) - 1              # run number of each operation
+        n_runs = int(run[-1]) + 1
+        firsts = np.flatnonzero(start)
+        row_at = n_state + np.arange(n_ops) + run + 1
+        head_at = n_state + firsts + np.arange(n_runs)
+    else:
+        n_runs = 0
+    prog = np.zeros((n_state + n_ops + n_runs, _NCOL), dtype=np.int64)
+    cvals = np.zeros(len(prog))
+    # outputs after the right-hand sides (event functions ...) are plain slots
+    prog[:n_state, 0] = -1
+    prog[:n_state, 1] = np.arange(n_state)
+    prog[:n_state, 5] = d.outputs[:n_state]
+    if n_ops:
+        prog[row_at] = tab
+        cvals[row_at] = cv
+        prog[head_at, 0] = opc[firsts]
+        prog[head_at, 1] = np.diff(np.append(firsts, n_ops))
+    return prog, cvals
 
 
 # --------------------------------------------------------------------------- source generation

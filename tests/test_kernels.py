@@ -163,6 +163,74 @@ def test_huge_expression():
     assert tc[d.outputs[0], 0] == v
 
 
+# ----------------------------------------------------------------------------- program table
+def _reference_prog(d, ode):
+    """The program table by its definition, with dicts and lists: state rows,
+    then the operations sorted by (level, opcode, position), a header before
+    each run of equal opcodes."""
+    from taylorjit._registry import OPS
+
+    level, keyed = {}, []
+    for pos, (name, outs, ins, c) in enumerate(d.ops):
+        op = OPS[name]
+        lv = 1 if op.int_in else max([level.get(i, 0) + 1 for i in ins] + [1])
+        level.update((o, lv) for o in outs)
+        keyed.append((lv, op.opcode, pos))
+    rows = [[-1, i, 0, 0, 0, r, 0, 0] for i, r in enumerate(d.outputs[:d.n_in])] if ode else []
+    cvals = [0.0] * len(rows)
+    last = None
+    for _, opc, pos in sorted(keyed):
+        name, outs, ins, c = d.ops[pos]
+        if opc != last:
+            last, header = opc, [opc, 0, 0, 0, 0, 0, 0, 0]
+            rows.append(header)
+            cvals.append(0.0)
+        header[1] += 1
+        rows.append([opc, *outs, *[0] * (4 - len(outs)), *ins, *[0] * (3 - len(ins))])
+        cvals.append(0.0 if c is None else c)
+    return np.array(rows, dtype=np.int64).reshape(-1, 8), np.array(cvals)
+
+
+@pytest.mark.parametrize("numba_levels", [False, True])
+def test_program_table_matches_its_definition(numba_levels, monkeypatch):
+    """build_prog (numpy sorting, compiled levels for big tables) gives the table
+    of its definition, on random systems with every kind of operation, on an
+    N-body system and with no operations at all."""
+    import random
+
+    monkeypatch.setattr(_kernel, "_LEVELS_NUMBA_MIN", 0 if numba_levels else 10 ** 9)
+    rng = random.Random(7)
+    names = ["acos", "acosh", "asin", "asinh", "atan", "cos", "cosh", "erf", "exp", "expm1",
+             "log", "log1p", "sigmoid", "sin", "sinh", "sqrt", "square", "tan", "tanh"]
+    systems = [([X, Y], [X, Y])]
+    for _ in range(25):
+        pool = [X, Y, tj.par[0], tj.par[1], tj.time]
+        for _ in range(rng.randint(3, 30)):
+            a, b = rng.choice(pool), rng.choice(pool)
+            r = rng.random()
+            if r < 0.3:
+                e = getattr(tj, rng.choice(names))(a + X)
+            elif r < 0.4:
+                e = tj.atan2(a + 1.0, b + X)
+            elif r < 0.45:
+                e = tj.kepE(0.1 * a ** 2, b + Y)
+            elif r < 0.55:
+                e = (a + Y) ** rng.choice([2, 3, 0.5, -1, 1.7, 5])
+            else:
+                e = rng.choice([a + b, a - b * 2.5, a * b, a / (b + 3.0)])
+            pool.append(e)
+        systems.append((pool[-2:], [X, Y]))
+    sys_n = tj.models.nbody(12)     # a real system: ~1300 operations
+    systems.append(([r for _, r in sys_n], [v for v, _ in sys_n]))
+    for outs, ins in systems:
+        d = decompose(outs, ins)
+        for ode in (True, False):
+            prog, cvals = _kernel.build_prog(d, ode)
+            ref, rc = _reference_prog(d, ode)
+            assert np.array_equal(prog, ref)
+            assert np.array_equal(cvals.view(np.int64), rc.view(np.int64))
+
+
 # ----------------------------------------------------------------------------- disk cache
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
