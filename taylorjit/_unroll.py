@@ -70,6 +70,7 @@ class _Prog:
 
     Value nodes: ``("c", x)`` constant, ``("ld", slot, j)`` load of ``tc[slot, j]``,
     ``("par", i)``, ``("t",)``, ``(op, a, b)`` for op in ``+ - * /``, ``("neg", a)``,
+    ``("fma", a, b, c)`` a * b + c rounded once (``_funcs._common.fma``),
     ``("call", name, a)`` a C library function (:data:`LIBM_UNARY`).
     Effect nodes: ``("st", slot, j, a)`` store, ``("vm", g)`` run VM group ``g``.
     Value nodes are hash-consed (identical operations share one node).
@@ -269,14 +270,34 @@ def _plain(fn, memo):
     new = types.FunctionType(fn.__code__, g, fn.__name__, fn.__defaults__, fn.__closure__)
     memo[fn] = new
     twins = _blocked_sums()
+    fma_py = _fma_py()
     for name, val in list(g.items()):
         if val is math:
             g[name] = _MathProxy("math")
+        elif getattr(val, "py_func", None) is fma_py:
+            g[name] = _trace_fma
         elif getattr(val, "py_func", None) in twins:
             g[name] = _vsum_twin(twins[val.py_func], _plain(val, memo))
         elif callable(getattr(val, "py_func", None)):
             g[name] = _plain(val, memo)
     return new
+
+
+def _fma_py():
+    from ._funcs._common import fma
+
+    return fma.py_func
+
+
+def _trace_fma(a, b, c):
+    """Traced ``_funcs._common.fma``: an ``fma`` node, or the fused value of numbers."""
+    v = next((x for x in (a, b, c) if isinstance(x, _V)), None)
+    if v is None:
+        from ._funcs._common import fma_exact
+
+        return fma_exact(a, b, c)
+    p = v.p
+    return _V(p, p.node("fma", v._arg(a), v._arg(b), v._arg(c)))
 
 
 # ----------------------------------------------------------------------- blocked sums as vectors
@@ -307,10 +328,10 @@ def _vsum_twin(kind, plain):
     """The traced stand-in of a blocked sum.  With ``vector_sums`` set on the
     program, the four interleaved partial sums of the middle terms (n >= 6)
     become one ``vsum`` node, which the emitter turns into ``<4 x double>``
-    multiplies and adds of the coefficients loaded from ``tc`` (lane i is
-    partial sum s_i: the same IEEE operations in the same order, so the values
-    are bit-identical); the end terms and the final additions stay scalar nodes
-    as in ``plain``."""
+    multiplies and fused multiply-adds of the coefficients loaded from ``tc``
+    (lane i is partial sum s_i: the same IEEE operations in the same order, so
+    the values are bit-identical); the end terms and the final additions stay
+    scalar nodes as in ``plain``."""
 
     def twin(a, b, k, *rest):
         if not (isinstance(a, _Row) and isinstance(b, _Row) and a.tc.p.vector_sums
@@ -320,14 +341,12 @@ def _vsum_twin(kind, plain):
         if len(terms) < 6:
             return plain(a, b, k, *rest)
 
-        def term(t):
+        def fused(t, acc):     # acc + x * y (times coef), as the Python kernels
             c, xr, xi, yr, yi = t
             x = xr[xi]
-            return (x if c is None else c * x) * yr[yi]
+            return _trace_fma(x if c is None else c * x, yr[yi], acc)
 
-        t_lo = term(terms[0])
-        t_hi = term(terms[-1])
-        return (_vsum(a.tc, terms[1:-1]) + t_lo) + t_hi
+        return fused(terms[-1], fused(terms[0], _vsum(a.tc, terms[1:-1])))
 
     return twin
 
@@ -478,7 +497,7 @@ def _array_struct(ir, i64, a_ty, data, shape):
 
 def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
     """IR of a scalar node of a traced program (``c``, ``t``, ``par``, ``ld``,
-    ``neg``, ``call``, ``+ - * /``; see :class:`_Prog`): ``get(node)`` gives an
+    ``neg``, ``call``, ``fma``, ``+ - * /``; see :class:`_Prog`): ``get(node)`` gives an
     operand's value, ``addr(slot, j)`` the address of a coefficient, ``t`` the
     time, ``pdata`` the parameters' data, ``libm(name)`` a C function."""
     f64, i64 = ir.DoubleType(), ir.IntType(64)
@@ -496,6 +515,9 @@ def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
         return b.fneg(get(nd[1]))
     if kind == "call":
         return b.call(libm(nd[1]), [get(nd[2])])
+    if kind == "fma":
+        fn = b.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+        return b.call(fn, [get(nd[1]), get(nd[2]), get(nd[3])])
     x, y = get(nd[1]), get(nd[2])
     return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
 
@@ -559,6 +581,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
         kind = nd[0]
         if kind in ("+", "-", "*", "/"):
             used = nd[1:3]
+        elif kind == "fma":
+            used = nd[1:4]
         elif kind == "neg":
             used = (nd[1],)
         elif kind == "call":
@@ -658,12 +682,21 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             vals[i] = v
             return v
 
+        fma_s = mod.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+        fma_v = mod.globals.get("llvm.fma.v4f64") or ir.Function(
+            mod, ir.FunctionType(v4, [v4] * 3), name="llvm.fma.v4f64")
+
+        def scaled(c, x):
+            xv = get(x)
+            return xv if c is None else b.fmul(ir.Constant(f64, c), xv)
+
         def term(t):
             c, x, y = t
-            xv = get(x)
-            if c is not None:
-                xv = b.fmul(ir.Constant(f64, c), xv)
-            return b.fmul(xv, get(y))
+            return b.fmul(scaled(c, x), get(y))
+
+        def fused(t, acc):
+            c, x, y = t
+            return b.call(fma_s, [scaled(c, x), get(y), acc])
 
         def vload(slot, j0, rev):
             v = b.load(addr(slot, j0), typ=v4)
@@ -682,16 +715,16 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                     cs = [terms[4 * q + r][0] for r in range(4)]
                     if cs[0] is not None:
                         xv = b.fmul(ir.Constant(v4, [ir.Constant(f64, c) for c in cs]), xv)
-                    prod = b.fmul(xv, vload(*ys))
-                    acc = prod if acc is None else b.fadd(acc, prod)
+                    yv = vload(*ys)
+                    acc = b.fmul(xv, yv) if acc is None else b.call(fma_v, [xv, yv, acc])
                 s = [b.extract_element(acc, ir.Constant(i32, r)) for r in range(4)]
             else:
                 s = [term(terms[r]) for r in range(4)]
                 for q in range(1, m):
                     for r in range(4):
-                        s[r] = b.fadd(s[r], term(terms[4 * q + r]))
+                        s[r] = fused(terms[4 * q + r], s[r])
             for t in terms[4 * m:]:
-                s[0] = b.fadd(s[0], term(t))
+                s[0] = fused(t, s[0])
             return b.fadd(b.fadd(s[0], s[1]), b.fadd(s[2], s[3]))
 
         def value(nd, i=None):

@@ -132,6 +132,19 @@ def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
             emit(f"  {r} = {ins} {VT} {xv}, {yv}")
             return ("v", r)
 
+        def fused(x, y, z):
+            """x * y + z rounded once (llvm.fma), vector if any operand is."""
+            r = tmp()
+            if all(v[0] != "v" for v in (x, y, z)):
+                head.add("declare double @llvm.fma.f64(double, double, double)")
+                emit(f"  {r} = call double @llvm.fma.f64(double {sc(x)}, double {sc(y)}, "
+                     f"double {sc(z)})")
+                return ("s", r)
+            head.add(f"declare {VT} @llvm.fma.v{W}f64({VT}, {VT}, {VT})")
+            xs = ", ".join(f"{VT} {v[1] if v[0] == 'v' else splat(v)}" for v in (x, y, z))
+            emit(f"  {r} = call {VT} @llvm.fma.v{W}f64({xs})")
+            return ("v", r)
+
         def call(fname, args, extra=""):
             if any(a[0] == "v" for a in args):   # pragma: no cover - calls are order 0
                 raise UnsupportedSIMD(f"{fname} of a direction-dependent value")
@@ -157,9 +170,10 @@ def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
                 val[idx] = shared[key]
             elif kind == "ld":
                 val[idx] = ld(node[1], node[2])
-            elif kind in ("+", "-", "*", "/", "neg", "call"):
+            elif kind in ("+", "-", "*", "/", "neg", "call", "fma"):
                 args = [val[a] for a in ((node[1], node[2]) if kind in "+-*/" else
-                                         (node[2],) if kind == "call" else (node[1],))]
+                                         (node[2],) if kind == "call" else
+                                         node[1:4] if kind == "fma" else (node[1],))]
                 key = (kind, node[1] if kind == "call" else None) + tuple(args)
                 if all(a[0] != "v" for a in args) and key in shared:
                     val[idx] = shared[key]
@@ -175,6 +189,8 @@ def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
                         out = ("s", r)
                 elif kind == "call":
                     out = call(node[1], args)
+                elif kind == "fma":
+                    out = fused(*args)
                 else:
                     out = binop(kind, *args)
                 if out[0] != "v":

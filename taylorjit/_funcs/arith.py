@@ -13,7 +13,7 @@ import mpmath
 from numba import njit
 
 from .._registry import kernel_op, register_function
-from ._common import psum, square_rec
+from ._common import fma, psum, square_rec
 from .._expr import mul as _mul, div as _div
 
 
@@ -98,7 +98,7 @@ def mul_coeff(tc, k, o, a, b):
     if k == 0:
         r_o[0] = r_a[0] * r_b[0]
     else:
-        r_o[k] = (psum(r_a, r_b, k, 1, k) + r_a[0] * r_b[k]) + r_a[k] * r_b[0]
+        r_o[k] = fma(r_a[k], r_b[0], fma(r_a[0], r_b[k], psum(r_a, r_b, k, 1, k)))
 
 
 @kernel_op("mul_s", n_out=1, n_in=2)
@@ -116,7 +116,7 @@ def div_coeff(tc, k, o, a, b):
         r_o[0] = r_a[0] / r_b[0]
     else:
         # the newest inputs (b_k, then a_k) last; see _common
-        r_o[k] = (r_a[k] - (psum(r_b, r_o, k, 1, k) + r_b[k] * r_o[0])) / r_b[0]
+        r_o[k] = (r_a[k] - fma(r_b[k], r_o[0], psum(r_b, r_o, k, 1, k))) / r_b[0]
 
 
 @kernel_op("div_us", n_out=1, n_in=2)
@@ -133,7 +133,7 @@ def div_su_coeff(tc, k, o, s, a):
     if k == 0:
         r_o[0] = r_s[0] / r_a[0]
     else:
-        r_o[k] = -(psum(r_a, r_o, k, 1, k) + r_a[k] * r_o[0]) / r_a[0]
+        r_o[k] = -fma(r_a[k], r_o[0], psum(r_a, r_o, k, 1, k)) / r_a[0]
 
 
 # --- square --------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def sqrt_coeff(tc, k, o, a):
     else:
         acc = 2.0 * psum(r_o, r_o, k, 1, (k + 1) // 2)
         if k % 2 == 0:
-            acc += r_o[k // 2] * r_o[k // 2]
+            acc = fma(r_o[k // 2], r_o[k // 2], acc)
         r_o[k] = (r_a[k] - acc) / (2.0 * r_o[0])
 
 
@@ -196,19 +196,17 @@ def _pow_sum(a, b, k, c):
         return 0.0
     kc = k * c
     c1 = c + 1.0
-    t_lo = (kc - c1) * a[k - 1] * b[1]
     if n == 1:
-        return t_lo
-    t_hi = (kc - (k - 1) * c1) * a[1] * b[k - 1]
+        return (kc - c1) * a[k - 1] * b[1]
     if n == 2:
-        return t_lo + t_hi
+        return fma((kc - (k - 1) * c1) * a[1], b[k - 1], (kc - c1) * a[k - 1] * b[1])
     j = 2
     end = k - 1
     if n < 6:
         acc = (kc - j * c1) * a[k - j] * b[j]
         j += 1
         while j < end:
-            acc += (kc - j * c1) * a[k - j] * b[j]
+            acc = fma((kc - j * c1) * a[k - j], b[j], acc)
             j += 1
     else:
         s0 = (kc - j * c1) * a[k - j] * b[j]
@@ -217,16 +215,16 @@ def _pow_sum(a, b, k, c):
         s3 = (kc - (j + 3) * c1) * a[k - j - 3] * b[j + 3]
         j += 4
         while j + 3 < end:
-            s0 += (kc - j * c1) * a[k - j] * b[j]
-            s1 += (kc - (j + 1) * c1) * a[k - j - 1] * b[j + 1]
-            s2 += (kc - (j + 2) * c1) * a[k - j - 2] * b[j + 2]
-            s3 += (kc - (j + 3) * c1) * a[k - j - 3] * b[j + 3]
+            s0 = fma((kc - j * c1) * a[k - j], b[j], s0)
+            s1 = fma((kc - (j + 1) * c1) * a[k - j - 1], b[j + 1], s1)
+            s2 = fma((kc - (j + 2) * c1) * a[k - j - 2], b[j + 2], s2)
+            s3 = fma((kc - (j + 3) * c1) * a[k - j - 3], b[j + 3], s3)
             j += 4
         while j < end:
-            s0 += (kc - j * c1) * a[k - j] * b[j]
+            s0 = fma((kc - j * c1) * a[k - j], b[j], s0)
             j += 1
         acc = (s0 + s1) + (s2 + s3)
-    return (acc + t_lo) + t_hi
+    return fma((kc - (k - 1) * c1) * a[1], b[k - 1], fma((kc - c1) * a[k - 1], b[1], acc))
 
 
 @kernel_op("pow", n_out=1, n_in=1, has_c=True)
@@ -239,6 +237,6 @@ def pow_coeff(tc, k, o, a, c):
     else:
         # sum_{j=1}^{k-1} (k c - j (c+1)) a_{k-j} b_j in the blocked order of
         # _common.psum, then the newest input term (j = 0) last
-        acc = _pow_sum(r_a, r_o, k, c) + (k * c) * r_a[k] * r_o[0]
+        acc = fma((k * c) * r_a[k], r_o[0], _pow_sum(r_a, r_o, k, c))
         r_o[k] = acc / (k * r_a[0])
 

@@ -13,7 +13,7 @@ import mpmath
 
 from .._expr import add as _add, div as _div, neg as _neg, sub as _sub
 from .._registry import kernel_op, register_function
-from ._common import dsum, pwsum, quot_rec, square_rec
+from ._common import dsum, fma, pwsum, quot_rec, square_rec
 from .arith import sqrt, square
 
 
@@ -26,8 +26,8 @@ def sincos_coeff(tc, k, s, c, a):
         r_s[0] = math.sin(r_a[0])
         r_c[0] = math.cos(r_a[0])
     else:
-        ss = pwsum(r_a, r_c, k, 1, k) + k * r_a[k] * r_c[0]     # newest last (_common)
-        cc = pwsum(r_a, r_s, k, 1, k) + k * r_a[k] * r_s[0]
+        ss = fma(k * r_a[k], r_c[0], pwsum(r_a, r_c, k, 1, k))     # newest last (_common)
+        cc = fma(k * r_a[k], r_s[0], pwsum(r_a, r_s, k, 1, k))
         r_s[k] = ss / k
         r_c[k] = -cc / k
 
