@@ -224,32 +224,75 @@ def step_size(tc, hrows, order, max_h, rhofac, inv_o, inv_om1):
 
 
 @njit(**_INL)
+def _horner4(tc, i0, i1, i2, i3, order, h, out):
+    """Horner for rows ``i0..i3`` at once: four independent chains overlap.  The
+    ``while k >= 0`` form (not ``range(order - 1, -1, -1)``) lets LLVM see
+    that the index is never negative: no wraparound code in the loop, which
+    then unrolls cleanly (about half the instructions per coefficient)."""
+    a0 = tc[i0, order]
+    a1 = tc[i1, order]
+    a2 = tc[i2, order]
+    a3 = tc[i3, order]
+    k = order - 1
+    while k >= 0:
+        a0 = fma(a0, h, tc[i0, k])
+        a1 = fma(a1, h, tc[i1, k])
+        a2 = fma(a2, h, tc[i2, k])
+        a3 = fma(a3, h, tc[i3, k])
+        k -= 1
+    out[i0] = a0
+    out[i1] = a1
+    out[i2] = a2
+    out[i3] = a3
+
+
+@njit(**_INL)
+def _horner2(tc, i0, i1, order, h, out):
+    a0 = tc[i0, order]
+    a1 = tc[i1, order]
+    k = order - 1
+    while k >= 0:
+        a0 = fma(a0, h, tc[i0, k])
+        a1 = fma(a1, h, tc[i1, k])
+        k -= 1
+    out[i0] = a0
+    out[i1] = a1
+
+
+@njit(**_INL)
+def _horner1(tc, i0, order, h, out):
+    a0 = tc[i0, order]
+    k = order - 1
+    while k >= 0:
+        a0 = fma(a0, h, tc[i0, k])
+        k -= 1
+    out[i0] = a0
+
+
+@njit(**_INL)
 def eval_poly(tc, n, order, h, out, hacc):
     """``out[i] = sum_k tc[i, k] h^k`` for the first ``n`` rows: Horner, or (``hacc``)
     compensated summation of the monomials as heyoka's high-accuracy mode."""
     if hacc == 0:
         # Horner with fused multiply-adds (one rounding per coefficient, half the
         # latency of mul + add; heyoka's code fuses here too), four rows at a time in
-        # registers (the same operations per row as one row at a time): four
-        # independent chains overlap.  The last block repeats its last row to fill
-        # four lanes (harmless duplicate work).
-        for i0 in range(0, n, 4):
-            i1 = min(i0 + 1, n - 1)
-            i2 = min(i0 + 2, n - 1)
-            i3 = min(i0 + 3, n - 1)
-            a0 = tc[i0, order]
-            a1 = tc[i1, order]
-            a2 = tc[i2, order]
-            a3 = tc[i3, order]
-            for k in range(order - 1, -1, -1):
-                a0 = fma(a0, h, tc[i0, k])
-                a1 = fma(a1, h, tc[i1, k])
-                a2 = fma(a2, h, tc[i2, k])
-                a3 = fma(a3, h, tc[i3, k])
-            out[i0] = a0
-            out[i1] = a1
-            out[i2] = a2
-            out[i3] = a3
+        # registers, the rest two or one at a time (3 rows: a block of four that
+        # repeats the last row).  Every row gets the same operations whatever its
+        # block: the blocks only decide which chains overlap.  (Measured in a busy
+        # phase of the machine, where instruction count decides: Lorenz 1.21x ->
+        # 1.13x heyoka, pendulum 1.00x -> 0.92x, against one 4-row block with
+        # duplicated rows and a range() loop.)
+        i0 = 0
+        while i0 + 4 <= n:
+            _horner4(tc, i0, i0 + 1, i0 + 2, i0 + 3, order, h, out)
+            i0 += 4
+        rem = n - i0
+        if rem == 3:
+            _horner4(tc, i0, i0 + 1, i0 + 2, i0 + 2, order, h, out)
+        elif rem == 2:
+            _horner2(tc, i0, i0 + 1, order, h, out)
+        elif rem == 1:
+            _horner1(tc, i0, order, h, out)
     else:
         for i in range(n):
             res = tc[i, 0]
