@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import threading
 
+import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -179,19 +180,23 @@ def compute_jet(jet, prog, cvals, tc, order, n, state, pars, t, full, light=0):
 @njit(**_INL)
 def step_size(tc, hrows, order, max_h, rhofac, inv_o, inv_om1):
     """Phase 2: signed step size (heyoka's ``taylor_determine_h``)."""
-    r = hrows[0]
+    # unsigned indices (rows and orders are never negative): no wraparound code for
+    # negative indices in this loop (outer solar system: 0.92x -> 0.86x heyoka)
+    uo = np.uint64(order)
+    uom1 = np.uint64(order - 1)
+    r = np.uint64(hrows[0])
     a = abs(tc[r, 0])
-    mo = abs(tc[r, order])
-    mom1 = abs(tc[r, order - 1])
+    mo = abs(tc[r, uo])
+    mom1 = abs(tc[r, uom1])
     for j in range(1, hrows.shape[0]):
-        r = hrows[j]
+        r = np.uint64(hrows[j])
         v = abs(tc[r, 0])
         if a < v:
             a = v
-        v = abs(tc[r, order])
+        v = abs(tc[r, uo])
         if mo < v:
             mo = v
-        v = abs(tc[r, order - 1])
+        v = abs(tc[r, uom1])
         if mom1 < v:
             mom1 = v
     num = 1.0 if a <= 1.0 else a
