@@ -598,7 +598,12 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                 last_use[a] = chunk_of[i]
     # stores: the rows the caller reads (``keep``), everything at order 0 (the VM
     # groups read it) and values that later chunks reload; the other coefficients
-    # stay in registers and dead ones (e.g. cos at the last order) are never computed
+    # stay in registers and dead ones (e.g. cos at the last order) are never computed.
+    # Constants, the time and parameters are never reloaded (get() re-emits them), so
+    # a later use does not call for their store -- unless VM groups run, whose reads
+    # of tc are not traced (Lorenz: 60 stores of zeros per step fewer)
+    has_vm = any(nd[0] == "vm" for nd in p.nodes)
+    reemitted = () if has_vm else ("c", "t", "par")
     stored = set()
     loc = {}                      # value node -> (slot, j) where it is stored
     loc_at = {}                   # value node -> index of that store
@@ -618,7 +623,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             if key in written:        # rewritten coefficient: its old node is not there
                 loc = {v: kj for v, kj in loc.items() if kj != key}
             written.add(key)
-            if nd[1] in keep or nd[2] == 0 or last_use[nd[3]] > chunk_of[i]:
+            if nd[1] in keep or nd[2] == 0 or (last_use[nd[3]] > chunk_of[i]
+                                               and p.nodes[nd[3]][0] not in reemitted):
                 stored.add(i)
                 if nd[3] not in loc:
                     loc[nd[3]] = key
@@ -796,7 +802,7 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 VECTOR_SUMS_MIN_SIZE = 5000
 # programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
 INLINE_MAX_NODES = 3000
-_LAYOUT = 9         # bump when the generated code changes (part of the cache key)
+_LAYOUT = 10        # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
