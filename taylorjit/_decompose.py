@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import marshal
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
+
+import numpy as np
 
 from ._expr import expr, var as _var
 from ._registry import FUNCTIONS, OPS
@@ -77,26 +79,47 @@ class Decomposition:
     def n_in(self):
         return len(self.inputs)
 
+    def table(self):
+        """``(tab, cvals)``: the operations as ``(n_ops, 8)`` int64 rows ``[opcode,
+        out0..out3, in0..in2]`` (unused places 0) and their constants as float64
+        (0.0 for none); computed once (a decomposition is not modified after it
+        is built).  The VM's program table and the content key are made from it."""
+        hit = self.__dict__.get("_table")
+        if hit is not None:
+            return hit
+        opcodes = {name: op.opcode for name, op in OPS.items()}
+        pad = [(0,) * n for n in range(5)]
+        ops = self.ops
+        with gc_paused():
+            rows = [(opcodes[name],) + outs + pad[4 - len(outs)] + ins + pad[3 - len(ins)]
+                    for name, outs, ins, _ in ops]
+            tab = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=8 * len(rows))
+            cvals = np.array([0.0 if op[3] is None else op[3] for op in ops], dtype=np.float64)
+        hit = (tab.reshape(-1, 8), cvals)
+        self.__dict__["_table"] = hit
+        return hit
+
     def key(self) -> str:
-        """Content hash identifying the program (part of the kernel cache key;
-        computed once: a decomposition is not modified after it is built)."""
+        """Content hash identifying the program (part of every kernel's cache key;
+        computed once).  Made of :meth:`table` (opcodes, slots, the constants'
+        bits): opcodes follow the registration order of the operations, which
+        the registry hash in the cache directory's name covers."""
         hit = self.__dict__.get("_key")
         if hit is not None:
             return hit
+        tab, cvals = self.table()
         h = hashlib.sha256()
-        h.update(repr((self.n_in, self.n_slots, self.outputs)).encode())
-        # names as text, the rest (int tuples, floats or None) in marshal's format 2: no
-        # back-references, so the bytes depend only on the values (and are 10x faster
-        # than repr for 30k operations)
-        h.update("\0".join([op[0] for op in self.ops]).encode())
-        rest = [op[1:] for op in self.ops]
-        try:
-            h.update(marshal.dumps(rest, 2))
-        except ValueError:  # a non-builtin number somewhere (e.g. a numpy integer)
-            h.update(repr(rest).encode())
+        h.update(repr((self.n_in, self.n_slots, self.outputs, tab.shape)).encode())
+        h.update(tab.tobytes())
+        h.update(cvals.tobytes())
         key = h.hexdigest()[:24]
         self.__dict__["_key"] = key
         return key
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_table", None)   # cheap to rebuild, large for big systems
+        return state
 
     def __repr__(self):
         lines = [f"Decomposition: {self.n_in} inputs, {len(self.ops)} operations, "

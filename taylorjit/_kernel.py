@@ -40,12 +40,11 @@ function argument and are compiled once per installation, not per system.
 from __future__ import annotations
 
 import threading
-from itertools import chain
 
 import numpy as np
 
 from . import _cache
-from ._decompose import Decomposition, gc_paused
+from ._decompose import Decomposition
 from ._registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
@@ -381,19 +380,6 @@ def _levels(tab, n_slots):
     return _LEVELS[0](np.ascontiguousarray(tab), nin, nout, int_in, int(n_slots))
 
 
-def op_table(d: Decomposition):
-    """The operations of ``d`` as ``(n_ops, 8)`` int64 VM rows ``[opcode,
-    out0..out3, in0..in2]`` (unused places 0) and their constants (0.0 for none)."""
-    opcodes = {name: op.opcode for name, op in OPS.items()}
-    pad = [(0,) * n for n in range(5)]
-    ops = d.ops
-    rows = [(opcodes[name],) + outs + pad[4 - len(outs)] + ins + pad[3 - len(ins)]
-            for name, outs, ins, _ in ops]
-    tab = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=_NCOL * len(rows))
-    cvals = np.array([0.0 if op[3] is None else op[3] for op in ops], dtype=np.float64)
-    return tab.reshape(-1, _NCOL), cvals
-
-
 def group_rows(ops):
     """VM rows of ``ops`` in the given order: a header ``[opcode, count, 0...]``
     before each run of equal opcodes, then one row ``[opcode, out0..out3,
@@ -432,8 +418,7 @@ def build_prog(d: Decomposition, ode: bool):
     if ode and len(d.outputs) < d.n_in:
         raise ValueError("an ODE decomposition needs one right-hand side per state variable")
     n_state = d.n_in if ode else 0
-    with gc_paused():
-        tab, cv = op_table(d)
+    tab, cv = d.table()
     n_ops = len(tab)
     if n_ops:
         srt = np.lexsort((tab[:, 0], _levels(tab, d.n_slots)))   # stable
