@@ -129,16 +129,27 @@ def setup_times(name, kind):
 
 
 # ------------------------------------------------------------------ in-process runs
-def best_of(fn, reps):
-    best, last = math.inf, None
+SETUP_REPS = 3     # never-seen systems per in-process set-up figure (best of)
+
+
+def time_interleaved(runs, reps):
+    """Best-of-``reps`` time of each run's ``go()``, the runs taking turns (round
+    robin): on a shared machine whose speed drifts within seconds, a ratio of
+    times taken minutes apart (all of one side, then all of the other) moves by
+    10-20%; taken in alternation, both sides see the same machine states.  Fills
+    each run's ``per_step``, ``steps``, ``state`` and ``total``."""
+    best = [math.inf] * len(runs)
+    last = [None] * len(runs)
     for _ in range(reps):
-        t0 = time.perf_counter()
-        last = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, last
+        for k, r in enumerate(runs):
+            t0 = time.perf_counter()
+            last[k] = r["go"]()
+            best[k] = min(best[k], time.perf_counter() - t0)
+    for r, t, (state, steps) in zip(runs, best, last):
+        r.update(per_step=t / steps, steps=steps, state=state, total=t)
 
 
-def run_tj(name, kind, reps):
+def run_tj(name, kind):
     import taylorjit as tj
     from taylorjit._integrator import TaylorAdaptive
 
@@ -148,13 +159,17 @@ def run_tj(name, kind, reps):
     ta.state[:] = x0
     ta.time = 0.0
     # a never-seen system in this (warm) process: what heyoka's set-up column measures
+    # (best of SETUP_REPS never-seen systems, as heyoka's column: one sample catches the
+    # odd full garbage collection or machine hiccup, 50x the typical time)
     setup_warm_process = None
     if kind == "compact":
-        p = float(np.random.default_rng().integers(1, 2 ** 30)) * 2.0 ** -60
-        sys2, x02, _ = SYSTEMS[name](tj, p)
-        t0 = time.perf_counter()
-        TaylorAdaptive(sys2, x02, compact=True).step()
-        setup_warm_process = time.perf_counter() - t0
+        setup_warm_process = math.inf
+        for _ in range(SETUP_REPS):
+            p = float(np.random.default_rng().integers(1, 2 ** 30)) * 2.0 ** -60
+            sys2, x02, _ = SYSTEMS[name](tj, p)
+            t0 = time.perf_counter()
+            TaylorAdaptive(sys2, x02, compact=True).step()
+            setup_warm_process = min(setup_warm_process, time.perf_counter() - t0)
 
     def go():   # like heyoka's below: reset state and time, propagate
         ta.state[:] = x0
@@ -162,20 +177,20 @@ def run_tj(name, kind, reps):
         res = ta.propagate_until(t_end)
         return ta.state.copy(), res.n_steps
 
-    t, (state, steps) = best_of(go, reps)
-    return {"per_step": t / steps, "steps": steps, "state": state, "total": t,
-            "ops": len(ta0.decomposition.ops), "setup_in_process": setup_warm_process,
+    return {"go": go, "ops": len(ta0.decomposition.ops), "setup_in_process": setup_warm_process,
             "kind": ta0._kernel.kind}
 
 
-def run_hy(name, compact, reps):
+def run_hy(name, compact):
     import heyoka as hy
 
-    sys_, x0, t_end = SYSTEMS[name](hy, float(np.random.default_rng().integers(1, 2 ** 30))
-                                    * 2.0 ** -60)
-    t0 = time.perf_counter()
-    hy.taylor_adaptive(sys_, x0, compact_mode=compact)
-    setup = time.perf_counter() - t0
+    setup = math.inf
+    for _ in range(SETUP_REPS if compact else 1):   # (default mode: a compilation, seconds)
+        sys_, x0, t_end = SYSTEMS[name](hy, float(np.random.default_rng().integers(1, 2 ** 30))
+                                        * 2.0 ** -60)
+        t0 = time.perf_counter()
+        hy.taylor_adaptive(sys_, x0, compact_mode=compact)
+        setup = min(setup, time.perf_counter() - t0)
     sys_, x0, t_end = SYSTEMS[name](hy)
     ta = hy.taylor_adaptive(sys_, x0, compact_mode=compact)
 
@@ -185,8 +200,7 @@ def run_hy(name, compact, reps):
         r = ta.propagate_until(t_end)
         return ta.state.copy(), r[3]
 
-    t, (state, steps) = best_of(go, reps)
-    return {"per_step": t / steps, "steps": steps, "state": state, "total": t, "setup": setup}
+    return {"go": go, "setup": setup}
 
 
 def scipy_rhs(name):
@@ -245,7 +259,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("systems", nargs="*", default=list(SYSTEMS))
     ap.add_argument("--spec-max-ops", type=int, default=150)
-    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--setup-child", nargs=3)
     a = ap.parse_args()
     if a.setup_child:
@@ -257,8 +271,10 @@ def main():
     print(f"# machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, numba {numba.__version__}, heyoka "
           f"{heyoka.__version__}, scipy {scipy.__version__}")
-    print("# set-up 'new' = never-seen system (fresh process for taylorjit, heyoka in process), "
-          "'warm' = same system again in a new process (disk cache); heyoka has no disk cache")
+    print("# set-up 'new' = never-seen system (fresh process for taylorjit, heyoka in process: "
+          f"compact mode best of {SETUP_REPS}), 'warm' = same system again in a new process (disk "
+          "cache); heyoka has no disk cache; times per step: best of --reps, all integrators of a "
+          "system taking turns")
     # compile the Taylor VM once (a per-installation cost), so that 'new' below is per system
     t0 = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--setup-child", "pendulum", "compact", "0.5"],
@@ -268,7 +284,7 @@ def main():
     for name in a.systems:
         ref = ref_state(name)
         print(f"\n## {name}")
-        rows = []
+        entries = []   # (label, set-up new, set-up warm, note, run) in table order
         big = name == "50body"
         reps = 1 if big else a.reps
         for kind in ("compact", "spec"):
@@ -280,26 +296,32 @@ def main():
 
                 n_ops = ops_cache.get(name, 0)
                 if (n_ops + 1) * 21 * 22 // 2 > MAX_UNROLLED and n_ops > a.spec_max_ops:
-                    rows.append(("taylorjit spec", None, None, None, None, None,
-                                 f"skipped: {n_ops} ops > --spec-max-ops"))
+                    entries.append(("taylorjit spec", None, None,
+                                    f"skipped: {n_ops} ops > --spec-max-ops", None))
                     continue
                 new, warm, ops, imp = setup_times(name, "spec")
             ops_cache[name] = ops
-            r = run_tj(name, kind, reps)
-            rows.append((f"taylorjit {r['kind']}", new, warm, r["per_step"], r["steps"],
-                         None if ref is None else rel_err(r["state"], ref), f"{ops} ops"))
+            r = run_tj(name, kind)
+            entries.append((f"taylorjit {r['kind']}", new, warm, f"{ops} ops", r))
             results[(name, "tj", kind)] = r
         for compact in (False, True):
             if big and not compact:
-                rows.append(("heyoka default", None, None, None, None, None,
-                             "skipped: its LLVM compile of 33k ops had not ended after 40 min here"))
+                entries.append(("heyoka default", None, None,
+                                "skipped: its LLVM compile of 33k ops had not ended after 40 min "
+                                "here", None))
                 continue
-            r = run_hy(name, compact, reps)
+            r = run_hy(name, compact)
             results[(name, "hy", compact)] = r
-            ref_or_hy = ref
-            rows.append((f"heyoka {'compact' if compact else 'default'}", r["setup"], None,
-                         r["per_step"], r["steps"], None if ref is None else
-                         rel_err(r["state"], ref), ""))
+            entries.append((f"heyoka {'compact' if compact else 'default'}", r["setup"], None, "",
+                            r))
+        time_interleaved([e[4] for e in entries if e[4] is not None], reps)
+        rows = []
+        for lab, new, warm, note, r in entries:
+            if r is None:
+                rows.append((lab, None, None, None, None, None, note))
+            else:
+                rows.append((lab, new, warm, r["per_step"], r["steps"],
+                             None if ref is None else rel_err(r["state"], ref), note))
         print(f"| {'integrator':<18} | {'set-up new':>10} | {'set-up warm':>11} | "
               f"{'time/step':>11} | {'steps':>6} | {'rel. error':>10} | note")
         print("|" + "---|" * 7)
