@@ -26,6 +26,8 @@ __all__ = ["clone", "dumps", "loads", "shared_of", "SHARED"]
 # attributes of an integrator that are never modified in place: a copy shares them
 SHARED = ("_kernel", "_sys", "_hrows", "_vsys")
 _ATOMIC = (int, float, bool, str, complex, bytes)
+# attributes rebuilt from the others (TaylorAdaptive._bind_jet): never copied or pickled
+DERIVED = ("_head",)
 
 
 def clone(ta):
@@ -43,6 +45,8 @@ def clone(ta):
             memo[id(obj)] = obj
     d = {}
     for k, v in ta.__dict__.items():
+        if k in DERIVED:
+            continue
         t = type(v)
         if t is np.ndarray:
             d[k] = v.copy()
@@ -56,6 +60,8 @@ def clone(ta):
             d[k] = copy.deepcopy(v, memo)
     new = object.__new__(type(ta))
     new.__dict__.update(d)
+    if isinstance(new, TaylorAdaptive):
+        new._bind_jet()             # the call arguments of its own arrays
     return new
 
 
@@ -63,7 +69,7 @@ def _compact_state(obj):
     """An integrator's ``__dict__`` without the scratch rows of ``tc``: only the
     state rows (the Taylor polynomial of the last step, used by dense output)
     survive a step; the other rows are recomputed by the next one."""
-    state = dict(obj.__dict__)
+    state = {k: v for k, v in obj.__dict__.items() if k not in DERIVED}
     tc = state.get("_tc")
     if isinstance(tc, np.ndarray):
         n = int(obj._state.shape[0] if isinstance(obj, TaylorAdaptive) else obj._st.shape[1])

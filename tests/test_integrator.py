@@ -324,13 +324,19 @@ def test_bad_input_errors():
 
 
 # ------------------------------------------------------------------ copy / pickle
+from taylorjit._ensemble_io import clone as ensemble_clone, dumps as ens_dumps, loads as ens_loads  # noqa: E402
+
 def test_pickle_and_deepcopy():
     ta = pendulum()
     ta.propagate_until(10.0)
-    for clone in (pickle.loads(pickle.dumps(ta)), copy.deepcopy(ta), copy.copy(ta)):
+    x10 = ta.state.copy()
+    for clone in (pickle.loads(pickle.dumps(ta)), copy.deepcopy(ta), copy.copy(ta),
+                  ensemble_clone(ta), ens_loads(ens_dumps(ta))):
         assert clone.time == ta.time and np.array_equal(clone.state, ta.state)
         assert clone.state is not ta.state
         clone.propagate_until(100.0)
+        # the copy integrates its own arrays (the compiled loop's cached arguments are rebuilt)
+        assert clone.time == 100.0 and ta.time == 10.0 and np.array_equal(ta.state, x10)
     ta.propagate_until(100.0)
     assert np.array_equal(clone.state, ta.state)
     co = pendulum().propagate_until(5.0, c_output=True).c_output
