@@ -38,3 +38,18 @@ def tj_cache_dir():
         os.environ.pop("TAYLORJIT_CACHE_DIR", None)
     else:
         os.environ["TAYLORJIT_CACHE_DIR"] = old
+
+
+# the files whose first tests compile the most (cold cache: numba builds of the specialised
+# kernels and the Taylor VM) run first, so that with ``-n 2 --dist loadfile`` (the README's
+# test command) the two workers finish together instead of one waiting for a late heavy file
+_HEAVY_FIRST = ("test_functions.py", "test_kernels.py", "test_unrolled.py", "test_gvm.py",
+                "test_notebooks.py", "test_examples.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = item.path.name
+        return _HEAVY_FIRST.index(name) if name in _HEAVY_FIRST else len(_HEAVY_FIRST)
+
+    items.sort(key=rank)      # stable: the order inside a file is kept
