@@ -27,7 +27,7 @@ __all__ = ["clone", "dumps", "loads", "shared_of", "SHARED"]
 SHARED = ("_kernel", "_sys", "_hrows", "_vsys")
 _ATOMIC = (int, float, bool, str, complex, bytes)
 # attributes rebuilt from the others (TaylorAdaptive._bind_jet): never copied or pickled
-DERIVED = ("_head",)
+DERIVED = ("_head", "_plain")
 
 
 def clone(ta):

@@ -168,6 +168,48 @@ def call_light():
     return _call_light
 
 
+_CALL_STEP = []
+
+
+def call_step():
+    """The numba intrinsic ``call_step(jet, tc, pars, t, state, xnew, max_h, rhofac,
+    inv_o, inv_om1) -> h``: call the *fused step* of an unrolled ODE kernel
+    (``taylorjit._unroll._emit_step``: jet, step size and Horner in one function)
+    whose address is the jet's ``c_addr``.  Callers use it only for a table of the
+    kernel's own shape and order, no events and no compensated summation."""
+    if _CALL_STEP:
+        return _CALL_STEP[0]
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    jt = JET_TYPE()
+
+    @intrinsic
+    def _call_step(typingctx, jet, tc, pars, t, state, xnew, max_h, rhofac, inv_o, inv_om1):
+        if not all(isinstance(a, types.Array) for a in (tc, pars, state, xnew)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            f = cgutils.create_struct_proxy(jt)(context, builder, value=args[0])
+            d = ir.DoubleType()
+            dp = d.as_pointer()
+            fnty = ir.FunctionType(d, [dp, dp, d, dp, dp, d, d, d, d])
+            fn = builder.bitcast(f.c_addr, fnty.as_pointer())
+
+            def data(k):
+                arr = context.make_array(signature.args[k])(context, builder, args[k])
+                return builder.bitcast(arr.data, dp)
+
+            return builder.call(fn, [data(1), data(2), args[3], data(4), data(5)] + list(args[6:]))
+
+        f8 = types.float64
+        return f8(jt, tc, pars, f8, state, xnew, f8, f8, f8, f8), codegen
+
+    _CALL_STEP.append(_call_step)
+    return _call_step
+
+
 _CALL_GROUP = []
 
 

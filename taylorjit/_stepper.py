@@ -40,12 +40,12 @@ from numba.extending import intrinsic
 
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
 from ._funcs._common import fma
-from ._kernel import JET_TYPE, call_light, jet_from_addr
+from ._kernel import JET_TYPE, call_light, call_step, jet_from_addr
 from ._registry import no_refcount_opts
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
            "OC_BUFFER_FULL", "NIW", "NFW", "step_entry", "propagate", "step_batch",
-           "propagate_batch", "eval_poly_entry", "c_eval", "rho_factor"]
+           "propagate_batch", "eval_poly_entry", "c_eval", "propagate_plain", "rho_factor"]
 
 # outcome codes of the compiled loops (mapped to taylorjit.Outcome by the driver)
 OC_SUCCESS = 0
@@ -67,6 +67,7 @@ NFW = 10
 
 _jet_from_addr = jet_from_addr()
 _call_light = call_light()
+_call_step = call_step()
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 # the per-step phases are inlined into the entry points: across a call boundary
@@ -315,8 +316,14 @@ def eval_poly(tc, n, order, h, out, hacc):
 @njit(**_INL)
 def finish_step(tc, iw, fw, state, tm, h, max_h, xnew):
     """Phase 3: commit the step of size ``h`` if the result is finite."""
+    eval_poly(tc, iw[I_N], iw[I_ORDER], h, xnew, iw[I_HACC])
+    return commit_step(iw, fw, state, tm, h, max_h, xnew)
+
+
+@njit(**_INL)
+def commit_step(iw, fw, state, tm, h, max_h, xnew):
+    """Commit the new state ``xnew`` after a step of size ``h`` if all is finite."""
     n = iw[I_N]
-    eval_poly(tc, n, iw[I_ORDER], h, xnew, iw[I_HACC])
     thi, tlo = dd_add(tm[0], tm[1], h, 0.0)
     fw[F_H] = h
     ok = math.isfinite(h) and math.isfinite(thi) and math.isfinite(tlo)
@@ -340,7 +347,13 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     """One step, at most ``|max_h|`` long, in the direction of ``max_h``'s sign.
 
     ``ev`` is the event bundle (:class:`taylorjit._events.EventBundle`): the
-    event detection may end the step early at a terminal event (OC_EVENT)."""
+    event detection may end the step early at a terminal event (OC_EVENT).
+    ``iw[I_LIGHT] == 2``: the jet is an unrolled kernel's fused step (the three
+    phases in one generated function, :func:`taylorjit._unroll._emit_step`)."""
+    if iw[I_LIGHT] == 2:
+        h = _call_step(jet, tc, pars, tm[0], state, xnew, max_h, fw[F_RHOFAC], fw[F_INVO],
+                       fw[F_INVOM1])
+        return commit_step(iw, fw, state, tm, h, max_h, xnew)
     order = iw[I_ORDER]
     compute_jet(jet, prog, cvals, tc, order, iw[I_N], state, pars, tm[0], iw[I_FULL],
                 iw[I_LIGHT])
@@ -431,6 +444,90 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
     return OC_CONTINUE
 
 
+@njit(**_INL)
+def propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew):
+    """``until_step`` repeated, for the plain case of a fused step (``iw[I_LIGHT]
+    == 2``: no events, no grid, no continuous output): the same operations and
+    outcomes, with the bookkeeping (time, step count, min/max h, the step-size
+    constants) in local variables instead of ``iw``/``fw``, written back on exit.
+    Through the opaque call of the step function numba must assume that any memory
+    changed, so the generic loop reloads its bookkeeping from the work arrays
+    after every step; here it stays in registers (heyoka's C++ loop keeps it in
+    the integrator object, also reloaded, but with alias information).  Returns
+    an outcome code, or OC_CONTINUE when the step budget (``iw[I_BUDGET]``) is
+    used up."""
+    n = iw[I_N]
+    rhofac = fw[F_RHOFAC]
+    inv_o = fw[F_INVO]
+    inv_om1 = fw[F_INVOM1]
+    max_dt = fw[F_MAXDT]
+    fwd = iw[I_FWD] == 1
+    tl_hi = tlim[0]
+    tl_lo = tlim[1]
+    budget = iw[I_BUDGET]
+    max_steps = iw[I_MAXSTEPS]
+    nsteps = iw[I_NSTEPS]
+    minh = fw[F_MINH]
+    maxh = fw[F_MAXH]
+    thi = tm[0]
+    tlo = tm[1]
+    tshi = fw[F_TSHI]
+    tslo = fw[F_TSLO]
+    lasth = fw[F_LASTH]
+    h = fw[F_H]
+    taken = 0
+    while True:
+        rhi, rlo = dd_sub(tl_hi, tl_lo, thi, tlo)
+        if fwd:
+            dtl = max_dt if dd_lt(max_dt, 0.0, rhi, rlo) else rhi
+        else:
+            dtl = -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
+        h = _call_step(jet, tc, pars, thi, state, xnew, dtl, rhofac, inv_o, inv_om1)
+        nhi, nlo = dd_add(thi, tlo, h, 0.0)
+        ok = math.isfinite(h) and math.isfinite(nhi) and math.isfinite(nlo)
+        for i in range(n):
+            if not math.isfinite(xnew[i]):
+                ok = False
+        if not ok:
+            oc = OC_ERR_NF
+            break
+        lasth = h
+        tshi = thi
+        tslo = tlo
+        for i in range(n):
+            state[i] = xnew[i]
+        thi = nhi
+        tlo = nlo
+        if h != 0.0:
+            nsteps += 1
+        if h != dtl:          # OC_SUCCESS (not cut by the time limit or max_delta_t)
+            ah = abs(h)
+            if ah < minh:
+                minh = ah
+            if ah > maxh:
+                maxh = ah
+        if h == rhi:
+            oc = OC_TIME_LIMIT
+            break
+        if max_steps != 0 and nsteps >= max_steps:
+            oc = OC_STEP_LIMIT
+            break
+        taken += 1
+        if budget > 0 and taken >= budget:
+            oc = OC_CONTINUE
+            break
+    tm[0] = thi
+    tm[1] = tlo
+    fw[F_H] = h
+    fw[F_LASTH] = lasth
+    fw[F_TSHI] = tshi
+    fw[F_TSLO] = tslo
+    fw[F_MINH] = minh
+    fw[F_MAXH] = maxh
+    iw[I_NSTEPS] = nsteps
+    return oc
+
+
 def _sigs():
     f8 = types.float64
     i8 = types.int64
@@ -446,11 +543,12 @@ def _sigs():
     propb = i8(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1, i1, i8, evb)
     evalp = types.void(a2, i8, i8, f8, a1, i8)
     ceval = types.void(a3, a2, a1, a2, i8)
-    return step, prop, stepb, propb, evalp, ceval
+    plain = i8(i8, a2, i1, a1, a1, a1, a1, a1, a1, f8, f8, i8)
+    return step, prop, stepb, propb, evalp, ceval, plain
 
 
 _ENTRIES = ("step_entry", "propagate", "step_batch", "propagate_batch", "eval_poly_entry",
-            "c_eval")
+            "c_eval", "propagate_plain")
 _ENTRY_LOCK = threading.Lock()
 
 
@@ -512,6 +610,8 @@ def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, gri
         fw[F_MAXDT] = max_dt
         fw[F_MINH] = math.inf
         fw[F_MAXH] = 0.0
+    if iw[I_LIGHT] == 2 and iw[I_WANTGRID] == 0 and iw[I_WANTC] == 0 and iw[I_NEV] == 0:
+        return propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew)
     taken = 0
     while True:
         oc = until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
@@ -521,6 +621,30 @@ def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, gri
         taken += 1
         if iw[I_BUDGET] > 0 and taken >= iw[I_BUDGET]:
             return OC_CONTINUE
+
+
+def _propagate_plain(jaddr, tc, iw, fw, state, pars, tm, tlim, xnew, t_end, max_dt, max_steps):
+    """``_propagate`` from ``init = 1`` for the plain case of a fused step (no events,
+    grid, continuous output, callback or progress bar: ``iw[I_LIGHT] == 2``, checked
+    by the driver): the same bookkeeping and loop (:func:`propagate_fused`) with
+    half the arguments.  Each array argument costs the call ~40 ns of unboxing,
+    which short propagations feel (Lorenz to t = 10: 261 steps of ~0.25 us)."""
+    jet = _jet_from_addr(jaddr)
+    tlim[0] = t_end
+    tlim[1] = 0.0
+    rhi, rlo = dd_sub(t_end, 0.0, tm[0], tm[1])
+    iw[I_FWD] = 1 if rhi >= 0.0 else 0
+    iw[I_NSTEPS] = 0
+    iw[I_MAXSTEPS] = max_steps
+    iw[I_CIDX] = 0
+    iw[I_BUDGET] = 0
+    iw[I_WANTGRID] = 0
+    iw[I_GIDX] = 0
+    iw[I_WANTC] = 0
+    fw[F_MAXDT] = max_dt
+    fw[F_MINH] = math.inf
+    fw[F_MAXH] = 0.0
+    return propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew)
 
 
 def _step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc, evb):

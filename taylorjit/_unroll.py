@@ -539,7 +539,8 @@ def _chunks(p: _Prog, size: int):
     return out
 
 
-def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None) -> str:
+def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None,
+             n_state: int = 0) -> str:
     """LLVM IR (text) of the unrolled jet ``name`` for the traced program ``p``.
 
     The function has numba's C ABI of a :data:`taylorjit._kernel.JET_SIG`
@@ -550,7 +551,9 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     coefficient is stored) or recomputed if they are intermediate.
 
     Only the rows in ``keep`` (default: all) are guaranteed in ``tc`` afterwards
-    (all orders), plus every slot's order 0."""
+    (all orders), plus every slot's order 0.  ``n_state > 0`` (an ODE jet whose
+    chunks are all light) also emits the fused step ``<name>_step``
+    (:func:`_emit_step`)."""
     from ._kernel import group_rows
 
     ir, f64, i64, ptr, a1, a2 = _ir_types()
@@ -787,7 +790,121 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
         for f, _ in chunk_fns:
             b.call(f, list(fl.args))
         b.ret_void()
+        if n_state > 0 and order >= 2 and not full:
+            _emit_step(ir, mod, name, [f for f, _ in chunk_fns], n_state, order)
     return str(mod)
+
+
+def _emit_step(ir, mod, name, chunk_fns, n, order):
+    """The fused step ``double <name>_step(tc, pars, t, state, xnew, max_h, rhofac,
+    inv_o, inv_om1)`` (pointers to the data of the integrator's arrays): order 0 of
+    the ``n`` state rows from ``state``, the jet, the step size over the state rows
+    and the Horner evaluation of the new state into ``xnew``; returns the signed
+    step size.  It performs exactly the IEEE operations of the numba phases
+    :func:`taylorjit._stepper.compute_jet`, :func:`~taylorjit._stepper.step_size`
+    and :func:`~taylorjit._stepper.eval_poly` (Horner with fused multiply-adds),
+    in the same order, so trajectories are bit-identical to the other kernels'
+    (tested).  One function instead of three phases in numba: the coefficients
+    that the step size and Horner read come from registers or store forwarding,
+    the Horner chains are unrolled, and the loop keeps one call per step (heyoka's
+    step function fuses the same phases).  Only for integrators without events,
+    extra rows or compensated summation (:mod:`taylorjit._stepper` checks)."""
+    f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+    ptr = ir.PointerType()
+    ncol = order + 1
+    fn = ir.Function(mod, ir.FunctionType(f64, [ptr, ptr, f64, ptr, ptr, f64, f64, f64, f64]),
+                     name=name + "_step")
+    tc, pars, t, state, xnew, max_h, rhofac, inv_o, inv_om1 = fn.args
+    for a in (tc, pars, state, xnew):
+        a.add_attribute("noalias")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def at(base, i):
+        return b.gep(base, [ir.Constant(i64, i)], inbounds=True, source_etype=f64)
+
+    def c(x):
+        return ir.Constant(f64, x)
+
+    def decl(nm, nargs):
+        return mod.declare_intrinsic(nm, [f64], ir.FunctionType(f64, [f64] * nargs))
+
+    fabs, fma, pow_ = decl("llvm.fabs", 1), decl("llvm.fma", 3), decl("llvm.pow", 2)
+    # phase 1 (compute_jet): order 0 of the state rows, then the jet's chunks
+    for i in range(n):
+        b.store(b.load(at(state, i), typ=f64), at(tc, i * ncol))
+    for f in chunk_fns:
+        b.call(f, [tc, pars, t])
+    # phase 2 (step_size): the largest |x_i[0]|, |x_i[p]|, |x_i[p-1]| (``if m < v: m = v``)
+    def vmax(j):
+        m = None
+        for i in range(n):
+            v = b.call(fabs, [b.load(at(tc, i * ncol + j), typ=f64)])
+            m = v if m is None else b.select(b.fcmp_ordered("<", m, v), v, m)
+        return m
+
+    a, mo, mom1 = vmax(0), vmax(order), vmax(order - 1)
+    num = b.select(b.fcmp_ordered("<=", a, c(1.0)), c(1.0), a)
+    ra, rb = b.fdiv(num, mo), b.fdiv(num, mom1)
+
+    def log2_rough(x):          # _stepper._log2_rough, the same operations
+        bits = b.bitcast(x, i64)
+        e = b.and_(b.ashr(bits, ir.Constant(i64, 52)), ir.Constant(i64, 0x7FF))
+        bad = b.or_(b.icmp_signed("<", bits, ir.Constant(i64, 0)),
+                    b.or_(b.icmp_signed("==", e, ir.Constant(i64, 0)),
+                          b.icmp_signed("==", e, ir.Constant(i64, 0x7FF))))
+        m = b.bitcast(b.or_(b.and_(bits, ir.Constant(i64, 0xFFFFFFFFFFFFF)),
+                            ir.Constant(i64, 0x3FF0000000000000)), f64)
+        s = b.fdiv(b.fsub(m, c(1.0)), b.fadd(m, c(1.0)))
+        s2 = b.fmul(s, s)
+        poly = b.fadd(c(0.5770780163555854), b.fmul(s2, c(0.4121985831111324)))
+        poly = b.fadd(c(0.9617966939259756), b.fmul(s2, poly))
+        poly = b.fadd(c(2.8853900817779268), b.fmul(s2, poly))
+        r = b.fadd(b.sitofp(b.sub(e, ir.Constant(i64, 1023)), f64), b.fmul(s, poly))
+        return b.select(bad, c(math.nan), r)
+
+    la = b.fmul(log2_rough(ra), inv_o)
+    lb = b.fmul(log2_rough(rb), inv_om1)
+    a_small = b.fcmp_ordered("<", la, b.fsub(lb, c(1e-4)))
+    b_small = b.fcmp_ordered("<", lb, b.fsub(la, c(1e-4)))
+    # the pows are calls: branch so that only the ones the rule needs run
+    bb_a = fn.append_basic_block("rho_a")
+    bb_nota = fn.append_basic_block("not_a")
+    bb_b = fn.append_basic_block("rho_b")
+    bb_both = fn.append_basic_block("rho_both")
+    bb_h = fn.append_basic_block("h")
+    b.cbranch(a_small, bb_a, bb_nota)
+    b.position_at_end(bb_a)
+    rho_a = b.call(pow_, [ra, inv_o])
+    b.branch(bb_h)
+    b.position_at_end(bb_nota)
+    b.cbranch(b_small, bb_b, bb_both)
+    b.position_at_end(bb_b)
+    rho_b = b.call(pow_, [rb, inv_om1])
+    b.branch(bb_h)
+    b.position_at_end(bb_both)
+    rho_o = b.call(pow_, [ra, inv_o])
+    rho_om1 = b.call(pow_, [rb, inv_om1])
+    rho_ab = b.select(b.fcmp_ordered("<", rho_om1, rho_o), rho_om1, rho_o)
+    b.branch(bb_h)
+    b.position_at_end(bb_h)
+    rho = b.phi(f64)
+    rho.add_incoming(rho_a, bb_a)
+    rho.add_incoming(rho_b, bb_b)
+    rho.add_incoming(rho_ab, bb_both)
+    h = b.fmul(rho, rhofac)
+    amh = b.call(fabs, [max_h])
+    h = b.select(b.fcmp_ordered("<", amh, h), amh, h)
+    h = b.select(b.fcmp_ordered("<", max_h, c(0.0)), b.fneg(h), h)
+    # phase 3 (eval_poly): Horner with fused multiply-adds, every row's chain unrolled
+    out = []
+    for i in range(n):
+        acc = b.load(at(tc, i * ncol + order), typ=f64)
+        for k in range(order - 1, -1, -1):
+            acc = b.call(fma, [acc, h, b.load(at(tc, i * ncol + k), typ=f64)])
+        out.append(acc)
+    for i, v in enumerate(out):
+        b.store(v, at(xnew, i))
+    b.ret(h)
 
 
 # --------------------------------------------------------------------------- compile and load
@@ -802,7 +919,7 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 VECTOR_SUMS_MIN_SIZE = 5000
 # programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
 INLINE_MAX_NODES = 3000
-_LAYOUT = 10        # bump when the generated code changes (part of the cache key)
+_LAYOUT = 11        # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -907,7 +1024,8 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
             p = trace_program(d, ode, order, full, vector_sums=_vector_sums(d, order))
             nodes.append(len(p.nodes))
             keep = set(d.outputs) | (set(range(d.n_in)) if ode else set())
-            return build_ir(p, name, d.n_slots, order, full, keep)
+            return build_ir(p, name, d.n_slots, order, full, keep,
+                            n_state=d.n_in if ode else 0)
 
         # LLVM's O2 pipeline up to IR_PASSES_MAX_NODES nodes (no fast-math flags in the
         # IR: results unchanged, tested): Lorenz jet 0.33 -> 0.27 us, pendulum 0.31 ->
@@ -919,6 +1037,7 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         ctypes.c_void_p.from_address(g).value = vm._addr
         handle = _unrolled_ref_class()(addr, (vm, ee))
         handle.light_addr = ee.get_function_address(name + "_light")   # 0: none (VM groups)
+        handle.step_addr = ee.get_function_address(name + "_step")     # 0: none (_emit_step)
         _LOADED[name] = handle
         return handle
 
@@ -937,13 +1056,14 @@ def _unrolled_ref_class():
     base = _jetref_class()
 
     class UnrolledRef(base):
-        __slots__ = ("keep", "light_addr")
+        __slots__ = ("keep", "light_addr", "step_addr")
 
         def __init__(self, addr, keep):
             self._addr = addr
             self.dispatcher = None
             self.keep = keep        # the VM fallback and the execution engine stay alive
             self.light_addr = 0     # the light entry, for tables of the kernel's own shape
+            self.step_addr = 0      # the fused step (ODE kernels with a light entry)
 
         def __call__(self, *args):
             from ._kernel import call_jet

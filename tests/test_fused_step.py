@@ -1,0 +1,198 @@
+"""The fused step of unrolled ODE kernels (``_unroll._emit_step``) and the plain
+propagation loop that calls it (``_stepper.propagate_fused`` / ``propagate_plain``).
+
+The fused step must perform the IEEE operations of the three numba phases
+(``compute_jet``, ``step_size``, ``eval_poly``) bit for bit, and the plain loop
+must give the outcomes, step counts, min/max step sizes, states, times and Taylor
+coefficients of the general loop (``until_step``) in every situation it handles:
+references here are the numba phases and the general loop, which the rest of the
+suite checks against quad-precision data and analytic solutions."""
+import ctypes
+import math
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from numba import njit
+
+import taylorjit as tj
+from taylorjit import _stepper as S
+from taylorjit._decompose import decompose
+from taylorjit._expr import var
+from taylorjit._integrator import TaylorAdaptive
+from taylorjit._kernel import get_kernel
+from taylorjit._odesys import Outcome
+
+from _taylor_ref import random_expressions
+from test_kernels import _bitwise
+
+X, Y = var("x"), var("y")
+PARS = np.array([0.7, -1.3])
+_STEP_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
+                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double, ctypes.c_double,
+                            ctypes.c_double, ctypes.c_double)
+
+
+@njit(error_model="numpy")
+def _phases(jaddr, tc, order, n, state, pars, t, hrows, max_h, rf, io, io1, xnew):
+    """The three numba phases of a step with the kernel's light entry (the reference)."""
+    jet = S._jet_from_addr(jaddr)
+    S.compute_jet(jet, np.zeros((1, 1), np.int64), np.zeros(1), tc, order, n, state, pars, t,
+                  0, 1)
+    h = S.step_size(tc, hrows, order, max_h, rf, io, io1)
+    S.eval_poly(tc, n, order, h, xnew, 0)
+    return h
+
+
+def _fused_vs_phases(kernel, order, state, t, max_h):
+    jet = kernel.plan_for(order)[0]
+    assert jet.step_addr and jet.light_addr
+    n = len(state)
+    rf, io, io1 = S.rho_factor(order), 1.0 / order, 1.0 / (order - 1)
+    tc_a, tc_b = kernel.new_tc(order), kernel.new_tc(order)
+    x_a, x_b = np.zeros(n), np.zeros(n)
+    st = np.array(state, float)
+    h_a = _STEP_FN(jet.step_addr)(tc_a.ctypes.data, PARS.ctypes.data, t, st.ctypes.data,
+                                  x_a.ctypes.data, max_h, rf, io, io1)
+    h_b = _phases(jet.light_addr, tc_b, order, n, st, PARS, t, np.arange(n, dtype=np.int64),
+                  max_h, rf, io, io1, x_b)
+    rows = list(range(n))
+    assert _bitwise(np.array([h_a]), np.array([h_b])), (h_a, h_b)
+    assert _bitwise(x_a, x_b)
+    assert _bitwise(tc_a[rows], tc_b[rows])
+
+
+@settings(max_examples=15, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), order=st.sampled_from([2, 3, 8, 20]))
+def test_fused_step_equals_the_numba_phases_on_random_systems(data, order):
+    e1, p1 = data.draw(random_expressions(max_ops=6, with_pars=True, with_time=True))
+    e2, _ = data.draw(random_expressions(max_ops=6, with_pars=True, with_time=True, point=p1))
+    d = decompose([e1, e2], [X, Y])
+    k = get_kernel(d, ode=True, kind="unrolled", order=order, full=0)
+    if not k.plan_for(order)[0].light_addr:
+        return                  # VM groups at order 0 (log, real powers ...): no fused step
+    x0 = [p1["x"], p1["y"]]
+    for max_h in (math.inf, -math.inf, 1e-3, -0.25, 0.0):
+        _fused_vs_phases(k, order, x0, 0.3, max_h)
+
+
+@pytest.mark.parametrize("state", [[0.0, 0.0], [1e-300, 2.0], [3.0, -1e10], [math.nan, 1.0],
+                                   [math.inf, 0.5], [1.0, 1.0]])
+def test_fused_step_special_states(state):
+    """Zero radii (constant solution), huge and tiny values, non-finite states: h, the
+    new state and the coefficients as the phases give them (NaN where they do)."""
+    x, y = X, Y
+    d = decompose([y * tj.cos(x) + tj.time, -x * y + tj.par[0]], [x, y])
+    k = get_kernel(d, ode=True, kind="unrolled", order=20, full=0)
+    for max_h in (math.inf, -math.inf, 0.01):
+        _fused_vs_phases(k, 20, state, 1.5, max_h)
+
+
+# ------------------------------------------------------------------ the plain loop
+def _generic(ta):
+    """Force ``ta`` onto the general loop with the light entry (the pre-fused path)."""
+    jet = ta._kernel.plan_for(ta._order)[0]
+    ta._iw[S.I_LIGHT] = 1
+    ta._jaddr = jet.light_addr
+    ta._head = (ta._jaddr,) + ta._head[1:]
+    ta._plain = None
+    return ta
+
+
+def _pair(sys_, x0, **kw):
+    a = TaylorAdaptive(sys_, x0, compact=False, **kw)
+    b = _generic(TaylorAdaptive(sys_, x0, compact=False, **kw))
+    assert a._kernel.kind == "unrolled" and a._iw[S.I_LIGHT] == 2 and a._plain is not None
+    return a, b
+
+
+def _same(a, b, ra=None, rb=None):
+    if ra is not None:
+        assert tuple(ra)[:4] == tuple(rb)[:4], (ra, rb)
+    assert _bitwise(a.state, b.state) and a.dtime == b.dtime
+    assert _bitwise(a.tc, b.tc)
+    assert _bitwise(a._fw, b._fw) and np.array_equal(a._iw[:S.I_LIGHT], b._iw[:S.I_LIGHT])
+
+
+def _lorenz():
+    x, y, z = tj.make_vars("x", "y", "z")
+    return [(x, 10.0 * (y - x)), (y, x * (28.0 - z) - y), (z, x * y - 8.0 / 3.0 * z)], [1.0] * 3
+
+
+def test_plain_loop_equals_general_loop():
+    sys_, x0 = _lorenz()
+    a, b = _pair(sys_, x0)
+    for call in (lambda ta: ta.propagate_until(5.0),
+                 lambda ta: ta.propagate_until(7.5, max_delta_t=0.01),
+                 lambda ta: ta.propagate_until(20.0, max_steps=37),
+                 lambda ta: ta.propagate_for(-1.25),
+                 lambda ta: ta.propagate_until(ta.time),            # nothing to do
+                 lambda ta: ta.propagate_until(9.0, max_delta_t=0.5, max_steps=3)):
+        _same(a, b, call(a), call(b))
+    for call in (lambda ta: ta.step(), lambda ta: ta.step(0.001), lambda ta: ta.step_backward(),
+                 lambda ta: ta.step(-0.002)):
+        ra, rb = call(a), call(b)
+        assert ra.outcome is rb.outcome and ra.h == rb.h
+        _same(a, b)
+    # the general driver with the fused step: callback (one step per call), progress
+    # chunks, grid and continuous output
+    ta_, tb_ = [], []
+    ra = a.propagate_until(12.0, callback=lambda ta: (ta_.append(ta.time), len(ta_) < 40)[1])
+    rb = b.propagate_until(12.0, callback=lambda ta: (tb_.append(ta.time), len(tb_) < 40)[1])
+    assert ra.outcome is rb.outcome is Outcome.cb_stop and ta_ == tb_ and len(ta_) == 40
+    _same(a, b, ra, rb)
+    g = np.linspace(a.time, a.time + 3.0, 31)
+    ga, gb = a.propagate_grid(g), b.propagate_grid(g)
+    assert _bitwise(ga.states, gb.states)
+    _same(a, b, ga, gb)
+    ca, cb = a.propagate_for(2.0, c_output=True), b.propagate_for(2.0, c_output=True)
+    _same(a, b, ca, cb)
+    assert np.array_equal(ca.c_output.tcs, cb.c_output.tcs)
+    assert _bitwise(a.update_d_output(a.time - 0.01), b.update_d_output(b.time - 0.01))
+
+
+def test_plain_loop_against_the_compact_vm_and_references():
+    """The fused path against a different kernel kind (bit for bit) and the
+    back-and-forth pendulum against its initial state."""
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+    a = TaylorAdaptive(sys_, [0.05, 0.025], compact=False)
+    c = TaylorAdaptive(sys_, [0.05, 0.025], compact=True)
+    ra, rc = a.propagate_until(1000.0), c.propagate_until(1000.0)
+    assert ra.n_steps == rc.n_steps == 4801 and tuple(ra)[:4] == tuple(rc)[:4]
+    assert _bitwise(a.state, c.state) and _bitwise(a.tc, c.tc)
+    a.propagate_until(0.0)
+    assert np.max(np.abs(a.state - [0.05, 0.025])) <= 1e-15
+
+
+def test_plain_loop_non_finite_state_and_blow_up():
+    x = tj.var("x")
+    a, b = _pair([(x, x * x)], [1.0])                  # x = 1 / (1 - t)
+    ra, rb = a.propagate_until(0.9), b.propagate_until(0.9)
+    _same(a, b, ra, rb)
+    assert abs(a.state[0] - 10.0) <= 1e-12
+    ra, rb = a.propagate_until(2.0, max_steps=500), b.propagate_until(2.0, max_steps=500)
+    _same(a, b, ra, rb)
+    assert ra.outcome in (Outcome.step_limit, Outcome.err_nf_state) and a.time < 1.0
+    a.state[0] = math.nan                              # a non-finite state stops at once
+    b.state[0] = math.nan
+    ra, rb = a.propagate_until(5.0), b.propagate_until(5.0)
+    assert ra.outcome is Outcome.err_nf_state and ra.n_steps == 0
+    _same(a, b, ra, rb)
+
+
+def test_plain_path_only_where_it_applies_and_survives_pickling():
+    sys_, x0 = _lorenz()
+    x = sys_[0][0]
+    assert TaylorAdaptive(sys_, x0, compact=False, events=[tj.Event(x)])._iw[S.I_LIGHT] == 1
+    assert TaylorAdaptive(sys_, x0, compact=False, high_accuracy=True)._iw[S.I_LIGHT] == 1
+    assert TaylorAdaptive(sys_, x0, compact=True)._plain is None
+    a = TaylorAdaptive(sys_, x0, compact=False)
+    a.propagate_until(1.0)
+    b = pickle.loads(pickle.dumps(a))
+    assert b._iw[S.I_LIGHT] == 2 and b._plain is not None and b._plain[1] is b._tc
+    ra, rb = a.propagate_until(3.0), b.propagate_until(3.0)
+    _same(a, b, ra, rb)
