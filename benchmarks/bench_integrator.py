@@ -105,6 +105,14 @@ def rel_err(x, ref):
 
 # ------------------------------------------------------------------ subprocess set-up timing
 def _setup_child(name, kind, p):
+    if kind.startswith("hy_"):      # heyoka (its llvm_state keeps a disk cache of object code)
+        import heyoka as hy
+
+        sys_, x0, _ = SYSTEMS[name](hy, p)
+        t1 = time.perf_counter()
+        hy.taylor_adaptive(sys_, x0, compact_mode=(kind == "hy_compact"))
+        print(json.dumps({"setup": time.perf_counter() - t1}))
+        return
     t0 = time.perf_counter()
     import taylorjit as tj
     from taylorjit._integrator import TaylorAdaptive
@@ -118,14 +126,16 @@ def _setup_child(name, kind, p):
 
 
 def setup_times(name, kind):
-    """(new-system set-up, warm set-up, ops) for taylorjit, each in a fresh process."""
+    """(new-system set-up, warm set-up, ops) for taylorjit (``kind`` compact/spec), or
+    heyoka (``hy_default``/``hy_compact``: ops None), each in a fresh process."""
     p = float(np.random.default_rng().integers(1, 2 ** 30)) * 2.0 ** -60
     out = []
     for _ in range(2):   # first: never seen; second: warm disk cache
         r = subprocess.run([sys.executable, __file__, "--setup-child", name, kind, repr(p)],
                            capture_output=True, text=True, check=True, env=os.environ.copy())
         out.append(json.loads(r.stdout.strip().splitlines()[-1]))
-    return out[0]["setup"], out[1]["setup"], out[0]["ops"], out[1]["import"]  # import: ~1-3 s
+    return (out[0]["setup"], out[1]["setup"], out[0].get("ops"),
+            out[1].get("import"))  # import: ~1-3 s
 
 
 # ------------------------------------------------------------------ in-process runs
@@ -273,8 +283,8 @@ def main():
           f"{heyoka.__version__}, scipy {scipy.__version__}")
     print("# set-up 'new' = never-seen system (fresh process for taylorjit, heyoka in process: "
           f"compact mode best of {SETUP_REPS}), 'warm' = same system again in a new process (disk "
-          "cache); heyoka has no disk cache; times per step: best of --reps, all integrators of a "
-          "system taking turns")
+          "caches: taylorjit's, and heyoka's llvm_state cache); times per step: best of --reps, "
+          "all integrators of a system taking turns")
     # compile the Taylor VM once (a per-installation cost), so that 'new' below is per system
     t0 = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--setup-child", "pendulum", "compact", "0.5"],
@@ -312,8 +322,13 @@ def main():
                 continue
             r = run_hy(name, compact)
             results[(name, "hy", compact)] = r
-            entries.append((f"heyoka {'compact' if compact else 'default'}", r["setup"], None, "",
-                            r))
+            # warm: the same never-seen system built twice in fresh processes (the second
+            # loads heyoka's disk cache); not for the default mode of the big systems (the
+            # first build alone takes ~20 s for the outer solar system)
+            warm = None if (big or (name == "outer_ss" and not compact)) else \
+                setup_times(name, "hy_compact" if compact else "hy_default")[1]
+            entries.append((f"heyoka {'compact' if compact else 'default'}", r["setup"], warm,
+                            "", r))
         time_interleaved([e[4] for e in entries if e[4] is not None], reps)
         rows = []
         for lab, new, warm, note, r in entries:

@@ -21,6 +21,13 @@ One step is three separate phases (issue 4, events, slots in between):
    double-length time update, non-finite check (the state is only committed
    when everything is finite).
 
+An unrolled kernel without VM calls also has a *fused step*
+(:func:`taylorjit._unroll._emit_step`): the three phases in one generated
+function, bit for bit.  :func:`do_step` calls it when ``iw[I_LIGHT] == 2`` (set
+by the driver for integrators without events, extra rows or compensated
+summation), and :func:`propagate_fused` is the propagation loop of that case
+with its bookkeeping in registers.
+
 Time is a double-length pair ``tm = [hi, lo]`` updated with heyoka's
 ``dfloat`` addition (error-free transformations), so long and back-and-forth
 propagations keep full accuracy.

@@ -11,9 +11,10 @@ implementation of the recurrences:
    becomes a node of a straight-line SSA program.  So each coefficient is the
    same sequence of IEEE operations as in the looped kernels and the kinds agree
    to the last bit (tested).  Elementary functions of symbols become calls of
-   the same C library functions that numba calls (:data:`LIBM_UNARY`).
+   the same C library functions that numba calls (:data:`LIBM_UNARY`), and so
+   does a real power ``a ** c`` at order 0 (``pow``, in the unrolled jets).
    Whatever a kernel does that depends on a value (the domain checks at order 0
-   of log, asin, acosh ...; the Kepler solver; real powers) cannot be traced: at
+   of log, asin, acosh ...; the Kepler solver) cannot be traced: at
    order 0 those operations run in the compact VM on a small program table
    embedded in the code; an operation that refuses at an order above 0 makes the
    system unsupported (none of the registry does).
@@ -39,7 +40,9 @@ sums of every blocked convolution sum are emitted as ``<4 x double>`` code
 (:func:`_vsum_twin`; same values): their time tracked code size (instruction fetch),
 and it cut the outer solar system's code by 28%.  Kernels without VM groups also
 export a *light* entry ``<name>_light(tc data, pars data, t)`` for the
-integrator's compiled loop (``taylorjit._kernel.call_light``).
+integrator's compiled loop (``taylorjit._kernel.call_light``) and, for ODEs, a
+*fused step* ``<name>_step`` (jet, step size and Horner update in one function,
+:func:`_emit_step`; ``taylorjit._kernel.call_step``).
 """
 from __future__ import annotations
 
@@ -71,7 +74,10 @@ class _Prog:
     Value nodes: ``("c", x)`` constant, ``("ld", slot, j)`` load of ``tc[slot, j]``,
     ``("par", i)``, ``("t",)``, ``(op, a, b)`` for op in ``+ - * /``, ``("neg", a)``,
     ``("fma", a, b, c)`` a * b + c rounded once (``_funcs._common.fma``),
-    ``("call", name, a)`` a C library function (:data:`LIBM_UNARY`).
+    ``("call", name, a)`` a C library function (:data:`LIBM_UNARY`),
+    ``("powc", a, c)`` the C library's ``pow(a, c)`` for a constant float ``c``
+    (only when ``trace_pow``: the unrolled jets; the other emitters keep such
+    operations in the VM).
     Effect nodes: ``("st", slot, j, a)`` store, ``("vm", g)`` run VM group ``g``.
     Value nodes are hash-consed (identical operations share one node).
     """
@@ -83,6 +89,7 @@ class _Prog:
         self.starts = []        # index of the first node of each order
         self.cuts = []          # node indices between operations (where chunks may end)
         self.vector_sums = False   # trace blocked sums as "vsum" nodes (see _vsum_twin)
+        self.trace_pow = False     # trace a ** c (c a float constant) as "powc" nodes
 
     def node(self, *key):
         i = self.memo.get(key)
@@ -151,7 +158,14 @@ class _V:
     def _refuse(self, *a):
         raise _NoTrace("value-dependent operation")
 
-    __bool__ = __float__ = __index__ = __abs__ = __pow__ = __rpow__ = _refuse
+    def __pow__(self, c):
+        # numba lowers float ** float to llvm.pow, i.e. the C library's pow (no checks,
+        # numba.cpython.numbers.real_power_impl); float ** int is another algorithm
+        if self.p.trace_pow and type(c) is float:
+            return _V(self.p, self.p.node("powc", self.i, self.p.const(c)))
+        raise _NoTrace("a ** b")
+
+    __bool__ = __float__ = __index__ = __abs__ = __rpow__ = _refuse
     __lt__ = __le__ = __gt__ = __ge__ = __eq__ = __ne__ = _refuse
     __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = _refuse
     __hash__ = None
@@ -402,11 +416,13 @@ def unrolled_size(d: Decomposition, order: int) -> int:
 
 
 def trace_program(d: Decomposition, ode: bool, order: int, full: int,
-                  vector_sums: bool = False) -> _Prog:
+                  vector_sums: bool = False, trace_pow: bool = False) -> _Prog:
     """The straight-line program of the jet of ``d`` at ``order`` (see module doc);
-    ``vector_sums``: blocked sums as ``vsum`` nodes (:func:`_vsum_twin`)."""
+    ``vector_sums``: blocked sums as ``vsum`` nodes (:func:`_vsum_twin`);
+    ``trace_pow``: real powers at order 0 as ``powc`` nodes (else in the VM)."""
     p = _Prog()
     p.vector_sums = vector_sums
+    p.trace_pow = trace_pow
     st = _State(p)
     pars = _Pars(p)
     t = _V(p, p.node("t"))
@@ -515,6 +531,14 @@ def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
         return b.fneg(get(nd[1]))
     if kind == "call":
         return b.call(libm(nd[1]), [get(nd[2])])
+    if kind == "powc":
+        # the C library's pow, as numba's llvm.pow at run time; "nobuiltin": LLVM must not
+        # rewrite pow of a constant exponent (numba's VM sees the exponent at run time)
+        fn = b.module.globals.get("pow")
+        if fn is None:
+            fn = ir.Function(b.module, ir.FunctionType(f64, [f64, f64]), name="pow")
+            fn.attributes.add("nobuiltin")
+        return b.call(fn, [get(nd[1]), get(nd[2])])
     if kind == "fma":
         fn = b.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
         return b.call(fn, [get(nd[1]), get(nd[2]), get(nd[3])])
@@ -590,6 +614,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             used = (nd[1],)
         elif kind == "call":
             used = (nd[2],)
+        elif kind == "powc":
+            used = nd[1:3]
         elif kind == "st":
             used = (nd[3],)
         elif kind == "vsum":
@@ -919,7 +945,7 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 VECTOR_SUMS_MIN_SIZE = 5000
 # programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
 INLINE_MAX_NODES = 3000
-_LAYOUT = 11        # bump when the generated code changes (part of the cache key)
+_LAYOUT = 12        # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -1021,7 +1047,8 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         nodes = []
 
         def make_ir():
-            p = trace_program(d, ode, order, full, vector_sums=_vector_sums(d, order))
+            p = trace_program(d, ode, order, full, vector_sums=_vector_sums(d, order),
+                              trace_pow=True)
             nodes.append(len(p.nodes))
             keep = set(d.outputs) | (set(range(d.n_in)) if ode else set())
             return build_ir(p, name, d.n_slots, order, full, keep,

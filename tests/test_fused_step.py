@@ -196,3 +196,24 @@ def test_plain_path_only_where_it_applies_and_survives_pickling():
     assert b._iw[S.I_LIGHT] == 2 and b._plain is not None and b._plain[1] is b._tc
     ra, rb = a.propagate_until(3.0), b.propagate_until(3.0)
     _same(a, b, ra, rb)
+
+
+def test_real_powers_trace_into_the_fused_step():
+    """Order 0 of a real power is the C library's pow in every kernel kind: traced
+    (``powc`` nodes), the unrolled kernel needs no VM call, so N-body-like systems
+    get a light entry and the fused step, with the compact VM's values bit for bit
+    (also where pow gives NaN: a negative base)."""
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -x * (x * x + 0.5) ** -1.5 + 0.1 * (1.7 + x) ** (1.0 / 3.0))]
+    a = TaylorAdaptive(sys_, [0.8, 0.1], compact=False)
+    c = TaylorAdaptive(sys_, [0.8, 0.1], compact=True)
+    jet = a._kernel.plan_for(a._order)[0]
+    assert jet.light_addr and jet.step_addr and a._iw[S.I_LIGHT] == 2
+    ra, rc = a.propagate_until(30.0), c.propagate_until(30.0)
+    assert tuple(ra)[:4] == tuple(rc)[:4] and _bitwise(a.state, c.state)
+    assert _bitwise(a.tc, c.tc)
+    for ta in (a, c):              # (1.7 + x) < 0: pow(negative, 1/3) is NaN
+        ta.state[:] = [-2.5, 0.0]
+    ra, rc = a.propagate_until(31.0), c.propagate_until(31.0)
+    assert ra.outcome is rc.outcome is Outcome.err_nf_state
+    assert _bitwise(a.tc, c.tc) and _bitwise(a.state, c.state)
