@@ -535,6 +535,25 @@ def propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew):
     return oc
 
 
+@njit(**_INL)
+def init_run(iw, fw, tm, tlim, t_end, max_dt, max_steps, budget, want_grid, want_c):
+    """The bookkeeping of a new propagation to ``t_end`` (see :func:`_propagate`)."""
+    tlim[0] = t_end
+    tlim[1] = 0.0
+    rhi, rlo = dd_sub(t_end, 0.0, tm[0], tm[1])
+    iw[I_FWD] = 1 if rhi >= 0.0 else 0
+    iw[I_NSTEPS] = 0
+    iw[I_MAXSTEPS] = max_steps
+    iw[I_CIDX] = 0
+    iw[I_BUDGET] = budget
+    iw[I_WANTGRID] = want_grid
+    iw[I_GIDX] = want_grid
+    iw[I_WANTC] = want_c
+    fw[F_MAXDT] = max_dt
+    fw[F_MINH] = math.inf
+    fw[F_MAXH] = 0.0
+
+
 def _sigs():
     f8 = types.float64
     i8 = types.int64
@@ -603,20 +622,7 @@ def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, gri
     buffer) and ignores the scalars."""
     jet = _jet_from_addr(jaddr)
     if init == 1:
-        tlim[0] = t_end
-        tlim[1] = 0.0
-        rhi, rlo = dd_sub(t_end, 0.0, tm[0], tm[1])
-        iw[I_FWD] = 1 if rhi >= 0.0 else 0
-        iw[I_NSTEPS] = 0
-        iw[I_MAXSTEPS] = max_steps
-        iw[I_CIDX] = 0
-        iw[I_BUDGET] = budget
-        iw[I_WANTGRID] = want_grid
-        iw[I_GIDX] = want_grid
-        iw[I_WANTC] = want_c
-        fw[F_MAXDT] = max_dt
-        fw[F_MINH] = math.inf
-        fw[F_MAXH] = 0.0
+        init_run(iw, fw, tm, tlim, t_end, max_dt, max_steps, budget, want_grid, want_c)
     if iw[I_LIGHT] == 2 and iw[I_WANTGRID] == 0 and iw[I_WANTC] == 0 and iw[I_NEV] == 0:
         return propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew)
     taken = 0
@@ -637,20 +643,7 @@ def _propagate_plain(jaddr, tc, iw, fw, state, pars, tm, tlim, xnew, t_end, max_
     half the arguments.  Each array argument costs the call ~40 ns of unboxing,
     which short propagations feel (Lorenz to t = 10: 261 steps of ~0.25 us)."""
     jet = _jet_from_addr(jaddr)
-    tlim[0] = t_end
-    tlim[1] = 0.0
-    rhi, rlo = dd_sub(t_end, 0.0, tm[0], tm[1])
-    iw[I_FWD] = 1 if rhi >= 0.0 else 0
-    iw[I_NSTEPS] = 0
-    iw[I_MAXSTEPS] = max_steps
-    iw[I_CIDX] = 0
-    iw[I_BUDGET] = 0
-    iw[I_WANTGRID] = 0
-    iw[I_GIDX] = 0
-    iw[I_WANTC] = 0
-    fw[F_MAXDT] = max_dt
-    fw[F_MINH] = math.inf
-    fw[F_MAXH] = 0.0
+    init_run(iw, fw, tm, tlim, t_end, max_dt, max_steps, 0, 0, 0)
     return propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew)
 
 

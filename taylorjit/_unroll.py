@@ -945,7 +945,7 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 VECTOR_SUMS_MIN_SIZE = 5000
 # programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
 INLINE_MAX_NODES = 3000
-_LAYOUT = 12        # bump when the generated code changes (part of the cache key)
+_LAYOUT = 13        # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
