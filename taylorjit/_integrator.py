@@ -485,6 +485,8 @@ class TaylorAdaptive(VariationalMixin):
                 and np.array_equal(self._hrows, np.arange(n))):
             step = 0
         self._iw[S.I_LIGHT] = 2 if step else (1 if light else 0)
+        self._iw[S.I_RADDR] = getattr(jet, "stepr_addr", 0) if step else 0
+        self._iw[S.I_LADDR] = light
         self._jaddr = step or light or jet._addr
         self._n_events = self._events.n_events
         # the leading arguments of every call of the compiled loops (fixed arrays:

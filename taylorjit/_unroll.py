@@ -817,11 +817,18 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             b.call(f, list(fl.args))
         b.ret_void()
         if n_state > 0 and order >= 2 and not full:
-            _emit_step(ir, mod, name, [f for f, _ in chunk_fns], n_state, order)
+            fns = [f for f, _ in chunk_fns]
+            _emit_step(ir, mod, name, fns, n_state, order)
+            if small:
+                # the register step: the chunks inlined (everywhere: a small program) and
+                # the table a local array, so that LLVM keeps the coefficients in registers
+                for f in fns:
+                    f.attributes.add("alwaysinline")
+                _emit_step(ir, mod, name, fns, n_state, order, local_slots=n_slots)
     return str(mod)
 
 
-def _emit_step(ir, mod, name, chunk_fns, n, order):
+def _emit_step(ir, mod, name, chunk_fns, n, order, local_slots=0):
     """The fused step ``double <name>_step(tc, pars, t, state, xnew, max_h, rhofac,
     inv_o, inv_om1)`` (pointers to the data of the integrator's arrays): order 0 of
     the ``n`` state rows from ``state``, the jet, the step size over the state rows
@@ -834,16 +841,25 @@ def _emit_step(ir, mod, name, chunk_fns, n, order):
     that the step size and Horner read come from registers or store forwarding,
     the Horner chains are unrolled, and the loop keeps one call per step (heyoka's
     step function fuses the same phases).  Only for integrators without events,
-    extra rows or compensated summation (:mod:`taylorjit._stepper` checks)."""
+    extra rows or compensated summation (:mod:`taylorjit._stepper` checks).
+
+    ``local_slots > 0`` emits the *register step* ``<name>_stepr`` instead: the
+    same function on a table of its own (a local array of ``local_slots`` rows,
+    the chunks inlined), so that no coefficient goes through memory and the
+    caller's ``tc`` is not touched; the caller recomputes ``tc`` with the light
+    entry when it needs it (:func:`taylorjit._stepper.propagate_fused`).  Same
+    operations, same results."""
     f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
     ptr = ir.PointerType()
     ncol = order + 1
     fn = ir.Function(mod, ir.FunctionType(f64, [ptr, ptr, f64, ptr, ptr, f64, f64, f64, f64]),
-                     name=name + "_step")
+                     name=name + ("_stepr" if local_slots else "_step"))
     tc, pars, t, state, xnew, max_h, rhofac, inv_o, inv_om1 = fn.args
     for a in (tc, pars, state, xnew):
         a.add_attribute("noalias")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    if local_slots:
+        tc = b.alloca(f64, size=ir.Constant(i64, local_slots * (order + 1)))
 
     def at(base, i):
         return b.gep(base, [ir.Constant(i64, i)], inbounds=True, source_etype=f64)
@@ -945,7 +961,7 @@ IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this siz
 VECTOR_SUMS_MIN_SIZE = 5000
 # programs up to this size: the chunk functions may be inlined (LLVM's O2 does it) into one
 INLINE_MAX_NODES = 3000
-_LAYOUT = 13        # bump when the generated code changes (part of the cache key)
+_LAYOUT = 14        # bump when the generated code changes (part of the cache key)
 
 
 def _target_machine(fresh=False):
@@ -1065,6 +1081,7 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         handle = _unrolled_ref_class()(addr, (vm, ee))
         handle.light_addr = ee.get_function_address(name + "_light")   # 0: none (VM groups)
         handle.step_addr = ee.get_function_address(name + "_step")     # 0: none (_emit_step)
+        handle.stepr_addr = ee.get_function_address(name + "_stepr")   # 0: none (big program)
         _LOADED[name] = handle
         return handle
 
@@ -1083,7 +1100,7 @@ def _unrolled_ref_class():
     base = _jetref_class()
 
     class UnrolledRef(base):
-        __slots__ = ("keep", "light_addr", "step_addr")
+        __slots__ = ("keep", "light_addr", "step_addr", "stepr_addr")
 
         def __init__(self, addr, keep):
             self._addr = addr
@@ -1091,6 +1108,7 @@ def _unrolled_ref_class():
             self.keep = keep        # the VM fallback and the execution engine stay alive
             self.light_addr = 0     # the light entry, for tables of the kernel's own shape
             self.step_addr = 0      # the fused step (ODE kernels with a light entry)
+            self.stepr_addr = 0     # its register variant (small ODE kernels)
 
         def __call__(self, *args):
             from ._kernel import call_jet

@@ -99,6 +99,7 @@ def _generic(ta):
     ta._jaddr = jet.light_addr
     ta._head = (ta._jaddr,) + ta._head[1:]
     ta._plain = None
+    ta._iw[S.I_RADDR] = 0
     return ta
 
 
@@ -106,6 +107,8 @@ def _pair(sys_, x0, **kw):
     a = TaylorAdaptive(sys_, x0, compact=False, **kw)
     b = _generic(TaylorAdaptive(sys_, x0, compact=False, **kw))
     assert a._kernel.kind == "unrolled" and a._iw[S.I_LIGHT] == 2 and a._plain is not None
+    # long calls switch to the register step (tc recomputed on exit: compared by _same)
+    assert a._iw[S.I_RADDR] != 0 and a._iw[S.I_LADDR] != 0
     return a, b
 
 
