@@ -470,10 +470,12 @@ class TaylorAdaptive(VariationalMixin):
 
     # ------------------------------------------------------------------ jet binding
     def _bind_jet(self):
-        """The jet address the compiled loop calls: an unrolled kernel's light entry
+        """The jet address the compiled loop calls: an unrolled kernel's fused step
+        (``_kernel.call_step``) in the plain case, else its light entry
         (``_kernel.call_light``: built for this order, ``full`` and table shape) when
-        it has one, else the first-class jet.  Addresses belong to the process:
-        recomputed after unpickling."""
+        it has one, else the first-class jet; the register step and light entry
+        addresses go to ``iw`` for the plain loop (``_stepper.propagate_fused``).
+        Addresses belong to the process: recomputed after unpickling."""
         jet, prog, cvals = self._kernel.plan_for(self._order)
         light = getattr(jet, "light_addr", 0)
         step = getattr(jet, "step_addr", 0)
