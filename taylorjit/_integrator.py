@@ -483,8 +483,7 @@ class TaylorAdaptive(VariationalMixin):
         # the fused step (jet, step size, Horner in one function) covers the plain case:
         # no events or extra rows (step size over the state rows only), Horner
         if not (step and self._iw[S.I_NEV] == 0 and self._iw[S.I_HACC] == 0
-                and self._iw[S.I_FULL] == 0 and self._hrows.shape[0] == n
-                and np.array_equal(self._hrows, np.arange(n))):
+                and self._iw[S.I_FULL] == 0 and np.array_equal(self._hrows, np.arange(n))):
             step = 0
         self._iw[S.I_LIGHT] = 2 if step else (1 if light else 0)
         self._iw[S.I_RADDR] = getattr(jet, "stepr_addr", 0) if step else 0
@@ -498,7 +497,7 @@ class TaylorAdaptive(VariationalMixin):
         # plain propagations of a fused step take the short entry (S.propagate_plain)
         self._plain = ((self._jaddr, self._tc, self._iw, self._fw, self._state, self._pars,
                         self._tm, self._tlim, self._xnew)
-                       if step and self._n_events == 0 else None)
+                       if step else None)
 
     # ------------------------------------------------------------------ copy / pickle
     # (the pickling of __dict__ applies; the kernel pickles by reference to the disk

@@ -385,6 +385,15 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
 
 # --------------------------------------------------------------------------- propagation
 @njit(**_INL)
+def step_limit(fwd, max_dt, rhi, rlo):
+    """The largest step towards the final time: the remaining time ``(rhi, rlo)``,
+    clamped to ``max_dt`` in the direction of integration."""
+    if fwd:
+        return max_dt if dd_lt(max_dt, 0.0, rhi, rlo) else rhi
+    return -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
+
+
+@njit(**_INL)
 def _emit_grid(tc, iw, fw, tm, grid, gout, flush):
     """Dense output of the last step at the grid points it covered (all the rest if flush)."""
     n = iw[I_N]
@@ -412,11 +421,7 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
     Returns an outcome code, or OC_CONTINUE when the propagation goes on."""
     n = iw[I_N]
     rhi, rlo = dd_sub(tlim[0], tlim[1], tm[0], tm[1])
-    max_dt = fw[F_MAXDT]
-    if iw[I_FWD] == 1:
-        dtl = max_dt if dd_lt(max_dt, 0.0, rhi, rlo) else rhi
-    else:
-        dtl = -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
+    dtl = step_limit(iw[I_FWD] == 1, fw[F_MAXDT], rhi, rlo)
     if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
         return OC_BUFFER_FULL
     oc = do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, dtl, xnew, ev)
@@ -469,8 +474,8 @@ def propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew):
 
     From the :data:`REG_AFTER`-th step of a call on, the loop calls the *register
     step* (``iw[I_RADDR]``, :func:`taylorjit._unroll._emit_step` with a local
-    table: the same values, no coefficient stored; pendulum -13% per step in a
-    tight loop), keeping each step's initial state in ``tc[:, 0]``; on exit the
+    table: the same values, no coefficient stored; see
+    ``benchmarks/bench_fused_step.py``), keeping each step's initial state in ``tc[:, 0]``; on exit the
     light entry (``iw[I_LADDR]``) recomputes the last step's coefficients from
     it, so ``tc`` ends as the plain fused step leaves it, bit for bit."""
     n = iw[I_N]
@@ -499,10 +504,7 @@ def propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew):
     taken = 0
     while True:
         rhi, rlo = dd_sub(tl_hi, tl_lo, thi, tlo)
-        if fwd:
-            dtl = max_dt if dd_lt(max_dt, 0.0, rhi, rlo) else rhi
-        else:
-            dtl = -max_dt if dd_lt(rhi, rlo, -max_dt, 0.0) else rhi
+        dtl = step_limit(fwd, max_dt, rhi, rlo)
         if raddr != 0 and taken >= REG_AFTER:
             for i in range(n):
                 tc[i, 0] = state[i]

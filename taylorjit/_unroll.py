@@ -576,8 +576,9 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
 
     Only the rows in ``keep`` (default: all) are guaranteed in ``tc`` afterwards
     (all orders), plus every slot's order 0.  ``n_state > 0`` (an ODE jet whose
-    chunks are all light) also emits the fused step ``<name>_step``
-    (:func:`_emit_step`)."""
+    chunks are all light) also emits the fused step ``<name>_step`` and, for
+    programs of at most :data:`INLINE_MAX_NODES` nodes, the register step
+    ``<name>_stepr`` (:func:`_emit_step`)."""
     from ._kernel import group_rows
 
     ir, f64, i64, ptr, a1, a2 = _ir_types()
@@ -849,7 +850,7 @@ def _emit_step(ir, mod, name, chunk_fns, n, order, local_slots=0):
     caller's ``tc`` is not touched; the caller recomputes ``tc`` with the light
     entry when it needs it (:func:`taylorjit._stepper.propagate_fused`).  Same
     operations, same results."""
-    f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
+    f64, i64 = ir.DoubleType(), ir.IntType(64)
     ptr = ir.PointerType()
     ncol = order + 1
     fn = ir.Function(mod, ir.FunctionType(f64, [ptr, ptr, f64, ptr, ptr, f64, f64, f64, f64]),
