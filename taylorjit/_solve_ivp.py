@@ -174,6 +174,7 @@ def _scan_events(jet, prog, cvals, tc, tcs, times, pars, outs, dirs, ws, iv, rou
 
 _EVENT_KERNELS: dict = {}
 _CHUNK_MAX = 1 << 14   # steps per chunk of a propagation without dense output
+_HORIZON_MAX = 1e300   # an infinite span ends here if no terminal event fired before
 
 
 class _Events:
@@ -297,6 +298,17 @@ def _check_options(options, method):
         warnings.warn("first_step is not applicable to the Taylor method (the Taylor series "
                       "chooses every step, the first included): it is ignored", stacklevel=3)
     return tol, max_dt, options.get("compact"), bool(options.get("high_accuracy", False))
+
+
+def _check_tol_shapes(options, n):
+    """scipy's rule: ``rtol`` and ``atol`` are scalars or have one value per component."""
+    for name in ("rtol", "atol"):
+        if options.get(name) is None:
+            continue
+        a = np.asarray(options[name], dtype=float)
+        if a.ndim > 0 and a.shape != (n,):
+            raise ValueError(f"`{name}` has shape {a.shape} but the state has {n} components: "
+                             f"pass a scalar or one value per component (shape ({n},))")
 
 
 def _check_t_eval(t_eval, t0, tf):
@@ -427,7 +439,6 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     t0, tf = (float(x) for x in t_span)
     if not math.isfinite(t0) or math.isnan(tf):
         raise ValueError(f"t_span must be (finite t0, tf), got {t_span!r}")
-    t_lim = tf if math.isfinite(tf) else math.copysign(1e300, tf)  # until a terminal event
     y0 = np.asarray(y0)
     if np.iscomplexobj(y0):
         raise ValueError("complex y0 is not supported by taylorjit: split the state into its "
@@ -449,6 +460,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     if t_eval is not None:
         t_eval = _check_t_eval(t_eval, t0, tf)
     n = y0.shape[0]
+    _check_tol_shapes(options, n)
     if n == 0 or tf == t0:
         return _trivial(t0, y0, t_eval, dense_output, events)
     traced = trace(fun, n, args)
@@ -456,6 +468,11 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     if events is not None and callable(events):
         events = [events]
     ev = _Events(events, n, args, traced.state) if events else None
+    if not math.isfinite(tf) and not (ev is not None and any(ev.terminal)):
+        # the solution would be stored step after step until memory runs out
+        raise ValueError(f"t_span={t_span!r} has an infinite end but no terminal event: pass a "
+                         "finite end, or an event with `terminal = True` that stops the "
+                         "integration")
     ta = _integrator(traced, y0, t0, pars, tol, compact, hacc)
 
     sign = 1.0 if tf >= t0 else -1.0
@@ -466,11 +483,19 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     # coefficients are dropped once used (memory stays bounded on long runs); with
     # terminal events, small chunks first so that an early event stops the run early
     chunk = 64 if terminal else (None if dense_output else _CHUNK_MAX)
+    # an infinite span (with a terminal event) runs to targets t0 + sign * horizon, the horizon
+    # doubled whenever reached: a single target far away lets a step run as far (a polynomial
+    # solution's Taylor series is exact, so its step size is unbounded) and the state overflow
+    horizon = None if math.isfinite(tf) else max(1.0, abs(t0))
     kept, found, status, n_steps, t_stop = [], [], 0, 0, None
     step_t, step_y, out_t, out_y = [], [], [], []
     j_eval = 0
     try:
         while True:
+            if horizon is None:
+                t_lim = tf
+            else:
+                t_lim = t0 + sign * horizon if horizon < _HORIZON_MAX else sign * _HORIZON_MAX
             res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk, c_output=True)
             co = res.c_output
             if co is not None:
@@ -504,6 +529,10 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
             if res.outcome == Outcome.err_nf_state:
                 status = -1
                 break
+            if (horizon is not None and res.outcome == Outcome.time_limit
+                    and horizon < _HORIZON_MAX):
+                horizon *= 2.0
+                continue
             if res.outcome != Outcome.step_limit:
                 break
             chunk = min(4 * chunk, _CHUNK_MAX)
