@@ -379,7 +379,9 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     fun : callable
         ``fun(t, y, *args)`` returning the ``n`` derivatives (list, tuple or array).
     t_span : (float, float)
-        ``(t0, tf)``; ``tf < t0`` integrates backwards.
+        ``(t0, tf)``; ``tf < t0`` integrates backwards.  ``tf`` may be infinite
+        (``np.inf`` or ``-np.inf``) only with a terminal event, which ends the
+        integration.
     y0 : array_like, shape (n,)
         Initial state (real).
     method : str
