@@ -18,11 +18,13 @@ from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
 from ._integrator import OUTCOMES, _dd_add, check_max_dt, check_max_steps, make_progress
 from ._taylor_map import VariationalMixin
-from ._odesys import Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system
+from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
+                      tier_up)
 
 __all__ = ["TaylorAdaptiveBatch"]
 
 _PROGRESS_ROUNDS = 2000
+_TIER_ROUNDS = 500       # rounds per compiled call while a faster kernel is being built
 
 
 class TaylorAdaptiveBatch(VariationalMixin):
@@ -100,6 +102,9 @@ class TaylorAdaptiveBatch(VariationalMixin):
                                         self._tol, b)
         self.event_log = [[] for _ in range(b)]
         self._last_event = [None] * b
+        # the unrolled kernel built in the background when the VM was chosen automatically
+        self._auto = compact is None
+        self._upgrade = tier_up(self._kernel, self._order, full, compact)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -177,6 +182,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         return self._step(-np.abs(mh))
 
     def _step(self, mh):
+        if self._upgrade is not None:
+            self._tier_check()
         k = self._kernel
         oc = np.zeros(self._batch, dtype=np.int64)
         S.step_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows, self._st,
@@ -207,6 +214,26 @@ class TaylorAdaptiveBatch(VariationalMixin):
     @property
     def events(self):
         return list(self._events.events)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if self.__dict__.get("_auto") and self.__dict__.get("_upgrade") is None:
+            self._upgrade = tier_up(self._kernel, self._order, self._iw[0, S.I_FULL], None)
+
+    def _tier_check(self):
+        """Take the background-built kernel if it is ready (at a step boundary of
+        every lane; batch tables have the same shape for every kind).  Returns
+        whether the kernel changed."""
+        up = self._upgrade
+        kern = up.poll()
+        if kern is None:
+            if up.settled:                    # failed (warned once by poll)
+                self._upgrade = None
+            return False
+        self._upgrade = None
+        changed = kern is not self._kernel
+        self._kernel = kern
+        return changed
 
     def reset_cooldowns(self):
         """Forget the cooldowns of the terminal events in every lane."""
@@ -247,14 +274,20 @@ class TaylorAdaptiveBatch(VariationalMixin):
         ctc = np.zeros((b, 0, n, self._order + 1))
         ct = np.zeros((b, 1, 2))
         bar = make_progress(progress, 0.0, float(np.max(np.abs(rem))) if b else 0.0)
+        if self._upgrade is not None:
+            self._tier_check()
         rounds = 1 if callback is not None else (_PROGRESS_ROUNDS if bar else 0)
         t0 = tm[:, 0].copy()
         k = self._kernel
         try:
             while np.any(status == S.OC_CONTINUE):
+                # while a faster kernel is being built: come back between chunks to take it
                 S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
                                   self._st, self._pa, tm, t_lim, grid, gout, ctc, ct, self._xnew,
-                                  status, rounds, self._events.arrays)
+                                  status, rounds or (0 if self._upgrade is None else _TIER_ROUNDS),
+                                  self._events.arrays)
+                if self._upgrade is not None and self._tier_check():
+                    k = self._kernel
                 if self._events.n_events:
                     for j in range(b):
                         if status[j] != S.OC_CONTINUE and status[j] != -1:

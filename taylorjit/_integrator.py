@@ -17,7 +17,8 @@ from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
 from ._taylor_map import VariationalMixin
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
-                      build_kernel, check_time, check_tol, order_from_tol, parse_system)
+                      build_kernel, check_time, check_tol, order_from_tol, parse_system,
+                      tier_up)
 
 __all__ = ["TaylorAdaptive", "Outcome"]
 
@@ -27,6 +28,7 @@ _EMPTY1 = np.zeros(0)
 _EMPTY2 = np.zeros((0, 0))
 _EMPTY3 = np.zeros((0, 0, 0))
 _PROGRESS_CHUNK = 2000
+_TIER_CHUNK = 1000        # steps per compiled call while a faster kernel is being built
 _F_MINH, _F_MAXH, _I_NSTEPS = S.F_MINH, S.F_MAXH, S.I_NSTEPS
 
 
@@ -146,6 +148,10 @@ class TaylorAdaptive(VariationalMixin):
         self._d_output = np.zeros(n)
         self._n = n
         self._tlim = np.zeros(2)         # double-length final time of a propagation
+        # the unrolled kernel built in the background when the VM was chosen automatically
+        # (taken at a step boundary by _tier_check; the same bits either way)
+        self._auto = compact is None
+        self._upgrade = tier_up(self._kernel, self._order, full, compact)
         self._bind_jet()
 
     # ------------------------------------------------------------------ properties
@@ -249,6 +255,8 @@ class TaylorAdaptive(VariationalMixin):
     def _step(self, max_h):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
+        if self._upgrade is not None:
+            self._tier_check()
         oc = S.step_entry_direct(*self._head[:10], max_h, self._xnew, self._events.arrays)
         h = self._fw.item(S.F_H)
         if self._n_events:
@@ -342,7 +350,11 @@ class TaylorAdaptive(VariationalMixin):
         else:
             ctc, ct = _EMPTY3, _EMPTY2
         bar = make_progress(progress, self.time, tlim) if progress else None
+        if self._upgrade is not None:
+            self._tier_check()
         budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
+        if budget == 0 and self._upgrade is not None:
+            budget = _TIER_CHUNK        # come back between chunks to take the upgrade
         head = self._head
         n_events = self._n_events
         t_start = self.time if bar is not None else 0.0
@@ -378,6 +390,10 @@ class TaylorAdaptive(VariationalMixin):
                         break
                 if code != S.OC_CONTINUE:
                     break
+                if self._upgrade is not None and self._tier_check():
+                    head = self._head
+                    if callback is None and bar is None and self._upgrade is None:
+                        iw[S.I_BUDGET] = 0      # nothing more to wait for: one call to the end
         finally:
             if bar is not None:
                 bar.close()
@@ -423,6 +439,8 @@ class TaylorAdaptive(VariationalMixin):
         PropagateResult
             ``outcome, min_h, max_h, n_steps, c_output`` (unpacks like heyoka's tuple).
         """
+        if self._upgrade is not None:
+            self._tier_check()
         plain = self._plain
         if plain is not None and callback is None and not c_output and not progress:
             # the plain case (fused step, no events, nothing to call back): the short
@@ -499,6 +517,27 @@ class TaylorAdaptive(VariationalMixin):
                         self._tm, self._tlim, self._xnew)
                        if step else None)
 
+    def _tier_check(self):
+        """Take the background-built kernel if it is ready (see
+        :mod:`taylorjit._tiering`); returns whether the kernel changed.  Called at step
+        boundaries only: the table of the last step is carried over (dense output)."""
+        up = self._upgrade
+        kern = up.poll()
+        if kern is None:
+            if up.settled:                    # failed (warned once by poll)
+                self._upgrade = None
+            return False
+        self._upgrade = None
+        if kern is self._kernel:
+            return False
+        old = self._tc
+        rows = self._kernel.n_slots
+        self._kernel = kern
+        self._tc = kern.new_tc(self._order)
+        self._tc[:rows] = old[:rows]
+        self._bind_jet()
+        return True
+
     # ------------------------------------------------------------------ copy / pickle
     # (the pickling of __dict__ applies; the kernel pickles by reference to the disk
     # cache, see Kernel.__reduce__)
@@ -511,6 +550,7 @@ class TaylorAdaptive(VariationalMixin):
         state = dict(self.__dict__)
         state.pop("_head", None)        # rebuilt by _bind_jet (holds this process's address)
         state.pop("_plain", None)
+        state.pop("_upgrade", None)     # a build of this process (resubmitted on unpickling)
         tc = state.get("_tc")
         n_slots = self._kernel.n_slots
         if isinstance(tc, np.ndarray) and tc.ndim == 2 and tc.shape[0] > n_slots:
@@ -519,6 +559,8 @@ class TaylorAdaptive(VariationalMixin):
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self._upgrade = (tier_up(self._kernel, self._order, self._iw[S.I_FULL], None)
+                         if self.__dict__.get("_auto") else None)
         want = self._kernel.new_tc(self._order)
         if self._tc.shape[0] < want.shape[0]:
             want[: self._tc.shape[0]] = self._tc

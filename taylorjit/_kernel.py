@@ -676,19 +676,32 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
         raise ValueError("an unrolled kernel needs the order it will be called with")
     full = int(bool(full))
     key = (d.key(), bool(ode), kind) + ((order, full) if kind == "unrolled" else ())
+    hit = _MEMO.get(key)
+    if hit is not None:
+        return hit
+    if kind == "unrolled":
+        # built without this module's lock (a background build must not hold up the
+        # foreground's kernels); unrolled_jet builds each kernel once
+        from ._unroll import UnsupportedUnroll, unrolled_jet
+
+        try:
+            jet = unrolled_jet(d, ode, order, full)
+        except UnsupportedUnroll:
+            return get_kernel(d, ode, "spec")
+        prog, cvals = build_prog(d, ode)
+        with _lock:
+            hit = _MEMO.get(key)
+            if hit is None:
+                hit = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
+                hit.order, hit.full = order, full
+                _MEMO[key] = hit
+            return hit
     with _lock:
         hit = _MEMO.get(key)
         if hit is not None:
             return hit
         prog, cvals = build_prog(d, ode)
-        if kind == "unrolled":
-            from ._unroll import UnsupportedUnroll, unrolled_jet
-
-            try:
-                jet = unrolled_jet(d, ode, order, full)
-            except UnsupportedUnroll:
-                return get_kernel(d, ode, "spec")
-        elif kind == "compact":
+        if kind == "compact":
             jet = vm_jet()
         else:
             name = _spec_name(d, ode)

@@ -16,7 +16,7 @@ from ._expr import Expr, expr, get_variables, var as _var
 from ._kernel import auto_kind, can_unroll, get_kernel
 
 __all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
-           "order_from_tol", "check_tol", "build_kernel"]
+           "order_from_tol", "check_tol", "build_kernel", "tier_up"]
 
 # Automatic kernel kind (``compact=None``): the compact VM, which needs no compilation, unless
 # the specialised kernel of the system is already compiled in the disk cache (then it is
@@ -216,6 +216,30 @@ def build_kernel(svars, rhs, extra, compact, order):
         kind = "unrolled" if can_unroll(d, order) else "spec"
     kern = get_kernel(d, ode=True, kind=kind, order=order, full=full)
     return kern, hrows, full
+
+
+def tier_up(kern, order, full, compact):
+    """The background build (:class:`taylorjit._tiering.Upgrade`) of the unrolled
+    kernel at ``order`` for an integrator whose kernel was chosen automatically
+    (``compact=None``) and is the compact VM; None when there is nothing to build
+    (a pinned kind, a system too big to unroll, background builds turned off, or
+    ``$TAYLORJIT_KERNEL`` set).  The integrator switches to it at a step boundary;
+    both kinds compute the same bits."""
+    import os
+
+    from . import _tiering
+
+    if compact is not None or kern.kind != "compact" or not kern.ode:
+        return None
+    if os.environ.get("TAYLORJIT_KERNEL", "auto") not in ("", "auto"):
+        return None
+    d = kern.decomposition
+    if not can_unroll(d, order):
+        return None
+    full = int(bool(full))
+    return _tiering.submit((d.key(), "unrolled", order, full),
+                           lambda: get_kernel(d, ode=True, kind="unrolled", order=order, full=full),
+                           f"a system of {len(d.outputs)} equations ({len(d.ops)} operations)")
 
 
 def as_state(x, n, what="state"):

@@ -1025,20 +1025,26 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None):
 
     from . import _cache
 
-    # numba's lock: LLVM's global context is shared with numba's own compilations
+    obj = _cache.read_blob(f"{name}.o")
+    if obj is None:
+        # traced and compiled without taylorjit's or numba's locks, in an LLVM context of
+        # its own (contexts are independent; numba compiles in the global one), so a
+        # background build does not hold up the foreground
+        _target_machine()
+        tm = _target_machine(fresh=True)[0]
+        ctx = llb.create_context()
+        mod = llb.parse_assembly(make_ir(), context=ctx)
+        mod.triple = tm.triple
+        mod.data_layout = str(tm.target_data)
+        mod.verify()
+        if passes() if callable(passes) else passes:
+            pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
+            pb.getModulePassManager().run(mod, pb)
+        obj = tm.emit_object(mod)
+        del mod, ctx
+        _cache.write_blob(f"{name}.o", obj)
+    # numba's lock: the engine is made in LLVM's global context, shared with numba
     with _lock, global_compiler_lock:
-        tm = _target_machine()[0]
-        obj = _cache.read_blob(f"{name}.o")
-        if obj is None:
-            mod = llb.parse_assembly(make_ir())
-            mod.triple = tm.triple
-            mod.data_layout = str(tm.target_data)
-            mod.verify()
-            if passes() if callable(passes) else passes:
-                pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
-                pb.getModulePassManager().run(mod, pb)
-            obj = tm.emit_object(mod)
-            _cache.write_blob(f"{name}.o", obj)
         ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
         ee.add_object_file(llb.ObjectFileRef.from_data(obj))
         ee.finalize_object()
@@ -1055,12 +1061,15 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
     operation cannot be traced above order 0."""
     from ._kernel import vm_jet
 
-    with _lock:
-        name = _name(d, ode, order, full)
+    name = _name(d, ode, order, full)
+    hit = _LOADED.get(name)
+    if hit is not None:
+        return hit
+    vm = vm_jet()
+    with _building(name):       # one build of a kernel at a time; others wait for it
         hit = _LOADED.get(name)
         if hit is not None:
             return hit
-        vm = vm_jet()
         nodes = []
 
         def make_ir():
@@ -1083,8 +1092,26 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         handle.light_addr = ee.get_function_address(name + "_light")   # 0: none (VM groups)
         handle.step_addr = ee.get_function_address(name + "_step")     # 0: none (_emit_step)
         handle.stepr_addr = ee.get_function_address(name + "_stepr")   # 0: none (big program)
-        _LOADED[name] = handle
+        with _lock:
+            _LOADED[name] = handle
         return handle
+
+
+_BUILDING: dict = {}
+
+
+class _building:
+    """A per-name lock (held while one kernel is built, not while others are)."""
+
+    def __init__(self, name):
+        with _lock:
+            self.lock = _BUILDING.setdefault(name, threading.Lock())
+
+    def __enter__(self):
+        self.lock.acquire()
+
+    def __exit__(self, *exc):
+        self.lock.release()
 
 
 _REF = []
