@@ -1,0 +1,301 @@
+"""The tiered engine: integrators start on the compact VM and switch to the unrolled
+kernel built in the background, at a step boundary, without changing a bit.
+
+* A switch in the middle of a run (forced at a known chunk by a stand-in for the
+  background build) gives the same state, time, Taylor coefficients, step
+  statistics, dense and continuous output, grid states and event times as a run
+  that never switched -- scalar, batch, variational and event integrators.
+* The real background build: a default integrator of a never-seen system ends
+  on the unrolled kernel, with identical results; a failed build warns once and
+  the run goes on; ``TAYLORJIT_TIERING=0`` turns it off.
+* Processes: two cold processes building the same kernel at once both succeed
+  with identical results; a process killed while building leaves no broken cache
+  entry; a process that exits during a build exits.
+"""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import taylorjit as tj
+from taylorjit import _batch, _cache, _integrator, _kernel, _odesys, _stepper as S, _tiering
+from taylorjit import _unroll
+from taylorjit._tiering import TierWarning
+
+X, V = tj.make_vars("x", "v")
+
+
+class Gate:
+    """Stands in for a background build: not ready for ``after`` polls, then done."""
+
+    def __init__(self, kernel, after):
+        self.kernel = kernel
+        self.after = after
+        self.polls = 0
+        self.state = "running"
+
+    def poll(self):
+        self.polls += 1
+        if self.polls > self.after:
+            self.state = "done"
+            return self.kernel
+        return None
+
+    @property
+    def settled(self):
+        return self.state == "done"
+
+
+def _fast(ta):
+    iw = ta._iw if ta._iw.ndim == 1 else ta._iw[0]
+    return _kernel.get_kernel(ta._kernel.decomposition, ode=True, kind="unrolled",
+                              order=ta.order, full=int(iw[S.I_FULL]))
+
+
+def _pair(cls, sys_, x0, after=3, **kw):
+    """(an integrator that switches to the unrolled kernel after ``after`` polls, one
+    that stays on the VM)."""
+    ref = cls(sys_, x0, compact=True, **kw)
+    ta = cls(sys_, x0, compact=True, **kw)
+    ta._upgrade = Gate(_fast(ta), after)
+    return ta, ref
+
+
+def _same(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.shape == b.shape and np.array_equal(a.view(np.uint64) if a.dtype == float else a,
+                                                  b.view(np.uint64) if b.dtype == float else b)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(_integrator, "_TIER_CHUNK", 100)
+    monkeypatch.setattr(_batch, "_TIER_ROUNDS", 50)
+
+
+PEND = [(X, V), (V, -9.8 * tj.sin(X))]
+
+
+def test_switch_mid_propagation_is_bit_identical(small_chunks):
+    ta, ref = _pair(tj.TaylorAdaptive, PEND, [0.05, 0.025])
+    ra, rb = ta.propagate_until(1000.0), ref.propagate_until(1000.0)
+    assert ta._kernel.kind == "unrolled" and ref._kernel.kind == "compact"
+    assert ta._upgrade is None and ta._iw[S.I_LIGHT] == 2        # the fused step now runs
+    assert tuple(ra) == tuple(rb) and ra.n_steps == 4801
+    assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc)
+    assert ta.time == ref.time and ta.dtime == ref.dtime
+    assert _same(ta.update_d_output(999.9), ref.update_d_output(999.9))
+    # and back, on the fast kernel
+    ta.propagate_until(0.0)
+    ref.propagate_until(0.0)
+    assert _same(ta.state, ref.state)
+    assert np.max(np.abs(ta.state - [0.05, 0.025])) < 1e-13
+
+
+def test_switch_with_outputs_is_bit_identical(small_chunks):
+    ta, ref = _pair(tj.TaylorAdaptive, PEND, [0.05, 0.025])
+    ca = ta.propagate_until(300.0, c_output=True).c_output
+    cb = ref.propagate_until(300.0, c_output=True).c_output
+    ts = np.linspace(0.0, 300.0, 3001)
+    assert _same(ca(ts), cb(ts))
+    ta, ref = _pair(tj.TaylorAdaptive, PEND, [0.05, 0.025])
+    grid = np.linspace(0.0, 500.0, 1001)
+    ga, gb = ta.propagate_grid(grid), ref.propagate_grid(grid)
+    assert _same(ga.states, gb.states) and ga.n_steps == gb.n_steps
+
+
+def test_switch_in_step_loop_is_bit_identical():
+    ta, ref = _pair(tj.TaylorAdaptive, PEND, [0.05, 0.025], after=5)
+    for _ in range(20):
+        (oa, ha), (ob, hb) = ta.step(), ref.step()
+        assert oa == ob and ha == hb
+    assert ta._kernel.kind == "unrolled"
+    assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc)
+
+
+def test_switch_with_events_is_bit_identical(small_chunks):
+    sec = tj.Event(X, direction="positive")
+    hit = []
+    stop = tj.Event(V - 0.0249, terminal=True, callback=lambda ta, d: hit.append(ta.time) or True)
+    ta, ref = _pair(tj.TaylorAdaptive, PEND, [0.05, 0.025], events=[sec, stop])
+    ra, rb = ta.propagate_until(200.0), ref.propagate_until(200.0)
+    assert ta._kernel.kind == "unrolled"
+    assert ra.outcome == rb.outcome and ra.n_steps == rb.n_steps
+    assert len(ta.event_log) > 50 and ta.event_log == ref.event_log
+    assert len(hit) > 50 and hit[: len(hit) // 2] == hit[len(hit) // 2:]   # both runs logged
+    assert _same(ta.state, ref.state)
+
+
+def test_switch_in_batch_is_bit_identical(small_chunks):
+    x0 = np.array([[0.05, 0.04, -0.03, 0.2], [0.025, 0.0, 0.01, -0.1]])
+    ta, ref = _pair(tj.TaylorAdaptiveBatch, PEND, x0)
+    ra, rb = ta.propagate_until(700.0), ref.propagate_until(700.0)
+    assert ta._kernel.kind == "unrolled"
+    assert list(ra.n_steps) == list(rb.n_steps)
+    assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc)
+
+
+def test_switch_in_variational_system_is_bit_identical(small_chunks):
+    vsys = tj.var_ode_sys(PEND, "vars", order=2)
+    ta, ref = _pair(tj.TaylorAdaptive, vsys, [0.05, 0.025])
+    ta.propagate_until(400.0)
+    ref.propagate_until(400.0)
+    assert ta._kernel.kind == "unrolled" and _same(ta.state, ref.state)
+
+
+# ----------------------------------------------------------------------------- the real build
+@pytest.fixture
+def fresh(tmp_path, monkeypatch):
+    """An empty kernel cache (the VM kept from the session cache) and no builds."""
+    _kernel.vm_jet()
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_cache, "_DIR_CACHE", {})
+    monkeypatch.setattr(_kernel, "_MEMO", {k: v for k, v in _kernel._MEMO.items() if k[0] == "vm"})
+    monkeypatch.setattr(_unroll, "_LOADED", {})
+    monkeypatch.setattr(_tiering, "_jobs", {})
+    monkeypatch.delenv("TAYLORJIT_TIERING", raising=False)
+    monkeypatch.delenv("TAYLORJIT_KERNEL", raising=False)
+    return tmp_path
+
+
+def test_default_integrator_moves_to_the_unrolled_kernel(fresh):
+    sys_ = [(X, V), (V, -9.75 * tj.sin(X) - 0.125 * V)]
+    ta = tj.TaylorAdaptive(sys_, [0.5, 0.0])
+    assert ta._kernel.kind == "compact" and ta._upgrade is not None
+    tb = tj.TaylorAdaptiveBatch(sys_, [[0.5, 0.25], [0.0, 0.0]])
+    assert tb._upgrade is ta._upgrade                   # one build for both
+    assert _tiering.wait_all(120)
+    ref = tj.TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    ta.propagate_until(50.0)
+    ref.propagate_until(50.0)
+    tb.propagate_until(50.0)
+    assert ta._kernel.kind == "unrolled" and tb._kernel.kind == "unrolled"
+    assert _same(ta.state, ref.state) and _same(tb.state[:, 0], ref.state)
+    assert list(fresh.rglob("tj_unrolled_*.o"))          # cached for the next process
+    # a later integrator of the system loads it at once
+    assert tj.TaylorAdaptive(sys_, [0.1, 0.0])._kernel.kind == "unrolled"
+
+
+def test_failed_build_warns_once_and_keeps_the_vm(fresh, monkeypatch):
+    real = _odesys.get_kernel
+
+    def broken(d, ode=False, kind="compact", order=None, full=0):
+        if kind == "unrolled":
+            raise MemoryError("no room for the code")
+        return real(d, ode=ode, kind=kind, order=order, full=full)
+
+    monkeypatch.setattr(_odesys, "get_kernel", broken)
+    sys_ = [(X, V), (V, -9.5 * tj.sin(X))]
+    ta = tj.TaylorAdaptive(sys_, [0.5, 0.0])
+    assert _tiering.wait_all(60)
+    with pytest.warns(TierWarning, match="MemoryError"):
+        ta.propagate_until(10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ta.propagate_until(20.0)                        # once only
+    ref = tj.TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    ref.propagate_until(10.0)
+    ref.propagate_until(20.0)
+    assert ta._kernel.kind == "compact" and _same(ta.state, ref.state)
+
+
+def test_tiering_can_be_turned_off(fresh, monkeypatch):
+    monkeypatch.setenv("TAYLORJIT_TIERING", "0")
+    ta = tj.TaylorAdaptive([(X, V), (V, -9.25 * tj.sin(X))], [0.5, 0.0])
+    assert ta._upgrade is None and ta._kernel.kind == "compact"
+    ta.propagate_until(10.0)
+    assert ta._kernel.kind == "compact"
+
+
+def test_pinned_kinds_do_not_tier():
+    assert tj.TaylorAdaptive(PEND, [0.05, 0.025], compact=True)._upgrade is None
+    assert tj.TaylorAdaptive(PEND, [0.05, 0.025], compact=False)._upgrade is None
+
+
+# ----------------------------------------------------------------------------- processes
+_CHILD = textwrap.dedent("""
+    import sys, numpy as np, taylorjit as tj
+    x, v = tj.make_vars("x", "v")
+    c = float(sys.argv[1])
+    ta = tj.TaylorAdaptive([(x, v), (v, -c * tj.sin(x) - 0.01 * v * v)], [0.3, 0.0],
+                           compact=False if sys.argv[2] == "pinned" else None)
+    if sys.argv[2] == "exit":
+        print("built", flush=True)
+        sys.exit(0)
+    ta.propagate_until(20.0)
+    print(ta._kernel.kind, ta.state.tobytes().hex(), flush=True)
+""")
+
+_BIG_CHILD = textwrap.dedent("""
+    import sys, taylorjit as tj
+    xs = tj.make_vars(*[f"x{i}" for i in range(16)])
+    c = float(sys.argv[1])
+    rhs = [tj.sin(xs[(i + 1) % 16] * c) * tj.exp(-xs[i] * xs[(i + 5) % 16]) + tj.cos(xs[i - 3])
+           for i in range(16)]
+    ta = tj.TaylorAdaptive(list(zip(xs, rhs)), [0.01 * i for i in range(16)])
+    print("building", flush=True)
+    import time; time.sleep(60)
+""")
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("TAYLORJIT_TIERING", None)
+    env.pop("TAYLORJIT_KERNEL", None)
+    return env
+
+
+def test_two_cold_processes_build_the_same_kernel(tj_cache_dir):
+    c = 9.0 + (time.time_ns() % 10**9) * 1e-12        # a system no earlier run has built
+    cmd = [sys.executable, "-c", _CHILD, repr(c), "pinned"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=_env()) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+    lines = [o[0].split() for o in outs]
+    assert lines[0][0] == "unrolled" and lines[0] == lines[1]
+    # a third process loads the entry both wrote, with the same bits
+    out = subprocess.run([sys.executable, "-c", _CHILD, repr(c), "default"], capture_output=True,
+                         text=True, timeout=300, env=_env())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == lines[0]
+
+
+def test_exit_during_a_background_build(tj_cache_dir):
+    c = 9.0 + (time.time_ns() % 10**9) * 1e-12
+    out = subprocess.run([sys.executable, "-c", _CHILD, repr(c), "exit"], capture_output=True,
+                         text=True, timeout=300, env=_env())
+    assert out.returncode == 0 and out.stdout.strip() == "built", out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+
+
+def test_killed_background_build_leaves_no_broken_entry(tj_cache_dir):
+    c = 1.0 + (time.time_ns() % 10**9) * 1e-12
+    p = subprocess.Popen([sys.executable, "-c", _BIG_CHILD, repr(c)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=_env())
+    assert p.stdout.readline().strip() == "building"
+    time.sleep(0.5)                                     # inside the trace or LLVM
+    p.send_signal(signal.SIGKILL)
+    p.communicate(timeout=60)
+    before = {f.name: f.stat().st_size for f in _cache.cache_dir().glob("*.o")}
+    # every object file left in the cache is whole: the next process loads or rebuilds it
+    code = _BIG_CHILD.replace('print("building", flush=True)\nimport time; time.sleep(60)',
+                              "")
+    code += textwrap.dedent("""
+        from taylorjit import _tiering
+        assert _tiering.wait_all(600)
+        ta.propagate_until(0.5)
+        print(ta._kernel.kind)
+    """)
+    out = subprocess.run([sys.executable, "-c", code, repr(c)], capture_output=True, text=True,
+                         timeout=900, env=_env())
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "unrolled"
+    for name, size in before.items():
+        assert size > 0, name
