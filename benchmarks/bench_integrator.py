@@ -33,7 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-REF_FILE = ROOT.parent / "shared" / "reference" / "references.json"
+REF_FILE = ROOT / "tests" / "data" / "references.json"
 REF = json.loads(REF_FILE.read_text()) if REF_FILE.exists() else {}
 
 

@@ -11,7 +11,7 @@ Problems (final error = max |y(t_end) - reference| over the components):
 
 * ``kepler``: two-body problem, e = 0.5, 20 orbits; reference: Kepler's equation.
 * ``outer_ss``: Sun + Jupiter..Pluto, Newtonian, 1e5 days; reference:
-  /work/shared/reference/references.json (quad-precision Taylor, tol 1e-32).
+  tests/data/references.json (quad-precision Taylor, tol 1e-32).
 * ``cr3bp``: the Arenstorf orbit (restricted three-body, mu = 0.012277471) over one
   period T = 17.0652165601579625588917206249; reference: the initial state.
 
@@ -20,6 +20,7 @@ Run: ``python benchmarks/bench_solve_ivp.py [--quick]``.
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 import json
 import math
 import os
@@ -34,7 +35,7 @@ import scipy.integrate
 from taylorjit._solve_ivp import solve_ivp as tj_solve_ivp
 from taylorjit._tracing import clear_trace_cache
 
-REF = os.environ.get("TAYLORJIT_REFERENCES", "/work/shared/reference/references.json")
+REF = os.environ.get("TAYLORJIT_REFERENCES", str(Path(__file__).resolve().parents[1] / "tests" / "data" / "references.json"))
 
 
 # ----------------------------------------------------------------- problems (plain numpy)

@@ -176,9 +176,7 @@ def _reference_composites():
     import json
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "shared" / "reference" / "references.json"
-    if not path.exists():
-        return []
+    path = Path(__file__).resolve().parent / "data" / "references.json"
     data = json.loads(path.read_text())["coefficients"]
     return [(k, v) for k, v in data.items() if isinstance(v, list)]
 
@@ -195,7 +193,6 @@ def parse_composite(key):
     return eval(text, {"__builtins__": {}}, ns), float(at), x  # noqa: S307 - trusted test data
 
 
-@pytest.mark.skipif(not REFERENCE_COMPOSITES, reason="../shared/reference/references.json missing")
 @pytest.mark.parametrize("key", [k for k, _ in REFERENCE_COMPOSITES])
 def test_reference_composites(key):
     values = dict(REFERENCE_COMPOSITES)[key]

@@ -1,6 +1,6 @@
 """TaylorAdaptive against independent references.
 
-References: ../shared/reference/references.json (quad-precision Taylor runs),
+References: tests/data/references.json (quad-precision Taylor runs),
 analytic solutions (harmonic oscillator, Kepler orbits, x' = x^2), heyoka's
 step-size rule (the step count of the pendulum), and the specialised kernel vs
 the compact VM (bit for bit).  Most tests use the compact VM (no compilation).
@@ -20,9 +20,8 @@ from taylorjit._integrator import TaylorAdaptive
 from taylorjit._odesys import Outcome, order_from_tol
 
 EPS = np.finfo(float).eps
-_REF_FILE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "references.json"
-REF = json.loads(_REF_FILE.read_text()) if _REF_FILE.exists() else None
-needs_ref = pytest.mark.skipif(REF is None, reason="../shared/reference not available")
+_REF_FILE = Path(__file__).resolve().parent / "data" / "references.json"
+REF = json.loads(_REF_FILE.read_text())      # shipped with the tests: never skipped
 
 
 def pendulum(compact=True, **kw):
@@ -38,7 +37,6 @@ def ref_state(name, t):
 
 
 # ------------------------------------------------------------------ references
-@needs_ref
 def test_pendulum_reference_and_heyoka_step_count():
     ta = pendulum()
     res = ta.propagate_until(10.0)
@@ -54,7 +52,6 @@ def test_pendulum_reference_and_heyoka_step_count():
     assert 0.2 < res.min_h <= res.max_h < 0.22
 
 
-@needs_ref
 def test_lorenz_reference():
     x, y, z = tj.make_vars("x", "y", "z")
     ta = TaylorAdaptive([(x, 10.0 * (y - x)), (y, x * (28.0 - z) - y), (z, x * y - 8.0 / 3.0 * z)],
