@@ -27,7 +27,7 @@ __all__ = ["clone", "dumps", "loads", "shared_of", "SHARED"]
 SHARED = ("_kernel", "_sys", "_hrows", "_vsys")
 _ATOMIC = (int, float, bool, str, complex, bytes)
 # attributes rebuilt from the others (TaylorAdaptive._bind_jet): never copied or pickled
-DERIVED = ("_head", "_plain")
+DERIVED = ("_head", "_plain", "_plain_addr")
 
 
 def clone(ta):

@@ -16,6 +16,8 @@ from . import _stepper as S
 from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
 from ._taylor_map import VariationalMixin
+from ._plainloop import (B_INIT as _B_INIT, B_MAXDT as _B_MAXDT, B_MAXSTEPS as _B_MAXSTEPS,
+                         B_TEND as _B_TEND, new_block, plain_loop as _plain_loop)
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system,
                       tier_up)
@@ -443,14 +445,16 @@ class TaylorAdaptive(VariationalMixin):
             self._tier_check()
         plain = self._plain
         if plain is not None and callback is None and not c_output and not progress:
-            # the plain case (fused step, no events, nothing to call back): the short
-            # entry, ~1.5 us less per call than the general driver below
+            # the plain case (fused step, no events, nothing to call back): the LLVM loop
+            # of taylorjit._plainloop (no numba code on this path), one ctypes argument
             tlim = float(t)
             if not math.isfinite(tlim):
                 check_time(tlim, "the final time")          # raises
-            code = S.propagate_plain_direct(
-                *plain, tlim, math.inf if max_delta_t is None else check_max_dt(max_delta_t),
-                0 if max_steps is None else check_max_steps(max_steps))
+            blk, fblk = plain
+            fblk[_B_TEND] = tlim
+            fblk[_B_MAXDT] = math.inf if max_delta_t is None else check_max_dt(max_delta_t)
+            blk[_B_MAXSTEPS] = 0 if max_steps is None else check_max_steps(max_steps)
+            code = _plain_loop()(self._plain_addr)
             fw = self._fw
             return PropagateResult(OUTCOMES[code], fw.item(_F_MINH), fw.item(_F_MAXH),
                                    self._iw.item(_I_NSTEPS))
@@ -506,16 +510,21 @@ class TaylorAdaptive(VariationalMixin):
         self._iw[S.I_LIGHT] = 2 if step else (1 if light else 0)
         self._iw[S.I_RADDR] = getattr(jet, "stepr_addr", 0) if step else 0
         self._iw[S.I_LADDR] = light
-        self._jaddr = step or light or jet._addr
+        self._jaddr = step or light or jet.__wrapper_address__()
         self._n_events = self._events.n_events
         # the leading arguments of every call of the compiled loops (fixed arrays:
         # the state, pars, time and tables are only ever written in place)
         self._head = (self._jaddr, prog, cvals, self._tc, self._iw, self._fw, self._hrows,
                       self._state, self._pars, self._tm, self._tlim)
-        # plain propagations of a fused step take the short entry (S.propagate_plain)
-        self._plain = ((self._jaddr, self._tc, self._iw, self._fw, self._state, self._pars,
-                        self._tm, self._tlim, self._xnew)
-                       if step else None)
+        # plain propagations of a fused step take the LLVM loop (taylorjit._plainloop)
+        if step:
+            blk, fblk = new_block(self._jaddr, self._tc, self._iw, self._fw, self._state,
+                                  self._pars, self._tm, self._tlim, self._xnew)
+            blk[_B_INIT] = 1
+            self._plain = (blk, fblk)
+            self._plain_addr = blk.ctypes.data
+        else:
+            self._plain = None
 
     def _tier_check(self):
         """Take the background-built kernel if it is ready (see
@@ -550,6 +559,7 @@ class TaylorAdaptive(VariationalMixin):
         state = dict(self.__dict__)
         state.pop("_head", None)        # rebuilt by _bind_jet (holds this process's address)
         state.pop("_plain", None)
+        state.pop("_plain_addr", None)
         state.pop("_upgrade", None)     # a build of this process (resubmitted on unpickling)
         tc = state.get("_tc")
         n_slots = self._kernel.n_slots

@@ -581,16 +581,40 @@ def _load(name: str, source: str, python: bool, inline: bool = True):
     return mod.jet
 
 
+def _vm_name():
+    return f"vm{_VM_LAYOUT}_{registry_hash()}"
+
+
 def vm_jet():
     """The compact VM's jet (compiled once per installation, then loaded from the cache)."""
     with _lock:
         k = ("vm", registry_hash())
         jet = _MEMO.get(k)
         if jet is None:
-            jet = _jetref_class()(_load(f"vm{_VM_LAYOUT}_{registry_hash()}", vm_source(), python=False,
-                                        inline=False))
+            jet = _jetref_class()(_load(_vm_name(), vm_source(), python=False, inline=False))
             _MEMO[k] = jet
         return jet
+
+
+def vm_ready() -> bool:
+    """Whether the VM is loaded in this process or compiled in numba's disk cache
+    (then :func:`vm_jet` loads it without compiling; a first use after installation
+    compiles it, tens of seconds)."""
+    if ("vm", registry_hash()) in _MEMO:
+        return True
+    return numba_cached(_cache.cache_dir(), _vm_name())
+
+
+def numba_cached(src_dir, stem: str) -> bool:
+    """Whether numba's cache holds compiled code of the module ``src_dir/stem.py``
+    (in ``__pycache__`` beside it, or under ``$NUMBA_CACHE_DIR``)."""
+    import os
+    from pathlib import Path
+
+    if any((Path(src_dir) / "__pycache__").glob(f"{stem}.*.nbi")):
+        return True
+    env = os.environ.get("NUMBA_CACHE_DIR")
+    return bool(env) and any(Path(env).rglob(f"{stem}.*.nbi"))
 
 
 def _spec_name(d: Decomposition, ode: bool) -> str:
@@ -605,7 +629,7 @@ def spec_is_compiled(d: Decomposition, ode: bool) -> bool:
         return True
     name = _spec_name(d, ode)
     cdir = _cache.cache_dir()
-    return (cdir / f"{name}.py").exists() and any((cdir / "__pycache__").glob(f"{name}.*.nbi"))
+    return (cdir / f"{name}.py").exists() and numba_cached(cdir, name)
 
 
 def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400, order: int | None = None,

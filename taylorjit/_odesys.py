@@ -210,12 +210,49 @@ def build_kernel(svars, rhs, extra, compact, order):
     full = 1 if np.any(hrows[n:] >= n) else 0
     if compact is None:
         kind = auto_kind(d, ode=True, order=order, full=full)
+        if kind == "compact":
+            kern = small_unrolled(d, order, full)
+            if kern is not None:
+                return kern, hrows, full
     elif compact:
         kind = "compact"
     else:
         kind = "unrolled" if can_unroll(d, order) else "spec"
     kern = get_kernel(d, ode=True, kind=kind, order=order, full=full)
     return kern, hrows, full
+
+
+# Automatic kind: systems whose unrolled code is at most this many scalar operations
+# (unrolled_size: pendulum 924, Lorenz 2772 at order 20) get it at once: LLVM compiles
+# them in ~0.1-0.2 s, less than loading the VM in a fresh process (numba), and their
+# plain propagations then run without any numba code (taylorjit._plainloop).  Bigger
+# systems start on the VM and move up in the background (tier_up).
+SYNC_UNROLL_MAX = 3000
+
+
+def small_unrolled(d, order, full):
+    """The unrolled kernel of a small ODE decomposition (see :data:`SYNC_UNROLL_MAX`),
+    built now; None for a bigger one, one that cannot be unrolled, or when the build
+    fails (then with a :class:`taylorjit._tiering.TierWarning`: the VM runs it)."""
+    import os
+    import warnings
+
+    from ._tiering import TierWarning, enabled
+    from ._unroll import UnsupportedUnroll, unrolled_jet, unrolled_size
+
+    if (not enabled() or unrolled_size(d, order) > SYNC_UNROLL_MAX
+            or os.environ.get("TAYLORJIT_KERNEL", "auto") not in ("", "auto")):
+        return None
+    try:
+        unrolled_jet(d, True, order, full)
+    except UnsupportedUnroll:
+        return None
+    except Exception as exc:            # noqa: BLE001 - the VM computes the same bits
+        warnings.warn(f"taylorjit could not compile the unrolled kernel of a system of "
+                      f"{len(d.outputs)} equations ({type(exc).__name__}: {exc}); it runs on "
+                      "the compact VM, with identical results", TierWarning, stacklevel=4)
+        return None
+    return get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
 
 
 def tier_up(kern, order, full, compact):

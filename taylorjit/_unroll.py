@@ -1059,13 +1059,10 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
     ``_kernel._jetref_class``): loaded from the disk cache, else traced,
     compiled by LLVM and cached.  Raises :class:`UnsupportedUnroll` if some
     operation cannot be traced above order 0."""
-    from ._kernel import vm_jet
-
     name = _name(d, ode, order, full)
     hit = _LOADED.get(name)
     if hit is not None:
         return hit
-    vm = vm_jet()
     with _building(name):       # one build of a kernel at a time; others wait for it
         hit = _LOADED.get(name)
         if hit is not None:
@@ -1087,11 +1084,17 @@ def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int):
         g = ee.get_global_value_address(name + "_vm")
         if not g:   # pragma: no cover - a broken object file
             raise RuntimeError(f"the unrolled kernel {name} did not load")
-        ctypes.c_void_p.from_address(g).value = vm._addr
-        handle = _unrolled_ref_class()(addr, (vm, ee))
+        # the VM runs the kernel's VM groups and calls at another order or table shape:
+        # bound when first needed (UnrolledRef.vm_bound), so that a kernel without VM
+        # groups loads without numba (loading the VM costs a fresh process ~0.3-1.4 s,
+        # compiling it on a first use after installation tens of seconds)
+        handle = _unrolled_ref_class()(addr, [None, ee])
+        handle.vm_global = g
         handle.light_addr = ee.get_function_address(name + "_light")   # 0: none (VM groups)
         handle.step_addr = ee.get_function_address(name + "_step")     # 0: none (_emit_step)
         handle.stepr_addr = ee.get_function_address(name + "_stepr")   # 0: none (big program)
+        if not handle.light_addr:
+            handle.vm_bound()
         with _lock:
             _LOADED[name] = handle
         return handle
@@ -1128,20 +1131,41 @@ def _unrolled_ref_class():
     base = _jetref_class()
 
     class UnrolledRef(base):
-        __slots__ = ("keep", "light_addr", "step_addr", "stepr_addr")
+        __slots__ = ("keep", "light_addr", "step_addr", "stepr_addr", "vm_global")
 
         def __init__(self, addr, keep):
             self._addr = addr
             self.dispatcher = None
-            self.keep = keep        # the VM fallback and the execution engine stay alive
+            self.keep = keep        # [the VM fallback, the execution engine]: kept alive
             self.light_addr = 0     # the light entry, for tables of the kernel's own shape
             self.step_addr = 0      # the fused step (ODE kernels with a light entry)
             self.stepr_addr = 0     # its register variant (small ODE kernels)
+            self.vm_global = 0      # address of the kernel's pointer to the VM
+
+        def vm_bound(self):
+            """The handle, with the kernel's VM fallback bound (the VM loaded or
+            compiled first if needed).  Every use of the full jet entry goes through
+            here (numba drivers take the handle by its wrapper address); the light
+            entry and the fused steps never call the VM."""
+            if self.keep[0] is None:
+                from ._kernel import vm_jet
+
+                vm = vm_jet()
+                ctypes.c_void_p.from_address(self.vm_global).value = vm._addr
+                self.keep[0] = vm
+            elif not ctypes.c_void_p.from_address(self.vm_global).value:
+                ctypes.c_void_p.from_address(self.vm_global).value = self.keep[0]._addr
+            return self
+
+        def __wrapper_address__(self):
+            if self.keep[0] is None:
+                self.vm_bound()
+            return self._addr
 
         def __call__(self, *args):
             from ._kernel import call_jet
 
-            call_jet()(self, *args)
+            call_jet()(self.vm_bound(), *args)
 
     _REF.append(UnrolledRef)
     return UnrolledRef

@@ -164,7 +164,40 @@ def fresh(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_default_integrator_moves_to_the_unrolled_kernel(fresh):
+@pytest.fixture
+def background(fresh, monkeypatch):
+    """Small systems too take the background path (normally compiled at once)."""
+    monkeypatch.setattr(_odesys, "SYNC_UNROLL_MAX", 0)
+    return fresh
+
+
+def test_small_system_gets_its_unrolled_kernel_at_once(fresh):
+    sys_ = [(X, V), (V, -9.625 * tj.sin(X))]
+    ta = tj.TaylorAdaptive(sys_, [0.5, 0.0])
+    assert ta._kernel.kind == "unrolled" and ta._upgrade is None and ta._plain is not None
+    assert ta._kernel.jet.keep[0] is None               # no VM loaded for it
+    ref = tj.TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    for t in (10.0, 250.0, -3.0):
+        ra, rb = ta.propagate_until(t), ref.propagate_until(t)
+        assert tuple(ra) == tuple(rb)
+        assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc) and ta.dtime == ref.dtime
+    ra, rb = ta.propagate_until(20.0, max_steps=7), ref.propagate_until(20.0, max_steps=7)
+    assert ra.outcome == tj.Outcome.step_limit and tuple(ra) == tuple(rb)
+    ra = ta.propagate_until(30.0, max_delta_t=0.05)
+    rb = ref.propagate_until(30.0, max_delta_t=0.05)
+    assert tuple(ra) == tuple(rb) and _same(ta.state, ref.state)
+    # the full jet entry binds the VM when first used (another order: the VM computes it)
+    tc = np.zeros((ta._kernel.n_slots, 6))
+    tc[:2, 0] = [0.5, 0.0]
+    ta._kernel(tc, 5, np.zeros(0), 0.0, 1)
+    assert ta._kernel.jet.keep[0] is not None
+    tc2 = np.zeros_like(tc)
+    tc2[:2, 0] = [0.5, 0.0]
+    ref._kernel(tc2, 5, np.zeros(0), 0.0, 1)
+    assert _same(tc, tc2)
+
+
+def test_default_integrator_moves_to_the_unrolled_kernel(background):
     sys_ = [(X, V), (V, -9.75 * tj.sin(X) - 0.125 * V)]
     ta = tj.TaylorAdaptive(sys_, [0.5, 0.0])
     assert ta._kernel.kind == "compact" and ta._upgrade is not None
@@ -177,12 +210,12 @@ def test_default_integrator_moves_to_the_unrolled_kernel(fresh):
     tb.propagate_until(50.0)
     assert ta._kernel.kind == "unrolled" and tb._kernel.kind == "unrolled"
     assert _same(ta.state, ref.state) and _same(tb.state[:, 0], ref.state)
-    assert list(fresh.rglob("tj_unrolled_*.o"))          # cached for the next process
+    assert list(background.rglob("tj_unrolled_*.o"))     # cached for the next process
     # a later integrator of the system loads it at once
     assert tj.TaylorAdaptive(sys_, [0.1, 0.0])._kernel.kind == "unrolled"
 
 
-def test_failed_build_warns_once_and_keeps_the_vm(fresh, monkeypatch):
+def test_failed_build_warns_once_and_keeps_the_vm(background, monkeypatch):
     real = _odesys.get_kernel
 
     def broken(d, ode=False, kind="compact", order=None, full=0):
@@ -205,7 +238,7 @@ def test_failed_build_warns_once_and_keeps_the_vm(fresh, monkeypatch):
     assert ta._kernel.kind == "compact" and _same(ta.state, ref.state)
 
 
-def test_tiering_can_be_turned_off(fresh, monkeypatch):
+def test_tiering_can_be_turned_off(background, monkeypatch):
     monkeypatch.setenv("TAYLORJIT_TIERING", "0")
     ta = tj.TaylorAdaptive([(X, V), (V, -9.25 * tj.sin(X))], [0.5, 0.0])
     assert ta._upgrade is None and ta._kernel.kind == "compact"

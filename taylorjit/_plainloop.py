@@ -1,0 +1,301 @@
+"""The plain propagation loop as LLVM code: no numba compilation on the common path.
+
+``propagate_until`` of an integrator without events, grid, continuous output,
+callback or progress bar, whose kernel has a fused step (an unrolled kernel,
+see ``taylorjit._unroll._emit_step``), is one loop around the step function.
+This module writes that loop -- :func:`taylorjit._stepper.init_run` followed by
+:func:`taylorjit._stepper.propagate_fused`, the same IEEE operations in the same
+order, so the trajectories are bit-identical (tested) -- as one LLVM function,
+compiled once per installation and loaded from the disk cache in milliseconds.
+A fresh process, even one with empty caches, then integrates without waiting for
+numba to compile the engine's general loops (tens of seconds the first time).
+
+The function takes one argument, the address of an int64 block (one ctypes
+argument costs less than thirteen)::
+
+    int64 tj_plain_loop(int64 *blk)
+    blk = [step fn, tc, iw, fw, state, pars, tm, tlim, xnew,   (addresses)
+           max_steps, init, budget, t_end (bits), max_dt (bits)]
+
+and returns the outcome code of :mod:`taylorjit._stepper`.  ``init = 1`` starts a
+propagation to ``t_end`` (``init_run``); ``0`` resumes one after a budget.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+
+import numpy as np
+
+from . import _stepper as S
+
+__all__ = ["plain_loop", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
+           "B_MAXDT"]
+
+_LAYOUT = 1
+B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_INIT, B_BUDGET, \
+    B_TEND, B_MAXDT = range(14)
+BLOCK = 14
+_lock = threading.Lock()
+_FN: list = []
+
+
+def _make_ir(name: str) -> str:
+    from llvmlite import ir
+
+    f64, i64, i1 = ir.DoubleType(), ir.IntType(64), ir.IntType(1)
+    ptr = ir.PointerType()
+    mod = ir.Module(name=name)
+    fn = ir.Function(mod, ir.FunctionType(i64, [ptr]), name=name)
+    blk = fn.args[0]
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    step_ty = ir.FunctionType(f64, [ptr, ptr, f64, ptr, ptr, f64, f64, f64, f64])
+    light_ty = ir.FunctionType(ir.VoidType(), [ptr, ptr, f64])
+    fabs = mod.declare_intrinsic("llvm.fabs", [f64], ir.FunctionType(f64, [f64]))
+
+    def c(x):
+        return ir.Constant(f64, x)
+
+    def ci(x):
+        return ir.Constant(i64, x)
+
+    def at(base, i, ty):
+        return b.gep(base, [i if isinstance(i, ir.Value) else ci(i)], inbounds=True,
+                     source_etype=ty)
+
+    def word(i):
+        return b.load(at(blk, i, i64), typ=i64)
+
+    def addr(i):
+        return b.inttoptr(word(i), ptr)
+
+    def fword(i):
+        return b.bitcast(word(i), f64)
+
+    step = b.inttoptr(word(B_STEP), step_ty.as_pointer())
+    tc, iw, fw, state, pars, tm, tlim, xnew = (addr(i) for i in range(B_TC, B_XNEW + 1))
+
+    def ld(base, i, ty=f64):
+        return b.load(at(base, i, ty), typ=ty)
+
+    def st(v, base, i, ty=f64):
+        b.store(v, at(base, i, ty))
+
+    def isfinite(v):
+        # |v| < inf is false for inf and NaN: math.isfinite
+        return b.fcmp_ordered("<", b.call(fabs, [v]), c(math.inf))
+
+    def two_sum(x, y):
+        s = b.fadd(x, y)
+        bb = b.fsub(s, x)
+        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+
+    def fast_two_sum(x, y):
+        s = b.fadd(x, y)
+        return s, b.fsub(y, b.fsub(s, x))
+
+    def dd_add(ahi, alo, bhi, blo):
+        xh, yh = two_sum(ahi, bhi)
+        xl, yl = two_sum(alo, blo)
+        yh = b.fadd(yh, xl)
+        xh, yh = fast_two_sum(xh, yh)
+        yh = b.fadd(yh, yl)
+        return fast_two_sum(xh, yh)
+
+    def dd_sub(ahi, alo, bhi, blo):
+        return dd_add(ahi, alo, b.fneg(bhi), b.fneg(blo))
+
+    def dd_lt(ahi, alo, bhi, blo):
+        return b.or_(b.fcmp_ordered("<", ahi, bhi),
+                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
+
+    # ---- init_run (init == 1)
+    init_bb = fn.append_basic_block("init")
+    body_bb = fn.append_basic_block("setup")
+    b.cbranch(b.icmp_signed("==", word(B_INIT), ci(1)), init_bb, body_bb)
+    b.position_at_end(init_bb)
+    t_end = fword(B_TEND)
+    st(t_end, tlim, 0)
+    st(c(0.0), tlim, 1)
+    rhi, _ = dd_sub(t_end, c(0.0), ld(tm, 0), ld(tm, 1))
+    st(b.zext(b.fcmp_ordered(">=", rhi, c(0.0)), i64), iw, S.I_FWD, i64)
+    for idx, val in ((S.I_NSTEPS, ci(0)), (S.I_MAXSTEPS, word(B_MAXSTEPS)), (S.I_CIDX, ci(0)),
+                     (S.I_BUDGET, word(B_BUDGET)), (S.I_WANTGRID, ci(0)), (S.I_GIDX, ci(0)),
+                     (S.I_WANTC, ci(0))):
+        st(val, iw, idx, i64)
+    st(fword(B_MAXDT), fw, S.F_MAXDT)
+    st(c(math.inf), fw, S.F_MINH)
+    st(c(0.0), fw, S.F_MAXH)
+    b.branch(body_bb)
+
+    # ---- propagate_fused: the bookkeeping in locals (allocas promoted to registers)
+    b.position_at_end(body_bb)
+    n = ld(iw, S.I_N, i64)
+    raddr = ld(iw, S.I_RADDR, i64)
+    rstep = b.inttoptr(raddr, step_ty.as_pointer())
+    rhofac, inv_o, inv_om1 = ld(fw, S.F_RHOFAC), ld(fw, S.F_INVO), ld(fw, S.F_INVOM1)
+    max_dt = ld(fw, S.F_MAXDT)
+    fwd = b.icmp_signed("==", ld(iw, S.I_FWD, i64), ci(1))
+    tl_hi, tl_lo = ld(tlim, 0), ld(tlim, 1)
+    budget = ld(iw, S.I_BUDGET, i64)
+    max_steps = ld(iw, S.I_MAXSTEPS, i64)
+    ncol = b.add(ld(iw, S.I_ORDER, i64), ci(1))
+
+    def var(ty, init):
+        p = b.alloca(ty)
+        b.store(init, p)
+        return p
+
+    v_stale = var(i1, ir.Constant(i1, 0))
+    v_tlast = var(f64, c(0.0))
+    v_nsteps = var(i64, ld(iw, S.I_NSTEPS, i64))
+    v_minh, v_maxh = var(f64, ld(fw, S.F_MINH)), var(f64, ld(fw, S.F_MAXH))
+    v_thi, v_tlo = var(f64, ld(tm, 0)), var(f64, ld(tm, 1))
+    v_tshi, v_tslo = var(f64, ld(fw, S.F_TSHI)), var(f64, ld(fw, S.F_TSLO))
+    v_lasth, v_h = var(f64, ld(fw, S.F_LASTH)), var(f64, ld(fw, S.F_H))
+    v_taken = var(i64, ci(0))
+    v_oc = var(i64, ci(S.OC_SUCCESS))
+    v_i = var(i64, ci(0))
+
+    loop = fn.append_basic_block("loop")
+    exit_bb = fn.append_basic_block("exit")
+    b.branch(loop)
+    b.position_at_end(loop)
+    thi, tlo = b.load(v_thi, typ=f64), b.load(v_tlo, typ=f64)
+    rhi, rlo = dd_sub(tl_hi, tl_lo, thi, tlo)
+    # step_limit(fwd, max_dt, rhi, rlo)
+    neg_max = b.fneg(max_dt)
+    lim_f = b.select(dd_lt(max_dt, c(0.0), rhi, rlo), max_dt, rhi)
+    lim_b = b.select(dd_lt(rhi, rlo, neg_max, c(0.0)), neg_max, rhi)
+    dtl = b.select(fwd, lim_f, lim_b)
+    taken = b.load(v_taken, typ=i64)
+    use_reg = b.and_(b.icmp_signed("!=", raddr, ci(0)), b.icmp_signed(">=", taken, ci(S.REG_AFTER)))
+    reg_bb, plain_bb, stepped = (fn.append_basic_block(x) for x in ("reg", "plainstep", "stepped"))
+    b.cbranch(use_reg, reg_bb, plain_bb)
+
+    def copy_loop(count, body):
+        """for i in range(count): body(i)"""
+        head, blk_, done = (fn.append_basic_block(x) for x in ("cl_head", "cl_body", "cl_done"))
+        b.store(ci(0), v_i)
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(v_i, typ=i64)
+        b.cbranch(b.icmp_signed("<", i, count), blk_, done)
+        b.position_at_end(blk_)
+        body(i)
+        b.store(b.add(i, ci(1)), v_i)
+        b.branch(head)
+        b.position_at_end(done)
+
+    b.position_at_end(reg_bb)
+    copy_loop(n, lambda i: b.store(b.load(at(state, i, f64), typ=f64), at(tc, b.mul(i, ncol), f64)))
+    h_reg = b.call(rstep, [tc, pars, thi, state, xnew, dtl, rhofac, inv_o, inv_om1])
+    b.store(ir.Constant(i1, 1), v_stale)
+    b.store(thi, v_tlast)
+    reg_end = b.block
+    b.branch(stepped)
+    b.position_at_end(plain_bb)
+    h_plain = b.call(step, [tc, pars, thi, state, xnew, dtl, rhofac, inv_o, inv_om1])
+    b.store(ir.Constant(i1, 0), v_stale)
+    plain_end = b.block
+    b.branch(stepped)
+    b.position_at_end(stepped)
+    h = b.phi(f64)
+    h.add_incoming(h_reg, reg_end)
+    h.add_incoming(h_plain, plain_end)
+    b.store(h, v_h)
+    nhi, nlo = dd_add(thi, tlo, h, c(0.0))
+    v_ok = var(i1, b.and_(isfinite(h), b.and_(isfinite(nhi), isfinite(nlo))))
+    copy_loop(n, lambda i: b.store(b.and_(b.load(v_ok, typ=i1),
+                                          isfinite(b.load(at(xnew, i, f64), typ=f64))), v_ok))
+    bad_bb, good_bb = fn.append_basic_block("nonfinite"), fn.append_basic_block("commit")
+    b.cbranch(b.load(v_ok, typ=i1), good_bb, bad_bb)
+    b.position_at_end(bad_bb)
+    b.store(ci(S.OC_ERR_NF), v_oc)
+    b.branch(exit_bb)
+    b.position_at_end(good_bb)
+    b.store(h, v_lasth)
+    b.store(thi, v_tshi)
+    b.store(tlo, v_tslo)
+    copy_loop(n, lambda i: b.store(b.load(at(xnew, i, f64), typ=f64), at(state, i, f64)))
+    b.store(nhi, v_thi)
+    b.store(nlo, v_tlo)
+    ns = b.load(v_nsteps, typ=i64)
+    ns = b.select(b.fcmp_unordered("!=", h, c(0.0)), b.add(ns, ci(1)), ns)
+    b.store(ns, v_nsteps)
+    # min/max |h| over the steps not cut by the limit (h != dtl)
+    ah = b.call(fabs, [h])
+    cut = b.fcmp_ordered("==", h, dtl)
+    minh, maxh = b.load(v_minh, typ=f64), b.load(v_maxh, typ=f64)
+    b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered("<", ah, minh)), ah, minh), v_minh)
+    b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered(">", ah, maxh)), ah, maxh), v_maxh)
+    tl_bb, sl_bb, bud_bb, next_bb = (fn.append_basic_block(x) for x in
+                                     ("time_limit", "step_limit", "budget", "next"))
+    c_tl = b.fcmp_ordered("==", h, rhi)
+    chk_steps = fn.append_basic_block("chk_steps")
+    b.cbranch(c_tl, tl_bb, chk_steps)
+    b.position_at_end(tl_bb)
+    b.store(ci(S.OC_TIME_LIMIT), v_oc)
+    b.branch(exit_bb)
+    b.position_at_end(chk_steps)
+    c_sl = b.and_(b.icmp_signed("!=", max_steps, ci(0)), b.icmp_signed(">=", ns, max_steps))
+    chk_budget = fn.append_basic_block("chk_budget")
+    b.cbranch(c_sl, sl_bb, chk_budget)
+    b.position_at_end(sl_bb)
+    b.store(ci(S.OC_STEP_LIMIT), v_oc)
+    b.branch(exit_bb)
+    b.position_at_end(chk_budget)
+    taken1 = b.add(taken, ci(1))
+    b.store(taken1, v_taken)
+    c_bud = b.and_(b.icmp_signed(">", budget, ci(0)), b.icmp_signed(">=", taken1, budget))
+    b.cbranch(c_bud, bud_bb, next_bb)
+    b.position_at_end(bud_bb)
+    b.store(ci(S.OC_CONTINUE), v_oc)
+    b.branch(exit_bb)
+    b.position_at_end(next_bb)
+    b.branch(loop)
+
+    # ---- exit: the last step's coefficients if the register step ran, bookkeeping back
+    b.position_at_end(exit_bb)
+    light_bb, wb_bb = fn.append_basic_block("light"), fn.append_basic_block("writeback")
+    b.cbranch(b.load(v_stale, typ=i1), light_bb, wb_bb)
+    b.position_at_end(light_bb)
+    light = b.inttoptr(ld(iw, S.I_LADDR, i64), light_ty.as_pointer())
+    b.call(light, [tc, pars, b.load(v_tlast, typ=f64)])
+    b.branch(wb_bb)
+    b.position_at_end(wb_bb)
+    st(b.load(v_thi, typ=f64), tm, 0)
+    st(b.load(v_tlo, typ=f64), tm, 1)
+    for idx, v in ((S.F_H, v_h), (S.F_LASTH, v_lasth), (S.F_TSHI, v_tshi), (S.F_TSLO, v_tslo),
+                   (S.F_MINH, v_minh), (S.F_MAXH, v_maxh)):
+        st(b.load(v, typ=f64), fw, idx)
+    st(b.load(v_nsteps, typ=i64), iw, S.I_NSTEPS, i64)
+    b.ret(b.load(v_oc, typ=i64))
+    return str(mod)
+
+
+def plain_loop():
+    """The compiled loop (a ctypes function of one int64 address), built once per
+    installation (then loaded from the disk cache)."""
+    if _FN:
+        return _FN[0]
+    with _lock:
+        if not _FN:
+            from ._unroll import load_module
+
+            name = f"tj_plain_loop{_LAYOUT}"
+            addr, ee = load_module(name, lambda: _make_ir(name), passes=True)
+            fn = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(addr)
+            _FN.extend([fn, ee])
+    return _FN[0]
+
+
+def new_block(step_addr, tc, iw, fw, state, pars, tm, tlim, xnew):
+    """The argument block of :func:`plain_loop` for an integrator's arrays (which
+    must stay alive and in place); returns ``(int64 block, float64 view)``."""
+    blk = np.zeros(BLOCK, dtype=np.int64)
+    blk[B_STEP] = step_addr
+    for i, a in zip(range(B_TC, B_XNEW + 1), (tc, iw, fw, state, pars, tm, tlim, xnew)):
+        blk[i] = a.ctypes.data
+    return blk, blk.view(np.float64)
