@@ -20,8 +20,9 @@ Rules this module owns:
 - at interpreter exit a build that is running gets :data:`EXIT_WAIT` seconds to
   finish and land in the disk cache (for the next process); queued builds are
   dropped;
-- ``TAYLORJIT_TIERING=0`` turns background builds off (the VM stays; kernels
-  already in the disk cache are still loaded at once).
+- ``TAYLORJIT_TIERING=0`` turns background builds off (systems that start on the
+  VM stay there; small systems still get their unrolled kernel at once, and kernels
+  already in the disk cache are still loaded).
 """
 from __future__ import annotations
 

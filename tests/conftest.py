@@ -27,6 +27,21 @@ def _test_cache_dir() -> Path:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_background_builds():
+    """No background builds of faster kernels (``TAYLORJIT_TIERING=0``): every kernel
+    kind computes the same bits, so they would change nothing but the suite's CPU time,
+    and how much depends on what the cache already holds.  ``tests/test_tiering.py``
+    turns them on where it tests them."""
+    old = os.environ.get("TAYLORJIT_TIERING")
+    os.environ["TAYLORJIT_TIERING"] = "0"
+    yield
+    if old is None:
+        os.environ.pop("TAYLORJIT_TIERING", None)
+    else:
+        os.environ["TAYLORJIT_TIERING"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def tj_cache_dir():
     """Point ``TAYLORJIT_CACHE_DIR`` at the persistent test cache for the session."""
     path = _test_cache_dir()
