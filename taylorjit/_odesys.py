@@ -13,7 +13,7 @@ import numpy as np
 
 from ._decompose import decompose
 from ._expr import Expr, expr, get_variables, var as _var
-from ._kernel import auto_kind, can_unroll, get_kernel
+from ._kernel import auto_kind, can_unroll, compiled_kind, get_kernel
 
 __all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
            "order_from_tol", "check_tol", "build_kernel", "tier_up"]
@@ -198,7 +198,8 @@ def build_kernel(svars, rhs, extra, compact, order):
     (extra rows that are not state rows need it).
 
     Kernel kind: ``compact=True`` the VM; ``False`` the unrolled kernel at
-    ``order`` (the specialised loops for systems too big to unroll); ``None``
+    ``order`` (for systems too big to unroll, the specialised loops or the VM:
+    :func:`taylorjit._kernel.compiled_kind`); ``None``
     automatic (:func:`taylorjit._kernel.auto_kind`)."""
     try:
         d = decompose(list(rhs) + list(extra), svars)
@@ -217,7 +218,7 @@ def build_kernel(svars, rhs, extra, compact, order):
     elif compact:
         kind = "compact"
     else:
-        kind = "unrolled" if can_unroll(d, order) else "spec"
+        kind = compiled_kind(d, order)
     kern = get_kernel(d, ode=True, kind=kind, order=order, full=full)
     return kern, hrows, full
 

@@ -78,3 +78,82 @@ def test_tolerance_of_the_wrong_length_is_refused():
         sol = tj.solve_ivp(_falling, (0, 1), [1.0, 0.0], atol=atol, rtol=1e-12)
         assert sol.success
         assert abs(sol.y[0, -1] - (1.0 - G / 2)) <= 1e-12
+
+
+# ----------------------------------------------------------------------- unrolled size
+def _one_function_system(name, n=3):
+    from taylorjit._decompose import decompose
+
+    xs = tj.make_vars(*[f"u{i}" for i in range(n)])
+    f = getattr(tj, name)
+    rhs = []
+    for i in range(n):
+        a = xs[(i + 1) % n] * (0.1 + 0.01 * i)
+        if name == "kepE":
+            rhs.append(f(0.1 + 0.001 * i, a))
+        elif name == "atan2":
+            rhs.append(f(a, xs[(i + 2) % n] + 2.0))
+        else:
+            rhs.append(f(a + 1.5) * xs[i] ** 1.37)
+    return decompose(rhs, list(xs))
+
+
+def _registered_functions():
+    from taylorjit._registry import FUNCTIONS
+
+    return sorted(FUNCTIONS)
+
+
+@pytest.mark.parametrize("name", _registered_functions())
+def test_unrolled_size_bounds_the_traced_program(name):
+    # the bound that keeps huge systems off the unrolled path must not be exceeded by the
+    # program the tracer builds (kepE's was 2.3 times its old estimate)
+    from taylorjit import _unroll
+
+    d = _one_function_system(name)
+    for order in (2, 5, 12, 20):
+        bound = _unroll.unrolled_size(d, order)
+        for vector_sums in (False, True):
+            p = _unroll.trace_program(d, True, order, 0, vector_sums=vector_sums,
+                                      trace_pow=True)
+            assert len(p.nodes) <= bound, (name, order, vector_sums)
+
+
+def _variational_pendulum(k):
+    from taylorjit._decompose import decompose
+
+    x, v = tj.make_vars("x", "v")
+    vsys = tj.var_ode_sys([(x, v), (v, -9.8 * tj.sin(x))], "vars", k)
+    return vsys, decompose(list(vsys.rhs), list(vsys.state_vars))
+
+
+def test_compiled_kind_keeps_huge_systems_off_the_compilers():
+    # the size decision alone (nothing is built): the order-8 variational pendulum (90
+    # equations, 2548 operations) at the default order 20 traced and compiled for minutes
+    # past 20 GB with compact=False
+    from taylorjit import _kernel, _unroll
+    from taylorjit._decompose import decompose
+
+    _, d = _variational_pendulum(8)
+    assert len(d.ops) > _kernel.MAX_SPEC_OPS
+    assert _unroll.unrolled_size(d, 20) > _unroll.MAX_UNROLLED
+    with pytest.warns(RuntimeWarning, match=r"2548 operations, \d+ once unrolled at order 20"):
+        assert _kernel.compiled_kind(d, 20) == "compact"
+    # small enough to unroll: unrolled; too big to unroll but small: the specialised loops
+    _, small = _variational_pendulum(2)
+    assert _kernel.compiled_kind(small, 20) == "unrolled"
+    X, Y, Z = tj.make_vars("X", "Y", "Z")
+    lorenz = decompose([10 * (Y - X), X * (28 - Z) - Y, X * Y - 8 / 3 * Z], [X, Y, Z])
+    assert not _kernel.can_unroll(lorenz, 200)
+    assert _kernel.compiled_kind(lorenz, 200) == "spec"
+
+
+def test_compact_false_on_a_huge_system_runs_on_the_vm():
+    vsys, _ = _variational_pendulum(8)
+    with pytest.warns(RuntimeWarning, match="2548 operations"):
+        ta = tj.TaylorAdaptive(vsys, [0.05, 0.025], compact=False)
+    ref = tj.TaylorAdaptive(vsys, [0.05, 0.025], compact=True)
+    assert ta.compact
+    for _ in range(3):
+        assert ta.step().h == ref.step().h
+    assert np.array_equal(ta.state, ref.state) and ta.time == ref.time
