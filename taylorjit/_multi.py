@@ -104,23 +104,17 @@ def interpolation_matrices(n: int, p: int):
     partial derivatives are ``C_d @ f_d`` (``f_d``: normalised d-th coefficients
     along :func:`directions`).  Exact integer arithmetic, rounded once; stored in
     the kernel cache directory after the first computation."""
-    from ._cache import cache_dir
+    import io
 
-    path = cache_dir() / f"guw_{n}_{p}.npz"
-    try:
-        with np.load(path) as z:
+    from ._cache import read_blob, write_blob
+
+    name = f"guw_{n}_{p}.npz"
+    data = read_blob(name)      # checksummed: a damaged or swapped file reads as None
+    if data is not None:
+        with np.load(io.BytesIO(data)) as z:
             return tuple((multi_indices(n, d), z[f"d{d}"]) for d in range(p + 1))
-    except (OSError, KeyError, ValueError):
-        pass
     mats = _compute(n, p)
-    try:
-        import os
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **{f"d{d}": C for d, (_, C) in enumerate(mats)})
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    buf = io.BytesIO()
+    np.savez(buf, **{f"d{d}": C for d, (_, C) in enumerate(mats)})
+    write_blob(name, buf.getvalue())
     return mats

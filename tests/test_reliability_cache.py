@@ -157,3 +157,327 @@ def test_compact_false_on_a_huge_system_runs_on_the_vm():
     for _ in range(3):
         assert ta.step().h == ref.step().h
     assert np.array_equal(ta.state, ref.state) and ta.time == ref.time
+
+
+# ----------------------------------------------------------------------- disk cache
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache directory, with every in-process memo of cached code reset
+    (the compact VM, compiled once per installation, stays loaded: it is not
+    compiled again in the empty directory)."""
+    from taylorjit import _cache, _kernel
+
+    _kernel.vm_jet()
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_cache, "_DIR_CACHE", {})
+    monkeypatch.setattr(_cache, "_FALLBACK", {})
+    _reset_memos(monkeypatch)
+    return tmp_path
+
+
+def _reset_memos(monkeypatch):
+    """Forget every kernel loaded in this process except the VM (the next use
+    reads the disk cache)."""
+    from taylorjit import _cjet, _gvm, _jet, _kernel, _plainloop, _unroll, _vcfunc, _vjet
+
+    monkeypatch.setattr(_kernel, "_MEMO", {k: v for k, v in _kernel._MEMO.items()
+                                           if k[0] == "vm"})
+    for mod, name in ((_unroll, "_LOADED"), (_cjet, "_LOADED"), (_vjet, "_LOADED"),
+                      (_vcfunc, "_LOADED"), (_gvm, "_MODS"), (_jet, "_PLANS"),
+                      (_jet, "_DFAST")):
+        monkeypatch.setattr(mod, name, type(getattr(mod, name))())
+    monkeypatch.setattr(_plainloop, "_FN", [])
+
+
+_XY = tj.make_vars("x", "y")
+
+
+def _expr(tag):
+    x, y = _XY
+    return tj.exp(x * tag) * tj.sin(y) + x * y / tag
+
+
+def _integrated(tag):          # unrolled kernel (tj_unrolled_*.o) and plain loop (tj_plain_loop*)
+    x, y = _XY
+    ta = tj.TaylorAdaptive([(x, y), (y, -tag * tj.sin(x))], [0.1, 0.0], compact=False)
+    ta.propagate_until(3.0)
+    return np.concatenate([ta.state, [ta.time]])
+
+
+def _coefficients(tag):       # direct coefficients kernel (taylorjit._cjet)
+    return np.asarray(tj.taylor_coefficients(_expr(tag), list(_XY), [0.3, 0.2], order=8,
+                                             direction=[1.0, 0.5], kind="unrolled"))
+
+
+def _partials(tag):           # SIMD partials kernel (taylorjit._vjet)
+    r = tj.derivatives(_expr(tag), list(_XY), [0.3, 0.2], order=3, kind="unrolled")
+    return np.array([r[(i, j)] for i in range(4) for j in range(4 - i)])
+
+
+def _simd(tag):               # SIMD evaluator (taylorjit._vcfunc)
+    g = tj.cfunc([_expr(tag)], list(_XY), simd=True)
+    return g(np.linspace(0.1, 1.0, 22).reshape(11, 2))
+
+
+def _table(tag):              # interpolation matrices of the partials (guw_*.npz)
+    from taylorjit import _multi
+
+    n, p = {1.5: (2, 3), 2.5: (3, 2)}[tag]
+    mats = _multi.interpolation_matrices.__wrapped__(n, p)      # no in-process memo
+    exact = _multi._compute(n, p)
+    assert all(np.array_equal(C, E) for (_, C), (_, E) in zip(mats, exact))
+    return np.concatenate([C.ravel() for _, C in mats])
+
+
+def _group(tag):              # group functions of the VM (taylorjit._gvm)
+    from taylorjit import _gvm
+
+    addrs = _gvm.group_functions({1.5: "mul", 2.5: "sincos"}[tag], 7)
+    assert all(addrs)
+    return np.array([len(addrs)])
+
+
+_BLOBS = {"tj_unrolled_": _integrated, "tj_plain_loop": _integrated, "tj_coefs_": _coefficients,
+          "tj_partials_": _partials, "guw_": _table, "tj_simd_": _simd, "tj_group_": _group}
+
+
+def _blobs(cache, prefix):
+    return sorted(p for p in cache.rglob(f"{prefix}*") if not p.name.endswith(".tmp"))
+
+
+def _damage(path, how, other):
+    raw = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "random":
+        path.write_bytes(np.random.default_rng(len(raw)).bytes(len(raw)))
+    elif how == "flipped":          # one bit of the payload
+        path.write_bytes(raw[:-10] + bytes([raw[-10] ^ 1]) + raw[-9:])
+    elif how == "swapped":          # another valid entry of the cache
+        path.write_bytes(other.read_bytes())
+    elif how == "unchecked":        # the payload alone, without the checksum line
+        path.write_bytes(raw.partition(b"\n")[2])
+    elif how == "directory":
+        path.unlink()
+        path.mkdir()
+    else:                           # pragma: no cover
+        raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["truncated", "empty", "random", "flipped", "swapped",
+                                 "unchecked", "directory"])
+@pytest.mark.parametrize("prefix", sorted(_BLOBS))
+def test_damaged_binary_cache_file_is_rebuilt(fresh_cache, monkeypatch, prefix, how):
+    from taylorjit import _cache
+
+    make = _BLOBS[prefix]
+    ref = make(1.5)
+    (path,) = _blobs(fresh_cache, prefix)
+    good = _cache.read_blob(path.name)
+    assert good is not None
+    make(2.5)                       # another valid entry (of the same kind where there is one)
+    others = [p for p in _blobs(fresh_cache, prefix) if p != path] \
+        or [p for p in fresh_cache.rglob("tj_*.o") if p != path]
+    _damage(path, how, others[0])
+    assert _cache.read_blob(path.name) is None          # detected
+    _reset_memos(monkeypatch)
+    assert np.array_equal(make(1.5), ref)               # same values
+    assert _cache.read_blob(path.name) == good          # rebuilt, the same bytes
+    if how == "directory":
+        return
+    _reset_memos(monkeypatch)
+    assert np.array_equal(make(1.5), ref)               # and loaded from the disk
+
+
+@pytest.mark.parametrize("how", ["truncated", "random", "swapped"])
+@pytest.mark.parametrize("suffix", [".py", ".nbi", ".nbc"])
+def test_damaged_source_or_numba_cache_file_is_rebuilt(fresh_cache, how, suffix):
+    # kernel sources (checksummed) and numba's cache files beside them: a tiny numba module
+    # stands in for the kernels (same functions of taylorjit._cache)
+    import sys
+
+    from numba import njit
+
+    from taylorjit import _cache
+
+    def load(tag, k):
+        body = f"@_jit\ndef f(x):\n    return x * {k!r}\n"
+        modname = f"taylorjit_cache_tiny_{tag}"
+        sys.modules.pop(modname, None)
+        path = _cache.write_source(f"tiny_{tag}", body)
+        return _cache.load_module(path, modname,
+                                  {"_jit": njit("float64(float64)", cache=True)}).f(2.0)
+
+    assert (load("a", 3.0), load("b", 5.0)) == (6.0, 10.0)
+    d = _cache.cache_dir()
+    where = d if suffix == ".py" else d / "__pycache__"
+    (path,) = where.glob(f"tiny_a*{suffix}")
+    (other,) = where.glob(f"tiny_b*{suffix}")
+    _damage(path, how, other)
+    assert load("a", 3.0) == 6.0
+    assert load("a", 3.0) == 6.0
+    if suffix == ".py":
+        assert path.read_text().endswith("return x * 3.0\n")
+
+
+def test_rebuilt_entries_are_checked_against_their_name(fresh_cache):
+    # the checksum covers the name: bytes stored under one name never read under another
+    from taylorjit import _cache
+
+    _cache.write_blob("a.o", b"payload")
+    (fresh_cache / next(fresh_cache.iterdir()).name / "b.o").write_bytes(
+        (_cache.cache_dir() / "a.o").read_bytes())
+    assert _cache.read_blob("a.o") == b"payload"
+    assert _cache.read_blob("b.o") is None
+
+
+# ----------------------------------------------------------------------- unwritable cache
+def _cache_warnings(record):
+    from taylorjit._cache import CacheWarning
+
+    return [w for w in record if issubclass(w.category, CacheWarning)]
+
+
+def _compact_reference(tag):
+    x, y = _XY
+    ta = tj.TaylorAdaptive([(x, y), (y, -tag * tj.sin(x))], [0.1, 0.0], compact=True)
+    ta.propagate_until(3.0)
+    return np.concatenate([ta.state, [ta.time]])
+
+
+def test_cache_dir_that_cannot_be_created(tmp_path, monkeypatch):
+    # TAYLORJIT_CACHE_DIR under a regular file: no directory can be made there (as root too)
+    import warnings
+
+    from taylorjit import _cache, _kernel
+
+    _kernel.vm_jet()
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(_cache, "_DIR_CACHE", {})
+    monkeypatch.setattr(_cache, "_FALLBACK", {})
+    _reset_memos(monkeypatch)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        got = [_integrated(tag) for tag in (1.5, 2.5)]
+        table = _table(1.5)
+    (w,) = _cache_warnings(record)
+    assert str(blocker / "cache") in str(w.message) and "TAYLORJIT_CACHE_DIR" in str(w.message)
+    for tag, g in zip((1.5, 2.5), got):
+        assert np.array_equal(g, _compact_reference(tag))
+    assert table.size and not blocker.read_text()
+    assert _cache.cache_dir() != blocker / "cache"
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """Make a directory read-only for this process: chmod, or (as root, whom chmod
+    does not stop) the immutable attribute; skip where neither works."""
+    import os
+    import shutil
+    import subprocess
+
+    made = []
+
+    def lock(d):
+        os.chmod(d, 0o555)
+        made.append(("chmod", d))
+        probe = d / ".probe"
+        try:
+            probe.write_text("")
+        except OSError:
+            return
+        probe.unlink()
+        if shutil.which("chattr") is None or subprocess.run(
+                ["chattr", "+i", str(d)], capture_output=True).returncode:
+            pytest.skip("cannot make a directory read-only here (root without chattr +i)")
+        made.append(("chattr", d))
+        try:
+            probe.write_text("")
+        except OSError:
+            return
+        probe.unlink()
+        pytest.skip("chattr +i does not stop writes here")
+
+    yield lock
+    for how, d in reversed(made):
+        if how == "chattr":
+            subprocess.run(["chattr", "-i", str(d)], check=True)
+        else:
+            os.chmod(d, 0o755)
+
+
+def test_read_only_cache_dir(fresh_cache, monkeypatch, read_only):
+    import warnings
+
+    from taylorjit import _cache
+
+    ref = _integrated(1.5)                  # compiled into the cache
+    d = _cache.cache_dir()
+    read_only(d)
+    _reset_memos(monkeypatch)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert np.array_equal(_integrated(1.5), ref)        # cached kernels load
+        assert not _cache_warnings(record)
+        new = [_integrated(tag) for tag in (2.5, 3.5)]      # new ones compile elsewhere
+        table = _table(2.5)
+    (w,) = _cache_warnings(record)                          # warned once
+    assert str(d) in str(w.message) and "TAYLORJIT_CACHE_DIR" in str(w.message)
+    for tag, g in zip((2.5, 3.5), new):
+        assert np.array_equal(g, _compact_reference(tag))
+    assert table.size
+    assert not list(d.glob("*.tmp")) and not list(d.glob(".*.tmp"))
+
+
+def test_unwritable_cache_in_background_builds(fresh_cache, monkeypatch):
+    # writes refused (as by a read-only directory, whatever the user: the write is patched)
+    # while the integrator's and the front ends' background threads compile: one warning,
+    # no exception in any thread, the same values
+    import threading
+    import warnings
+
+    from taylorjit import _cache, _jet, _tiering
+    from taylorjit.models import kepler
+
+    main = _cache.cache_dir()
+    real = _cache._write_in
+
+    def refuse(d, name, data):
+        if d == main:
+            raise PermissionError(13, "Permission denied", str(d / name))
+        return real(d, name, data)
+
+    monkeypatch.setattr(_cache, "_write_in", refuse)
+    monkeypatch.setenv("TAYLORJIT_TIERING", "1")
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    sys_ = [(v, r * 1.000123) for v, r in kepler()]       # a system no other test builds
+    y0 = [1.0, 0.0, 0.0, 0.0, 1.1, 0.0]
+    x, y = _XY
+    f = tj.exp(x * 1.75) * tj.cos(y)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        ta = tj.TaylorAdaptive(sys_, y0)                    # starts on the VM, unrolls behind
+        assert _tiering.wait_all(timeout=600)
+        ta.propagate_until(20.0)
+        for _ in range(_jet.TIER_CALLS + 1):                # the partials kernel, in a thread
+            d1 = tj.derivatives(f, [x, y], [0.3, 0.2], order=3)
+        for t in threading.enumerate():
+            if t.name == "taylorjit-partials":
+                t.join(600)
+        d2 = tj.derivatives(f, [x, y], [0.3, 0.2], order=3)
+    assert not errors
+    assert len(_cache_warnings(record)) == 1
+    assert not [w for w in record if issubclass(w.category, _tiering.TierWarning)]
+    assert ta._kernel.kind == "unrolled"
+    ref = tj.TaylorAdaptive(sys_, y0, compact=True)
+    ref.propagate_until(20.0)
+    assert np.array_equal(ta.state, ref.state)
+    assert np.array_equal(d1[(1, 1)], d2[(1, 1)]) and np.array_equal(d1[(3, 0)], d2[(3, 0)])
+    assert not list(main.glob("tj_*.o"))
+    elsewhere = _cache._FALLBACK[main]
+    assert list(elsewhere.glob("tj_unrolled_*.o")) and list(elsewhere.glob("tj_partials_*.o"))
