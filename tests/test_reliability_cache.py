@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import taylorjit as tj
 
@@ -481,3 +482,35 @@ def test_unwritable_cache_in_background_builds(fresh_cache, monkeypatch):
     assert not list(main.glob("tj_*.o"))
     elsewhere = _cache._FALLBACK[main]
     assert list(elsewhere.glob("tj_unrolled_*.o")) and list(elsewhere.glob("tj_partials_*.o"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_any_change_of_a_stored_entry_is_detected(tmp_path_factory, data):
+    # a checksummed entry reads back as what was stored, or as missing: never as other bytes
+    import os
+
+    from taylorjit import _cache
+
+    d = tmp_path_factory.mktemp("blobs")
+    old = os.environ.get("TAYLORJIT_CACHE_DIR")
+    os.environ["TAYLORJIT_CACHE_DIR"] = str(d)
+    _cache._DIR_CACHE.pop(d, None)
+    try:
+        payload = data.draw(st.binary(max_size=64))
+        path = _cache.write_blob("entry.o", payload)
+        raw = path.read_bytes()
+        new = data.draw(st.one_of(
+            st.binary(max_size=len(raw) + 8),                                      # anything
+            st.integers(0, len(raw)).map(lambda n: raw[:n]),                       # truncated
+            st.tuples(st.integers(0, len(raw) - 1), st.integers(1, 255)).map(    # one byte
+                lambda t: raw[:t[0]] + bytes([raw[t[0]] ^ t[1]]) + raw[t[0] + 1:])))
+        path.write_bytes(new)
+        got = _cache.read_blob("entry.o")
+        assert got == (payload if new == raw else None)
+    finally:
+        _cache._DIR_CACHE.pop(d, None)
+        if old is None:
+            os.environ.pop("TAYLORJIT_CACHE_DIR", None)
+        else:
+            os.environ["TAYLORJIT_CACHE_DIR"] = old
