@@ -207,6 +207,11 @@ def _group(job, members):
     return groups, singles
 
 
+# iw fields of a scalar integrator bound to its kernel's fused step / light entry
+# (TaylorAdaptive._bind_jet)
+_LIGHT_FIELDS = [S.I_LIGHT, S.I_RADDR, S.I_LADDR]
+
+
 def _run_group(job, group):
     """Propagate scalar members as the lanes of one batch integrator, then copy
     each lane back into its member (lanes equal scalar runs bit for bit)."""
@@ -217,13 +222,17 @@ def _run_group(job, group):
     tb = object.__new__(TaylorAdaptiveBatch)
     tb.__dict__.update(_sys=t0._sys, _tol=t0._tol, _order=t0._order, _kernel=t0._kernel,
                        _hrows=t0._hrows, _batch=b, _xnew=np.zeros(n),
-                       event_log=[[] for _ in range(b)], _last_event=[None] * b)
+                       event_log=[[] for _ in range(b)], _last_event=[None] * b,
+                       _auto=False, _upgrade=None)
     tb._st = np.stack([ta._state for ta in tas])
     tb._pa = np.stack([ta._pars for ta in tas])
     tb._tm = np.stack([ta._tm for ta in tas])
     tb._tc = np.stack([ta._tc for ta in tas])
     tb._iw = np.stack([ta._iw for ta in tas])
     tb._iw[:, S.I_BUDGET] = 0
+    # the batch loops call the kernel's jet (first-class function): not the fused step or
+    # light entry whose addresses a scalar integrator of an unrolled kernel keeps in iw
+    tb._iw[:, _LIGHT_FIELDS] = 0
     tb._fw = np.stack([ta._fw for ta in tas])
     tb._events = EventBundleBatch([], t0._hrows[n:n], t0._order, t0._tol, b)
     kw = dict(job.kwargs)
@@ -239,7 +248,9 @@ def _run_group(job, group):
         ta._state[:] = tb._st[j]
         ta._tm[:] = tb._tm[j]
         ta._tc[:] = tb._tc[j]
+        light = ta._iw[_LIGHT_FIELDS]
         ta._iw[:] = tb._iw[j]
+        ta._iw[_LIGHT_FIELDS] = light
         ta._fw[:] = tb._fw[j]
         fields = (res.outcome[j], float(res.min_h[j]), float(res.max_h[j]), int(res.n_steps[j]))
         if job.mode == "grid":
