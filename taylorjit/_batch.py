@@ -16,7 +16,8 @@ import numpy as np
 
 from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
-from ._integrator import OUTCOMES, _dd_add, check_max_dt, check_max_steps, make_progress
+from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make_progress,
+                          reentrant_error)
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
@@ -167,35 +168,61 @@ class TaylorAdaptiveBatch(VariationalMixin):
 
     # ------------------------------------------------------------------ stepping
     def _lanes(self, x, what):
-        a = np.broadcast_to(np.asarray(x, dtype=float), (self._batch,))
+        """``x`` (one value, or one per lane) as a new writable array of shape ``(batch,)``."""
+        a = np.asarray(x, dtype=float)
+        if a.ndim > 1 or (a.ndim == 1 and a.shape[0] != self._batch):
+            raise ValueError(f"{what} has shape {a.shape}: pass one value for all lanes or one "
+                             f"per lane (shape ({self._batch},))")
+        a = np.array(np.broadcast_to(a, (self._batch,)), dtype=float)
         if np.any(np.isnan(a)):
-            raise ValueError(f"{what} must not be NaN")
-        return np.ascontiguousarray(a)
+            raise ValueError(f"{what} must not be NaN, got {a.tolist()}")
+        return a
+
+    def _max_dt(self, max_delta_t):
+        """Per-lane step length limits (inf: none)."""
+        if max_delta_t is None:
+            return np.full(self._batch, math.inf)
+        m = self._lanes(max_delta_t, "max_delta_t")
+        if np.any(m <= 0.0):
+            raise ValueError(f"max_delta_t must be positive (a step length limit), got "
+                             f"{m.tolist()}")
+        return m
 
     def step(self, max_delta_t=None):
-        """One step of every lane; returns a list of ``(outcome, h)`` per lane."""
+        """One step of every lane (at most ``max_delta_t`` long: one value, or one per
+        lane; negative: backward); returns a list of ``(outcome, h)`` per lane, with
+        ``Outcome.event`` for a lane whose step a terminal event ended (as the scalar
+        :meth:`~taylorjit.TaylorAdaptive.step`)."""
         mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
         return self._step(mh)
 
     def step_backward(self, max_delta_t=None):
         mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
-        return self._step(-np.abs(mh))
+        return self._step(-np.abs(mh), "step_backward")
 
-    def _step(self, mh):
+    def _step(self, mh, what="step"):
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error(what)
         if self._upgrade is not None:
             self._tier_check()
         k = self._kernel
         oc = np.zeros(self._batch, dtype=np.int64)
         S.step_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows, self._st,
                      self._pa, self._tm, mh, self._xnew, oc, self._events.arrays)
-        res = []
-        for b, (c, h) in enumerate(zip(oc, self._fw[:, S.F_H])):
-            c = int(c)
-            if self._events.n_events:
-                r = self._handle_events(b, c)
-                c = S.OC_SUCCESS if c == S.OC_EVENT and r == S.OC_CONTINUE else c
-            res.append((Outcome.event if c == S.OC_EVENT else OUTCOMES[c], float(h)))
-        return res
+        codes = [int(c) for c in oc]
+        hs = self._fw[:, S.F_H].tolist()
+        if self._events.n_events:
+            key = id(self)
+            _PROPAGATING.add(key)
+            try:
+                for b, c in enumerate(codes):
+                    self._handle_events(b, c)
+            finally:
+                _PROPAGATING.discard(key)
+        # as heyoka, a lane whose step a terminal event ended reports the event whatever
+        # its callback returned (True only lets propagate_* go on)
+        return [(Outcome.event if c == S.OC_EVENT else OUTCOMES[c], h)
+                for c, h in zip(codes, hs)]
 
     def _handle_events(self, b, code):
         """Lane ``b`` after a compiled call: logged non-terminal callbacks, then the
@@ -241,20 +268,24 @@ class TaylorAdaptiveBatch(VariationalMixin):
 
     # ------------------------------------------------------------------ propagation
     def _run(self, tlim, grid, *, max_delta_t, max_steps, callback, progress):
+        if id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_grid" if grid is not None else "propagate_until")
         b = self._batch
         tl = self._lanes(tlim, "the final time")
         if not np.all(np.isfinite(tl)):
             raise ValueError("the final time must be finite")
+        max_dt = self._max_dt(max_delta_t)
+        max_steps = check_max_steps(max_steps)
         iw, fw, tm = self._iw, self._fw, self._tm
         t_lim = np.zeros((b, 2))
         t_lim[:, 0] = tl
         rem = np.array([_dd_add(tl[j], 0.0, -tm[j, 0], -tm[j, 1])[0] for j in range(b)])
         iw[:, S.I_FWD] = (rem >= 0.0).astype(np.int64)
         iw[:, S.I_NSTEPS] = 0
-        iw[:, S.I_MAXSTEPS] = check_max_steps(max_steps)
+        iw[:, S.I_MAXSTEPS] = max_steps
         iw[:, S.I_CIDX] = 0
         iw[:, S.I_WANTC] = 0
-        fw[:, S.F_MAXDT] = check_max_dt(max_delta_t)
+        fw[:, S.F_MAXDT] = max_dt
         fw[:, S.F_MINH] = math.inf
         fw[:, S.F_MAXH] = 0.0
         n = self._st.shape[1]
@@ -279,6 +310,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         rounds = 1 if callback is not None else (_PROGRESS_ROUNDS if bar else 0)
         t0 = tm[:, 0].copy()
         k = self._kernel
+        key = id(self)
+        _PROPAGATING.add(key)
         try:
             while np.any(status == S.OC_CONTINUE):
                 # while a faster kernel is being built: come back between chunks to take it
@@ -301,6 +334,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
                         status[status == S.OC_CONTINUE] = -1
                         break
         finally:
+            _PROPAGATING.discard(key)
             if bar is not None:
                 bar.close()
         outcomes = [Outcome.cb_stop if s == -1 else Outcome.event if s == S.OC_EVENT
@@ -314,7 +348,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
 
     def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
                         progress=False):
-        """Propagate every lane to ``t`` (a float, or one time per lane).
+        """Propagate every lane to ``t`` (a float, or one time per lane);
+        ``max_delta_t`` too is one value or one per lane.
 
         Returns a :class:`BatchResult` with per-lane outcomes, step statistics."""
         return self._run(t, None, max_delta_t=max_delta_t, max_steps=max_steps,
@@ -322,6 +357,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
 
     def propagate_for(self, delta_t, **kwargs):
         """Propagate every lane for ``delta_t`` (a float or one per lane)."""
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_for")
         dt = self._lanes(delta_t, "delta_t")
         tl = [_dd_add(self._tm[b, 0], self._tm[b, 1], dt[b], 0.0)[0] for b in range(self._batch)]
         return self.propagate_until(np.array(tl), **kwargs)
@@ -332,6 +369,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         ``(n_points, batch)``); ``states`` of the result has shape ``(n_points, n, batch)``."""
         from ._integrator import check_grid
 
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_grid")
         g = np.asarray(grid, dtype=float)
         if g.ndim == 1:
             g = np.repeat(g[:, None], self._batch, axis=1)

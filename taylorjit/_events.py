@@ -75,7 +75,8 @@ class Event:
         Terminal: ``callback(ta, d_sgn) -> bool``, called with the integrator at
         the event (state and time at the event; the callback may change
         ``ta.state`` and ``ta.pars``); return True to continue the propagation,
-        False to stop it.  Without a callback a terminal event stops.
+        False to stop it.  Without a callback a terminal event stops.  Either
+        way ``ta.step()`` reports ``Outcome.event`` (as heyoka).
         Non-terminal: ``callback(ta, t, d_sgn)``, called after the step in
         which the event occurred, in time order, with the exact event time
         ``t`` (``ta.update_d_output(t)`` gives the state at ``t``); the return

@@ -8,6 +8,7 @@ loops of :mod:`taylorjit._stepper`.  Python is re-entered only for callbacks
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 
 import numpy as np
@@ -44,12 +45,41 @@ def check_max_dt(max_delta_t):
 
 
 def check_max_steps(max_steps):
+    """``max_steps`` as an int (0: no limit): integers (numpy's too) and integral floats;
+    anything else raises instead of being truncated."""
     if max_steps is None:
         return 0
-    m = int(max_steps)
-    if m < 0:
-        raise ValueError(f"max_steps must be a non-negative integer (0: no limit), got {m}")
+    if isinstance(max_steps, (float, np.floating)):
+        if not (math.isfinite(max_steps) and float(max_steps).is_integer()):
+            raise ValueError(f"max_steps must be a whole number of steps (0: no limit), got "
+                             f"{float(max_steps)!r}: pass an int")
+        m = int(max_steps)
+    else:
+        try:
+            if isinstance(max_steps, (bool, np.bool_)):
+                raise TypeError
+            m = operator.index(max_steps)
+        except TypeError:
+            raise TypeError(f"max_steps must be a whole number of steps (an int, 0: no limit), "
+                            f"got {type(max_steps).__name__} {max_steps!r}") from None
+    if m < 0 or m >= 2**63:
+        raise ValueError(f"max_steps must be a non-negative integer below 2**63 (0: no limit), "
+                         f"got {m}")
     return m
+
+
+# ids of the integrators inside a step or propagation that can call user code (step
+# callbacks, event callbacks): a nested step or propagation of the same integrator from
+# there would reset the bookkeeping (final time, step counts, limits) of the outer call
+_PROPAGATING = set()
+
+
+def reentrant_error(what):
+    return RuntimeError(
+        f"{what}() was called while this integrator is already propagating (from a callback "
+        "of its own step, propagate_* call or event): a nested propagation would corrupt the "
+        "outer one. Propagate a copy instead (copy.deepcopy(ta)), or return False from the "
+        "callback to stop the outer propagation and continue after it returns")
 
 
 def make_progress(progress, t0, t1):
@@ -254,19 +284,26 @@ class TaylorAdaptive(VariationalMixin):
                 + rf"$$\begin{{aligned}} {body} \end{{aligned}}$$")
 
     # ------------------------------------------------------------------ stepping
-    def _step(self, max_h):
+    def _step(self, max_h, what="step"):
         if math.isnan(max_h):
             raise ValueError("max_delta_t must not be NaN")
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error(what)
         if self._upgrade is not None:
             self._tier_check()
         oc = S.step_entry_direct(*self._head[:10], max_h, self._xnew, self._events.arrays)
         h = self._fw.item(S.F_H)
         if self._n_events:
-            code = self._handle_events(oc)
-            if code == S.OC_EVENT:
-                return StepResult(Outcome.event, h)
+            key = id(self)
+            _PROPAGATING.add(key)
+            try:
+                self._handle_events(oc)
+            finally:
+                _PROPAGATING.discard(key)
             if oc == S.OC_EVENT:
-                oc = S.OC_SUCCESS
+                # as heyoka: the step reports the terminal event whatever its callback
+                # returned (True only lets propagate_* go on)
+                return StepResult(Outcome.event, h, self._last_event)
         return StepResult(OUTCOMES[oc], h)
 
     def _handle_events(self, code):
@@ -298,13 +335,16 @@ class TaylorAdaptive(VariationalMixin):
 
         Returns a :class:`StepResult` ``(outcome, h)``: ``Outcome.time_limit`` when
         the step was clamped to ``max_delta_t``, ``Outcome.err_nf_state`` when it
-        would produce a non-finite state (the state is then left unchanged).
+        would produce a non-finite state (the state is then left unchanged),
+        ``Outcome.event`` when a terminal event ended the step (``event_index``
+        says which; also when its callback returned True, as in heyoka).
         """
         return self._step(math.inf if max_delta_t is None else float(max_delta_t))
 
     def step_backward(self, max_delta_t=None):
         """One step backward in time (at most ``|max_delta_t|`` long)."""
-        return self._step(-math.inf if max_delta_t is None else -abs(float(max_delta_t)))
+        return self._step(-math.inf if max_delta_t is None else -abs(float(max_delta_t)),
+                          "step_backward")
 
     def update_d_output(self, t, rel_time=False):
         """Dense output: the state at time ``t`` inside the last step (Taylor polynomial).
@@ -361,6 +401,8 @@ class TaylorAdaptive(VariationalMixin):
         n_events = self._n_events
         t_start = self.time if bar is not None else 0.0
         init = 1
+        key = id(self)
+        _PROPAGATING.add(key)
         try:
             while True:
                 if grid.shape[0] == 1:
@@ -397,6 +439,7 @@ class TaylorAdaptive(VariationalMixin):
                     if callback is None and bar is None and self._upgrade is None:
                         iw[S.I_BUDGET] = 0      # nothing more to wait for: one call to the end
         finally:
+            _PROPAGATING.discard(key)
             if bar is not None:
                 bar.close()
         co = None
@@ -441,6 +484,8 @@ class TaylorAdaptive(VariationalMixin):
         PropagateResult
             ``outcome, min_h, max_h, n_steps, c_output`` (unpacks like heyoka's tuple).
         """
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_until")     # (before a kernel switch, too)
         if self._upgrade is not None:
             self._tier_check()
         plain = self._plain
@@ -466,6 +511,8 @@ class TaylorAdaptive(VariationalMixin):
 
     def propagate_for(self, delta_t, **kwargs):
         """Propagate for ``delta_t`` (negative: backward); options as :meth:`propagate_until`."""
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_for")
         dt = check_time(delta_t, "delta_t")
         hi, lo = _dd_add(self._tm[0], self._tm[1], dt, 0.0)
         return self.propagate_until(hi, **kwargs)
@@ -484,6 +531,8 @@ class TaylorAdaptive(VariationalMixin):
             ``outcome, min_h, max_h, n_steps, states`` with ``states`` of shape
             ``(len(grid), n)`` (NaN rows after an early stop).
         """
+        if _PROPAGATING and id(self) in _PROPAGATING:
+            raise reentrant_error("propagate_grid")
         g = np.ascontiguousarray(grid, dtype=float).reshape(-1)
         check_grid(g, self.time)
         code, _, gout = self._run(g[-1], max_delta_t=max_delta_t, max_steps=max_steps,

@@ -48,19 +48,22 @@ class Outcome(enum.Enum):
 
 
 class StepResult:
-    """Result of one step: ``outcome`` and the step size ``h``; unpacks as ``oc, h``."""
+    """Result of one step: ``outcome`` and the step size ``h``; unpacks as ``oc, h``.
+    ``event_index``: the terminal event that ended the step (``Outcome.event``), else None."""
 
-    __slots__ = ("outcome", "h")
+    __slots__ = ("outcome", "h", "event_index")
 
-    def __init__(self, outcome, h):
+    def __init__(self, outcome, h, event_index=None):
         self.outcome = outcome
         self.h = h
+        self.event_index = event_index
 
     def __iter__(self):
         return iter((self.outcome, self.h))
 
     def __repr__(self):
-        return f"StepResult(outcome={self.outcome!r}, h={self.h!r})"
+        ev = "" if self.event_index is None else f", event_index={self.event_index}"
+        return f"StepResult(outcome={self.outcome!r}, h={self.h!r}{ev})"
 
 
 class PropagateResult:
