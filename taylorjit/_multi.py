@@ -62,10 +62,34 @@ def _compute(n: int, p: int):
     binom(r, i_m) = prod_l (p k_m - l|k|) / (|k|^i_m i_m!), and since |i| = p each
     term of c_{j,i} is  +-binom(j,k) N(k,i) |k|^(d-p) / (p^d i!),  N = prod_m falling.
     Terms are summed as integers over the common denominator L p^d i!, with
-    L = lcm(1..d)^(p-d)."""
+    L = lcm(1..d)^(p-d).  N(k, i) is 0 unless i is 0 wherever k is (the falling
+    factorial of 0 starts with a factor 0), so only those directions are visited
+    (C(s+p-1, p) of them for k with s non-zero entries, instead of all)."""
+    if n == 1:
+        return _compute1(p)
     dirs = multi_indices(n, p)
+    index = {i: b for b, i in enumerate(dirs)}
     ifact = [math.prod(math.factorial(x) for x in i) for i in dirs]
+    sub = {}                                # s -> multi_indices(s, p)
+
+    def nonzero_row(k, ak):
+        """[(b, N(k, dirs[b])) for the directions where N is not 0]."""
+        supp = [m for m, km in enumerate(k) if km]
+        s = len(supp)
+        if s not in sub:
+            sub[s] = multi_indices(s, p)
+        row = []
+        for c in sub[s]:
+            val = math.prod(_falling(p * k[m], ak, cm) for m, cm in zip(supp, c))
+            if val:
+                i = [0] * n
+                for m, cm in zip(supp, c):
+                    i[m] = cm
+                row.append((index[tuple(i)], val))
+        return row
+
     out = []
+    ncache = {}                             # k -> nonzero_row(k, |k|), for every degree
     for d in range(p + 1):
         js = multi_indices(n, d)
         C = np.zeros((len(js), len(dirs)))
@@ -74,9 +98,9 @@ def _compute(n: int, p: int):
             out.append((js, C))
             continue
         L = math.lcm(*range(1, d + 1)) ** (p - d)
-        ncache = {}
+        den = L * p ** d
         for a, j in enumerate(js):
-            acc = [0] * len(dirs)
+            acc = {}
             for k in product(*[range(jm + 1) for jm in j]):
                 ak = sum(k)
                 if ak == 0:
@@ -86,14 +110,29 @@ def _compute(n: int, p: int):
                     w = -w
                 row = ncache.get(k)
                 if row is None:
-                    row = [math.prod(_falling(p * km, ak, im) for km, im in zip(k, i)) for i in dirs]
-                    ncache[k] = row
-                for b, val in enumerate(row):
-                    if val:
-                        acc[b] += w * val
-            den = L * p ** d
-            C[a] = [float(Fraction(x, den * f)) for x, f in zip(acc, ifact)]
+                    row = ncache[k] = nonzero_row(k, ak)
+                for b, val in row:
+                    acc[b] = acc.get(b, 0) + w * val
+            for b, x in acc.items():
+                C[a, b] = float(Fraction(x, den * ifact[b]))
         out.append((js, C))
+    return tuple(out)
+
+
+def _compute1(p: int):
+    """One variable: the only direction is p and the formula reduces to
+    c_d = d! / p^d (the general sum's common denominator lcm(1..d)^(p-d) makes
+    it take minutes from p ~ 400 on).  Rounded once, like the general case; a
+    value below half the smallest subnormal (log c_d < -745.2) rounds to 0."""
+    out = [([(0,)], np.ones((1, 1)))]
+    fact, pw, small = 1, 1, False
+    for d in range(1, p + 1):
+        # c_d decreases with d: once it underflows, so do all later ones
+        small = small or math.lgamma(d + 1) - d * math.log(p) < -760.0
+        if not small:
+            fact *= d
+            pw *= p
+        out.append(([(d,)], np.array([[0.0 if small else fact / pw]])))
     return tuple(out)
 
 
