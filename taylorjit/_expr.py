@@ -518,7 +518,16 @@ def neg(a) -> Expr:
 def power(a, b) -> Expr:
     a, b = expr(a), expr(b)
     if a.op == "num" and b.op == "num":
-        return num(a.value ** b.value)
+        # fold a real result; a complex one (negative base, fractional exponent), an
+        # overflow or 0 ** negative stays symbolic, as sqrt(-2) or exp(1000): the kernels
+        # then give the IEEE result (NaN, inf) like numpy's float64 power
+        try:
+            v = a.value ** b.value
+        except (OverflowError, ZeroDivisionError):
+            v = None
+        if v.__class__ is float:
+            return num(v)
+        return Expr("pow", (a, b))
     if b.op == "num":
         if b.value == 1.0:
             return a
