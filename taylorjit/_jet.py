@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import os
 import threading
 from collections import OrderedDict
@@ -22,7 +23,8 @@ from time import monotonic as _monotonic
 import numpy as np
 
 from ._decompose import decompose
-from ._expr import Expr, expr, get_params, subs, time as _time, topo_order, var as _var
+from ._expr import (Expr, expr, get_params, par as _par, subs, time as _time, topo_order,
+                    var as _var)
 from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel
 from ._unroll import is_cached as unroll_cached
 from ._multi import directions, interpolation_matrices
@@ -207,12 +209,18 @@ def _plan(fs, variables, kind) -> _Plan:
 
 
 def _pars_array(plan, pars, time):
+    """The parameter vector of one jet call: ``par[0..n_pars-1]`` then the time."""
     p = np.zeros(plan.n_pars + (1 if plan.time_par >= 0 else 0))
     if plan.n_pars:
         if pars is None:
             raise ValueError(f"the expression uses runtime parameters par[0..{plan.n_pars - 1}]: "
                              f"pass pars=[...] with {plan.n_pars} values")
-        pv = np.asarray(pars, dtype=np.float64).ravel()
+        pv = _float_array(pars, "pars")
+        if pv.ndim > 1 and sorted(pv.shape)[-2] > 1:
+            raise ValueError(f"pars has shape {pv.shape}: one value per parameter is expected "
+                             f"(shape ({plan.n_pars},)); per-point parameters are supported by "
+                             "tj.cfunc (shape (npars, npoints)), else loop over the points")
+        pv = pv.ravel()
         if pv.size < plan.n_pars:
             raise ValueError(f"the expression uses par[{plan.n_pars - 1}] but pars has only "
                              f"{pv.size} values")
@@ -223,12 +231,59 @@ def _pars_array(plan, pars, time):
         if time is None:
             raise ValueError("the expression uses tj.time: pass time=<value> (or list tj.time "
                              "among the variables to expand in it)")
-        p[plan.time_par] = float(time)
+        p[plan.time_par] = _float_scalar(time, "time")
     return p
 
 
+_COMPLEX = (complex, np.complexfloating)
+
+
+def _complex_error(what, value):
+    return TypeError(f"{what} has a complex value ({value!r}): taylorjit computes with real "
+                     "numbers; pass the real part (np.real(...)) if the imaginary parts are 0, "
+                     "or make the real and imaginary parts separate variables")
+
+
+def _float_array(value, what):
+    """``value`` (numbers, nested sequences, an array) as a float64 array.
+
+    Complex values, strings and other non-numbers raise a TypeError naming
+    ``what``: numpy's own conversion would drop an imaginary part with only a
+    ComplexWarning, and parse strings."""
+    a = value if type(value) is np.ndarray else np.asarray(value)
+    kind = a.dtype.kind
+    if kind in "fiub":
+        return a.astype(np.float64, copy=False)
+    if kind == "c":
+        bad = a.ravel()[np.flatnonzero(a.ravel().imag)[:1]]
+        raise _complex_error(what, (bad if bad.size else a.ravel()[:1])[0].item())
+    if kind == "O":
+        for v in a.ravel():
+            if isinstance(v, _COMPLEX) or (isinstance(v, numbers.Complex)
+                                           and not isinstance(v, numbers.Real)):
+                raise _complex_error(what, v)
+        try:
+            return a.astype(np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(f"{what} must be real numbers: {exc}") from None
+    raise TypeError(f"{what} must be real numbers, got {type(value).__name__} of dtype "
+                    f"{a.dtype} ({value!r:.60})")
+
+
+def _float_scalar(value, what):
+    """One real number (a Python or numpy scalar, a 0-d or one-element array)."""
+    if value.__class__ is float:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{what} must be a real number, got the boolean {value!r}")
+    a = _float_array(value, what)
+    if a.size != 1:
+        raise ValueError(f"{what} must be one number, got an array of shape {a.shape}")
+    return float(a.ravel()[0])
+
+
 def _points(point, n, what="point"):
-    P = np.asarray(point, dtype=np.float64)
+    P = _float_array(point, what)
     single = P.ndim <= 1
     P = np.atleast_2d(P) if P.ndim <= 1 else P
     if P.ndim == 2 and n == 1 and P.shape[1] != 1 and P.shape[0] == 1:
@@ -246,12 +301,47 @@ def _points(point, n, what="point"):
     return np.ascontiguousarray(P), single
 
 
-def _check_order(order):
-    if isinstance(order, bool) or not isinstance(order, numbers.Integral):
-        raise TypeError(f"order must be a non-negative integer, got {order!r}")
-    if order < 0:
-        raise ValueError(f"order must be >= 0, got {order}")
-    return int(order)
+# highest order the front ends compute: the work grows as order**2 (0.1 s per point at
+# order 10000 for a small expression, ~20 minutes at 10**6), each point in one compiled call
+# that Ctrl-C cannot interrupt, and normalised coefficients that high are below or above the
+# range of doubles unless the direction is scaled to the radius of convergence
+MAX_ORDER = 10000
+
+
+def _check_order(order, maximum=MAX_ORDER):
+    """``order`` as a Python int in 0..``maximum``.  Integers of any kind (numpy's,
+    0-d arrays) and integral floats (``3.0``) are accepted; booleans, fractions,
+    NaN and non-numbers raise a TypeError."""
+    if isinstance(order, np.ndarray) and order.ndim == 0:
+        order = order[()]
+    if isinstance(order, (bool, np.bool_)):
+        raise TypeError(f"order must be a non-negative integer, got the boolean {order!r}")
+    try:
+        k = operator.index(order)
+    except TypeError:
+        k = None
+        if isinstance(order, numbers.Real) and math.isfinite(order) and \
+                float(order).is_integer():
+            k = int(order)
+        if k is None:
+            raise TypeError(f"order must be a non-negative integer, got {order!r} "
+                            f"({type(order).__name__})") from None
+    if k < 0:
+        raise ValueError(f"order must be >= 0, got {k}")
+    if k > maximum:
+        raise ValueError(
+            f"order={k} is above the maximum of {maximum}: the work grows as order**2 (about "
+            "0.1 s per point at order 10000 for a small expression, each point in one compiled "
+            "call that cannot be interrupted), and normalised Taylor coefficients that high "
+            "under- or "
+            "overflow double precision unless the direction is scaled to the radius of "
+            "convergence; ask for a lower order")
+    return k
+
+
+# compiled calls over many points are split into chunks of about this many slot-coefficient
+# products (~0.05 s), so that Ctrl-C stops a long batch between two chunks
+_CHUNK_WORK = 1 << 25
 
 
 def _run(plan, P, D, order, pars):
@@ -262,8 +352,16 @@ def _run(plan, P, D, order, pars):
     tc = np.empty((k.n_slots, order + 1))
     if k.kind == "python":
         _run_points(k.jet, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
-    else:
-        _drivers()(k.jet._addr, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
+        return res
+    drive, addr = _drivers(), k.jet._addr
+    npts = P.shape[0]
+    step = max(1, _CHUNK_WORK // (k.n_slots * (order + 1) ** 2))
+    if npts <= step:
+        drive(addr, k.prog, k.cvals, tc, order, pars, P, D, plan.outs, res)
+    else:       # (slices along the first axis stay C-contiguous, as the driver needs)
+        for a in range(0, npts, step):
+            b = a + step
+            drive(addr, k.prog, k.cvals, tc, order, pars, P[a:b], D[a:b], plan.outs, res[a:b])
     return res
 
 
@@ -283,9 +381,10 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     direction : array_like, shape (n,) or (npoints, n), optional
         Direction of the expansion (default: 1 for a single variable; required otherwise).
     order : int
-        Highest coefficient.
+        Highest coefficient, at most 10000 (numpy integers and integral floats
+        are accepted).
     pars : array_like, optional
-        Values of the runtime parameters ``par[i]`` used in ``f``.
+        Values of the runtime parameters ``par[i]`` used in ``f``, shape (npars,).
     time : float, optional
         Value of ``tj.time`` if ``f`` uses it (and it is not among ``variables``).
     kind : {"unrolled", "spec", "compact", "python"}, optional
@@ -441,6 +540,41 @@ class Derivatives:
 
 # C(n+order-1, order) directions; the interpolation matrix is that size squared
 _MAX_DIRECTIONS = 5000
+# the expansions run along directions of length ``order``: their coefficients grow up to
+# order**k / k! (e**order at k = order), beyond the range of doubles above this order
+DERIVATIVES_MAX_ORDER = 700
+# bound on (rows x directions x order**3) of the exact interpolation table, a measure of
+# the time to compute it once (2-8 s at this bound, then kept in the disk cache; order 44
+# in 2 variables, 20 in 3, 13 in 4, 10 in 5)
+_MAX_TABLE_WORK = 4e9
+
+
+def _check_derivatives_size(n, order):
+    """Refuse (ValueError) an order that :func:`derivatives` cannot compute in a
+    reasonable time or in the range of doubles."""
+    if order > DERIVATIVES_MAX_ORDER:
+        raise ValueError(
+            f"derivatives of order {order}: the maximum is {DERIVATIVES_MAX_ORDER} (the "
+            f"expansions along directions of length {order} reach {order}**k/k!, beyond the "
+            "range of double precision): lower the order, or use taylor_coefficients (the "
+            "normalised coefficients f^(k)/k!, up to order 10000)")
+    if n < 2 or order == 0:
+        return
+    ndirs = math.comb(n + order - 1, order)
+    if ndirs > _MAX_DIRECTIONS:
+        raise ValueError(
+            f"all partial derivatives of order <= {order} in {n} variables need {ndirs} "
+            f"directional expansions and a {ndirs} x {ndirs} interpolation matrix, more than "
+            f"the limit of {_MAX_DIRECTIONS}: lower the order or the number of variables, or "
+            "use taylor_coefficients along the directions you need")
+    rows = math.comb(n + order, order)
+    if rows * ndirs * order ** 3 > _MAX_TABLE_WORK:
+        raise ValueError(
+            f"all partial derivatives of order <= {order} in {n} variables need an exact "
+            f"interpolation table of {rows} x {ndirs} rational numbers with long integer "
+            "terms (minutes to hours to compute), and at such orders the interpolation "
+            "amplifies rounding errors by many orders of magnitude (see docs/accuracy.md): "
+            "lower the order, or use taylor_coefficients along the directions you need")
 
 
 @lru_cache(maxsize=64)
@@ -513,6 +647,11 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     variables : list of variables (or tj.par[i], tj.time)
     point : array_like, shape (n,)
     order : int
+        At most 700 (the expansions run along directions of length ``order``,
+        whose coefficients reach order**k/k!); in several variables also bounded
+        by the size of the exact interpolation table: 44 in 2 variables, 20 in
+        3, 13 in 4, 10 in 5 (see docs/accuracy.md for the digits lost at high
+        orders).
     pars, time, kind
         As in :func:`taylor_coefficients`.
 
@@ -541,13 +680,7 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
             return Derivatives(pk.run(vals, pars_arr), pk.index, n, order, scalar, variables)
     P = _point1(point, n)
     pars_arr = _pars_array(plan, pars, time)
-    ndirs = math.comb(n + order - 1, order) if order else 1
-    if ndirs > _MAX_DIRECTIONS:
-        raise ValueError(
-            f"all partial derivatives of order <= {order} in {n} variables need {ndirs} "
-            f"directional expansions and a {ndirs} x {ndirs} interpolation matrix, more than "
-            f"the limit of {_MAX_DIRECTIONS}: lower the order or the number of variables, or "
-            "use taylor_coefficients along the directions you need")
+    _check_derivatives_size(n, order)
     dirs, C, degs, index = _deriv_layout(n, order)
     pk = _partials_simd(plan, order, dirs, C, degs) if order else None
     if pk is not None:
@@ -586,12 +719,13 @@ def _front(f, variables, kind, order):
     unique, so an equal key means the same objects."""
     fl = type(f) in (list, tuple)
     vl = type(variables) in (list, tuple)
+    if order.__class__ is not int or not 0 <= order <= MAX_ORDER:
+        order = _check_order(order)     # numpy integers, 3.0: a Python int in the key
     fkey = (tuple(map(id, f)) if fl else id(f), tuple(map(id, variables)) if vl else id(variables),
-            kind, order if type(order) is int else None, default_kind() if kind is None else 0)
+            kind, order, default_kind() if kind is None else 0)
     hit = _DFAST.get(fkey)
     if hit is not None:
         return hit[0]
-    order = _check_order(order)
     fs, scalar = _as_exprs(f)
     vlist = _as_vars(variables)
     plan = _plan(fs, vlist, kind or default_kind())
@@ -609,9 +743,10 @@ def _finite_values(point, n):
     vals = point.tolist() if type(point) is np.ndarray else point
     if type(vals) in (list, tuple) and len(vals) == n:
         try:
-            if math.isfinite(sum(vals)):
+            s = sum(vals)       # complex if any value is (then _points explains)
+            if (s.__class__ is float or not isinstance(s, _COMPLEX)) and math.isfinite(s):
                 return vals
-        except TypeError:
+        except (TypeError, OverflowError):
             pass
     return None
 
@@ -712,14 +847,16 @@ def _partials_simd(plan, order, dirs, C, degs):
 class CFunc:
     """A compiled evaluator of a list of expressions (see :func:`cfunc`)."""
 
-    def __init__(self, plan, fs, variables, scalar, parallel, simd):
+    def __init__(self, plan, fs, variables, scalar, parallel, simd, kind=None):
         self._plan = plan
         self.functions = list(fs)
         self.variables = list(variables)
         self._scalar = scalar
         self.parallel = parallel
         self.simd = simd
+        self._kind = kind
         self._simd_fn = None
+        self._pp = None         # (plan, SIMD evaluator) with per-point parameters as inputs
 
     @property
     def n_in(self):
@@ -729,32 +866,74 @@ class CFunc:
     def n_out(self):
         return self._plan.outs.shape[0]
 
-    def _simd(self):
-        """The SIMD evaluator, compiled (or loaded from the disk cache) on first use;
-        None when this evaluator uses the scalar kernels."""
-        if self._simd_fn is None and self.simd is not False:
-            from ._vcfunc import UnsupportedSIMD, simd_cfunc
+    def __reduce__(self):
+        # rebuilt from the expressions (compiled code reloads from the disk cache)
+        f = self.functions[0] if self._scalar else self.functions
+        return (_rebuild_cfunc, (f, self.variables, self._kind, self.parallel, self.simd))
 
-            d = self._plan.kernel.decomposition
-            try:
-                if self.simd is None and len(d.ops) > _SIMD_AUTO_MAX_OPS:
-                    raise UnsupportedSIMD("too large for an automatic compilation")
-                self._simd_fn = simd_cfunc(d)
-            except UnsupportedSIMD as exc:
-                if self.simd:
-                    raise ValueError(f"simd=True: {exc}; use simd=False (scalar kernels)") \
-                        from None
-                self.simd = False
+    def _simd_of(self, plan):
+        """The SIMD evaluator of ``plan``, compiled (or loaded from the disk cache)
+        on first use; None when this evaluator uses the scalar kernels."""
+        if self.simd is False:
+            return None
+        from ._vcfunc import UnsupportedSIMD, simd_cfunc
+
+        d = plan.kernel.decomposition
+        try:
+            if self.simd is None and len(d.ops) > _SIMD_AUTO_MAX_OPS:
+                raise UnsupportedSIMD("too large for an automatic compilation")
+            return simd_cfunc(d)
+        except UnsupportedSIMD as exc:
+            if self.simd:
+                raise ValueError(f"simd=True: {exc}; use simd=False (scalar kernels)") from None
+            self.simd = False
+        return None
+
+    def _simd(self):
+        if self._simd_fn is None and self.simd is not False:
+            self._simd_fn = self._simd_of(self._plan)
         return self._simd_fn
+
+    def _per_point_plan(self):
+        """The plan with the parameters (and time) as extra inputs after the
+        variables, and its SIMD evaluator: ``(plan, simd, param indices)``."""
+        if self._pp is None:
+            plan = self._plan
+            listed = {id(v) for v in self.variables}
+            idx = [i for i in range(plan.n_pars) if id(_par[i]) not in listed]
+            extra = [_par[i] for i in idx] + ([_time] if plan.time_par >= 0 else [])
+            pplan = _plan(self.functions, self.variables + extra, plan.kind)
+            self._pp = (pplan, self._simd_of(pplan), idx)
+        return self._pp
 
     def __call__(self, x, *, pars=None, time=None, parallel=None):
         """Evaluate at one point (shape (n,)) or many (shape (npoints, n)).
-        ``parallel`` overrides the evaluator's setting for this call."""
+
+        ``pars``: shape (npars,), the same parameters for every point, or
+        (npars, npoints), one column per point (heyoka's layout); ``time``: a
+        number, or one per point (shape (npoints,)).  ``parallel`` overrides
+        the evaluator's setting for this call."""
         plan = self._plan
         X, single = _points(x, plan.n_in, "input")
-        p = _pars_array(plan, pars, time)
+        cols = None
+        if (plan.n_pars and pars is not None) or (plan.time_par >= 0 and time is not None):
+            cols = _per_point_columns(plan, pars, time, X.shape[0])
+        if cols is None:
+            res = self._eval(plan, self._simd(), X, _pars_array(plan, pars, time), parallel)
+        else:
+            pplan, g, idx = self._per_point_plan()
+            keep = idx + ([plan.n_pars] if plan.time_par >= 0 else [])
+            XP = np.empty((X.shape[0], X.shape[1] + len(keep)))    # C-contiguous
+            XP[:, :X.shape[1]] = X
+            XP[:, X.shape[1]:] = cols[:, keep]
+            res = self._eval(pplan, g, XP, _EMPTY, parallel)
+        if self._scalar:
+            res = res[:, 0]
+        return res[0] if single else res
+
+    def _eval(self, plan, g, X, p, parallel):
+        """Values (npoints, n_out) of ``plan`` at the rows of ``X``."""
         parallel = self.parallel if parallel is None else parallel
-        g = self._simd()
         npts = X.shape[0]
         nthreads = min(os.cpu_count() or 1, 64)
         if parallel is None:
@@ -766,27 +945,78 @@ class CFunc:
             step = -(-step // 64) * 64
             chunks = [(a, min(a + step, npts)) for a in range(0, npts, step)]
         if g is not None:
-            res = np.empty((npts, self.n_out))
+            res = np.empty((npts, plan.outs.shape[0]))
             pp = p if p.size else _ONE
             if chunks is None:
                 g(X, res, pp)
             else:       # ctypes releases the GIL
                 list(_pool().map(lambda c: g(X[c[0]:c[1]], res[c[0]:c[1]], pp), chunks))
+            return res
+        if chunks is None:
+            res = _run(plan, X, X, 0, p)
         else:
-            if chunks is None:
-                res = _run(plan, X, X, 0, p)
-            else:
-                parts = list(_pool().map(lambda c: _run(plan, X[c[0]:c[1]], X[c[0]:c[1]], 0, p),
-                                         chunks))
-                res = np.concatenate(parts)
-            res = res[:, :, 0]
-        if self._scalar:
-            res = res[:, 0]
-        return res[0] if single else res
+            parts = list(_pool().map(lambda c: _run(plan, X[c[0]:c[1]], X[c[0]:c[1]], 0, p),
+                                     chunks))
+            res = np.concatenate(parts)
+        return res[:, :, 0]
 
     def __repr__(self):
         how = "SIMD" if self._simd_fn is not None else f"kernel={self._plan.kernel.kind}"
         return f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), {how}>"
+
+
+def _per_point_columns(plan, pars, time, npts):
+    """Per-point parameters and time as columns ``(npts, n_pars + (1 if time))``,
+    or None when every point shares them (then :func:`_pars_array` applies).
+
+    Per-point ``pars`` have shape (npars, npoints) (heyoka's layout: one column
+    per point); an array of shape (npoints, npars) is refused (unless square,
+    which is read as heyoka's layout), as is any other 2-D shape; per-point
+    ``time`` has shape (npoints,)."""
+    npar = plan.n_pars
+    pv = tv = None
+    if npar and pars is not None:
+        pv = _float_array(pars, "pars")
+        if pv.ndim > 2:
+            raise ValueError(f"pars has shape {pv.shape}: pass shape ({npar},) (the same "
+                             f"parameters for every point) or ({npar}, {npts}) (one column per "
+                             "point)")
+        if pv.ndim == 2 and npts == 1 and 1 in pv.shape:
+            pv = None       # one point: a row or a column is its parameters
+        elif pv.ndim == 2:
+            if pv.shape[1] == npts and pv.shape[0] >= npar:
+                pv = pv[:npar]
+            elif pv.shape[0] == npts and pv.shape[1] >= npar:
+                raise ValueError(
+                    f"pars has shape {pv.shape} for {npts} points and {npar} parameters: "
+                    f"per-point parameters are one column per point (heyoka's layout), shape "
+                    f"({npar}, {npts}): pass pars.T")
+            else:
+                raise ValueError(
+                    f"pars has shape {pv.shape} for {npts} point(s) and {npar} parameter(s): "
+                    f"pass shape ({npar},) (the same parameters for every point) or "
+                    f"({npar}, {npts}) (one column per point)")
+            if not np.all(np.isfinite(pv)):
+                raise ValueError("pars contains NaN or infinity")
+        else:
+            pv = None
+    if plan.time_par >= 0 and time is not None and not isinstance(time, (float, int)):
+        tv = _float_array(time, "time")
+        if tv.ndim > 1 or (tv.ndim == 1 and tv.size != npts and tv.size != 1):
+            raise ValueError(f"time has shape {tv.shape} for {npts} point(s): pass one number "
+                             f"or one per point (shape ({npts},))")
+        tv = tv.ravel() if tv.ndim == 1 and tv.size == npts and npts > 1 else None
+    if pv is None and tv is None:
+        return None
+    shared = _pars_array(plan, pars if pv is None else np.zeros(npar),
+                         0.0 if tv is not None else time)
+    cols = np.empty((npts, shared.size))
+    cols[:] = shared
+    if pv is not None:
+        cols[:, :npar] = pv.T
+    if tv is not None:
+        cols[:, npar] = tv
+    return cols
 
 
 _ONE = np.zeros(1)
@@ -834,6 +1064,16 @@ def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
         ``False``: the scalar kernels (C library values, bit-identical to
         :func:`taylor_coefficients`); ``True``: SIMD or an error.
 
+    The evaluator takes ``g(x, pars=None, time=None)``: ``x`` of shape (n,) or
+    (npoints, n); ``pars`` of shape (npars,), the same parameters for every
+    point, or (npars, npoints), one column per point as in heyoka (an array of
+    shape (npoints, npars) is refused with a hint to transpose it; a square
+    one is read in heyoka's layout); ``time`` a number or one per point, shape
+    (npoints,).  Per-point parameters and time are evaluated as extra inputs
+    (a second compiled evaluator, built on first use), with the same values
+    as evaluating point by point.  Evaluators pickle and copy (the copy reloads
+    its compiled code from the disk cache).
+
     Examples
     --------
     >>> import numpy as np, taylorjit as tj
@@ -843,21 +1083,29 @@ def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
     array([6.        , 3.90929743])
     >>> g(np.ones((4, 2))).shape
     (4, 2)
+    >>> h = tj.cfunc(tj.par[0] * x + tj.par[1], [x])
+    >>> h(np.array([[1.0], [2.0], [3.0]]), pars=[[1.0, 2.0, 3.0], [0.0, 0.5, 1.0]])
+    array([ 1. ,  4.5, 10. ])
     """
     fs, scalar = _as_exprs(f)
     variables = _as_vars(variables)
     if simd is None and kind is not None:
         simd = False
     plan = _plan(fs, variables, kind or default_kind())
-    return CFunc(plan, fs, variables, scalar, parallel, simd)
+    return CFunc(plan, fs, variables, scalar, parallel, simd, kind)
+
+
+def _rebuild_cfunc(f, variables, kind, parallel, simd):
+    return cfunc(f, variables, kind=kind, parallel=parallel, simd=simd)
 
 
 # ------------------------------------------------------------------ taylor_jet
 class TaylorJet:
     """A compiled function ``point -> Taylor coefficients`` (see :func:`taylor_jet`)."""
 
-    def __init__(self, plan, fs, variables, scalar, order, kernel):
+    def __init__(self, plan, fs, variables, scalar, order, kernel, kind="unrolled"):
         self._plan = plan
+        self._kind = kind
         self.functions = list(fs)
         self.variables = list(variables)
         self.order = order
@@ -897,6 +1145,11 @@ class TaylorJet:
         return taylor_coefficients(fs, self.variables, point, direction, self.order, pars=pars,
                                    time=time, kind=self._plan.kind)
 
+    def __reduce__(self):
+        # rebuilt from the expressions (compiled code reloads from the disk cache)
+        f = self.functions[0] if self._scalar else self.functions
+        return (_rebuild_taylor_jet, (f, self.variables, self.order, self._kind))
+
     def __repr__(self):
         how = "direct kernel" if self._k is not None else f"kernel={self._plan.kernel.kind}"
         return (f"<TaylorJet order {self.order} of {len(self.functions)} function(s) of "
@@ -920,9 +1173,14 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     f : Expr or list of Expr
     variables : list of variables (or tj.par[i], tj.time)
     order : int
+        At most 10000, as in :func:`taylor_coefficients`.
     kind : {"unrolled", "compact", "spec"}
         ``"unrolled"`` (default) compiles the direct kernel; the others use
         that kernel kind through :func:`taylor_coefficients`.
+
+    The callable pickles and copies: the copy is rebuilt from the expressions
+    and reloads its compiled code from the disk cache (same values to the
+    last bit).
 
     Examples
     --------
@@ -936,4 +1194,8 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     k = None
     if kind == "unrolled":
         k = _coefficients_direct(plan, order)
-    return TaylorJet(plan, fs, variables, scalar, order, k)
+    return TaylorJet(plan, fs, variables, scalar, order, k, kind)
+
+
+def _rebuild_taylor_jet(f, variables, order, kind):
+    return taylor_jet(f, variables, order, kind=kind)
