@@ -241,10 +241,10 @@ def small_unrolled(d, order, full):
     import os
     import warnings
 
-    from ._tiering import TierWarning, enabled
+    from ._tiering import TierWarning
     from ._unroll import UnsupportedUnroll, unrolled_jet, unrolled_size
 
-    if (not enabled() or unrolled_size(d, order) > SYNC_UNROLL_MAX
+    if (unrolled_size(d, order) > SYNC_UNROLL_MAX
             or os.environ.get("TAYLORJIT_KERNEL", "auto") not in ("", "auto")):
         return None
     try:

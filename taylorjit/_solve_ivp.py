@@ -200,7 +200,17 @@ class _Events:
                                  f"a non-negative integer (number of occurrences), got {term!r} "
                                  f"on {getattr(ev, '__name__', ev)!r}")
             self.terminal.append(term)
-            self.direction.append(int(np.sign(float(getattr(ev, "direction", 0.0)))))
+            dirn = getattr(ev, "direction", 0.0)
+            try:
+                dirn = float(dirn)
+            except (TypeError, ValueError):
+                dirn = math.nan
+            if math.isnan(dirn) or isinstance(getattr(ev, "direction", 0.0), (bool, np.bool_)):
+                raise ValueError(f"The `direction` attribute of an event must be a number (as "
+                                 f"scipy: > 0 rising, < 0 falling, 0 both), got "
+                                 f"{getattr(ev, 'direction', None)!r} on "
+                                 f"{getattr(ev, '__name__', ev)!r}")
+            self.direction.append(int(np.sign(dirn)))
             tf = trace(ev, n, args, scalar=True)
             exprs.append(tf.outputs[0])
             pars.append(tf)

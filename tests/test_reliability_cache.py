@@ -514,3 +514,12 @@ def test_any_change_of_a_stored_entry_is_detected(tmp_path_factory, data):
             os.environ.pop("TAYLORJIT_CACHE_DIR", None)
         else:
             os.environ["TAYLORJIT_CACHE_DIR"] = old
+
+
+def test_solve_ivp_event_direction_must_be_a_number():
+    def ev(t, y):
+        return y[0]
+
+    ev.direction = "up"
+    with pytest.raises(ValueError, match="direction.*'up'"):
+        tj.solve_ivp(lambda t, y: [y[1], -y[0]], (0, 5), [1.0, 0.0], events=ev)
