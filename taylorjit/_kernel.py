@@ -596,15 +596,6 @@ def vm_jet():
         return jet
 
 
-def vm_ready() -> bool:
-    """Whether the VM is loaded in this process or compiled in numba's disk cache
-    (then :func:`vm_jet` loads it without compiling; a first use after installation
-    compiles it, tens of seconds)."""
-    if ("vm", registry_hash()) in _MEMO:
-        return True
-    return numba_cached(_cache.cache_dir(), _vm_name())
-
-
 def numba_cached(src_dir, stem: str) -> bool:
     """Whether numba's cache holds compiled code of the module ``src_dir/stem.py``
     (in ``__pycache__`` beside it, or under ``$NUMBA_CACHE_DIR``)."""

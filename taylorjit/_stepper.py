@@ -52,7 +52,7 @@ from ._registry import no_refcount_opts
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
            "OC_BUFFER_FULL", "NIW", "NFW", "step_entry", "propagate", "step_batch",
-           "propagate_batch", "eval_poly_entry", "c_eval", "propagate_plain", "rho_factor"]
+           "propagate_batch", "eval_poly_entry", "c_eval", "rho_factor"]
 
 # outcome codes of the compiled loops (mapped to taylorjit.Outcome by the driver)
 OC_SUCCESS = 0
@@ -595,12 +595,11 @@ def _sigs():
     propb = i8(jet, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1, i1, i8, evb)
     evalp = types.void(a2, i8, i8, f8, a1, i8)
     ceval = types.void(a3, a2, a1, a2, i8)
-    plain = i8(i8, a2, i1, a1, a1, a1, a1, a1, a1, f8, f8, i8)
-    return step, prop, stepb, propb, evalp, ceval, plain
+    return step, prop, stepb, propb, evalp, ceval
 
 
 _ENTRIES = ("step_entry", "propagate", "step_batch", "propagate_batch", "eval_poly_entry",
-            "c_eval", "propagate_plain")
+            "c_eval")
 _ENTRY_LOCK = threading.Lock()
 
 
@@ -660,17 +659,6 @@ def _propagate(jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, gri
         taken += 1
         if iw[I_BUDGET] > 0 and taken >= iw[I_BUDGET]:
             return OC_CONTINUE
-
-
-def _propagate_plain(jaddr, tc, iw, fw, state, pars, tm, tlim, xnew, t_end, max_dt, max_steps):
-    """``_propagate`` from ``init = 1`` for the plain case of a fused step (no events,
-    grid, continuous output, callback or progress bar: ``iw[I_LIGHT] == 2``, checked
-    by the driver): the same bookkeeping and loop (:func:`propagate_fused`) with
-    half the arguments.  Each array argument costs the call ~40 ns of unboxing,
-    which short propagations feel (Lorenz to t = 10: 261 steps of ~0.25 us)."""
-    jet = _jet_from_addr(jaddr)
-    init_run(iw, fw, tm, tlim, t_end, max_dt, max_steps, 0, 0, 0)
-    return propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew)
 
 
 def _step_batch(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, oc, evb):

@@ -1,5 +1,5 @@
 """The fused step of unrolled ODE kernels (``_unroll._emit_step``) and the plain
-propagation loop that calls it (``_stepper.propagate_fused`` / ``propagate_plain``).
+propagation loop that calls it (``_stepper.propagate_fused`` / ``taylorjit._plainloop``).
 
 The fused step must perform the IEEE operations of the three numba phases
 (``compute_jet``, ``step_size``, ``eval_poly``) bit for bit, and the plain loop
