@@ -251,13 +251,9 @@ class TaylorAdaptiveBatch(VariationalMixin):
         """Take the background-built kernel if it is ready (at a step boundary of
         every lane; batch tables have the same shape for every kind).  Returns
         whether the kernel changed."""
-        up = self._upgrade
-        kern = up.poll()
+        kern, self._upgrade = self._upgrade.claim()
         if kern is None:
-            if up.settled:                    # failed (warned once by poll)
-                self._upgrade = None
             return False
-        self._upgrade = None
         changed = kern is not self._kernel
         self._kernel = kern
         return changed

@@ -579,14 +579,8 @@ class TaylorAdaptive(VariationalMixin):
         """Take the background-built kernel if it is ready (see
         :mod:`taylorjit._tiering`); returns whether the kernel changed.  Called at step
         boundaries only: the table of the last step is carried over (dense output)."""
-        up = self._upgrade
-        kern = up.poll()
-        if kern is None:
-            if up.settled:                    # failed (warned once by poll)
-                self._upgrade = None
-            return False
-        self._upgrade = None
-        if kern is self._kernel:
+        kern, self._upgrade = self._upgrade.claim()
+        if kern is None or kern is self._kernel:
             return False
         old = self._tc
         rows = self._kernel.n_slots

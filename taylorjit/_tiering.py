@@ -76,6 +76,14 @@ class Upgrade:
                           TierWarning, stacklevel=3)
         return None
 
+    def claim(self):
+        """``(kernel, upgrade to keep polling)``: ``(kernel, None)`` once built,
+        ``(None, self)`` while building, ``(None, None)`` after a failure (warned once)."""
+        kern = self.poll()
+        if kern is not None:
+            return kern, None
+        return None, (None if self.settled else self)
+
     @property
     def settled(self):
         """Whether the build has ended (done or failed)."""

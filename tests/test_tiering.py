@@ -51,6 +51,8 @@ class Gate:
     def settled(self):
         return self.state == "done"
 
+    claim = _tiering.Upgrade.claim
+
 
 def _fast(ta):
     iw = ta._iw if ta._iw.ndim == 1 else ta._iw[0]
