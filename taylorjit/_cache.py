@@ -117,6 +117,13 @@ def _write(name: str, data: bytes) -> Path:
     if target is None:
         try:
             return _write_in(d, name, data)
+        except FileNotFoundError as exc:
+            # the directory was removed under us (clear_cache in another process): again
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                return _write_in(d, name, data)
+            except OSError:
+                target = _fallback(d, exc)
         except OSError as exc:
             target = _fallback(d, exc)
     return _write_in(target, name, data)

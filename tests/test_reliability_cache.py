@@ -528,3 +528,19 @@ def test_solve_ivp_event_direction_must_be_a_number():
     ev.direction = "up"
     with pytest.raises(ValueError, match="direction.*'up'"):
         tj.solve_ivp(lambda t, y: [y[1], -y[0]], (0, 5), [1.0, 0.0], events=ev)
+
+
+def test_cache_directory_removed_while_running_is_recreated(fresh_cache):
+    # another process's clear_cache removes the directory under a running process: its
+    # next kernel is written to a new directory, without a warning
+    import shutil
+    import warnings
+
+    from taylorjit import _cache
+
+    d = _cache.cache_dir()
+    shutil.rmtree(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = _cache.write_blob("x.o", b"payload")
+    assert path.parent == d and _cache.read_blob("x.o") == b"payload"
