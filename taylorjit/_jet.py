@@ -25,7 +25,7 @@ import numpy as np
 from ._decompose import decompose
 from ._expr import (Expr, expr, get_params, par as _par, subs, time as _time, topo_order,
                     var as _var)
-from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel
+from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel, vm_loaded
 from ._unroll import is_cached as unroll_cached
 from ._multi import directions, interpolation_matrices
 from ._registry import no_refcount_opts
@@ -793,7 +793,10 @@ def _tier(plan, store, calls, order, too_big, cached, build, what):
     from ._vcfunc import UnsupportedSIMD
 
     n = calls[order] = calls.get(order, 0) + 1
-    sync = plan.kind == "unrolled" or (n == 1 and cached())
+    # at once: when asked for, when cached, or when the VM is not loaded in this process
+    # (its LLVM kernel compiles in ~0.1 s; loading the VM costs a fresh process more, and
+    # its first use after installation compiles it for tens of seconds)
+    sync = plan.kind == "unrolled" or (n == 1 and (cached() or not vm_loaded()))
     if not sync and n < TIER_CALLS:
         return None
 

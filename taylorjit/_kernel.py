@@ -376,6 +376,27 @@ class Kernel:
                 f"slots={self.n_slots} ode={self.ode}>")
 
 
+class _CompactKernel(Kernel):
+    """A compact kernel: its ``jet`` (the VM) is looked up at first use."""
+
+    @property
+    def jet(self):
+        j = self.__dict__.get("_jet")
+        if j is None:
+            j = self.__dict__["_jet"] = vm_jet()
+        return j
+
+    @jet.setter
+    def jet(self, value):
+        self.__dict__["_jet"] = value
+
+
+def vm_loaded() -> bool:
+    """Whether the VM is loaded in this process (a fresh process loads it from numba's
+    cache in ~0.3-1.4 s; a first use after installation compiles it, tens of seconds)."""
+    return ("vm", registry_hash()) in _MEMO
+
+
 # --------------------------------------------------------------------------- program table
 def _levels_py(tab, nin, nout, int_in, n_slots):
     """Topological level of each operation (rows of ``tab``, in decomposition
@@ -747,12 +768,16 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
             return hit
         prog, cvals = build_prog(d, ode)
         if kind == "compact":
-            jet = vm_jet()
-        else:
-            name = _spec_name(d, ode)
-            jet = _load(name, spec_source(d, ode), python=(kind == "python"))
-            if kind == "spec":
-                jet = _jetref_class()(jet)
+            # the VM is loaded (or, on a first use after installation, compiled) when the
+            # kernel first runs: a front end whose LLVM kernel answers first never waits
+            kern = _CompactKernel(None, prog, cvals, kind, d, bool(ode), key)
+            kern.order, kern.full = None, 0
+            _MEMO[key] = kern
+            return kern
+        name = _spec_name(d, ode)
+        jet = _load(name, spec_source(d, ode), python=(kind == "python"))
+        if kind == "spec":
+            jet = _jetref_class()(jet)
         kern = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
         kern.order, kern.full = (order, full) if kind == "unrolled" else (None, 0)
         _MEMO[key] = kern
