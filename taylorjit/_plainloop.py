@@ -30,10 +30,10 @@ import numpy as np
 
 from . import _stepper as S
 
-__all__ = ["plain_loop", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
+__all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
            "B_MAXDT"]
 
-_LAYOUT = 1
+_LAYOUT = 2
 B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_INIT, B_BUDGET, \
     B_TEND, B_MAXDT = range(14)
 BLOCK = 14
@@ -209,12 +209,17 @@ def _make_ir(name: str) -> str:
     v_ok = var(i1, b.and_(isfinite(h), b.and_(isfinite(nhi), isfinite(nlo))))
     copy_loop(n, lambda i: b.store(b.and_(b.load(v_ok, typ=i1),
                                           isfinite(b.load(at(xnew, i, f64), typ=f64))), v_ok))
-    bad_bb, good_bb = fn.append_basic_block("nonfinite"), fn.append_basic_block("commit")
-    b.cbranch(b.load(v_ok, typ=i1), good_bb, bad_bb)
-    b.position_at_end(bad_bb)
-    b.store(ci(S.OC_ERR_NF), v_oc)
-    b.branch(exit_bb)
-    b.position_at_end(good_bb)
+
+    def leave_if(cond, code):
+        """End the loop with outcome ``code`` if ``cond``, else go on."""
+        out, on = fn.append_basic_block("leave"), fn.append_basic_block("on")
+        b.cbranch(cond, out, on)
+        b.position_at_end(out)
+        b.store(ci(code), v_oc)
+        b.branch(exit_bb)
+        b.position_at_end(on)
+
+    leave_if(b.not_(b.load(v_ok, typ=i1)), S.OC_ERR_NF)
     b.store(h, v_lasth)
     b.store(thi, v_tshi)
     b.store(tlo, v_tslo)
@@ -230,30 +235,13 @@ def _make_ir(name: str) -> str:
     minh, maxh = b.load(v_minh, typ=f64), b.load(v_maxh, typ=f64)
     b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered("<", ah, minh)), ah, minh), v_minh)
     b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered(">", ah, maxh)), ah, maxh), v_maxh)
-    tl_bb, sl_bb, bud_bb, next_bb = (fn.append_basic_block(x) for x in
-                                     ("time_limit", "step_limit", "budget", "next"))
-    c_tl = b.fcmp_ordered("==", h, rhi)
-    chk_steps = fn.append_basic_block("chk_steps")
-    b.cbranch(c_tl, tl_bb, chk_steps)
-    b.position_at_end(tl_bb)
-    b.store(ci(S.OC_TIME_LIMIT), v_oc)
-    b.branch(exit_bb)
-    b.position_at_end(chk_steps)
-    c_sl = b.and_(b.icmp_signed("!=", max_steps, ci(0)), b.icmp_signed(">=", ns, max_steps))
-    chk_budget = fn.append_basic_block("chk_budget")
-    b.cbranch(c_sl, sl_bb, chk_budget)
-    b.position_at_end(sl_bb)
-    b.store(ci(S.OC_STEP_LIMIT), v_oc)
-    b.branch(exit_bb)
-    b.position_at_end(chk_budget)
+    leave_if(b.fcmp_ordered("==", h, rhi), S.OC_TIME_LIMIT)
+    leave_if(b.and_(b.icmp_signed("!=", max_steps, ci(0)), b.icmp_signed(">=", ns, max_steps)),
+             S.OC_STEP_LIMIT)
     taken1 = b.add(taken, ci(1))
     b.store(taken1, v_taken)
-    c_bud = b.and_(b.icmp_signed(">", budget, ci(0)), b.icmp_signed(">=", taken1, budget))
-    b.cbranch(c_bud, bud_bb, next_bb)
-    b.position_at_end(bud_bb)
-    b.store(ci(S.OC_CONTINUE), v_oc)
-    b.branch(exit_bb)
-    b.position_at_end(next_bb)
+    leave_if(b.and_(b.icmp_signed(">", budget, ci(0)), b.icmp_signed(">=", taken1, budget)),
+             S.OC_CONTINUE)
     b.branch(loop)
 
     # ---- exit: the last step's coefficients if the register step ran, bookkeeping back

@@ -206,7 +206,9 @@ def _at_exit():
 
 
 def _after_fork():
-    # the worker thread does not exist in a forked child: start afresh there
+    # the worker thread does not exist in a forked child: builds it had not finished end
+    # there (quietly: the child's integrators stay on their kernel, a new integrator of the
+    # system submits a new build)
     global _lock, _wake
     _lock = threading.Lock()
     _wake = threading.Condition(_lock)
@@ -214,6 +216,9 @@ def _after_fork():
     _running.clear()
     for key, up in list(_jobs.items()):
         if not up.settled:
+            up.state, up.error, up.warned = "failed", RuntimeError("forked"), True
+            up.event = threading.Event()
+            up.event.set()
             del _jobs[key]
     _queue.clear()
 

@@ -334,3 +334,19 @@ def test_killed_background_build_leaves_no_broken_entry(tj_cache_dir):
     assert out.stdout.split()[-1] == "unrolled"
     for name, size in before.items():
         assert size > 0, name
+
+
+def test_build_pending_at_fork_ends_quietly_in_the_child(monkeypatch):
+    monkeypatch.delenv("TAYLORJIT_TIERING", raising=False)
+    gate = __import__("threading").Event()
+    up = _tiering.submit(("fork-test", time.time_ns()), lambda: gate.wait(30) and None, "a test")
+    pid = os.fork()
+    if pid == 0:                        # the child: the build is over, no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ok = up.claim() == (None, None) and up.wait(1) is None
+        os._exit(0 if ok else 1)
+    gate.set()
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert up.wait(30) is None and up.state == "done"
