@@ -15,7 +15,8 @@ from ._funcs.trig import sin, cos, tan, asin, acos, atan, atan2
 from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
 from ._decompose import decompose, Decomposition
-from ._cache import clear_cache, cache_dir
+from ._cache import clear_cache, cache_dir, CacheWarning
+from ._tiering import TierWarning
 from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
 from ._odesys import Outcome
 from ._integrator import TaylorAdaptive
@@ -34,7 +35,7 @@ __all__ = [
     "sum_", "get_variables", "get_params",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
-    "decompose", "Decomposition", "clear_cache", "cache_dir",
+    "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "taylor_jet", "TaylorJet",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
