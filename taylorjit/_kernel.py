@@ -316,6 +316,8 @@ class Kernel:
         Whether the first ``len(decomposition.outputs)`` inputs are ODE states.
     """
 
+    quick = False       # an unrolled kernel compiled without optimisation (quick_kernel)
+
     def __init__(self, jet, prog, cvals, kind, decomposition, ode, key):
         self.jet = jet
         self.prog = prog
@@ -368,6 +370,8 @@ class Kernel:
         return hit
 
     def __reduce__(self):
+        if getattr(self, "quick", False):
+            return (quick_kernel, (self.decomposition, self.order, self.full))
         return (get_kernel, (self.decomposition, self.ode, self.kind, getattr(self, "order", None),
                              getattr(self, "full", 0)))
 
@@ -782,3 +786,31 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
         kern.order, kern.full = (order, full) if kind == "unrolled" else (None, 0)
         _MEMO[key] = kern
         return kern
+
+
+def quick_kernel(d: Decomposition, order: int, full: int = 0) -> Kernel:
+    """The unrolled ODE kernel of ``d`` at ``order`` if it is loaded or in the
+    disk cache, else its *quick* build (``taylorjit._unroll.unrolled_jet`` with
+    ``quick=True``: compiled without optimisation in a few tens of ms; same
+    results; ``kernel.quick`` is True).  The integrator runs the quick kernel
+    while the optimised one builds in the background
+    (``taylorjit._odesys.tier_up``).  Raises ``UnsupportedUnroll`` like
+    ``unrolled_jet``."""
+    from ._unroll import unrolled_jet
+
+    full = int(bool(full))
+    hit = _MEMO.get((d.key(), True, "unrolled", order, full))
+    if hit is not None:
+        return hit
+    jet = unrolled_jet(d, True, order, full, quick=True)
+    if not jet.quick:       # the optimised kernel was in the disk cache
+        return get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
+    key = (d.key(), True, "unrolled", order, full, "quick")
+    with _lock:
+        hit = _MEMO.get(key)
+        if hit is None:
+            prog, cvals = build_prog(d, True)
+            hit = Kernel(jet, prog, cvals, "unrolled", d, True, key)
+            hit.order, hit.full, hit.quick = order, full, True
+            _MEMO[key] = hit
+        return hit

@@ -227,10 +227,13 @@ def build_kernel(svars, rhs, extra, compact, order):
 
 
 # Automatic kind: systems whose unrolled code is at most this many scalar operations
-# (unrolled_size: pendulum 924, Lorenz 2772 at order 20) get it at once: LLVM compiles
-# them in ~0.1-0.2 s, less than loading the VM in a fresh process (numba), and their
-# plain propagations then run without any numba code (taylorjit._plainloop).  Bigger
-# systems start on the VM and move up in the background (tier_up).
+# (unrolled_size: pendulum 924, Lorenz 2772 at order 20) get it at once: a quick build
+# (no LLVM optimisation, 20-40 ms; taylorjit._kernel.quick_kernel) runs while the
+# optimised kernel builds in the background (0.2-0.3 s; tier_up), or the optimised one
+# itself when it is in the disk cache or background builds are off.  Loading the VM
+# instead costs a fresh process 0.3-0.5 s (numba), and plain propagations on an
+# unrolled kernel run without any numba code (taylorjit._plainloop).  Bigger systems
+# start on the VM and move up in the background (tier_up).
 SYNC_UNROLL_MAX = 3000
 
 
@@ -241,41 +244,45 @@ def small_unrolled(d, order, full):
     import os
     import warnings
 
-    from ._tiering import TierWarning
-    from ._unroll import UnsupportedUnroll, unrolled_jet, unrolled_size
+    from . import _tiering
+    from ._kernel import quick_kernel
+    from ._unroll import UnsupportedUnroll, unrolled_size
 
     if (unrolled_size(d, order) > SYNC_UNROLL_MAX
             or os.environ.get("TAYLORJIT_KERNEL", "auto") not in ("", "auto")):
         return None
     try:
-        unrolled_jet(d, True, order, full)
+        if _tiering.enabled():
+            return quick_kernel(d, order, full)
+        return get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
     except UnsupportedUnroll:
         return None
     except Exception as exc:            # noqa: BLE001 - the VM computes the same bits
         warnings.warn(f"taylorjit could not compile the unrolled kernel of a system of "
                       f"{len(d.outputs)} equations ({type(exc).__name__}: {exc}); it runs on "
-                      "the compact VM, with identical results", TierWarning, stacklevel=4)
+                      "the compact VM, with identical results", _tiering.TierWarning,
+                      stacklevel=4)
         return None
-    return get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
 
 
 def tier_up(kern, order, full, compact):
-    """The background build (:class:`taylorjit._tiering.Upgrade`) of the unrolled
-    kernel at ``order`` for an integrator whose kernel was chosen automatically
-    (``compact=None``) and is the compact VM; None when there is nothing to build
-    (a pinned kind, a system too big to unroll, background builds turned off, or
-    ``$TAYLORJIT_KERNEL`` set).  The integrator switches to it at a step boundary;
-    both kinds compute the same bits."""
+    """The background build (:class:`taylorjit._tiering.Upgrade`) of the optimised
+    unrolled kernel at ``order`` for an integrator whose kernel was chosen
+    automatically (``compact=None``) and is the compact VM or a quick unrolled
+    build (:func:`small_unrolled`); None when there is nothing to build (a pinned
+    kind, a system too big to unroll, background builds turned off, or
+    ``$TAYLORJIT_KERNEL`` set).  The integrator switches to it at a step
+    boundary; every kind computes the same bits."""
     import os
 
     from . import _tiering
 
-    if compact is not None or kern.kind != "compact" or not kern.ode:
+    if compact is not None or not kern.ode or not (kern.kind == "compact" or kern.quick):
         return None
     if os.environ.get("TAYLORJIT_KERNEL", "auto") not in ("", "auto"):
         return None
     d = kern.decomposition
-    if not can_unroll(d, order):
+    if not kern.quick and not can_unroll(d, order):
         return None
     full = int(bool(full))
     return _tiering.submit((d.key(), "unrolled", order, full),

@@ -5,14 +5,19 @@ kernel built in the background, at a step boundary, without changing a bit.
   background build) gives the same state, time, Taylor coefficients, step
   statistics, dense and continuous output, grid states and event times as a run
   that never switched -- scalar, batch, variational and event integrators.
-* The real background build: a default integrator of a never-seen system ends
-  on the unrolled kernel, with identical results; a failed build warns once and
+* The real background build: a small never-seen system starts on a quick
+  (unoptimised) build of its unrolled kernel and moves to the optimised one; a
+  bigger one starts on the VM; both end on the optimised kernel with identical
+  results (the quick build's bits against the optimised build's on random
+  systems too); a failed build warns once and
   the run goes on; ``TAYLORJIT_TIERING=0`` turns it off.
 * Processes: two cold processes building the same kernel at once both succeed
   with identical results; a process killed while building leaves no broken cache
   entry; a process that exits during a build exits.
 """
+import ctypes
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -22,13 +27,19 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
 import taylorjit as tj
 from taylorjit import _batch, _cache, _integrator, _kernel, _odesys, _stepper as S, _tiering
 from taylorjit import _unroll
+from taylorjit._decompose import decompose
 from taylorjit._tiering import TierWarning
 
+from _taylor_ref import random_expressions
+
 X, V = tj.make_vars("x", "v")
+Y = tj.var("y")
 
 
 class Gate:
@@ -173,21 +184,40 @@ def background(fresh, monkeypatch):
     return fresh
 
 
-def test_small_system_gets_its_unrolled_kernel_at_once(fresh):
+def test_small_system_starts_on_a_quick_build_and_moves_up(fresh):
     sys_ = [(X, V), (V, -9.625 * tj.sin(X))]
     ta = tj.TaylorAdaptive(sys_, [0.5, 0.0])
-    assert ta._kernel.kind == "unrolled" and ta._upgrade is None and ta._plain is not None
+    # the unrolled kernel at once, compiled without optimisation (not cached on disk);
+    # the optimised one builds in the background
+    assert ta._kernel.kind == "unrolled" and ta._kernel.quick and ta._plain is not None
+    assert ta._upgrade is not None
     assert ta._kernel.jet.keep[0] is None               # no VM loaded for it
+    assert not list(fresh.rglob("*_q.o"))
     ref = tj.TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
-    for t in (10.0, 250.0, -3.0):
+    ra, rb = ta.propagate_until(10.0), ref.propagate_until(10.0)
+    assert tuple(ra) == tuple(rb) and _same(ta.state, ref.state) and _same(ta.tc, ref.tc)
+    copy = pickle.loads(pickle.dumps(ta))               # a quick kernel pickles too
+    assert _tiering.wait_all(120)
+    for t in (250.0, -3.0):
         ra, rb = ta.propagate_until(t), ref.propagate_until(t)
         assert tuple(ra) == tuple(rb)
         assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc) and ta.dtime == ref.dtime
+    assert ta._kernel.kind == "unrolled" and not ta._kernel.quick and ta._upgrade is None
     ra, rb = ta.propagate_until(20.0, max_steps=7), ref.propagate_until(20.0, max_steps=7)
     assert ra.outcome == tj.Outcome.step_limit and tuple(ra) == tuple(rb)
     ra = ta.propagate_until(30.0, max_delta_t=0.05)
     rb = ref.propagate_until(30.0, max_delta_t=0.05)
     assert tuple(ra) == tuple(rb) and _same(ta.state, ref.state)
+    # the unpickled copy goes on from t = 10 with the same bits
+    copy.propagate_until(250.0)
+    ref2 = tj.TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    ref2.propagate_until(10.0)
+    ref2.propagate_until(250.0)
+    assert _same(copy.state, ref2.state)
+    # cached for the next integrator (and process): optimised at once, nothing to build
+    assert list(fresh.rglob("tj_unrolled_*.o"))
+    tb = tj.TaylorAdaptive(sys_, [0.1, 0.0])
+    assert not tb._kernel.quick and tb._upgrade is None
     # the full jet entry binds the VM when first used (another order: the VM computes it)
     tc = np.zeros((ta._kernel.n_slots, 6))
     tc[:2, 0] = [0.5, 0.0]
@@ -197,6 +227,60 @@ def test_small_system_gets_its_unrolled_kernel_at_once(fresh):
     tc2[:2, 0] = [0.5, 0.0]
     ref._kernel(tc2, 5, np.zeros(0), 0.0, 1)
     assert _same(tc, tc2)
+
+
+def test_small_system_without_background_builds_gets_the_optimised_kernel(fresh, monkeypatch):
+    monkeypatch.setenv("TAYLORJIT_TIERING", "0")
+    ta = tj.TaylorAdaptive([(X, V), (V, -9.375 * tj.sin(X))], [0.5, 0.0])
+    assert ta._kernel.kind == "unrolled" and not ta._kernel.quick and ta._upgrade is None
+
+
+_STEP_FN = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double,
+                            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_double, ctypes.c_double,
+                            ctypes.c_double, ctypes.c_double)
+
+
+@settings(max_examples=12, deadline=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data(), order=st.sampled_from([2, 3, 8, 20]))
+def test_quick_build_computes_the_optimised_bits(fresh, data, order):
+    """The quick build (no LLVM optimisation) against the optimised build of the same
+    IR, on random systems: the full jet, the light entry and both fused steps."""
+    e1, p1 = data.draw(random_expressions(max_ops=6, with_pars=True, with_time=True))
+    e2, _ = data.draw(random_expressions(max_ops=6, with_pars=True, with_time=True, point=p1))
+    d = decompose([e1, e2], [X, Y])
+    try:
+        q = _kernel.quick_kernel(d, order)
+    except _unroll.UnsupportedUnroll:
+        return
+    k = _kernel.get_kernel(d, ode=True, kind="unrolled", order=order)
+    if not q.quick:
+        return                  # drawn before: the optimised kernel was already loaded
+    assert not k.quick and k.jet is not q.jet
+    pars = np.array([0.7, -1.3])
+    tcs = []
+    for kern in (q, k):
+        tc = kern.new_tc(order)
+        tc[:2, 0] = [p1["x"], p1["y"]]
+        kern(tc, order, pars, 0.3, 1)
+        tcs.append(tc)
+    assert _same(tcs[0], tcs[1])
+    if not k.jet.light_addr:
+        return
+    for addr in ("step_addr", "stepr_addr"):
+        if not getattr(k.jet, addr):
+            continue
+        outs = []
+        for kern in (q, k):
+            tc, xnew = kern.new_tc(order), np.zeros(2)
+            st_ = np.array([p1["x"], p1["y"]])
+            h = _STEP_FN(getattr(kern.jet, addr))(tc.ctypes.data, pars.ctypes.data, 0.3,
+                                                  st_.ctypes.data, xnew.ctypes.data, 0.5,
+                                                  S.rho_factor(order), 1.0 / order,
+                                                  1.0 / (order - 1))
+            outs.append((np.array([h]), xnew, tc))
+        for a, b in zip(*outs):
+            assert _same(a, b)
 
 
 def test_default_integrator_moves_to_the_unrolled_kernel(background):
