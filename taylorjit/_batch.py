@@ -21,6 +21,7 @@ from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
+from ._plainloop import B_BUDGET, B_INIT, B_MAXDT, B_MAXSTEPS, B_TEND, new_block, plain_loop
 
 __all__ = ["TaylorAdaptiveBatch"]
 
@@ -242,10 +243,71 @@ class TaylorAdaptiveBatch(VariationalMixin):
     def events(self):
         return list(self._events.events)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_plainb", None)      # addresses of this object's arrays (rebuilt lazily)
+        return state
+
     def __setstate__(self, state):
         self.__dict__.update(state)
         if self.__dict__.get("_auto") and self.__dict__.get("_upgrade") is None:
             self._upgrade = tier_up(self._kernel, self._order, self._iw[0, S.I_FULL], None)
+
+    def _plain_blocks(self):
+        """Per-lane argument blocks of the LLVM plain loop (:mod:`taylorjit._plainloop`)
+        when the kernel has a fused step and the integrator no events, extra rows or
+        compensated summation; else None.  Lanes are independent and lane-major, so
+        row ``b`` of every per-lane array is a scalar integrator's array: each lane
+        runs the scalar plain loop, the same operations as the compiled batch loop
+        (bit-identical, tested), with no numba code on the path."""
+        hit = self.__dict__.get("_plainb")
+        if hit is not None and hit[0] is self._kernel:
+            return hit[1]
+        k, blocks = self._kernel, None
+        n = self._st.shape[1]
+        step = k.jet.step_addr if k.kind == "unrolled" else 0
+        if (step and self._iw[0, S.I_NEV] == 0 and self._iw[0, S.I_HACC] == 0
+                and self._iw[0, S.I_FULL] == 0 and np.array_equal(self._hrows, np.arange(n))):
+            if "_tlimb" not in self.__dict__:
+                self._tlimb = np.zeros((self._batch, 2))
+            # the plain loop reads the register step and light entry from iw; I_LIGHT
+            # stays 0 (the compiled batch loop calls the first-class jet)
+            self._iw[:, S.I_RADDR] = k.jet.stepr_addr
+            self._iw[:, S.I_LADDR] = k.jet.light_addr
+            blocks = [new_block(step, self._tc[j], self._iw[j], self._fw[j], self._st[j],
+                                self._pa[j], self._tm[j], self._tlimb[j], self._xnew)
+                      for j in range(self._batch)]
+        self._plainb = (k, blocks)
+        return blocks
+
+    def _run_plain(self, tl, max_dt, max_steps):
+        """``propagate_until`` of every lane through the plain loop (see
+        :meth:`_plain_blocks`), lane after lane; while a faster kernel is being built,
+        in chunks of ``_TIER_ROUNDS`` steps with a switch between them.  Returns the
+        per-lane outcome codes."""
+        loop = plain_loop()
+        codes = []
+        for j in range(self._batch):
+            blk, fblk = self._plain_blocks()[j]
+            fblk[B_TEND] = tl[j]
+            fblk[B_MAXDT] = max_dt[j]
+            blk[B_MAXSTEPS] = max_steps
+            blk[B_BUDGET] = 0 if self._upgrade is None else _TIER_ROUNDS
+            blk[B_INIT] = 1
+            code = loop(blk.ctypes.data)
+            while code == S.OC_CONTINUE:    # a chunk ended: take the faster kernel if ready
+                if self._upgrade is not None:
+                    self._tier_check()
+                blocks = self._plain_blocks()
+                if blocks is None:          # pragma: no cover - kernels only move up
+                    raise RuntimeError("the batch integrator lost its fused step")
+                blk = blocks[j][0]
+                blk[B_INIT] = 0
+                if self._upgrade is None:
+                    self._iw[j, S.I_BUDGET] = 0         # nothing more to wait for
+                code = loop(blk.ctypes.data)
+            codes.append(code)
+        return codes
 
     def _tier_check(self):
         """Take the background-built kernel if it is ready (at a step boundary of
@@ -273,6 +335,20 @@ class TaylorAdaptiveBatch(VariationalMixin):
         max_dt = self._max_dt(max_delta_t)
         max_steps = check_max_steps(max_steps)
         iw, fw, tm = self._iw, self._fw, self._tm
+        if self._upgrade is not None:
+            self._tier_check()
+        if (grid is None and callback is None and not progress
+                and self._plain_blocks() is not None):
+            key = id(self)
+            _PROPAGATING.add(key)
+            try:
+                codes = self._run_plain(tl, max_dt, max_steps)
+            finally:
+                _PROPAGATING.discard(key)
+            res = BatchResult([OUTCOMES[c] for c in codes], fw[:, S.F_MINH].copy(),
+                              fw[:, S.F_MAXH].copy(), iw[:, S.I_NSTEPS].copy())
+            res.event_index = [None] * b
+            return res
         t_lim = np.zeros((b, 2))
         t_lim[:, 0] = tl
         rem = np.array([_dd_add(tl[j], 0.0, -tm[j, 0], -tm[j, 1])[0] for j in range(b)])

@@ -17,7 +17,8 @@ from . import _stepper as S
 from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
 from ._taylor_map import VariationalMixin
-from ._plainloop import (B_INIT as _B_INIT, B_MAXDT as _B_MAXDT, B_MAXSTEPS as _B_MAXSTEPS,
+from ._plainloop import (B_BUDGET as _B_BUDGET, B_INIT as _B_INIT, B_MAXDT as _B_MAXDT,
+                         B_MAXSTEPS as _B_MAXSTEPS,
                          B_TEND as _B_TEND, new_block, plain_loop as _plain_loop)
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system,
@@ -502,7 +503,10 @@ class TaylorAdaptive(VariationalMixin):
             fblk[_B_TEND] = tlim
             fblk[_B_MAXDT] = math.inf if max_delta_t is None else check_max_dt(max_delta_t)
             blk[_B_MAXSTEPS] = 0 if max_steps is None else check_max_steps(max_steps)
-            code = _plain_loop()(self._plain_addr)
+            if self._upgrade is None:
+                code = _plain_loop()(self._plain_addr)
+            else:
+                code = self._plain_chunks(blk)
             fw = self._fw
             return PropagateResult(OUTCOMES[code], fw.item(_F_MINH), fw.item(_F_MAXH),
                                    self._iw.item(_I_NSTEPS))
@@ -511,6 +515,30 @@ class TaylorAdaptive(VariationalMixin):
         oc, min_h, max_h, n_steps = self._result(code)
         return PropagateResult(oc, min_h, max_h, n_steps, co,
                                self._last_event if code == S.OC_EVENT else None)
+
+    def _plain_chunks(self, blk):
+        """The plain loop in chunks of :data:`_TIER_CHUNK` steps while a faster kernel
+        is being built (a quick build's), switching to it between chunks; returns the
+        outcome code."""
+        blk[_B_BUDGET] = _TIER_CHUNK
+        key = id(self)
+        _PROPAGATING.add(key)
+        try:
+            code = _plain_loop()(self._plain_addr)
+            while code == S.OC_CONTINUE:
+                if self._upgrade is not None:
+                    self._tier_check()          # a new kernel: a new block
+                if self._plain is None:         # pragma: no cover - kernels only move up
+                    raise RuntimeError("the integrator lost its fused step")
+                self._plain[0][_B_INIT] = 0     # resume
+                if self._upgrade is None:
+                    self._iw[S.I_BUDGET] = 0    # nothing more to wait for: on to the end
+                code = _plain_loop()(self._plain_addr)
+        finally:
+            _PROPAGATING.discard(key)
+            self._plain[0][_B_INIT] = 1
+            self._plain[0][_B_BUDGET] = 0
+        return code
 
     def propagate_for(self, delta_t, **kwargs):
         """Propagate for ``delta_t`` (negative: backward); options as :meth:`propagate_until`."""

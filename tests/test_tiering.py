@@ -434,3 +434,55 @@ def test_build_pending_at_fork_ends_quietly_in_the_child(monkeypatch):
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     assert up.wait(30) is None and up.state == "done"
+
+
+# ----------------------------------------------------------------------------- plain loops
+def _quick_pair(cls, fresh, sys_, x0, after=3, **kw):
+    """(an integrator on the quick build of its unrolled kernel that switches to the
+    optimised one after ``after`` polls, one on the VM)."""
+    ta = cls(sys_, x0, **kw)
+    assert ta._kernel.quick
+    d = ta._kernel.decomposition
+    ta._upgrade = Gate(_kernel.get_kernel(d, ode=True, kind="unrolled", order=ta.order), after)
+    return ta, cls(sys_, x0, compact=True, **kw)
+
+
+def test_plain_loop_switches_between_chunks(fresh, small_chunks):
+    sys_ = [(X, V), (V, -9.5625 * tj.sin(X) - 0.03125 * V)]
+    ta, ref = _quick_pair(tj.TaylorAdaptive, fresh, sys_, [0.5, 0.0])
+    ra, rb = ta.propagate_until(600.0), ref.propagate_until(600.0)
+    assert not ta._kernel.quick and ta._upgrade is None and ra.n_steps > 1000
+    assert tuple(ra) == tuple(rb)
+    assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc) and ta.dtime == ref.dtime
+    ra, rb = ta.propagate_until(0.0, max_steps=77), ref.propagate_until(0.0, max_steps=77)
+    assert ra.outcome == tj.Outcome.step_limit and tuple(ra) == tuple(rb)
+    assert _same(ta.state, ref.state)
+
+
+def test_batch_plain_propagation_equals_the_compiled_batch_loop(fresh, small_chunks):
+    sys_ = [(X, V), (V, -9.4375 * tj.sin(X))]
+    x0 = np.array([[0.05, 0.04, -0.03, 0.2, 1.0], [0.025, 0.0, 0.01, -0.1, 0.5]])
+    ta, ref = _quick_pair(tj.TaylorAdaptiveBatch, fresh, sys_, x0, after=2)
+    assert ta._plain_blocks() is not None
+    tl = np.array([300.0, -40.0, 250.0, 0.0, 123.5])
+    for kw in ({}, {"max_delta_t": [0.1, 0.2, 0.05, 1.0, 0.3]}, {"max_steps": 40}):
+        ra, rb = ta.propagate_until(tl, **kw), ref.propagate_until(tl, **kw)
+        assert [o for o in ra.outcome] == [o for o in rb.outcome]
+        for a, b in zip(list(ra)[1:4], list(rb)[1:4]):
+            assert _same(a, b)
+        assert _same(ta.state, ref.state) and _same(ta.tc, ref.tc)
+        assert _same(ta.dtime, ref.dtime) and _same(ta.last_h, ref.last_h)
+        tl = tl[::-1] * 0.5
+    assert not ta._kernel.quick and ta._upgrade is None
+    # a copy and an unpickled integrator have blocks of their own arrays
+    for dup in (__import__("copy").deepcopy, lambda a: pickle.loads(pickle.dumps(a))):
+        other = dup(ta)
+        ra, rb = other.propagate_for(10.0), ta.propagate_for(10.0)
+        assert _same(other.state, ta.state) and list(ra.n_steps) == list(rb.n_steps)
+    # each lane of a default batch integrator equals the scalar run of its initial condition
+    tb = tj.TaylorAdaptiveBatch(sys_, x0)
+    tb.propagate_until(77.0)
+    for j in range(x0.shape[1]):
+        s = tj.TaylorAdaptive(sys_, x0[:, j], compact=True)
+        s.propagate_until(77.0)
+        assert _same(s.state, tb.state[:, j]) and _same(s.tc, tb.tc[:, :, j])
