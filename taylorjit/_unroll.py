@@ -583,7 +583,8 @@ def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
             fn.attributes.add("nobuiltin")
         return b.call(fn, [get(nd[1]), get(nd[2])])
     if kind == "fma":
-        fn = b.module.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+        fn = b.module.globals.get("llvm.fma.f64") or b.module.declare_intrinsic(
+            "llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
         return b.call(fn, [get(nd[1]), get(nd[2]), get(nd[3])])
     x, y = get(nd[1]), get(nd[2])
     return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
@@ -997,7 +998,12 @@ def _emit_step(ir, mod, name, chunk_fns, n, order, local_slots=0):
 _lock = threading.RLock()
 _ENGINE = []
 _LOADED: dict = {}
-CODEGEN_OPT = 3     # LLVM code generation level
+CODEGEN_OPT = 3     # LLVM code generation level (modules that LLVM's IR passes optimise)
+# code generation level of big modules (no IR passes): outer solar system (unrolled_size
+# 101k), same machine: level 1 emits in 2.2 s instead of 3.6 s, and its code ran faster
+# (0.74x instead of 0.88-0.93x heyoka per step); Lorenz and the pendulum (IR passes) at
+# level 1 were 0-2% slower, so they keep level 3
+CODEGEN_OPT_BIG = 1
 IR_PASSES_MAX_NODES = 30000   # LLVM's O2 IR pipeline on programs up to this size
 # blocked sums as <4 x double> code (_vsum_twin) for programs of at least this size: on the
 # outer solar system (unrolled_size 94k) it cut the object code from 789 to 567 KB and the
@@ -1024,7 +1030,7 @@ def _target_machine(fresh=False, opt=None):
             cpu=cpu, features=feats, opt=CODEGEN_OPT if opt is None else opt, jit=True)
         if fresh:
             return tm, None
-        key = _hash16(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CHUNK}|"
+        key = _hash16(f"{cpu}|{feats}|{llb.llvm_version_info}|{CODEGEN_OPT}|{CODEGEN_OPT_BIG}|{CHUNK}|"
                           f"{IR_PASSES_MAX_NODES}|{VECTOR_SUMS_MIN_SIZE}|{INLINE_MAX_NODES}|{_LAYOUT}")
         _ENGINE.extend([tm, key])
     return _ENGINE[0], _ENGINE[1]
@@ -1060,7 +1066,8 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
     """``(address of symbol, execution engine)`` of the LLVM module ``name``: its
     object code from the disk cache, else ``make_ir()`` (IR text) compiled for the
     host (LLVM's O2 pipeline if ``passes``, a bool or a function asked after
-    ``make_ir()``; no fast-math flags; codegen at :data:`CODEGEN_OPT`) and
+    ``make_ir()``; no fast-math flags; codegen at :data:`CODEGEN_OPT`, or
+    :data:`CODEGEN_OPT_BIG` without the IR passes) and
     cached.  ``quick``: no IR passes, codegen at level 0 and nothing written to
     the disk cache (a stand-in while the optimised build runs, see
     :func:`unrolled_jet`).  One MCJIT engine per module: its own symbol table (a module loaded
@@ -1078,13 +1085,17 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
         # its own (contexts are independent; numba compiles in the global one), so a
         # background build does not hold up the foreground
         _target_machine()
-        tm = _target_machine(fresh=True, opt=0 if quick else None)[0]
+        text = make_ir()
+        run_passes = not quick and (passes() if callable(passes) else passes)
+        opt = 0 if quick else CODEGEN_OPT if run_passes else CODEGEN_OPT_BIG
+        tm = _target_machine(fresh=True, opt=opt)[0]
         ctx = llb.create_context()
-        mod = llb.parse_assembly(make_ir(), context=ctx)
+        mod = llb.parse_assembly(text, context=ctx)
+        del text
         mod.triple = tm.triple
         mod.data_layout = str(tm.target_data)
         mod.verify()
-        if not quick and (passes() if callable(passes) else passes):
+        if run_passes:
             pb = llb.create_pass_builder(tm, llb.create_pipeline_tuning_options(speed_level=2))
             pb.getModulePassManager().run(mod, pb)
         obj = tm.emit_object(mod)
