@@ -29,6 +29,7 @@ from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel, vm_loaded
 from ._unroll import is_cached as unroll_cached
 from ._multi import directions, interpolation_matrices
 from ._registry import no_refcount_opts
+from ._tiering import Upgrade as _Upgrade
 
 __all__ = ["taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "default_kind",
            "taylor_jet", "TaylorJet"]
@@ -109,9 +110,9 @@ class _Plan:
         self.kind = kind
         self.at = {}            # order -> kernel
         self.looked = {}        # order -> time of the last look for a cached unrolled kernel
-        self.partials = {}      # order -> SIMD partials kernel, False (unsupported), "pending"
+        self.partials = {}      # order -> SIMD partials kernel, False (unsupported), Upgrade
         self.pcalls = {}        # order -> derivatives() calls so far
-        self.cjets = {}         # order -> direct coefficients kernel, False, "pending"
+        self.cjets = {}         # order -> direct coefficients kernel, False, Upgrade
         self.ccalls = {}        # order -> single-point taylor_coefficients() calls so far
 
     def kernel_at(self, order):
@@ -413,12 +414,12 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     n = plan.n_in
     # one point, one direction: the direct kernel (taylorjit._cjet) once it exists
     ck = plan.cjets.get(order)
-    if ck is None or ck.__class__ is not str and ck is not False:
+    if ck is not False:
         vals = _finite_values(point, n)
         dvals = (_ONE_DIR if n == 1 else None) if direction is None else \
             _finite_values(direction, n)
         if vals is not None and dvals is not None:
-            if ck is None:
+            if ck is None or ck.__class__ is _Upgrade:
                 ck = _coefficients_direct(plan, order)
             if ck is not None:
                 p = _pars_array(plan, pars, time) if plan.n_pars or plan.time_par >= 0 \
@@ -672,7 +673,7 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     n = plan.n_in
     pk = plan.partials.get(order)
-    if pk is not None and pk is not False and pk != "pending":    # the fast path
+    if pk is not None and pk is not False and pk.__class__ is not _Upgrade:    # the fast path
         vals = _finite_values(point, n)
         if vals is not None:
             pars_arr = _pars_array(plan, pars, time) if plan.n_pars or plan.time_par >= 0 \
@@ -767,10 +768,10 @@ def _point1(point, n, many=False):
     return P
 
 
-# SIMD partials kernels (taylorjit._vjet): with kind="unrolled" compiled at the first
-# call; with the default kind loaded at once when cached on disk, else compiled in a
-# background thread from the TIER_CALLS-th call on (the VM answers meanwhile, with the
-# same values to the last bit)
+# Front-end kernels (taylorjit._cjet, taylorjit._vjet): with kind="unrolled" compiled at
+# the first call; with the default kind loaded at once when cached on disk, else compiled
+# by the background worker (taylorjit._tiering) from the TIER_CALLS-th call on (the VM
+# answers meanwhile, with the same values to the last bit)
 TIER_CALLS = 3
 _BG_LOCK = threading.Lock()
 
@@ -780,18 +781,28 @@ _ONE_DIR = (1.0,)
 
 def _tier(plan, store, calls, order, too_big, cached, build, what):
     """Tiering of a plan's compiled front-end kernels (``store[order]``: the
-    kernel, False when it cannot or must not exist, "pending" while a background
-    thread builds it): with ``kind="unrolled"`` built at the first call; with the
-    default kind loaded at once if ``cached()``, else built in a background
-    thread from the TIER_CALLS-th call on.  Returns the kernel or None."""
+    kernel, False when it cannot or must not exist, an
+    :class:`~taylorjit._tiering.Upgrade` while the background worker builds it):
+    with ``kind="unrolled"`` built at the first call; with the default kind built
+    at the first call if ``cached()`` or the VM is not loaded in this process, else
+    in the background (:mod:`taylorjit._tiering`, off with
+    ``TAYLORJIT_TIERING=0``) from the TIER_CALLS-th call on.  A failed build of
+    the default kind warns once (:class:`~taylorjit.TierWarning`) and the VM goes
+    on answering, with the same values.  Returns the kernel or None."""
+    from . import _tiering
+    from ._vcfunc import UnsupportedSIMD
+
     k = store.get(order)
+    if isinstance(k, _tiering.Upgrade):
+        kern, up = k.claim()            # between calls: take the kernel once it is built
+        if up is None:
+            store[order] = kern if kern is not None else False
+        return kern or None
     if k is not None:
-        return k if k is not False and k != "pending" else None
+        return k or None
     if plan.kind not in ("unrolled", "auto") or too_big():
         store[order] = False
         return None
-    from ._vcfunc import UnsupportedSIMD
-
     n = calls[order] = calls.get(order, 0) + 1
     # at once: when asked for, when cached, or when the VM is not loaded in this process
     # (its LLVM kernel compiles in ~0.1 s; loading the VM costs a fresh process more, and
@@ -802,17 +813,27 @@ def _tier(plan, store, calls, order, too_big, cached, build, what):
 
     def run():
         try:
-            store[order] = build()
+            return build()
         except UnsupportedSIMD:
-            store[order] = False
+            return False
 
     if sync:
-        run()
+        try:
+            store[order] = run()
+        except Exception as exc:        # noqa: BLE001 - the VM computes the same values
+            if plan.kind == "unrolled":
+                raise
+            import warnings
+
+            warnings.warn(f"taylorjit could not compile the {what} kernel at order {order} "
+                          f"({type(exc).__name__}: {exc}); the compact VM computes it, with "
+                          "identical results", _tiering.TierWarning, stacklevel=4)
+            store[order] = False
         return store[order] or None
     with _BG_LOCK:
         if store.get(order) is None:
-            store[order] = "pending"
-            threading.Thread(target=run, name=f"taylorjit-{what}", daemon=True).start()
+            up = _tiering.submit((what, id(store), order), run, f"the {what} of an expression")
+            store[order] = up if up is not None else False
     return None
 
 

@@ -2,12 +2,13 @@
 taylor_coefficients(): bit-identical to the table-driven kernels, every kind of
 order-0 operation, parameters and time, tiering with the default kind."""
 import time as _time
+import warnings
 
 import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _cjet, _jet
+from taylorjit import _cjet, _jet, _tiering
 from taylorjit._jet import _plan
 
 x, y, z = tj.make_vars("x", "y", "z")
@@ -78,16 +79,52 @@ def test_bad_input_still_explained():
 def test_default_kind_tiers_up_in_the_background(tmp_path, monkeypatch):
     monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TAYLORJIT_KERNEL", "auto")
+    monkeypatch.setenv("TAYLORJIT_TIERING", "1")
     f = tj.cos(x * 1.000321) * tj.exp(x / 3)         # a never-seen expression
     first = tj.taylor_coefficients(f, [x], [0.2], order=9)
     plan = _plan([f], [x], "auto")
     for _ in range(_jet.TIER_CALLS):
         assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=9), first)
-    deadline = _time.time() + 60
-    while plan.cjets.get(9) == "pending" and _time.time() < deadline:
-        _time.sleep(0.05)
-    assert isinstance(plan.cjets.get(9), _cjet.CoefficientsKernel)
+    assert isinstance(plan.cjets.get(9), _tiering.Upgrade)
+    assert _tiering.wait_all(60)
     assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=9), first)
+    assert isinstance(plan.cjets.get(9), _cjet.CoefficientsKernel)
+
+
+def test_front_end_build_failures_warn_and_keep_the_vm(tmp_path, monkeypatch):
+    """A compile that fails (here: made to) never raises in the user's call with the
+    default kind: one TierWarning, the VM's values; kind="unrolled" raises."""
+    monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TAYLORJIT_KERNEL", "auto")
+    monkeypatch.setenv("TAYLORJIT_TIERING", "1")
+
+    def broken(d, order):
+        raise MemoryError("no room for the code")
+
+    monkeypatch.setattr(_cjet, "coefficients_kernel", broken)
+    f = tj.sin(x * 1.000457) * tj.exp(x / 5)          # never seen: the first call builds
+    ref = tj.taylor_coefficients(f, [x], [0.2], order=7, kind="compact")
+    monkeypatch.setattr(_jet, "vm_loaded", lambda: False)
+    with pytest.warns(tj.TierWarning, match="MemoryError"):
+        got = tj.taylor_coefficients(f, [x], [0.2], order=7)
+    assert np.array_equal(got, ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(tj.taylor_coefficients(f, [x], [0.2], order=7), ref)
+    with pytest.raises(MemoryError):
+        tj.taylor_coefficients(f, [x], [0.2], order=7, kind="unrolled")
+    # in the background (the VM loaded: the TIER_CALLS-th call submits the build)
+    monkeypatch.setattr(_jet, "vm_loaded", lambda: True)
+    g = tj.cos(x * 1.000457) + x ** 3
+    ref = tj.taylor_coefficients(g, [x], [0.2], order=7, kind="compact")
+    for _ in range(_jet.TIER_CALLS):
+        assert np.array_equal(tj.taylor_coefficients(g, [x], [0.2], order=7), ref)
+    assert _tiering.wait_all(60)
+    with pytest.warns(tj.TierWarning, match="MemoryError"):
+        assert np.array_equal(tj.taylor_coefficients(g, [x], [0.2], order=7), ref)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(tj.taylor_coefficients(g, [x], [0.2], order=7), ref)
 
 
 def test_taylor_jet_equals_taylor_coefficients():

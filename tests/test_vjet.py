@@ -1,13 +1,12 @@
 """SIMD partials kernels (taylorjit._vjet) behind derivatives(): bit-identical to
 the scalar path (directional jets + recombination), every kind of order-0
 operation, parameters and time, tiering with the default kind, fallbacks."""
-import time as _time
 
 import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _jet, _vjet
+from taylorjit import _jet, _tiering, _vjet
 from taylorjit._jet import _deriv_layout, _plan
 
 x, y, z, w = tj.make_vars("x", "y", "z", "w")
@@ -17,7 +16,7 @@ def _both(fs, variables, pt, order, **kw):
     """(SIMD kernel values, scalar VM values) of derivatives()."""
     simd = tj.derivatives(fs, variables, pt, order=order, kind="unrolled", **kw)
     plan = _plan(fs if isinstance(fs, list) else [fs], variables, "unrolled")
-    assert plan.partials.get(order) not in (None, False, "pending")   # the SIMD path ran
+    assert isinstance(plan.partials.get(order), _vjet.PartialsKernel)   # the SIMD path ran
     ref = tj.derivatives(fs, variables, pt, order=order, kind="compact", **kw)
     return simd, ref
 
@@ -75,10 +74,11 @@ def test_kepe_keeps_the_scalar_path():
 
 
 def test_default_kind_tiers_up_in_the_background(tmp_path, monkeypatch):
-    """With kind=None the first calls use the VM; from the TIER_CALLS-th call a
-    background thread compiles the SIMD kernel; values never change."""
+    """With kind=None the first calls use the VM; from the TIER_CALLS-th call the
+    background worker compiles the SIMD kernel; values never change."""
     monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("TAYLORJIT_KERNEL", "auto")
+    monkeypatch.setenv("TAYLORJIT_TIERING", "1")
     f = tj.cos(x * 1.000123) * tj.exp(y / 3)         # a never-seen expression
     first = tj.derivatives(f, [x, y], [0.2, 0.1], order=6)
     plan = _plan([f], [x, y], "auto")
@@ -86,11 +86,10 @@ def test_default_kind_tiers_up_in_the_background(tmp_path, monkeypatch):
     for _ in range(_jet.TIER_CALLS):
         got = tj.derivatives(f, [x, y], [0.2, 0.1], order=6)
         assert np.array_equal(got.as_array(), first.as_array())
-    deadline = _time.time() + 60
-    while plan.partials.get(6) == "pending" and _time.time() < deadline:
-        _time.sleep(0.05)
+    assert isinstance(plan.partials.get(6), _tiering.Upgrade)
+    assert _tiering.wait_all(60)
+    got = tj.derivatives(f, [x, y], [0.2, 0.1], order=6)     # takes the kernel
     assert isinstance(plan.partials.get(6), _vjet.PartialsKernel)
-    got = tj.derivatives(f, [x, y], [0.2, 0.1], order=6)
     assert np.array_equal(got.as_array(), first.as_array())
     # a new process (here: a new plan) finds it in the disk cache at its first call
     _jet._PLANS.clear()
