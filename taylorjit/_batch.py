@@ -21,7 +21,8 @@ from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
-from ._plainloop import B_BUDGET, B_INIT, B_MAXDT, B_MAXSTEPS, B_TEND, new_block, plain_loop
+from ._plainloop import (B_BUDGET, B_INIT, B_MAXDT, B_MAXSTEPS, B_TEND, new_block, plain_loop,
+                         single_step)
 
 __all__ = ["TaylorAdaptiveBatch"]
 
@@ -206,6 +207,12 @@ class TaylorAdaptiveBatch(VariationalMixin):
             raise reentrant_error(what)
         if self._upgrade is not None:
             self._tier_check()
+        blocks = self._plain_blocks()
+        if blocks is not None:
+            # each lane's fused step through the LLVM plain loop (no numba code on this path)
+            out = [single_step(blk, fblk, float(mh[j]), self._iw[j], self._fw[j], self._tlimb[j])
+                   for j, (blk, fblk) in enumerate(blocks)]
+            return [(OUTCOMES[c], h) for c, h in out]
         k = self._kernel
         oc = np.zeros(self._batch, dtype=np.int64)
         S.step_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw, self._hrows, self._st,

@@ -19,7 +19,8 @@ from ._events import EventBundle, drain_log, prepare_events, run_terminal_callba
 from ._taylor_map import VariationalMixin
 from ._plainloop import (B_BUDGET as _B_BUDGET, B_INIT as _B_INIT, B_MAXDT as _B_MAXDT,
                          B_MAXSTEPS as _B_MAXSTEPS,
-                         B_TEND as _B_TEND, new_block, plain_loop as _plain_loop)
+                         B_TEND as _B_TEND, new_block, plain_loop as _plain_loop,
+                         single_step as _single_step)
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system,
                       tier_up)
@@ -295,6 +296,10 @@ class TaylorAdaptive(VariationalMixin):
             raise reentrant_error(what)
         if self._upgrade is not None:
             self._tier_check()
+        if self._plain is not None:
+            # the fused step through the LLVM plain loop (no numba code on this path)
+            oc, h = _single_step(*self._plain, max_h, self._iw, self._fw, self._tlim)
+            return StepResult(OUTCOMES[oc], h)
         oc = S.step_entry_direct(*self._head[:10], max_h, self._xnew, self._events.arrays)
         h = self._fw.item(S.F_H)
         if self._n_events:

@@ -15,10 +15,12 @@ argument costs less than thirteen)::
 
     int64 tj_plain_loop(int64 *blk)
     blk = [step fn, tc, iw, fw, state, pars, tm, tlim, xnew,   (addresses)
-           max_steps, init, budget, t_end (bits), max_dt (bits)]
+           max_steps, init, budget, t_end (bits), max_dt (bits), single, steph (bits)]
 
 and returns the outcome code of :mod:`taylorjit._stepper`.  ``init = 1`` starts a
-propagation to ``t_end`` (``init_run``); ``0`` resumes one after a budget.
+propagation to ``t_end`` (``init_run``); ``0`` resumes one after a budget.  ``single = 1``
+limits every step by ``steph`` (signed) alone, as ``do_step``'s ``max_h``: with
+``max_steps = 1`` that is the integrators' ``step()`` (:func:`single_step`).
 """
 from __future__ import annotations
 
@@ -30,13 +32,13 @@ import numpy as np
 
 from . import _stepper as S
 
-__all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
+__all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND", "single_step",
            "B_MAXDT"]
 
-_LAYOUT = 2
+_LAYOUT = 3
 B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_INIT, B_BUDGET, \
-    B_TEND, B_MAXDT = range(14)
-BLOCK = 14
+    B_TEND, B_MAXDT, B_SINGLE, B_STEPH = range(16)
+BLOCK = 16
 _lock = threading.Lock()
 _FN: list = []
 
@@ -140,6 +142,10 @@ def _make_ir(name: str) -> str:
     tl_hi, tl_lo = ld(tlim, 0), ld(tlim, 1)
     budget = ld(iw, S.I_BUDGET, i64)
     max_steps = ld(iw, S.I_MAXSTEPS, i64)
+    # single = 1: every step is limited by steph (signed) instead of t_end and max_dt: the
+    # step() of the integrators (with max_steps = 1), as do_step's max_h
+    single = b.icmp_signed("!=", word(B_SINGLE), ci(0))
+    steph = fword(B_STEPH)
     ncol = b.add(ld(iw, S.I_ORDER, i64), ci(1))
 
     def var(ty, init):
@@ -168,7 +174,7 @@ def _make_ir(name: str) -> str:
     neg_max = b.fneg(max_dt)
     lim_f = b.select(dd_lt(max_dt, c(0.0), rhi, rlo), max_dt, rhi)
     lim_b = b.select(dd_lt(rhi, rlo, neg_max, c(0.0)), neg_max, rhi)
-    dtl = b.select(fwd, lim_f, lim_b)
+    dtl = b.select(single, steph, b.select(fwd, lim_f, lim_b))
     taken = b.load(v_taken, typ=i64)
     use_reg = b.and_(b.icmp_signed("!=", raddr, ci(0)), b.icmp_signed(">=", taken, ci(S.REG_AFTER)))
     reg_bb, plain_bb, stepped = (fn.append_basic_block(x) for x in ("reg", "plainstep", "stepped"))
@@ -287,3 +293,38 @@ def new_block(step_addr, tc, iw, fw, state, pars, tm, tlim, xnew):
     for i, a in zip(range(B_TC, B_XNEW + 1), (tc, iw, fw, state, pars, tm, tlim, xnew)):
         blk[i] = a.ctypes.data
     return blk, blk.view(np.float64)
+
+
+def single_step(blk, fblk, max_h, iw, fw, tlim):
+    """One step at most ``|max_h|`` long in the direction of ``max_h``'s sign (``inf``:
+    no limit) with the block of an integrator's plain loop (``iw``, ``fw``, ``tlim``:
+    the integrator's arrays in the block): the fused step of ``do_step`` and the
+    commit of ``commit_step``, the same operations, and the same effects: of the
+    bookkeeping only the step size, the last step size and the step's start time
+    change (the loop's own words are put back).  Returns ``(code, h)`` with code
+    ``OC_ERR_NF`` (nothing committed), ``OC_TIME_LIMIT`` (the step was cut to
+    ``max_h``) or ``OC_SUCCESS``."""
+    iw0, fw0, tl0 = iw.copy(), fw.copy(), tlim.copy()
+    blk[B_SINGLE] = 1
+    fblk[B_STEPH] = max_h
+    fblk[B_TEND] = math.nan
+    fblk[B_MAXDT] = math.inf
+    blk[B_MAXSTEPS] = 1
+    blk[B_BUDGET] = 0
+    blk[B_INIT] = 1
+    try:
+        code = plain_loop()(blk.ctypes.data)
+    finally:
+        blk[B_SINGLE] = 0
+        keep = fw[_STEP_FW]
+        iw[:] = iw0
+        fw[:] = fw0
+        fw[_STEP_FW] = keep
+        tlim[:] = tl0
+    h = fw.item(S.F_H)
+    if code == S.OC_ERR_NF:
+        return code, h
+    return (S.OC_TIME_LIMIT if h == max_h else S.OC_SUCCESS), h
+
+
+_STEP_FW = [S.F_H, S.F_LASTH, S.F_TSHI, S.F_TSLO]     # what commit_step writes

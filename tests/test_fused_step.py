@@ -222,3 +222,46 @@ def test_real_powers_trace_into_the_fused_step():
     ra, rc = a.propagate_until(31.0), c.propagate_until(31.0)
     assert ra.outcome is rc.outcome is Outcome.err_nf_state
     assert _bitwise(a.tc, c.tc) and _bitwise(a.state, c.state)
+
+
+def test_step_through_the_plain_loop_equals_the_numba_step():
+    """``step()`` of an integrator with a fused step runs the LLVM plain loop in its
+    single-step mode: outcome, h, state, time, tc and dense output as the numba
+    ``do_step`` of the VM, also for a clamped step, backwards, a non-finite step
+    (nothing committed) and a constant solution (infinite step size)."""
+    x, v = var("x"), var("v")
+    cases = [([(x, v), (v, -9.8 * tj.sin(x))], [0.05, 0.025]),
+             ([(x, x * x), (v, v)], [1.0, 0.5]),                 # blows up at t = 1
+             ([(x, v), (v, -x)], [0.0, 0.0])]                    # a constant solution
+    for sys_, x0 in cases:
+        a = TaylorAdaptive(sys_, x0)
+        b = TaylorAdaptive(sys_, x0, compact=True)
+        assert a._plain is not None and b._plain is None
+        for mh in (None, 0.1, None, -0.3, None, 0.05, 1e-300, None, None, 2.0, None):
+            ra = a.step() if mh is None else (a.step(mh) if mh > 0 else a.step_backward(-mh))
+            rb = b.step() if mh is None else (b.step(mh) if mh > 0 else b.step_backward(-mh))
+            assert ra.outcome == rb.outcome and _bitwise(np.array([ra.h]), np.array([rb.h]))
+            assert _bitwise(a.state, b.state) and _bitwise(a.tc, b.tc) and a.dtime == b.dtime
+            assert _bitwise(a.update_d_output(0.0, rel_time=True),
+                            b.update_d_output(0.0, rel_time=True))
+        assert a.propagate_until(a.time + 0.5).n_steps == b.propagate_until(b.time + 0.5).n_steps
+        assert _bitwise(a.state, b.state)
+    # a step to a non-finite state commits nothing, on both paths
+    a = TaylorAdaptive([(x, x * x * x), (v, v)], [1e200, 0.5])
+    b = TaylorAdaptive([(x, x * x * x), (v, v)], [1e200, 0.5], compact=True)
+    ra, rb = a.step(), b.step()
+    assert ra.outcome == rb.outcome == Outcome.err_nf_state
+    assert _bitwise(a.state, b.state) and a.state[0] == 1e200 and a.time == b.time == 0.0
+    # batch: each lane's step through the plain loop, per-lane limits
+    xs = np.array([[0.05, 0.1, -0.2, 0.0], [0.0, 0.3, 0.1, 0.0]])
+    sys_ = cases[0][0]
+    A = tj.TaylorAdaptiveBatch(sys_, xs)
+    B = tj.TaylorAdaptiveBatch(sys_, xs, compact=True)
+    assert A._plain_blocks() is not None
+    for mh in (None, [0.1, 0.01, 1.0, 0.2], None, 0.05):
+        ra, rb = A.step(mh), B.step(mh)
+        assert [o for o, _ in ra] == [o for o, _ in rb]
+        assert _bitwise(np.array([h for _, h in ra]), np.array([h for _, h in rb]))
+        assert _bitwise(A.state, B.state) and _bitwise(A.tc, B.tc)
+    ra, rb = A.step_backward(), B.step_backward()
+    assert [o for o, _ in ra] == [o for o, _ in rb] and _bitwise(A.state, B.state)
