@@ -17,7 +17,10 @@ from . import _stepper as S
 from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
 from ._taylor_map import VariationalMixin
-from ._plainloop import (B_BUDGET as _B_BUDGET, B_INIT as _B_INIT, B_MAXDT as _B_MAXDT,
+from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
+                         B_CTC as _B_CTC, B_GOUT as _B_GOUT, B_GRID as _B_GRID,
+                         B_INIT as _B_INIT, B_MAXDT as _B_MAXDT, B_NGRID as _B_NGRID,
+                         B_WANTC as _B_WANTC, B_WANTGRID as _B_WANTGRID,
                          B_MAXSTEPS as _B_MAXSTEPS,
                          B_TEND as _B_TEND, new_block, plain_loop as _plain_loop,
                          single_step as _single_step)
@@ -403,6 +406,9 @@ class TaylorAdaptive(VariationalMixin):
         bar = make_progress(progress, self.time, tlim) if progress else None
         if self._upgrade is not None:
             self._tier_check()
+        if self._plain is not None and callback is None and bar is None:
+            return self._run_plain(tlim, max_dt, max_steps, grid, gout, want_grid, c_output,
+                                   ctc, ct)
         budget = 1 if callback is not None else (_PROGRESS_CHUNK if bar else 0)
         if budget == 0 and self._upgrade is not None:
             budget = _TIER_CHUNK        # come back between chunks to take the upgrade
@@ -520,6 +526,57 @@ class TaylorAdaptive(VariationalMixin):
         oc, min_h, max_h, n_steps = self._result(code)
         return PropagateResult(oc, min_h, max_h, n_steps, co,
                                self._last_event if code == S.OC_EVENT else None)
+
+    def _run_plain(self, tlim, max_dt, max_steps, grid, gout, want_grid, c_output, ctc, ct):
+        """``_run`` through the LLVM plain loop (a fused step, no events, no callback):
+        grid and continuous output in the loop, the same operations as the general
+        loop's (tested).  Returns ``(code, c_output, gout)``."""
+        if grid.shape[0] == 1:
+            self._iw[S.I_NSTEPS] = 0
+            self._fw[S.F_MINH] = math.inf
+            self._fw[S.F_MAXH] = 0.0
+            return S.OC_TIME_LIMIT, None, gout
+        key = id(self)
+        _PROPAGATING.add(key)
+        init = 1
+        try:
+            while True:
+                blk, fblk = self._plain
+                fblk[_B_TEND] = tlim
+                fblk[_B_MAXDT] = max_dt
+                blk[_B_MAXSTEPS] = max_steps
+                blk[_B_INIT] = init
+                blk[_B_BUDGET] = 0 if self._upgrade is None else _TIER_CHUNK
+                if init == 0:
+                    self._iw[S.I_BUDGET] = blk[_B_BUDGET]
+                blk[_B_WANTGRID] = want_grid
+                blk[_B_GRID], blk[_B_GOUT], blk[_B_NGRID] = (grid.ctypes.data, gout.ctypes.data,
+                                                             grid.shape[0])
+                blk[_B_WANTC] = 1 if c_output else 0
+                blk[_B_CTC], blk[_B_CT], blk[_B_CAP] = ctc.ctypes.data, ct.ctypes.data, \
+                    ctc.shape[0]
+                code = _plain_loop()(self._plain_addr)
+                init = 0
+                if code == S.OC_BUFFER_FULL:
+                    cap = 2 * ctc.shape[0]
+                    ctc = _grow(ctc, cap)
+                    ct = _grow(ct, cap + 1)
+                    continue
+                if code == S.OC_CONTINUE:           # a chunk ended: take the faster kernel
+                    if self._upgrade is not None:
+                        self._tier_check()
+                    continue
+                break
+        finally:
+            _PROPAGATING.discard(key)
+            blk = self._plain[0]
+            blk[_B_INIT], blk[_B_BUDGET], blk[_B_WANTGRID], blk[_B_WANTC] = 1, 0, 0, 0
+            blk[_B_GRID] = blk[_B_GOUT] = blk[_B_CTC] = blk[_B_CT] = 0
+        co = None
+        if c_output and self._iw[S.I_CIDX] > 0:
+            m = self._iw[S.I_CIDX]
+            co = ContinuousOutput(ctc[:m].copy(), ct[: m + 1].copy(), self.high_accuracy)
+        return code, co, gout
 
     def _plain_chunks(self, blk):
         """The plain loop in chunks of :data:`_TIER_CHUNK` steps while a faster kernel

@@ -32,13 +32,16 @@ import numpy as np
 
 from . import _stepper as S
 
-__all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND", "single_step",
+__all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
+           "single_step", "B_WANTGRID", "B_GRID", "B_GOUT", "B_NGRID", "B_WANTC", "B_CTC", "B_CT",
+           "B_CAP",
            "B_MAXDT"]
 
-_LAYOUT = 3
+_LAYOUT = 4
 B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_INIT, B_BUDGET, \
-    B_TEND, B_MAXDT, B_SINGLE, B_STEPH = range(16)
-BLOCK = 16
+    B_TEND, B_MAXDT, B_SINGLE, B_STEPH, B_WANTGRID, B_GRID, B_GOUT, B_NGRID, B_WANTC, B_CTC, \
+    B_CT, B_CAP = range(24)
+BLOCK = 24
 _lock = threading.Lock()
 _FN: list = []
 
@@ -123,8 +126,8 @@ def _make_ir(name: str) -> str:
     rhi, _ = dd_sub(t_end, c(0.0), ld(tm, 0), ld(tm, 1))
     st(b.zext(b.fcmp_ordered(">=", rhi, c(0.0)), i64), iw, S.I_FWD, i64)
     for idx, val in ((S.I_NSTEPS, ci(0)), (S.I_MAXSTEPS, word(B_MAXSTEPS)), (S.I_CIDX, ci(0)),
-                     (S.I_BUDGET, word(B_BUDGET)), (S.I_WANTGRID, ci(0)), (S.I_GIDX, ci(0)),
-                     (S.I_WANTC, ci(0))):
+                     (S.I_BUDGET, word(B_BUDGET)), (S.I_WANTGRID, word(B_WANTGRID)),
+                     (S.I_GIDX, word(B_WANTGRID)), (S.I_WANTC, word(B_WANTC))):
         st(val, iw, idx, i64)
     st(fword(B_MAXDT), fw, S.F_MAXDT)
     st(c(math.inf), fw, S.F_MINH)
@@ -146,7 +149,16 @@ def _make_ir(name: str) -> str:
     # step() of the integrators (with max_steps = 1), as do_step's max_h
     single = b.icmp_signed("!=", word(B_SINGLE), ci(0))
     steph = fword(B_STEPH)
-    ncol = b.add(ld(iw, S.I_ORDER, i64), ci(1))
+    order = ld(iw, S.I_ORDER, i64)
+    ncol = b.add(order, ci(1))
+    # dense output on a grid (gout[g] for grid[g], g from iw[I_GIDX]) and continuous output
+    # (each step's coefficients of the state rows into ctc, its end time into ct; at most
+    # cap steps, then OC_BUFFER_FULL); both need tc of each step: no register step then
+    wantgrid = b.icmp_signed("!=", ld(iw, S.I_WANTGRID, i64), ci(0))
+    wantc = b.icmp_signed("!=", ld(iw, S.I_WANTC, i64), ci(0))
+    grid, gout, ctc, ct = addr(B_GRID), addr(B_GOUT), addr(B_CTC), addr(B_CT)
+    ngrid, cap = word(B_NGRID), word(B_CAP)
+    no_reg = b.or_(wantgrid, wantc)
 
     def var(ty, init):
         p = b.alloca(ty)
@@ -163,11 +175,21 @@ def _make_ir(name: str) -> str:
     v_taken = var(i64, ci(0))
     v_oc = var(i64, ci(S.OC_SUCCESS))
     v_i = var(i64, ci(0))
+    v_k = var(i64, ci(0))
+    v_acc = var(f64, c(0.0))
+    v_gidx = var(i64, ld(iw, S.I_GIDX, i64))
+    v_cidx = var(i64, ld(iw, S.I_CIDX, i64))
 
     loop = fn.append_basic_block("loop")
     exit_bb = fn.append_basic_block("exit")
     b.branch(loop)
     b.position_at_end(loop)
+    full_bb, go_bb = fn.append_basic_block("cfull"), fn.append_basic_block("go")
+    b.cbranch(b.and_(wantc, b.icmp_signed(">=", b.load(v_cidx, typ=i64), cap)), full_bb, go_bb)
+    b.position_at_end(full_bb)
+    b.store(ci(S.OC_BUFFER_FULL), v_oc)
+    b.branch(exit_bb)
+    b.position_at_end(go_bb)
     thi, tlo = b.load(v_thi, typ=f64), b.load(v_tlo, typ=f64)
     rhi, rlo = dd_sub(tl_hi, tl_lo, thi, tlo)
     # step_limit(fwd, max_dt, rhi, rlo)
@@ -176,7 +198,8 @@ def _make_ir(name: str) -> str:
     lim_b = b.select(dd_lt(rhi, rlo, neg_max, c(0.0)), neg_max, rhi)
     dtl = b.select(single, steph, b.select(fwd, lim_f, lim_b))
     taken = b.load(v_taken, typ=i64)
-    use_reg = b.and_(b.icmp_signed("!=", raddr, ci(0)), b.icmp_signed(">=", taken, ci(S.REG_AFTER)))
+    use_reg = b.and_(b.and_(b.icmp_signed("!=", raddr, ci(0)),
+                            b.icmp_signed(">=", taken, ci(S.REG_AFTER))), b.not_(no_reg))
     reg_bb, plain_bb, stepped = (fn.append_basic_block(x) for x in ("reg", "plainstep", "stepped"))
     b.cbranch(use_reg, reg_bb, plain_bb)
 
@@ -241,6 +264,73 @@ def _make_ir(name: str) -> str:
     minh, maxh = b.load(v_minh, typ=f64), b.load(v_maxh, typ=f64)
     b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered("<", ah, minh)), ah, minh), v_minh)
     b.store(b.select(b.and_(b.not_(cut), b.fcmp_ordered(">", ah, maxh)), ah, maxh), v_maxh)
+
+    def when(cond, body):
+        """if cond: body()"""
+        yes, done = fn.append_basic_block("if"), fn.append_basic_block("fi")
+        b.cbranch(cond, yes, done)
+        b.position_at_end(yes)
+        body()
+        b.branch(done)
+        b.position_at_end(done)
+
+    # continuous output (until_step): the step's coefficients and its end time
+    def c_store():
+        cidx = b.load(v_cidx, typ=i64)
+        width = b.mul(n, ncol)
+        base = b.mul(cidx, width)
+        copy_loop(width, lambda i: b.store(b.load(at(tc, i, f64), typ=f64),
+                                           at(ctc, b.add(base, i), f64)))
+        at2 = b.mul(b.add(cidx, ci(1)), ci(2))
+        b.store(nhi, at(ct, at2, f64))
+        b.store(nlo, at(ct, b.add(at2, ci(1)), f64))
+        b.store(b.add(cidx, ci(1)), v_cidx)
+
+    when(b.and_(wantc, b.fcmp_unordered("!=", h, c(0.0))), c_store)
+
+    # dense output at the grid points the step covered, all the rest on the last step
+    # (_emit_grid, with eval_poly's Horner of fused multiply-adds)
+    fma = mod.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+    last = b.fcmp_ordered("==", h, rhi)
+
+    def emit_grid():
+        head, body, point, done = (fn.append_basic_block(x) for x in
+                                   ("g_head", "g_body", "g_point", "g_done"))
+        b.branch(head)
+        b.position_at_end(head)
+        g_i = b.load(v_gidx, typ=i64)
+        b.cbranch(b.icmp_signed("<", g_i, ngrid), body, done)
+        b.position_at_end(body)
+        g = b.load(at(grid, g_i, f64), typ=f64)
+        ahead = b.select(fwd, dd_lt(nhi, nlo, g, c(0.0)), dd_lt(g, c(0.0), nhi, nlo))
+        b.cbranch(b.and_(b.not_(last), ahead), done, point)
+        b.position_at_end(point)
+        dhi, _ = dd_sub(g, c(0.0), thi, tlo)
+
+        def horner(i):
+            row = b.mul(i, ncol)
+            b.store(b.load(at(tc, b.add(row, order), f64), typ=f64), v_acc)
+            b.store(b.sub(order, ci(1)), v_k)
+            kh, kb, kd = (fn.append_basic_block(x) for x in ("k_head", "k_body", "k_done"))
+            b.branch(kh)
+            b.position_at_end(kh)
+            k = b.load(v_k, typ=i64)
+            b.cbranch(b.icmp_signed(">=", k, ci(0)), kb, kd)
+            b.position_at_end(kb)
+            acc = b.call(fma, [b.load(v_acc, typ=f64), dhi,
+                               b.load(at(tc, b.add(row, k), f64), typ=f64)])
+            b.store(acc, v_acc)
+            b.store(b.sub(k, ci(1)), v_k)
+            b.branch(kh)
+            b.position_at_end(kd)
+            b.store(b.load(v_acc, typ=f64), at(gout, b.add(b.mul(g_i, n), i), f64))
+
+        copy_loop(n, horner)
+        b.store(b.add(g_i, ci(1)), v_gidx)
+        b.branch(head)
+        b.position_at_end(done)
+
+    when(wantgrid, emit_grid)
     leave_if(b.fcmp_ordered("==", h, rhi), S.OC_TIME_LIMIT)
     leave_if(b.and_(b.icmp_signed("!=", max_steps, ci(0)), b.icmp_signed(">=", ns, max_steps)),
              S.OC_STEP_LIMIT)
@@ -265,6 +355,8 @@ def _make_ir(name: str) -> str:
                    (S.F_MINH, v_minh), (S.F_MAXH, v_maxh)):
         st(b.load(v, typ=f64), fw, idx)
     st(b.load(v_nsteps, typ=i64), iw, S.I_NSTEPS, i64)
+    st(b.load(v_gidx, typ=i64), iw, S.I_GIDX, i64)
+    st(b.load(v_cidx, typ=i64), iw, S.I_CIDX, i64)
     b.ret(b.load(v_oc, typ=i64))
     return str(mod)
 

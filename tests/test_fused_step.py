@@ -265,3 +265,41 @@ def test_step_through_the_plain_loop_equals_the_numba_step():
         assert _bitwise(A.state, B.state) and _bitwise(A.tc, B.tc)
     ra, rb = A.step_backward(), B.step_backward()
     assert [o for o, _ in ra] == [o for o, _ in rb] and _bitwise(A.state, B.state)
+
+
+def test_grid_and_continuous_output_in_the_plain_loop():
+    """propagate_grid and c_output=True of a plain integrator run in the LLVM loop
+    (dense output by fused-multiply-add Horner, each step's coefficients stored, the
+    buffer grown on the way): bit for bit as the general loop on the VM, forwards,
+    backwards, stopped early by max_steps, with a step limit."""
+    x, v = var("x"), var("v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x) - 0.01 * v)]
+    a = TaylorAdaptive(sys_, [0.5, 0.0], compact=False)
+    b = TaylorAdaptive(sys_, [0.5, 0.0], compact=True)
+    assert a._plain is not None
+    ca, cb = a.propagate_until(300.0, c_output=True), b.propagate_until(300.0, c_output=True)
+    assert ca.n_steps > 1000 and tuple(ca)[:4] == tuple(cb)[:4]
+    assert _bitwise(ca.c_output.tcs, cb.c_output.tcs) and _bitwise(ca.c_output.times,
+                                                                   cb.c_output.times)
+    ts = np.linspace(0.0, 300.0, 5001)
+    assert _bitwise(ca.c_output(ts), cb.c_output(ts))
+    _same(a, b)
+    for grid, kw in ((np.linspace(300.0, 250.0, 777), {}),
+                     (np.linspace(250.0, 400.0, 1001), {"max_delta_t": 0.07}),
+                     (np.linspace(400.0, 500.0, 333), {"max_steps": 40}),
+                     (np.array([a.time]), {})):
+        grid = grid if grid[0] == a.time else np.concatenate([[a.time], grid[1:]])
+        ga, gb = a.propagate_grid(grid, **kw), b.propagate_grid(grid, **kw)
+        assert ga.outcome == gb.outcome and tuple(ga)[:4] == tuple(gb)[:4]
+        assert _bitwise(ga.states, gb.states)
+        if "max_steps" in kw:
+            assert ga.outcome == Outcome.step_limit and np.isnan(ga.states[-1]).all()
+        _same(a, b)
+    ca = a.propagate_for(-20.0, c_output=True, max_delta_t=0.1)
+    cb = b.propagate_for(-20.0, c_output=True, max_delta_t=0.1)
+    assert _bitwise(ca.c_output.tcs, cb.c_output.tcs)
+    _same(a, b)
+    # the plain propagate_until after them is plain again (nothing left switched on)
+    ra, rb = a.propagate_until(a.time + 30.0), b.propagate_until(b.time + 30.0)
+    assert ra.c_output is None and tuple(ra)[:4] == tuple(rb)[:4]
+    _same(a, b)

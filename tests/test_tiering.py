@@ -486,3 +486,19 @@ def test_batch_plain_propagation_equals_the_compiled_batch_loop(fresh, small_chu
         s = tj.TaylorAdaptive(sys_, x0[:, j], compact=True)
         s.propagate_until(77.0)
         assert _same(s.state, tb.state[:, j]) and _same(s.tc, tb.tc[:, :, j])
+
+
+def test_plain_grid_and_continuous_output_switch_between_chunks(fresh, small_chunks):
+    sys_ = [(X, V), (V, -9.3125 * tj.sin(X) - 0.0625 * V)]
+    ta, ref = _quick_pair(tj.TaylorAdaptive, fresh, sys_, [0.5, 0.0], after=2)
+    ca = ta.propagate_until(400.0, c_output=True)
+    cb = ref.propagate_until(400.0, c_output=True)
+    assert not ta._kernel.quick and ca.n_steps > 1000 and tuple(ca)[:4] == tuple(cb)[:4]
+    assert _same(ca.c_output.tcs, cb.c_output.tcs) and _same(ca.c_output.times,
+                                                            cb.c_output.times)
+    ta, ref = _quick_pair(tj.TaylorAdaptive, fresh, [(X, V), (V, -9.1875 * tj.sin(X))],
+                          [0.5, 0.0], after=2)
+    grid = np.linspace(0.0, 500.0, 2001)
+    ga, gb = ta.propagate_grid(grid), ref.propagate_grid(grid)
+    assert not ta._kernel.quick and tuple(ga)[:4] == tuple(gb)[:4]
+    assert _same(ga.states, gb.states) and _same(ta.tc, ref.tc)
