@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _stepper
+from ._plainloop import dense
 
 __all__ = ["ContinuousOutput"]
 
@@ -54,7 +55,12 @@ class ContinuousOutput:
         if not np.all(np.isfinite(flat)):
             raise ValueError("continuous output: the evaluation times must be finite")
         out = np.empty((flat.shape[0], self._tcs.shape[1]))
-        _stepper.c_eval(self._tcs, self._times, flat, out, self._hacc)
+        if self._hacc:
+            _stepper.c_eval(self._tcs, self._times, flat, out, self._hacc)
+        else:       # the same operations as LLVM code (no numba compilation on first use)
+            ns, n, ncol = self._tcs.shape
+            dense()[1](self._tcs.ctypes.data, self._times.ctypes.data, ns, n, ncol,
+                       flat.ctypes.data, flat.shape[0], out.ctypes.data)
         return out.reshape(ta.shape + (self._tcs.shape[1],))
 
     @property

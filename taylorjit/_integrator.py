@@ -23,7 +23,7 @@ from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
                          B_WANTC as _B_WANTC, B_WANTGRID as _B_WANTGRID,
                          B_MAXSTEPS as _B_MAXSTEPS,
                          B_TEND as _B_TEND, new_block, plain_loop as _plain_loop,
-                         single_step as _single_step)
+                         dense as _dense, single_step as _single_step)
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
                       build_kernel, check_time, check_tol, order_from_tol, parse_system,
                       tier_up)
@@ -371,8 +371,11 @@ class TaylorAdaptive(VariationalMixin):
         else:
             a = (t, 0.0)
         delta = _dd_add(a[0], a[1], -tshi, -tslo)[0]
-        S.eval_poly_entry(self._tc, self._iw[S.I_N], self._order, delta, self._d_output,
-                          self._iw[S.I_HACC])
+        if self._iw[S.I_HACC]:
+            S.eval_poly_entry(self._tc, self._iw[S.I_N], self._order, delta, self._d_output, 1)
+        else:       # the same operations as LLVM code (no numba compilation on first use)
+            _dense()[0](self._tc.ctypes.data, self._tc.shape[1], self._n, delta,
+                        self._d_output.ctypes.data)
         return self._d_output
 
     # ------------------------------------------------------------------ propagation

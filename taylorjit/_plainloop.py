@@ -420,3 +420,142 @@ def single_step(blk, fblk, max_h, iw, fw, tlim):
 
 
 _STEP_FW = [S.F_H, S.F_LASTH, S.F_TSHI, S.F_TSLO]     # what commit_step writes
+
+
+# --------------------------------------------------------------------------- dense output
+_DENSE: list = []
+
+
+def _dense_ir(name: str) -> str:
+    """Two functions: ``void <name>_poly(tc, ncol, n, h, out)`` (``eval_poly`` with
+    ``hacc = 0``: every row's Horner chain of fused multiply-adds, from the highest
+    coefficient) and ``void <name>_ceval(tcs, times, ns, n, ncol, ts, npts, out)``
+    (``c_eval``: the step covering each time by binary search on the hi parts of
+    the boundaries, the offset by double-length subtraction, then ``_poly``)."""
+    from llvmlite import ir
+
+    f64, i64 = ir.DoubleType(), ir.IntType(64)
+    ptr = ir.PointerType()
+    mod = ir.Module(name=name)
+    fma = mod.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
+
+    def ci(x):
+        return ir.Constant(i64, x)
+
+    def c(x):
+        return ir.Constant(f64, x)
+
+    def at(b, base, i):
+        return b.gep(base, [i], inbounds=True, source_etype=f64)
+
+    def counted(fn, b, lo, hi, step, body):
+        """for (i = lo; step > 0 ? i < hi : i >= hi; i += step) body(b, i); returns the
+        builder positioned after the loop."""
+        entry = b.block
+        head, blk, done = (fn.append_basic_block(x) for x in ("head", "body", "done"))
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.phi(i64)
+        i.add_incoming(lo, entry)
+        b.cbranch(b.icmp_signed("<" if step > 0 else ">=", i, hi), blk, done)
+        b.position_at_end(blk)
+        body(b, i)
+        nxt = b.add(i, ci(step))
+        i.add_incoming(nxt, b.block)
+        b.branch(head)
+        b.position_at_end(done)
+        return b
+
+    poly = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, f64, ptr]),
+                       name=name + "_poly")
+    tc, ncol, n, h, out = poly.args
+    b = ir.IRBuilder(poly.append_basic_block("entry"))
+    acc_p = b.alloca(f64)
+
+    def row(b, i):
+        base = b.mul(i, ncol)
+        order = b.sub(ncol, ci(1))
+        b.store(b.load(at(b, tc, b.add(base, order)), typ=f64), acc_p)
+
+        def horner(b, k):
+            b.store(b.call(fma, [b.load(acc_p, typ=f64), h,
+                                 b.load(at(b, tc, b.add(base, k)), typ=f64)]), acc_p)
+
+        counted(poly, b, b.sub(order, ci(1)), ci(0), -1, horner)
+        b.store(b.load(acc_p, typ=f64), at(b, out, i))
+
+    counted(poly, b, ci(0), n, 1, row)
+    b.ret_void()
+
+    ceval = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ptr, ptr, i64, i64, i64, ptr, i64,
+                                                             ptr]), name=name + "_ceval")
+    tcs, times, ns, n, ncol, ts, npts, out = ceval.args
+    b = ir.IRBuilder(ceval.append_basic_block("entry"))
+    lo_p, hi_p = b.alloca(i64), b.alloca(i64)
+    fwd = b.fcmp_ordered(">=", b.load(at(b, times, b.mul(ns, ci(2))), typ=f64),
+                         b.load(at(b, times, ci(0)), typ=f64))
+
+    def point(b, j):
+        t = b.load(at(b, ts, j), typ=f64)
+        b.store(ci(0), lo_p)
+        b.store(b.sub(ns, ci(1)), hi_p)
+        head, body, done = (ceval.append_basic_block(x) for x in ("s_head", "s_body", "s_done"))
+        b.branch(head)
+        b.position_at_end(head)
+        lo, hi = b.load(lo_p, typ=i64), b.load(hi_p, typ=i64)
+        b.cbranch(b.icmp_signed("<", lo, hi), body, done)
+        b.position_at_end(body)
+        mid = b.sdiv(b.add(b.add(lo, hi), ci(1)), ci(2))
+        tm = b.load(at(b, times, b.mul(mid, ci(2))), typ=f64)
+        go = b.select(fwd, b.fcmp_ordered("<=", tm, t), b.fcmp_ordered(">=", tm, t))
+        b.store(b.select(go, mid, lo), lo_p)
+        b.store(b.select(go, hi, b.sub(mid, ci(1))), hi_p)
+        b.branch(head)
+        b.position_at_end(done)
+        lo = b.load(lo_p, typ=i64)
+        thi = b.load(at(b, times, b.mul(lo, ci(2))), typ=f64)
+        tlo = b.load(at(b, times, b.add(b.mul(lo, ci(2)), ci(1))), typ=f64)
+        # dd_sub(t, 0, thi, tlo): the hi part (two_sum, two_sum, fast_two_sum twice)
+        ahi, alo, bhi, blo = t, c(0.0), b.fneg(thi), b.fneg(tlo)
+
+        def two_sum(x, y):
+            s = b.fadd(x, y)
+            bb = b.fsub(s, x)
+            return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+
+        def fast_two_sum(x, y):
+            s = b.fadd(x, y)
+            return s, b.fsub(y, b.fsub(s, x))
+
+        xh, yh = two_sum(ahi, bhi)
+        xl, yl = two_sum(alo, blo)
+        yh = b.fadd(yh, xl)
+        xh, yh = fast_two_sum(xh, yh)
+        yh = b.fadd(yh, yl)
+        dhi, _ = fast_two_sum(xh, yh)
+        b.call(poly, [b.gep(tcs, [b.mul(lo, b.mul(n, ncol))], inbounds=True, source_etype=f64),
+                      ncol, n, dhi, b.gep(out, [b.mul(j, n)], inbounds=True, source_etype=f64)])
+
+    counted(ceval, b, ci(0), npts, 1, point)
+    b.ret_void()
+    return str(mod)
+
+
+def dense():
+    """``(poly, ceval)``: the ctypes functions of :func:`_dense_ir`, built once per
+    installation (then loaded from the disk cache)."""
+    if _DENSE:
+        return _DENSE[0], _DENSE[1]
+    with _lock:
+        if not _DENSE:
+            from ._unroll import load_module
+
+            name = f"tj_dense{_LAYOUT}"
+            addr, ee = load_module(name, lambda: _dense_ir(name), passes=True,
+                                   symbol=name + "_poly")
+            vp, i8, f8 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+            poly = ctypes.CFUNCTYPE(None, vp, i8, i8, f8, vp)(addr)
+            ceval = ctypes.CFUNCTYPE(None, vp, vp, i8, i8, i8, vp, i8, vp)(
+                ee.get_function_address(name + "_ceval"))
+            _DENSE.extend([poly, ceval, ee])
+    return _DENSE[0], _DENSE[1]

@@ -303,3 +303,35 @@ def test_grid_and_continuous_output_in_the_plain_loop():
     ra, rb = a.propagate_until(a.time + 30.0), b.propagate_until(b.time + 30.0)
     assert ra.c_output is None and tuple(ra)[:4] == tuple(rb)[:4]
     _same(a, b)
+
+
+def test_dense_output_functions_equal_the_numba_ones():
+    """update_d_output and ContinuousOutput evaluation (LLVM code) against the numba
+    eval_poly_entry and c_eval, bit for bit: random tables and offsets, forward and
+    backward outputs evaluated inside, at and beyond every step boundary."""
+    from taylorjit._plainloop import dense
+
+    poly, ceval = dense()
+    rng = np.random.default_rng(7)
+    for rows, order in ((1, 2), (3, 20), (7, 5)):
+        tc = np.ascontiguousarray(rng.standard_normal((rows + 2, order + 1)))
+        for h in (0.3, -0.7, 1e-3, 0.0, 5.0):
+            o1, o2 = np.zeros(rows), np.zeros(rows)
+            poly(tc.ctypes.data, order + 1, rows, h, o1.ctypes.data)
+            S.eval_poly_entry(tc, rows, order, h, o2, 0)
+            assert _bitwise(o1, o2)
+    x, v = var("x"), var("v")
+    for t_end in (40.0, -40.0):
+        ta = TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.5, 0.0], compact=False)
+        co = ta.propagate_until(t_end, c_output=True).c_output
+        ts = np.concatenate([np.linspace(min(0.0, t_end) - 2, max(0.0, t_end) + 2, 4001),
+                             co.times, np.nextafter(co.times, np.inf)])
+        o2 = np.empty((ts.size, 2))
+        S.c_eval(co.tcs, co._times, ts, o2, 0)
+        assert _bitwise(co(ts), o2)
+        d = ta.update_d_output(t_end - 0.05)
+        o3 = np.zeros(2)
+        tshi, tslo = ta._fw[S.F_TSHI], ta._fw[S.F_TSLO]
+        from taylorjit._integrator import _dd_add
+        S.eval_poly_entry(ta._tc, 2, ta.order, _dd_add(t_end - 0.05, 0.0, -tshi, -tslo)[0], o3, 0)
+        assert _bitwise(d, o3)
