@@ -21,8 +21,8 @@ from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
-from ._plainloop import (B_BUDGET, B_INIT, B_MAXDT, B_MAXSTEPS, B_TEND, new_block, plain_loop,
-                         single_step)
+from ._plainloop import (B_BUDGET, B_GOUT, B_GRID, B_INIT, B_MAXDT, B_MAXSTEPS, B_NGRID, B_TEND,
+                         B_WANTGRID, new_block, plain_loop, single_step)
 
 __all__ = ["TaylorAdaptiveBatch"]
 
@@ -287,11 +287,12 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._plainb = (k, blocks)
         return blocks
 
-    def _run_plain(self, tl, max_dt, max_steps):
-        """``propagate_until`` of every lane through the plain loop (see
-        :meth:`_plain_blocks`), lane after lane; while a faster kernel is being built,
-        in chunks of ``_TIER_ROUNDS`` steps with a switch between them.  Returns the
-        per-lane outcome codes."""
+    def _run_plain(self, tl, max_dt, max_steps, grid=None, gout=None):
+        """``propagate_until`` (or, with ``grid`` of shape ``(batch, n_points)`` and
+        ``gout`` of shape ``(batch, n_points, n)``, ``propagate_grid``) of every lane
+        through the plain loop (see :meth:`_plain_blocks`), lane after lane; while a
+        faster kernel is being built, in chunks of ``_TIER_ROUNDS`` steps with a switch
+        between them.  Returns the per-lane outcome codes."""
         loop = plain_loop()
         codes = []
         for j in range(self._batch):
@@ -301,6 +302,9 @@ class TaylorAdaptiveBatch(VariationalMixin):
             blk[B_MAXSTEPS] = max_steps
             blk[B_BUDGET] = 0 if self._upgrade is None else _TIER_ROUNDS
             blk[B_INIT] = 1
+            if grid is not None:
+                blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
+                blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
             code = loop(blk.ctypes.data)
             while code == S.OC_CONTINUE:    # a chunk ended: take the faster kernel if ready
                 if self._upgrade is not None:
@@ -310,9 +314,14 @@ class TaylorAdaptiveBatch(VariationalMixin):
                     raise RuntimeError("the batch integrator lost its fused step")
                 blk = blocks[j][0]
                 blk[B_INIT] = 0
+                if grid is not None:
+                    blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
+                    blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
                 if self._upgrade is None:
                     self._iw[j, S.I_BUDGET] = 0         # nothing more to wait for
                 code = loop(blk.ctypes.data)
+            if grid is not None:
+                blk[B_WANTGRID] = blk[B_GRID] = blk[B_GOUT] = blk[B_NGRID] = 0
             codes.append(code)
         return codes
 
@@ -344,16 +353,26 @@ class TaylorAdaptiveBatch(VariationalMixin):
         iw, fw, tm = self._iw, self._fw, self._tm
         if self._upgrade is not None:
             self._tier_check()
-        if (grid is None and callback is None and not progress
-                and self._plain_blocks() is not None):
-            key = id(self)
-            _PROPAGATING.add(key)
-            try:
-                codes = self._run_plain(tl, max_dt, max_steps)
-            finally:
-                _PROPAGATING.discard(key)
+        if callback is None and not progress and self._plain_blocks() is not None:
+            gout = None
+            if grid is not None:
+                gout = np.full((b, grid.shape[1], self._st.shape[1]), np.nan)
+                gout[:, 0, :] = self._st
+            if grid is not None and grid.shape[1] == 1:
+                codes = [S.OC_TIME_LIMIT] * b       # a one-point grid: nothing to integrate
+                iw[:, S.I_NSTEPS] = 0
+                fw[:, S.F_MINH] = math.inf
+                fw[:, S.F_MAXH] = 0.0
+            else:
+                key = id(self)
+                _PROPAGATING.add(key)
+                try:
+                    codes = self._run_plain(tl, max_dt, max_steps, grid, gout)
+                finally:
+                    _PROPAGATING.discard(key)
             res = BatchResult([OUTCOMES[c] for c in codes], fw[:, S.F_MINH].copy(),
-                              fw[:, S.F_MAXH].copy(), iw[:, S.I_NSTEPS].copy())
+                              fw[:, S.F_MAXH].copy(), iw[:, S.I_NSTEPS].copy(),
+                              None if grid is None else np.transpose(gout, (1, 2, 0)).copy())
             res.event_index = [None] * b
             return res
         t_lim = np.zeros((b, 2))

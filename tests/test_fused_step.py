@@ -335,3 +335,33 @@ def test_dense_output_functions_equal_the_numba_ones():
         from taylorjit._integrator import _dd_add
         S.eval_poly_entry(ta._tc, 2, ta.order, _dd_add(t_end - 0.05, 0.0, -tshi, -tslo)[0], o3, 0)
         assert _bitwise(d, o3)
+
+
+def test_batch_grid_through_the_plain_loop():
+    """propagate_grid of a batch integrator with a fused step: each lane's grid in the
+    LLVM loop, bit for bit as the compiled batch loop on the VM (shared and per-lane
+    grids, forward and backward lanes, an early stop by max_steps, one-point grids)."""
+    x, v = var("x"), var("v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+    xs = np.array([[0.05, 0.1, -0.2], [0.0, 0.3, 0.1]])
+    A = tj.TaylorAdaptiveBatch(sys_, xs, compact=False)
+    B = tj.TaylorAdaptiveBatch(sys_, xs, compact=True)
+    assert A._plain_blocks() is not None and B._plain_blocks() is None
+    cases = ((lambda: np.linspace(0, 50, 333), {}),
+             (lambda: np.stack([np.linspace(50, 10, 100), np.linspace(50, 60, 100),
+                                np.linspace(50, 49, 100)], 1), {"max_steps": 30}),
+             (lambda: A.time[None, :], {}),
+             (lambda: np.stack([np.linspace(t, t + 5, 50) for t in A.time], 1),
+              {"max_delta_t": [0.1, 1.0, 0.01]}))
+    outcomes = []
+    for make, kw in cases:
+        g = make()
+        ra, rb = A.propagate_grid(g, **kw), B.propagate_grid(g, **kw)
+        outcomes += ra.outcome
+        assert ra.outcome == rb.outcome and _bitwise(ra.n_steps, rb.n_steps)
+        assert _bitwise(ra.states, rb.states) and _bitwise(A.state, B.state)
+        assert _bitwise(A.tc, B.tc) and _bitwise(ra.min_h, rb.min_h)
+        assert _bitwise(ra.max_h, rb.max_h) and _bitwise(A.dtime, B.dtime)
+    assert Outcome.step_limit in outcomes
+    ra, rb = A.propagate_until(70.0), B.propagate_until(70.0)
+    assert _bitwise(A.state, B.state)
