@@ -23,6 +23,8 @@ implementation of the recurrences:
    first-class function like any other jet).  Called with another order,
    another ``full`` or a table of another shape, it runs the compact VM on the
    caller's program instead (same results), so it is always safe to call.
+   The straight-line chunks are written as IR text (tens of thousands of
+   instructions in a big system), the rest with llvmlite's builder.
 3. **Compile** with llvmlite (numba's LLVM) for the host CPU, no fast-math
    flags: LLVM's O2 pipeline for programs up to :data:`IR_PASSES_MAX_NODES`
    nodes, then code generation at O3, in a tenth of a second for a small system
@@ -48,6 +50,7 @@ from __future__ import annotations
 
 import ctypes
 import math
+import struct
 import threading
 import types
 
@@ -558,7 +561,8 @@ def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
     """IR of a scalar node of a traced program (``c``, ``t``, ``par``, ``ld``,
     ``neg``, ``call``, ``fma``, ``+ - * /``; see :class:`_Prog`): ``get(node)`` gives an
     operand's value, ``addr(slot, j)`` the address of a coefficient, ``t`` the
-    time, ``pdata`` the parameters' data, ``libm(name)`` a C function."""
+    time, ``pdata`` the parameters' data, ``libm(name)`` a C function.  (The
+    unrolled jets' chunks write the same instructions as text: ``build_ir``.)"""
     f64, i64 = ir.DoubleType(), ir.IntType(64)
     kind = nd[0]
     if kind == "c":
@@ -588,6 +592,43 @@ def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
         return b.call(fn, [get(nd[1]), get(nd[2]), get(nd[3])])
     x, y = get(nd[1]), get(nd[2])
     return {"+": b.fadd, "-": b.fsub, "*": b.fmul, "/": b.fdiv}[kind](x, y)
+
+
+_FBINOP = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
+_REV4 = "<4 x i32> <i32 3, i32 2, i32 1, i32 0>"    # shufflevector mask: lanes reversed
+
+
+def _hex(x: float) -> str:
+    """A double constant in LLVM IR text, exactly (its IEEE bits in hex, as llvmlite
+    prints it)."""
+    return format(struct.unpack("<Q", struct.pack("<d", x))[0], "#16x")
+
+
+_TEXT_FN = []
+
+
+def _text_function_class():
+    """``llvmlite.ir.Function`` whose body is IR text (its attribute ``body``, the
+    entry block's label and instructions): the chunks' straight-line code is
+    formatted directly, over ten times faster than llvmlite's per-instruction
+    objects (the outer solar system's chunks hold ~10^5 instructions).  Its
+    prototype, attributes and the calls of it stay llvmlite's."""
+    if _TEXT_FN:
+        return _TEXT_FN[0]
+    import llvmlite.ir as ir
+
+    class TextFunction(ir.Function):
+        body = ""
+
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            self.append_basic_block("entry")    # a definition, not a declaration
+
+        def descr_body(self, buf):
+            buf.append(self.body)
+
+    _TEXT_FN.append(TextFunction)
+    return TextFunction
 
 
 CHUNK = 600   # nodes per generated function (LLVM's code generation is superlinear in it)
@@ -691,6 +732,15 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             f = decls[fname] = ir.Function(mod, ir.FunctionType(f64, [f64]), name=fname)
         return f
 
+    def pow_decl():
+        # the C library's pow, as numba's llvm.pow at run time; "nobuiltin": LLVM must not
+        # rewrite pow of a constant exponent (numba's VM sees the exponent at run time)
+        f = decls.get(("pow",))
+        if f is None:
+            f = decls[("pow",)] = ir.Function(mod, ir.FunctionType(f64, [f64, f64]), name="pow")
+            f.attributes.add("nobuiltin")
+        return f
+
     for i, nd in enumerate(p.nodes):
         if nd[0] == "st":
             key = (nd[1], nd[2])
@@ -715,32 +765,51 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                 vec_ok[i] = spec
                 stored.update(w[2] for pair in nd[2][:4 * m] for w in pair if w[2] >= 0)
     v4 = ir.VectorType(f64, 4)
-    i32 = ir.IntType(32)
-    rev4 = ir.Constant(ir.VectorType(i32, 4), [3, 2, 1, 0])
-
     # chunks that call the VM take the jet's arguments (numba's by-value array structs:
     # ~30 pushes per call); the others only the table and parameter pointers and t
     light_ty = ir.FunctionType(ir.VoidType(), [ptr, ptr, f64])
     small = len(p.nodes) <= INLINE_MAX_NODES
+    text_fn = _text_function_class()
+    vm_call = [f"{a2}", f"{a1}", f"load {vm_p}, ptr {vm_g.get_reference()}",
+               [f"{gp.type} {gp.get_reference()}, {gc.type} {gc.get_reference()}"
+                for gp, gc in groups]]
 
     def emit_chunk(ci, lo, hi):
+        """The chunk's function, its body written as IR text (:func:`_text_function_class`):
+        instructions numbered as llvmlite numbers them, so the module is the one its
+        builder would make."""
         light = not any(p.nodes[i][0] == "vm" for i in range(lo, hi))
-        f = ir.Function(mod, light_ty if light else fnty, name=f"{name}_k{ci}")
+        f = text_fn(mod, light_ty if light else fnty, name=f"{name}_k{ci}")
         f.linkage = "internal"
         if not small:
             f.attributes.add("noinline")
-        b = ir.IRBuilder(f.append_basic_block("entry"))
+        lines = ["entry:"]
+        line = lines.append
+        n = len(f.args) + 1       # llvmlite names the arguments and the return value first
+
+        def emit(instr):          # an instruction: its value's name
+            nonlocal n
+            n += 1
+            r = f'%".{n}"'
+            line(f"  {r} = {instr}")
+            return r
+
+        def emit_void(instr):     # an instruction without a value (llvmlite numbers it too)
+            nonlocal n
+            n += 1
+            line("  " + instr)
+
+        args = [a.get_reference() for a in f.args]
         if light:
-            data, pdata, t_a = f.args
+            data, pdata, t_a = args
         else:
-            tc_a, _, pars_a, t_a, _, _, _ = f.args
-            data = b.extract_value(tc_a, 4)
-            pdata = b.extract_value(pars_a, 4)
+            tc_a, pars_a, t_a = args[0], args[2], args[3]
+            data = emit(f"extractvalue {vm_call[0]} {tc_a}, 4")
+            pdata = emit(f"extractvalue {vm_call[1]} {pars_a}, 4")
         vals = {}
 
         def addr(slot, j):
-            return b.gep(data, [ir.Constant(i64, slot * ncol + j)], inbounds=True,
-                         source_etype=f64)
+            return emit(f"getelementptr inbounds double, ptr {data}, i64 {slot * ncol + j}")
 
         def get(i):
             v = vals.get(i)
@@ -753,11 +822,12 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
             # final place (written once, read by nothing before), else recomputed
             if i < lo and nd[0] not in ("c", "t", "par") and (
                     loc_at.get(i, hi) < lo or early.get(i, ci) < ci):
-                v = b.load(addr(*loc[i]), typ=f64)     # from an earlier chunk
+                v = emit(f"load double, ptr {addr(*loc[i])}")     # from an earlier chunk
             else:
                 v = value(nd, i)
                 if i in loc and loc_at[i] >= hi and last_use[i] > ci and i not in early:
-                    b.store(v, addr(*loc[i]))
+                    a = addr(*loc[i])
+                    emit_void(f"store double {v}, ptr {a}")
                     early[i] = ci
             vals[i] = v
             return v
@@ -765,23 +835,28 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
         fma_s = mod.declare_intrinsic("llvm.fma", [f64], ir.FunctionType(f64, [f64] * 3))
         fma_v = mod.globals.get("llvm.fma.v4f64") or ir.Function(
             mod, ir.FunctionType(v4, [v4] * 3), name="llvm.fma.v4f64")
+        fma_s, fma_v = fma_s.get_reference(), fma_v.get_reference()
+
+        def fma(x, y, z):
+            return emit(f"call double {fma_s}(double {x}, double {y}, double {z})")
 
         def scaled(c, x):
             xv = get(x)
-            return xv if c is None else b.fmul(ir.Constant(f64, c), xv)
+            return xv if c is None else emit(f"fmul double {_hex(c)}, {xv}")
 
         def term(t):
             c, x, y = t
-            return b.fmul(scaled(c, x), get(y))
+            xv = scaled(c, x)
+            return emit(f"fmul double {xv}, {get(y)}")
 
         def fused(t, acc):
             c, x, y = t
-            return b.call(fma_s, [scaled(c, x), get(y), acc])
+            xv = scaled(c, x)
+            return fma(xv, get(y), acc)
 
         def vload(slot, j0, rev):
-            v = b.load(addr(slot, j0), typ=v4)
-            v.align = 8
-            return b.shuffle_vector(v, v, rev4) if rev else v
+            v = emit(f"load <4 x double>, ptr {addr(slot, j0)}, align 8")
+            return emit(f"shufflevector <4 x double> {v}, <4 x double> {v}, {_REV4}") if rev else v
 
         def vsum(i, nd):
             # the blocked sum's four partial sums s0..s3 (lane i = s_i), the tail into s0
@@ -794,10 +869,13 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                     xv = vload(*xs)
                     cs = [terms[4 * q + r][0] for r in range(4)]
                     if cs[0] is not None:
-                        xv = b.fmul(ir.Constant(v4, [ir.Constant(f64, c) for c in cs]), xv)
+                        cv = ", ".join(f"double {_hex(c)}" for c in cs)
+                        xv = emit(f"fmul <4 x double> <{cv}>, {xv}")
                     yv = vload(*ys)
-                    acc = b.fmul(xv, yv) if acc is None else b.call(fma_v, [xv, yv, acc])
-                s = [b.extract_element(acc, ir.Constant(i32, r)) for r in range(4)]
+                    acc = (emit(f"fmul <4 x double> {xv}, {yv}") if acc is None else
+                           emit(f"call <4 x double> {fma_v}(<4 x double> {xv}, "
+                                f"<4 x double> {yv}, <4 x double> {acc})"))
+                s = [emit(f"extractelement <4 x double> {acc}, i32 {r}") for r in range(4)]
             else:
                 s = [term(terms[r]) for r in range(4)]
                 for q in range(1, m):
@@ -805,30 +883,58 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
                         s[r] = fused(terms[4 * q + r], s[r])
             for t in terms[4 * m:]:
                 s[0] = fused(t, s[0])
-            return b.fadd(b.fadd(s[0], s[1]), b.fadd(s[2], s[3]))
+            s01 = emit(f"fadd double {s[0]}, {s[1]}")
+            s23 = emit(f"fadd double {s[2]}, {s[3]}")
+            return emit(f"fadd double {s01}, {s23}")
 
-        def value(nd, i=None):
+        def value(nd, i):
+            # the operations of emit_scalar (and vsum), written as text
             kind = nd[0]
+            if kind in _FBINOP:
+                x = get(nd[1])
+                return emit(f"{_FBINOP[kind]} double {x}, {get(nd[2])}")
+            if kind == "c":
+                return _hex(nd[1])
+            if kind == "ld":
+                return emit(f"load double, ptr {addr(nd[1], nd[2])}")
+            if kind == "fma":
+                x, y = get(nd[1]), get(nd[2])
+                return fma(x, y, get(nd[3]))
             if kind == "vsum":
                 return vsum(i, nd)
-            return emit_scalar(ir, b, nd, get, addr, t_a, pdata, libm)
+            if kind == "t":
+                return t_a
+            if kind == "par":
+                a = emit(f"getelementptr inbounds double, ptr {pdata}, i64 {nd[1]}")
+                return emit(f"load double, ptr {a}")
+            if kind == "neg":
+                return emit(f"fneg double {get(nd[1])}")
+            if kind == "call":
+                fn = libm(nd[1]).get_reference()
+                return emit(f"call double {fn}(double {get(nd[2])})")
+            if kind == "powc":
+                fn = pow_decl().get_reference()
+                x = get(nd[1])
+                return emit(f"call double {fn}(double {x}, double {get(nd[2])})")
+            raise AssertionError(f"unknown node {nd!r}")  # pragma: no cover
 
         for idx in range(lo, hi):
             nd = p.nodes[idx]
             if nd[0] == "st":
                 if idx in stored:
-                    b.store(get(nd[3]), addr(nd[1], nd[2]))
+                    v = get(nd[3])
+                    a = addr(nd[1], nd[2])
+                    emit_void(f"store double {v}, ptr {a}")
             elif nd[0] == "vm":
                 assert not light
-                gp, gc = groups[nd[1]]
-                b.call(b.load(vm_g, typ=vm_p),
-                       [tc_a, ir.Constant(i64, 0), pars_a, t_a, ir.Constant(i64, 1), gp, gc])
+                fp = emit(vm_call[2])
+                emit(f"call ptr {fp}({vm_call[0]} {tc_a}, i64 0, {vm_call[1]} {pars_a}, "
+                     f"double {t_a}, i64 1, {vm_call[3][nd[1]]})")
             elif nd[0] == "ld" or idx in vec_ok:
                 get(idx)         # loads happen where they were traced (after VM calls)
-        if light:
-            b.ret_void()
-        else:
-            b.ret(ir.Constant(ptr, None))
+        emit_void("ret void" if light else "ret ptr null")
+        line("")
+        f.body = "\n".join(lines)
         return f, light
 
     chunk_fns = [emit_chunk(ci, lo, hi) for ci, (lo, hi) in enumerate(chunks)]

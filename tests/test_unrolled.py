@@ -232,3 +232,15 @@ def monkeypatch_chunk(monkeypatch):
     _kernel._MEMO.clear()
     yield
     _kernel._MEMO.clear()
+
+
+def test_double_constants_are_written_exactly():
+    """The chunks' IR text writes constants as llvmlite does (the IEEE bits in hex),
+    so signed zeros, subnormals, infinities and NaN keep their bits."""
+    import math
+
+    import llvmlite.ir as ir
+
+    for x in (0.0, -0.0, 5e-324, -2.2250738585072014e-308, 1 / 3, -1.5, 1e308,
+              math.inf, -math.inf, math.nan):
+        assert _unroll._hex(x) == str(ir.Constant(ir.DoubleType(), x)).split(" ", 1)[1]
