@@ -1,10 +1,17 @@
 """The batch integrator: many initial conditions / parameter sets in one compiled loop.
 
-Each lane has its own step size and time.  The compiled loop
-(:func:`taylorjit._stepper.propagate_batch`) runs the *same* per-lane step code
-as the scalar integrator on ``tc[lane]`` of a ``(batch, n_slots, order + 1)``
-array, so every lane equals the scalar run of its initial condition bit for
-bit.  Storage is lane-major (``(batch, n)``); the public ``state`` / ``pars``
+Each lane has its own step size and time, and every lane equals the scalar run of
+its initial condition bit for bit, whichever loop runs it:
+
+- ``propagate_until`` of a small system without events (the common case) runs on
+  SIMD lanes: W lanes per ``<W x double>`` vector in a kernel of the system
+  (:mod:`taylorjit._simdbatch`, built in the background at the first call; W = 8
+  with AVX-512, 4 with AVX);
+- meanwhile, and for grids, ``step()`` and systems without a SIMD kernel, each lane
+  runs the scalar LLVM plain loop (:mod:`taylorjit._plainloop`) in turn;
+- events, callbacks and the VM run the compiled batch loop
+  (:func:`taylorjit._stepper.propagate_batch`), the per-lane step code of the
+  scalar integrator on ``tc[lane]`` of a ``(batch, n_slots, order + 1)`` array.  Storage is lane-major (``(batch, n)``); the public ``state`` / ``pars``
 are writable transposed views of shape ``(n, batch)`` / ``(n_pars, batch)`` as
 in heyoka.
 """
@@ -14,6 +21,7 @@ import math
 
 import numpy as np
 
+from . import _simdbatch, _tiering
 from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
 from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make_progress,
@@ -27,6 +35,7 @@ from ._plainloop import (B_BUDGET, B_GOUT, B_GRID, B_INIT, B_MAXDT, B_MAXSTEPS, 
 __all__ = ["TaylorAdaptiveBatch"]
 
 _PROGRESS_ROUNDS = 2000
+_INF_DT = math.inf
 _TIER_ROUNDS = 500       # rounds per compiled call while a faster kernel is being built
 
 
@@ -253,6 +262,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_plainb", None)      # addresses of this object's arrays (rebuilt lazily)
+        state.pop("_simd", None)        # compiled code of this process (found again lazily)
+        state.pop("_simdb", None)
         return state
 
     def __setstate__(self, state):
@@ -287,6 +298,72 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._plainb = (k, blocks)
         return blocks
 
+    def _simd_kernel(self):
+        """The SIMD batch kernel (:mod:`taylorjit._simdbatch`) once it is built, else
+        None: built in the background on first use (at once with background builds
+        off); None for ever when the system does not qualify."""
+        hit = self.__dict__.get("_simd")
+        if hit is not None:
+            if hit.__class__ is _tiering.Upgrade:
+                kern, up = hit.claim()
+                if up is None:
+                    self._simd = kern if kern is not None else False
+                return kern or None
+            return hit or None
+        if self._batch < 2:
+            self._simd = False
+            return None
+        d, order = self._kernel.decomposition, self._order
+        W = min(_simdbatch.simd_width(), 1 << (self._batch - 1).bit_length())
+        up = _tiering.submit(("simdbatch", d.key(), order, W),
+                             lambda: _simdbatch.batch_kernel(d, order, W) or False,
+                             f"the SIMD batch kernel of a system of {len(d.outputs)} equations")
+        if up is None:          # background builds off: now
+            try:
+                self._simd = _simdbatch.batch_kernel(d, order, W) or False
+            except Exception as exc:        # noqa: BLE001 - the lanes run one by one
+                import warnings
+
+                warnings.warn(f"taylorjit could not compile the SIMD batch kernel "
+                              f"({type(exc).__name__}: {exc}); the lanes run one after the "
+                              "other, with identical results", _tiering.TierWarning,
+                              stacklevel=4)
+                self._simd = False
+            return self._simd or None
+        self._simd = up
+        return self._simd_kernel()
+
+    def _run_simd(self, k, tl, max_dt, max_steps):
+        """``propagate_until`` of every lane on the SIMD batch kernel ``k``, in groups
+        of ``k.width`` lanes.  Returns the per-lane outcome codes."""
+        SB = _simdbatch
+        blocks = self.__dict__.get("_simdb")
+        if blocks is None or blocks[0] is not k:
+            b, W = self._batch, k.width
+            if "_tlimb" not in self.__dict__:
+                self._tlimb = np.zeros((b, 2))
+            codes = np.zeros(b, dtype=np.int64)
+            blks = []
+            for l0 in range(0, b, W):
+                blk = np.zeros(SB.BLOCK, dtype=np.int64)
+                for i, a in ((SB.B_STATE, self._st), (SB.B_PARS, self._pa), (SB.B_TM, self._tm),
+                             (SB.B_IW, self._iw), (SB.B_FW, self._fw), (SB.B_TC, self._tc),
+                             (SB.B_TLIM, self._tlimb), (SB.B_CODES, codes)):
+                    blk[i] = a.ctypes.data + l0 * a.strides[0]
+                blk[SB.B_NL] = min(W, b - l0)
+                blks.append(blk)
+            blocks = self._simdb = (k, blks, codes)
+        _, blks, codes = blocks
+        self._tlimb[:, 0] = tl
+        self._tlimb[:, 1] = 0.0
+        self._fw[:, S.F_MAXDT] = max_dt
+        light = self._kernel.jet.light_addr
+        for blk in blks:
+            blk[SB.B_MAXSTEPS] = max_steps
+            blk[SB.B_LIGHT] = light
+            k.fn(blk.ctypes.data)
+        return codes.tolist()
+
     def _run_plain(self, tl, max_dt, max_steps, grid=None, gout=None):
         """``propagate_until`` (or, with ``grid`` of shape ``(batch, n_points)`` and
         ``gout`` of shape ``(batch, n_points, n)``, ``propagate_grid``) of every lane
@@ -298,7 +375,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         for j in range(self._batch):
             blk, fblk = self._plain_blocks()[j]
             fblk[B_TEND] = tl[j]
-            fblk[B_MAXDT] = max_dt[j]
+            fblk[B_MAXDT] = max_dt if max_dt is _INF_DT else max_dt[j]
             blk[B_MAXSTEPS] = max_steps
             blk[B_BUDGET] = 0 if self._upgrade is None else _TIER_ROUNDS
             blk[B_INIT] = 1
@@ -345,10 +422,13 @@ class TaylorAdaptiveBatch(VariationalMixin):
         if id(self) in _PROPAGATING:
             raise reentrant_error("propagate_grid" if grid is not None else "propagate_until")
         b = self._batch
-        tl = self._lanes(tlim, "the final time")
-        if not np.all(np.isfinite(tl)):
-            raise ValueError("the final time must be finite")
-        max_dt = self._max_dt(max_delta_t)
+        if type(tlim) is float and math.isfinite(tlim) and max_delta_t is None:
+            tl, max_dt = np.full(b, tlim), _INF_DT     # the common call, ~10 us sooner
+        else:
+            tl = self._lanes(tlim, "the final time")
+            if not np.all(np.isfinite(tl)):
+                raise ValueError("the final time must be finite")
+            max_dt = self._max_dt(max_delta_t)
         max_steps = check_max_steps(max_steps)
         iw, fw, tm = self._iw, self._fw, self._tm
         if self._upgrade is not None:
@@ -367,7 +447,11 @@ class TaylorAdaptiveBatch(VariationalMixin):
                 key = id(self)
                 _PROPAGATING.add(key)
                 try:
-                    codes = self._run_plain(tl, max_dt, max_steps, grid, gout)
+                    simd = self._simd_kernel() if grid is None else None
+                    if simd is not None:
+                        codes = self._run_simd(simd, tl, max_dt, max_steps)
+                    else:
+                        codes = self._run_plain(tl, max_dt, max_steps, grid, gout)
                 finally:
                     _PROPAGATING.discard(key)
             res = BatchResult([OUTCOMES[c] for c in codes], fw[:, S.F_MINH].copy(),

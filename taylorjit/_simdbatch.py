@@ -1,0 +1,545 @@
+"""Batch propagation on SIMD lanes: W lanes of a batch integrator in ``<W x double>`` vectors.
+
+A batch integrator without events, extra rows or compensated summation whose
+system is small enough (:data:`MAX_NODES` traced nodes) gets, in the background, an
+LLVM module of its own with two functions:
+
+``<name>_bstep(vstate, vpars, t, max_h, vxnew, rhofac, inv_o, inv_om1) -> h``
+    The fused step of :func:`taylorjit._unroll._emit_step` on W lanes at once: the
+    traced jet with every value a ``<W x double>`` (C library calls -- ``sin``,
+    ``pow`` ... at order 0 -- made lane by lane), the step-size rule and the Horner
+    update per lane.  Every lane performs exactly the IEEE operations of the scalar
+    step, in the same order (vector operations are lane-wise, no fast-math), so
+    each lane equals the scalar integration of its initial condition bit for bit.
+``<name>_bprop(blk) -> 0``
+    ``propagate_until`` of a group of up to W lanes to their ``tlim`` (a time per lane;
+    ``fw[F_MAXDT]`` the step length limit of each lane): the bookkeeping of the scalar
+    plain loop (:mod:`taylorjit._plainloop`) per lane, the state and the step's
+    coefficients kept in vectors; lanes that are done stop committing.  On exit every
+    lane's table is recomputed from the start of its last step with the scalar
+    kernel's light entry, as the scalar plain loop does after its register step.
+
+This is heyoka's batch mode (the lanes of a SIMD vector integrate independent
+initial conditions with their own step sizes); the lane order of taylorjit's
+storage (lane-major ``(batch, n)``) is gathered into vectors on entry and scattered
+back on exit.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import threading
+
+import numpy as np
+
+from . import _stepper as S
+
+__all__ = ["simd_width", "batch_kernel", "MAX_NODES", "BLOCK"]
+
+_LAYOUT = 2
+# traced nodes of the jet up to which a SIMD batch kernel is built (one straight-line
+# function: LLVM's code generation grows faster than linearly with its size)
+MAX_NODES = 3000
+# the block of a group: addresses of lane l0's rows, then counts
+B_STATE, B_PARS, B_TM, B_IW, B_FW, B_TC, B_TLIM, B_CODES, B_NL, B_MAXSTEPS, B_LIGHT = range(11)
+BLOCK = 11
+_lock = threading.Lock()
+_LOADED: dict = {}
+
+
+def simd_width() -> int:
+    """Doubles per SIMD register of this machine (8 with AVX-512, 4 with AVX, else 2)."""
+    import llvmlite.binding as llb
+
+    from ._unroll import _target_machine
+
+    _target_machine()           # LLVM's native target initialised
+    feats = llb.get_host_cpu_features()
+    if feats.get("avx512f"):
+        return 8
+    if feats.get("avx"):
+        return 4
+    return 2
+
+
+def _hex(x):
+    from ._unroll import _hex as h
+
+    return h(float(x))
+
+
+def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> str:
+    """The module's IR text (see the module doc)."""
+    ncol = order + 1
+    V = f"<{W} x double>"
+    VI = f"<{W} x i64>"
+    VB = f"<{W} x i1>"
+    decls = {}
+    out = []
+
+    def splat(x):
+        return "<" + ", ".join([f"double {_hex(x)}"] * W) + ">"
+
+    def isplat(x):
+        return "<" + ", ".join([f"i64 {x}"] * W) + ">"
+
+    # ---------------------------------------------------------------- bstep
+    body = []
+    cnt = [0]
+
+    def emit(instr):
+        cnt[0] += 1
+        r = f"%v{cnt[0]}"
+        body.append(f"  {r} = {instr}")
+        return r
+
+    def emit_void(instr):
+        body.append("  " + instr)
+
+    def label(nm):
+        body.append(f"{nm}:")
+
+    def gep(base, i, ty=V):
+        return emit(f"getelementptr inbounds {ty}, ptr {base}, i64 {i}")
+
+    def lanewise(fn, args, nargs_ty="double"):
+        """A C library call lane by lane."""
+        res = "undef"
+        for lane in range(W):
+            xs = [emit(f"extractelement {V} {a}, i32 {lane}") for a in args]
+            arglist = ", ".join(f"double {x}" for x in xs)
+            r = emit(f"call double @{fn}({arglist})")
+            res = emit(f"insertelement {V} {res}, double {r}, i32 {lane}")
+        return res
+
+    def libm(fname):
+        decls.setdefault(fname, f"declare double @{fname}(double)")
+        return fname
+
+    tbl = "%tbl"
+    body.append("entry:")
+    body.append(f"  {tbl} = alloca {V}, i64 {n_slots * ncol}, align 64")
+    for i in range(n):
+        s = emit(f"load {V}, ptr {gep('%state', i)}, align 8")
+        emit_void(f"store {V} {s}, ptr {gep(tbl, i * ncol)}, align 64")
+    vals = {}
+    fma_v = f"@llvm.fma.v{W}f64"
+    decls["fma"] = f"declare {V} {fma_v}({V}, {V}, {V})"
+    ops = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
+    for idx, nd in enumerate(p.nodes):
+        kind = nd[0]
+        if kind == "st":
+            emit_void(f"store {V} {vals[nd[3]]}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, align 64")
+            continue
+        if kind in ops:
+            v = emit(f"{ops[kind]} {V} {vals[nd[1]]}, {vals[nd[2]]}")
+        elif kind == "c":
+            v = splat(nd[1])
+        elif kind == "ld":
+            v = emit(f"load {V}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, align 64")
+        elif kind == "fma":
+            v = emit(f"call {V} {fma_v}({V} {vals[nd[1]]}, {V} {vals[nd[2]]}, "
+                     f"{V} {vals[nd[3]]})")
+        elif kind == "t":
+            v = "%t"
+        elif kind == "par":
+            v = emit(f"load {V}, ptr {gep('%pars', nd[1])}, align 8")
+        elif kind == "neg":
+            v = emit(f"fneg {V} {vals[nd[1]]}")
+        elif kind == "call":
+            v = lanewise(libm(nd[1]), [vals[nd[2]]])
+        elif kind == "powc":
+            decls["pow"] = "declare double @pow(double, double) nobuiltin"
+            v = lanewise("pow", [vals[nd[1]], vals[nd[2]]])
+        else:       # "vm", "vsum": not built for these programs (batch_kernel checks)
+            raise AssertionError(f"node {nd!r} in a SIMD batch kernel")
+        vals[idx] = v
+
+    def coef(i, j):
+        return emit(f"load {V}, ptr {gep(tbl, i * ncol + j)}, align 64")
+
+    decls["fabs"] = f"declare {V} @llvm.fabs.v{W}f64({V})"
+
+    def fabs(x):
+        return emit(f"call {V} @llvm.fabs.v{W}f64({V} {x})")
+
+    def vmax(j):
+        m = None
+        for i in range(n):
+            v = fabs(coef(i, j))
+            if m is None:
+                m = v
+            else:
+                lt = emit(f"fcmp olt {V} {m}, {v}")
+                m = emit(f"select {VB} {lt}, {V} {v}, {V} {m}")
+        return m
+
+    a, mo, mom1 = vmax(0), vmax(order), vmax(order - 1)
+    le1 = emit(f"fcmp ole {V} {a}, {splat(1.0)}")
+    num = emit(f"select {VB} {le1}, {V} {splat(1.0)}, {V} {a}")
+    ra = emit(f"fdiv {V} {num}, {mo}")
+    rb = emit(f"fdiv {V} {num}, {mom1}")
+
+    def log2_rough(x):          # _stepper._log2_rough, lane-wise
+        bits = emit(f"bitcast {V} {x} to {VI}")
+        e = emit(f"and {VI} {emit(f'ashr {VI} {bits}, {isplat(52)}')}, {isplat(0x7FF)}")
+        neg = emit(f"icmp slt {VI} {bits}, {isplat(0)}")
+        e0 = emit(f"icmp eq {VI} {e}, {isplat(0)}")
+        e1 = emit(f"icmp eq {VI} {e}, {isplat(0x7FF)}")
+        bad = emit(f"or {VB} {neg}, {emit(f'or {VB} {e0}, {e1}')}")
+        mb = emit(f"or {VI} {emit(f'and {VI} {bits}, {isplat(0xFFFFFFFFFFFFF)}')}, "
+                  f"{isplat(0x3FF0000000000000)}")
+        m = emit(f"bitcast {VI} {mb} to {V}")
+        s = emit(f"fdiv {V} {emit(f'fsub {V} {m}, {splat(1.0)}')}, "
+                 f"{emit(f'fadd {V} {m}, {splat(1.0)}')}")
+        s2 = emit(f"fmul {V} {s}, {s}")
+        poly = emit(f"fadd {V} {splat(0.5770780163555854)}, "
+                    f"{emit(f'fmul {V} {s2}, {splat(0.4121985831111324)}')}")
+        poly = emit(f"fadd {V} {splat(0.9617966939259756)}, {emit(f'fmul {V} {s2}, {poly}')}")
+        poly = emit(f"fadd {V} {splat(2.8853900817779268)}, {emit(f'fmul {V} {s2}, {poly}')}")
+        ef = emit(f"sitofp {VI} {emit(f'sub {VI} {e}, {isplat(1023)}')} to {V}")
+        r = emit(f"fadd {V} {ef}, {emit(f'fmul {V} {s}, {poly}')}")
+        return emit(f"select {VB} {bad}, {V} {splat(math.nan)}, {V} {r}")
+
+    io = emit(f"insertelement {V} undef, double %inv_o, i32 0")
+    io = emit(f"shufflevector {V} {io}, {V} undef, <{W} x i32> zeroinitializer")
+    io1 = emit(f"insertelement {V} undef, double %inv_om1, i32 0")
+    io1 = emit(f"shufflevector {V} {io1}, {V} undef, <{W} x i32> zeroinitializer")
+    la = emit(f"fmul {V} {log2_rough(ra)}, {io}")
+    lb = emit(f"fmul {V} {log2_rough(rb)}, {io1}")
+    a_small = emit(f"fcmp olt {V} {la}, {emit(f'fsub {V} {lb}, {splat(1e-4)}')}")
+    b_small = emit(f"fcmp olt {V} {lb}, {emit(f'fsub {V} {la}, {splat(1e-4)}')}")
+    decls["pow"] = "declare double @pow(double, double) nobuiltin"
+    # the pows lane by lane, branching as the scalar step does (only the ones it needs)
+    rho = "undef"
+    for lane in range(W):
+        ral = emit(f"extractelement {V} {ra}, i32 {lane}")
+        rbl = emit(f"extractelement {V} {rb}, i32 {lane}")
+        asl = emit(f"extractelement {VB} {a_small}, i32 {lane}")
+        bsl = emit(f"extractelement {VB} {b_small}, i32 {lane}")
+        L = f"l{lane}"
+        emit_void(f"br i1 {asl}, label %{L}a, label %{L}na")
+        label(f"{L}a")
+        r_a = emit(f"call double @pow(double {ral}, double %inv_o)")
+        emit_void(f"br label %{L}h")
+        label(f"{L}na")
+        emit_void(f"br i1 {bsl}, label %{L}b, label %{L}both")
+        label(f"{L}b")
+        r_b = emit(f"call double @pow(double {rbl}, double %inv_om1)")
+        emit_void(f"br label %{L}h")
+        label(f"{L}both")
+        r_o = emit(f"call double @pow(double {ral}, double %inv_o)")
+        r_om1 = emit(f"call double @pow(double {rbl}, double %inv_om1)")
+        lt = emit(f"fcmp olt double {r_om1}, {r_o}")
+        r_ab = emit(f"select i1 {lt}, double {r_om1}, double {r_o}")
+        emit_void(f"br label %{L}h")
+        label(f"{L}h")
+        rl = emit(f"phi double [ {r_a}, %{L}a ], [ {r_b}, %{L}b ], [ {r_ab}, %{L}both ]")
+        rho = emit(f"insertelement {V} {rho}, double {rl}, i32 {lane}")
+    rf = emit(f"insertelement {V} undef, double %rhofac, i32 0")
+    rf = emit(f"shufflevector {V} {rf}, {V} undef, <{W} x i32> zeroinitializer")
+    h = emit(f"fmul {V} {rho}, {rf}")
+    amh = fabs("%max_h")
+    h = emit(f"select {VB} {emit(f'fcmp olt {V} {amh}, {h}')}, {V} {amh}, {V} {h}")
+    negm = emit(f"fcmp olt {V} %max_h, {splat(0.0)}")
+    h = emit(f"select {VB} {negm}, {V} {emit(f'fneg {V} {h}')}, {V} {h}")
+    for i in range(n):
+        acc = coef(i, order)
+        for k in range(order - 1, -1, -1):
+            acc = emit(f"call {V} {fma_v}({V} {acc}, {V} {h}, {V} {coef(i, k)})")
+        emit_void(f"store {V} {acc}, ptr {gep('%xnew', i)}, align 8")
+    emit_void(f"ret {V} {h}")
+    out.append(f"define {V} @{name}_bstep(ptr noalias %state, ptr noalias %pars, {V} %t, "
+               f"{V} %max_h, ptr noalias %xnew, double %rhofac, double %inv_o, "
+               f"double %inv_om1) {{")
+    out.extend(body)
+    out.append("}")
+    head = list(decls.values())
+    return "\n".join(head + out) + "\n"
+
+
+def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> str:
+    """``<name>_bprop`` (llvmlite's builder; see the module doc)."""
+    from llvmlite import ir
+
+    f64, i64, i1, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(1), ir.IntType(32)
+    vt = ir.VectorType(f64, W)
+    ptr = ir.PointerType()
+    ncol = order + 1
+    mod = ir.Module(name=name + "_loop")
+    bstep = ir.Function(mod, ir.FunctionType(vt, [ptr, ptr, vt, vt, ptr, f64, f64, f64]),
+                        name=name + "_bstep")
+    light_ty = ir.FunctionType(ir.VoidType(), [ptr, ptr, f64])
+    fabs = mod.declare_intrinsic("llvm.fabs", [f64], ir.FunctionType(f64, [f64]))
+    fn = ir.Function(mod, ir.FunctionType(i64, [ptr]), name=name + "_bprop")
+    blk = fn.args[0]
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def c(x):
+        return ir.Constant(f64, x)
+
+    def ci(x):
+        return ir.Constant(i64, x)
+
+    def at(base, i, ty=f64):
+        return b.gep(base, [i if isinstance(i, ir.Value) else ci(i)], inbounds=True,
+                     source_etype=ty)
+
+    def word(i):
+        return b.load(at(blk, i, i64), typ=i64)
+
+    def addr(i):
+        return b.inttoptr(word(i), ptr)
+
+    def var(ty, init):
+        p = b.alloca(ty)
+        b.store(init, p)
+        return p
+
+    def ld(base, i, ty=f64):
+        return b.load(at(base, i, ty), typ=ty)
+
+    def two_sum(x, y):
+        s = b.fadd(x, y)
+        bb = b.fsub(s, x)
+        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+
+    def fast_two_sum(x, y):
+        s = b.fadd(x, y)
+        return s, b.fsub(y, b.fsub(s, x))
+
+    def dd_add(ahi, alo, bhi, blo):
+        xh, yh = two_sum(ahi, bhi)
+        xl, yl = two_sum(alo, blo)
+        yh = b.fadd(yh, xl)
+        xh, yh = fast_two_sum(xh, yh)
+        yh = b.fadd(yh, yl)
+        return fast_two_sum(xh, yh)
+
+    def dd_lt(ahi, alo, bhi, blo):
+        return b.or_(b.fcmp_ordered("<", ahi, bhi),
+                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
+
+    def isfinite(v):
+        return b.fcmp_ordered("<", b.call(fabs, [v]), c(math.inf))
+
+    state, pars, tm, iw, fw, tc, tlim, codes = (addr(i) for i in range(B_CODES + 1))
+    nl, max_steps = word(B_NL), word(B_MAXSTEPS)
+    light = b.inttoptr(word(B_LIGHT), light_ty.as_pointer())
+    NIW, NFW = S.NIW, S.NFW
+    rhofac, inv_o, inv_om1 = ld(fw, S.F_RHOFAC), ld(fw, S.F_INVO), ld(fw, S.F_INVOM1)
+    # vectors: the state, the new state, the state at the start of each lane's last step;
+    # the parameters
+    vstate = b.alloca(vt, size=ci(n))
+    vxnew = b.alloca(vt, size=ci(n))
+    vstart = b.alloca(vt, size=ci(n))
+    vpars = b.alloca(vt, size=ci(max(npar, 1)))
+    lanes = []
+    for lane in range(W):
+        # padding lanes (lane >= nl) repeat lane 0 and are done from the start
+        real = b.icmp_signed("<", ci(lane), nl)
+        src = b.select(real, ci(lane), ci(0))
+        L = {}
+        L["real"] = real
+        row_st = b.mul(src, ci(n))
+        row_tm = b.mul(src, ci(2))
+        row_iw = b.mul(src, ci(NIW))
+        row_fw = b.mul(src, ci(NFW))
+        L["src"] = src
+        L["thi"] = var(f64, ld(tm, row_tm))
+        L["tlo"] = var(f64, ld(tm, b.add(row_tm, ci(1))))
+        L["tlhi"] = ld(tlim, row_tm)
+        L["tllo"] = ld(tlim, b.add(row_tm, ci(1)))
+        # init_run: the direction, the counters
+        rhi0, _ = dd_add(L["tlhi"], c(0.0), b.fneg(b.load(L["thi"], typ=f64)),
+                         b.fneg(b.load(L["tlo"], typ=f64)))
+        L["fwd"] = b.fcmp_ordered(">=", rhi0, c(0.0))
+        L["maxdt"] = ld(fw, b.add(row_fw, ci(S.F_MAXDT)))
+        L["nsteps"] = var(i64, ci(0))
+        L["minh"] = var(f64, c(math.inf))
+        L["maxh"] = var(f64, c(0.0))
+        L["lasth"] = var(f64, ld(fw, b.add(row_fw, ci(S.F_LASTH))))
+        L["h"] = var(f64, ld(fw, b.add(row_fw, ci(S.F_H))))
+        L["tshi"] = var(f64, ld(fw, b.add(row_fw, ci(S.F_TSHI))))
+        L["tslo"] = var(f64, ld(fw, b.add(row_fw, ci(S.F_TSLO))))
+        L["tlast"] = var(f64, ld(tm, row_tm))
+        L["done"] = var(i1, b.not_(real))
+        L["code"] = var(i64, ci(S.OC_SUCCESS))
+        L["stepped"] = var(i1, ir.Constant(i1, 0))
+        for i in range(n):
+            x = ld(state, b.add(row_st, ci(i)))
+            pv = at(vstate, i, vt)
+            prev = b.load(pv, typ=vt) if lane else ir.Constant(vt, ir.Undefined)
+            b.store(b.insert_element(prev, x, ir.Constant(i32, lane)), pv)
+        for i in range(npar):
+            x = ld(pars, b.add(b.mul(src, ci(npar)), ci(i)))
+            pv = at(vpars, i, vt)
+            prev = b.load(pv, typ=vt) if lane else ir.Constant(vt, ir.Undefined)
+            b.store(b.insert_element(prev, x, ir.Constant(i32, lane)), pv)
+        lanes.append(L)
+    for i in range(n):
+        b.store(b.load(at(vstate, i, vt), typ=vt), at(vstart, i, vt))
+
+    loop = fn.append_basic_block("loop")
+    exit_bb = fn.append_basic_block("exit")
+    b.branch(loop)
+    b.position_at_end(loop)
+    tvec = ir.Constant(vt, ir.Undefined)
+    dvec = ir.Constant(vt, ir.Undefined)
+    for lane, L in enumerate(lanes):
+        thi, tlo = b.load(L["thi"], typ=f64), b.load(L["tlo"], typ=f64)
+        rhi, rlo = dd_add(L["tlhi"], L["tllo"], b.fneg(thi), b.fneg(tlo))
+        md = L["maxdt"]
+        neg_max = b.fneg(md)
+        lim_f = b.select(dd_lt(md, c(0.0), rhi, rlo), md, rhi)
+        lim_b = b.select(dd_lt(rhi, rlo, neg_max, c(0.0)), neg_max, rhi)
+        dtl = b.select(L["fwd"], lim_f, lim_b)
+        dtl = b.select(b.load(L["done"], typ=i1), c(0.0), dtl)
+        L["rhi"], L["dtl"], L["t0"] = rhi, dtl, (thi, tlo)
+        tvec = b.insert_element(tvec, thi, ir.Constant(i32, lane))
+        dvec = b.insert_element(dvec, dtl, ir.Constant(i32, lane))
+    hvec = b.call(bstep, [vstate, vpars, tvec, dvec, vxnew, rhofac, inv_o, inv_om1])
+    xs = [b.load(at(vxnew, i, vt), typ=vt) for i in range(n)]
+    olds = [b.load(at(vstate, i, vt), typ=vt) for i in range(n)]
+    commit = ir.Constant(ir.VectorType(i1, W), ir.Undefined)
+    for lane, L in enumerate(lanes):
+        thi, tlo = L["t0"]
+        h = b.extract_element(hvec, ir.Constant(i32, lane))
+        active = b.not_(b.load(L["done"], typ=i1))
+        nhi, nlo = dd_add(thi, tlo, h, c(0.0))
+        ok = b.and_(isfinite(h), b.and_(isfinite(nhi), isfinite(nlo)))
+        for i in range(n):
+            ok = b.and_(ok, isfinite(b.extract_element(xs[i], ir.Constant(i32, lane))))
+        go = b.and_(active, ok)
+        fail = b.and_(active, b.not_(ok))
+        commit = b.insert_element(commit, go, ir.Constant(i32, lane))
+
+        def upd(key, val, when):
+            b.store(b.select(when, val, b.load(L[key], typ=val.type)), L[key])
+
+        upd("h", h, active)
+        upd("lasth", h, go)
+        upd("tshi", thi, go)
+        upd("tslo", tlo, go)
+        # the table of the lane's last step (or of the failed step) is recomputed on exit
+        upd("tlast", thi, active)
+        upd("stepped", ir.Constant(i1, 1), active)
+        upd("thi", nhi, go)
+        upd("tlo", nlo, go)
+        ns = b.load(L["nsteps"], typ=i64)
+        ns = b.select(b.and_(go, b.fcmp_unordered("!=", h, c(0.0))), b.add(ns, ci(1)), ns)
+        b.store(ns, L["nsteps"])
+        ah = b.call(fabs, [h])
+        cut = b.fcmp_ordered("==", h, L["dtl"])
+        keep = b.and_(go, b.not_(cut))
+        minh, maxh = b.load(L["minh"], typ=f64), b.load(L["maxh"], typ=f64)
+        b.store(b.select(b.and_(keep, b.fcmp_ordered("<", ah, minh)), ah, minh), L["minh"])
+        b.store(b.select(b.and_(keep, b.fcmp_ordered(">", ah, maxh)), ah, maxh), L["maxh"])
+        tl_hit = b.and_(go, b.fcmp_ordered("==", h, L["rhi"]))
+        st_hit = b.and_(b.and_(go, b.not_(tl_hit)),
+                        b.and_(b.icmp_signed("!=", max_steps, ci(0)),
+                               b.icmp_signed(">=", ns, max_steps)))
+        code = b.load(L["code"], typ=i64)
+        code = b.select(fail, ci(S.OC_ERR_NF), code)
+        code = b.select(tl_hit, ci(S.OC_TIME_LIMIT), code)
+        code = b.select(st_hit, ci(S.OC_STEP_LIMIT), code)
+        b.store(code, L["code"])
+        b.store(b.or_(b.load(L["done"], typ=i1), b.or_(fail, b.or_(tl_hit, st_hit))),
+                L["done"])
+    for i in range(n):
+        # the start of the step for the lanes that stepped (failed ones too: their table
+        # is the failed step's), the new state for the lanes that committed
+        stepped_any = ir.Constant(ir.VectorType(i1, W), ir.Undefined)
+        for lane, L in enumerate(lanes):
+            stepped_any = b.insert_element(stepped_any, b.load(L["stepped"], typ=i1),
+                                           ir.Constant(i32, lane))
+        b.store(b.select(stepped_any, olds[i], b.load(at(vstart, i, vt), typ=vt)),
+                at(vstart, i, vt))
+        b.store(b.select(commit, xs[i], olds[i]), at(vstate, i, vt))
+    for L in lanes:
+        b.store(ir.Constant(i1, 0), L["stepped"])
+    alldone = ir.Constant(i1, 1)
+    for L in lanes:
+        alldone = b.and_(alldone, b.load(L["done"], typ=i1))
+    b.cbranch(alldone, exit_bb, loop)
+
+    # ---- exit: scatter the lanes back, recompute each lane's table with the light entry
+    b.position_at_end(exit_bb)
+    for lane, L in enumerate(lanes):
+        wb, nxt = fn.append_basic_block(f"wb{lane}"), fn.append_basic_block(f"nx{lane}")
+        b.cbranch(L["real"], wb, nxt)
+        b.position_at_end(wb)
+        src = L["src"]
+        row_st, row_tm = b.mul(src, ci(n)), b.mul(src, ci(2))
+        row_iw, row_fw = b.mul(src, ci(NIW)), b.mul(src, ci(NFW))
+        tcl = b.gep(tc, [b.mul(src, ci(n_slots * ncol))], inbounds=True, source_etype=f64)
+        for i in range(n):
+            v = b.extract_element(b.load(at(vstate, i, vt), typ=vt), ir.Constant(i32, lane))
+            b.store(v, at(state, b.add(row_st, ci(i))))
+            s0 = b.extract_element(b.load(at(vstart, i, vt), typ=vt), ir.Constant(i32, lane))
+            b.store(s0, at(tcl, i * ncol))
+        parl = b.gep(pars, [b.mul(src, ci(npar))], inbounds=True, source_etype=f64)
+        b.call(light, [tcl, parl, b.load(L["tlast"], typ=f64)])
+        b.store(b.load(L["thi"], typ=f64), at(tm, row_tm))
+        b.store(b.load(L["tlo"], typ=f64), at(tm, b.add(row_tm, ci(1))))
+        for idx, key in ((S.F_H, "h"), (S.F_LASTH, "lasth"), (S.F_TSHI, "tshi"),
+                         (S.F_TSLO, "tslo"), (S.F_MINH, "minh"), (S.F_MAXH, "maxh")):
+            b.store(b.load(L[key], typ=f64), at(fw, b.add(row_fw, ci(idx))))
+        b.store(b.load(L["nsteps"], typ=i64), at(iw, b.add(row_iw, ci(S.I_NSTEPS)), i64))
+        b.store(b.zext(L["fwd"], i64), at(iw, b.add(row_iw, ci(S.I_FWD)), i64))
+        b.store(b.load(L["code"], typ=i64), at(codes, src, i64))
+        b.branch(nxt)
+        b.position_at_end(nxt)
+    b.ret(ci(0))
+    return str(mod)
+
+
+class BatchKernel:
+    """The SIMD batch propagation of one system at one order (see the module doc):
+    ``run(blocks)`` propagates the groups of lanes their blocks describe."""
+
+    def __init__(self, fn, ee, W):
+        self.fn = fn
+        self.keep = ee
+        self.width = W
+
+
+def batch_kernel(d, order: int, W: int):
+    """The :class:`BatchKernel` of the ODE decomposition ``d`` at ``order`` for
+    ``W``-lane vectors (loaded from the disk cache, else traced and compiled), or
+    None when the system does not qualify (VM groups at order 0, more than
+    :data:`MAX_NODES` traced nodes)."""
+    from ._unroll import _hash16, _target_machine, load_module, trace_program
+
+    key = f"{d.key()}_o{order}_w{W}_{_target_machine()[1]}_{_LAYOUT}"
+    name = f"tj_simdbatch_{_hash16(key)}"
+    hit = _LOADED.get(name)
+    if hit is not None:
+        return hit or None
+    with _lock:
+        hit = _LOADED.get(name)
+        if hit is not None:
+            return hit or None
+    from . import _cache
+
+    if not (_cache.cache_dir() / f"{name}.o").exists():
+        p = trace_program(d, True, order, 0, vector_sums=False, trace_pow=True)
+        if len(p.nodes) > MAX_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
+            _LOADED[name] = False
+            return None
+        text = [_ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W)]
+    else:
+        text = [None]
+
+    def make_ir():
+        loop = _loop_ir(name, d.n_in, d.n_slots, d.n_pars, order, W)
+        # one module: the loop's text without its declaration of the step, and the step
+        lines = [ln for ln in loop.splitlines()
+                 if not (ln.startswith("declare") and f"{name}_bstep" in ln)]
+        return "\n".join(lines) + "\n" + text[0]
+
+    addr, ee = load_module(name, make_ir, passes=True, symbol=name + "_bprop")
+    k = BatchKernel(ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(addr), ee, W)
+    with _lock:
+        _LOADED[name] = k
+    return k
