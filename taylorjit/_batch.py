@@ -351,6 +351,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
                              (SB.B_TLIM, self._tlimb), (SB.B_CODES, codes)):
                     blk[i] = a.ctypes.data + l0 * a.strides[0]
                 blk[SB.B_NL] = min(W, b - l0)
+                blk[SB.B_PSTRIDE] = self._pa.shape[1]
                 blks.append(blk)
             blocks = self._simdb = (k, blks, codes)
         _, blks, codes = blocks

@@ -36,13 +36,14 @@ from . import _stepper as S
 
 __all__ = ["simd_width", "batch_kernel", "MAX_NODES", "BLOCK"]
 
-_LAYOUT = 2
+_LAYOUT = 3
 # traced nodes of the jet up to which a SIMD batch kernel is built (one straight-line
 # function: LLVM's code generation grows faster than linearly with its size)
 MAX_NODES = 3000
 # the block of a group: addresses of lane l0's rows, then counts
-B_STATE, B_PARS, B_TM, B_IW, B_FW, B_TC, B_TLIM, B_CODES, B_NL, B_MAXSTEPS, B_LIGHT = range(11)
-BLOCK = 11
+B_STATE, B_PARS, B_TM, B_IW, B_FW, B_TC, B_TLIM, B_CODES, B_NL, B_MAXSTEPS, B_LIGHT, \
+    B_PSTRIDE = range(12)
+BLOCK = 12
 _lock = threading.Lock()
 _LOADED: dict = {}
 
@@ -325,6 +326,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
 
     state, pars, tm, iw, fw, tc, tlim, codes = (addr(i) for i in range(B_CODES + 1))
     nl, max_steps = word(B_NL), word(B_MAXSTEPS)
+    pstride = word(B_PSTRIDE)       # the length of a lane's row of parameters (>= npar)
     light = b.inttoptr(word(B_LIGHT), light_ty.as_pointer())
     NIW, NFW = S.NIW, S.NFW
     rhofac, inv_o, inv_om1 = ld(fw, S.F_RHOFAC), ld(fw, S.F_INVO), ld(fw, S.F_INVOM1)
@@ -372,7 +374,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
             prev = b.load(pv, typ=vt) if lane else ir.Constant(vt, ir.Undefined)
             b.store(b.insert_element(prev, x, ir.Constant(i32, lane)), pv)
         for i in range(npar):
-            x = ld(pars, b.add(b.mul(src, ci(npar)), ci(i)))
+            x = ld(pars, b.add(b.mul(src, pstride), ci(i)))
             pv = at(vpars, i, vt)
             prev = b.load(pv, typ=vt) if lane else ir.Constant(vt, ir.Undefined)
             b.store(b.insert_element(prev, x, ir.Constant(i32, lane)), pv)
@@ -478,7 +480,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
             b.store(v, at(state, b.add(row_st, ci(i))))
             s0 = b.extract_element(b.load(at(vstart, i, vt), typ=vt), ir.Constant(i32, lane))
             b.store(s0, at(tcl, i * ncol))
-        parl = b.gep(pars, [b.mul(src, ci(npar))], inbounds=True, source_etype=f64)
+        parl = b.gep(pars, [b.mul(src, pstride)], inbounds=True, source_etype=f64)
         b.call(light, [tcl, parl, b.load(L["tlast"], typ=f64)])
         b.store(b.load(L["thi"], typ=f64), at(tm, row_tm))
         b.store(b.load(L["tlo"], typ=f64), at(tm, b.add(row_tm, ci(1))))

@@ -159,3 +159,17 @@ def test_every_lane_wise_function(name):
         ra, rb = a.propagate_until(tl), b.propagate_until(tl)
         assert _uses_simd(a)
         _check(a, b, ra, rb)
+
+
+def test_more_parameter_rows_than_the_system_uses():
+    """pars may hold more rows than the system reads (a lane's row is longer than the
+    kernel's parameter count): each lane reads its own (found by hypothesis)."""
+    x, y = tj.make_vars("x", "y")
+    sys_ = [(x, tj.sigmoid(-1.447 * tj.par[0])), (y, 1.98 * tj.par[0] + tj.time)]
+    x0 = np.array([[0.236] * 3, [1 / 3] * 3])
+    pars = np.array([[0.7, 0.701, 0.702], [-1.3] * 3, [5.0, 6.0, 7.0]])
+    a, b = _pair(sys_, x0, pars=pars, time=0.25)
+    ra, rb = a.propagate_until(np.array([-0.3, 0.15, 0.6])), b.propagate_until(
+        np.array([-0.3, 0.15, 0.6]))
+    assert _uses_simd(a)
+    _check(a, b, ra, rb)
