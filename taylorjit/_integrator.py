@@ -49,6 +49,16 @@ def check_max_dt(max_delta_t):
     return m
 
 
+_LOOP = None
+
+
+def _loop():
+    """The plain loop's ctypes function (kept in a global: one lookup per call)."""
+    global _LOOP
+    _LOOP = _plain_loop()
+    return _LOOP
+
+
 def check_max_steps(max_steps):
     """``max_steps`` as an int (0: no limit): integers (numpy's too) and integral floats;
     anything else raises instead of being truncated."""
@@ -518,7 +528,7 @@ class TaylorAdaptive(VariationalMixin):
             fblk[_B_MAXDT] = math.inf if max_delta_t is None else check_max_dt(max_delta_t)
             blk[_B_MAXSTEPS] = 0 if max_steps is None else check_max_steps(max_steps)
             if self._upgrade is None:
-                code = _plain_loop()(self._plain_addr)
+                code = (_LOOP or _loop())(self._plain_addr)
             else:
                 code = self._plain_chunks(blk)
             fw = self._fw

@@ -86,6 +86,7 @@ class PropagateResult:
     """
 
     _fields = ("outcome", "min_h", "max_h", "n_steps", "c_output")
+    __slots__ = ("outcome", "min_h", "max_h", "n_steps", "c_output", "event_index")
 
     def __init__(self, outcome, min_h, max_h, n_steps, c_output=None, event_index=None):
         self.outcome = outcome
