@@ -50,13 +50,19 @@ def check_max_dt(max_delta_t):
 
 
 _LOOP = None
+_LOOP_KEEP: list = []
 
 
 def _loop():
-    """The plain loop's ctypes function (kept in a global: one lookup per call)."""
+    """The plain loop's ctypes function (kept in a global: one lookup per call), with
+    its execution engine (the code must live as long as the global points to it)."""
     global _LOOP
-    _LOOP = _plain_loop()
-    return _LOOP
+    from . import _plainloop
+
+    fn = _plain_loop()
+    _LOOP_KEEP[:] = list(_plainloop._FN)
+    _LOOP = fn
+    return fn
 
 
 def check_max_steps(max_steps):

@@ -524,16 +524,25 @@ def batch_kernel(d, order: int, W: int):
             return hit or None
     from . import _cache
 
-    if not (_cache.cache_dir() / f"{name}.o").exists():
+    def traced():
         p = trace_program(d, True, order, 0, vector_sums=False, trace_pow=True)
         if len(p.nodes) > MAX_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
-            _LOADED[name] = False
             return None
-        text = [_ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W)]
-    else:
-        text = [None]
+        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W)
+
+    # traced now unless the object code is cached (an entry that turns out damaged is
+    # rebuilt: then make_ir traces)
+    cached = (_cache.cache_dir() / f"{name}.o").exists()
+    text = [None if cached else traced()]
+    if text[0] is None and not cached:
+        _LOADED[name] = False
+        return None
 
     def make_ir():
+        if text[0] is None:
+            text[0] = traced()
+            if text[0] is None:     # pragma: no cover - it qualified when it was cached
+                raise RuntimeError("the system no longer qualifies for a SIMD batch kernel")
         loop = _loop_ir(name, d.n_in, d.n_slots, d.n_pars, order, W)
         # one module: the loop's text without its declaration of the step, and the step
         lines = [ln for ln in loop.splitlines()

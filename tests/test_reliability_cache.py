@@ -188,6 +188,11 @@ def _reset_memos(monkeypatch):
                       (_jet, "_DFAST")):
         monkeypatch.setattr(mod, name, type(getattr(mod, name))())
     monkeypatch.setattr(_plainloop, "_FN", [])
+    monkeypatch.setattr(_plainloop, "_DENSE", [])
+    from taylorjit import _integrator, _simdbatch
+
+    monkeypatch.setattr(_integrator, "_LOOP", None)
+    monkeypatch.setattr(_simdbatch, "_LOADED", {})
 
 
 _XY = tj.make_vars("x", "y")
@@ -238,8 +243,24 @@ def _group(tag):              # group functions of the VM (taylorjit._gvm)
     return np.array([len(addrs)])
 
 
+def _dense(tag):              # dense and continuous output (taylorjit._plainloop.dense)
+    x, y = _XY
+    ta = tj.TaylorAdaptive([(x, y), (y, -tag * tj.sin(x))], [0.1, 0.0], compact=False)
+    co = ta.propagate_until(3.0, c_output=True).c_output
+    return np.concatenate([co(np.linspace(0.0, 3.0, 7)).ravel(), ta.update_d_output(2.9)])
+
+
+def _lanes(tag):              # SIMD batch kernel (taylorjit._simdbatch)
+    x, y = _XY
+    ta = tj.TaylorAdaptiveBatch([(x, y), (y, -tag * tj.sin(x))], [[0.1, 0.2, 0.3], [0.0] * 3],
+                                compact=False)
+    ta.propagate_until(3.0)
+    return ta.state.ravel()
+
+
 _BLOBS = {"tj_unrolled_": _integrated, "tj_plain_loop": _integrated, "tj_coefs_": _coefficients,
-          "tj_partials_": _partials, "guw_": _table, "tj_simd_": _simd, "tj_group_": _group}
+          "tj_partials_": _partials, "guw_": _table, "tj_simd_": _simd, "tj_group_": _group,
+          "tj_dense": _dense, "tj_simdbatch_": _lanes}
 
 
 def _blobs(cache, prefix):
