@@ -362,7 +362,9 @@ class TaylorAdaptiveBatch(VariationalMixin):
         for blk in blks:
             blk[SB.B_MAXSTEPS] = max_steps
             blk[SB.B_LIGHT] = light
-            k.fn(blk.ctypes.data)
+            if k.fn(blk.ctypes.data) < 0:
+                raise MemoryError("taylorjit could not allocate the work buffer of the SIMD "
+                                  "batch kernel")
         return codes.tolist()
 
     def _run_plain(self, tl, max_dt, max_steps, grid=None, gout=None):

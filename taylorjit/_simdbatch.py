@@ -1,8 +1,8 @@
 """Batch propagation on SIMD lanes: W lanes of a batch integrator in ``<W x double>`` vectors.
 
-A batch integrator without events, extra rows or compensated summation whose
-system is small enough (:data:`MAX_NODES` traced nodes) gets, in the background, an
-LLVM module of its own with two functions:
+A batch integrator without events, extra rows or compensated summation (and no
+operation that runs in the VM at order 0) gets, in the background, an LLVM module of
+its own with two functions:
 
 ``<name>_bstep(vstate, vpars, t, max_h, vxnew, rhofac, inv_o, inv_om1) -> h``
     The fused step of :func:`taylorjit._unroll._emit_step` on W lanes at once: the
@@ -36,10 +36,13 @@ from . import _stepper as S
 
 __all__ = ["simd_width", "batch_kernel", "MAX_NODES", "BLOCK"]
 
-_LAYOUT = 3
-# traced nodes of the jet up to which a SIMD batch kernel is built (one straight-line
-# function: LLVM's code generation grows faster than linearly with its size)
-MAX_NODES = 3000
+_LAYOUT = 4
+# traced nodes of the jet up to which a SIMD batch kernel is built; up to SMALL_NODES one
+# straight-line function on a table in registers (an alloca), above it functions of CHUNK
+# nodes (LLVM's code generation grows faster than linearly with a function's size) on a
+# table in memory, values used by later chunks passed through a spill area
+SMALL_NODES = 3000
+MAX_NODES = 200000
 # the block of a group: addresses of lane l0's rows, then counts
 B_STATE, B_PARS, B_TM, B_IW, B_FW, B_TC, B_TLIM, B_CODES, B_NL, B_MAXSTEPS, B_LIGHT, \
     B_PSTRIDE = range(12)
@@ -69,6 +72,35 @@ def _hex(x):
     return h(float(x))
 
 
+def _operands(nd):
+    kind = nd[0]
+    if kind in ("+", "-", "*", "/", "powc"):
+        return nd[1:3]
+    if kind == "fma":
+        return nd[1:4]
+    if kind == "neg":
+        return (nd[1],)
+    if kind == "call":
+        return (nd[2],)
+    if kind == "st":
+        return (nd[3],)
+    return ()
+
+
+def work_vectors(p, n_slots: int, order: int) -> int:
+    """Vectors of the work buffer of a chunked kernel: the table and the spill area."""
+    if len(p.nodes) <= SMALL_NODES:
+        return 0
+    from ._unroll import CHUNK, _chunks
+
+    chunk_of = [0] * len(p.nodes)
+    for ci, (lo, hi) in enumerate(_chunks(p, CHUNK)):
+        chunk_of[lo:hi] = [ci] * (hi - lo)
+    spilled = {a for i, nd in enumerate(p.nodes) for a in _operands(nd)
+               if chunk_of[a] < chunk_of[i] and p.nodes[a][0] not in ("c", "t", "par")}
+    return n_slots * (order + 1) + len(spilled)
+
+
 def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> str:
     """The module's IR text (see the module doc)."""
     ncol = order + 1
@@ -84,26 +116,25 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> st
     def isplat(x):
         return "<" + ", ".join([f"i64 {x}"] * W) + ">"
 
-    # ---------------------------------------------------------------- bstep
-    body = []
-    cnt = [0]
+    # ---------------------------------------------------------------- emitters
+    cur = [[], 0]               # the body being written and its value counter
 
     def emit(instr):
-        cnt[0] += 1
-        r = f"%v{cnt[0]}"
-        body.append(f"  {r} = {instr}")
+        cur[1] += 1
+        r = f"%v{cur[1]}"
+        cur[0].append(f"  {r} = {instr}")
         return r
 
     def emit_void(instr):
-        body.append("  " + instr)
+        cur[0].append("  " + instr)
 
     def label(nm):
-        body.append(f"{nm}:")
+        cur[0].append(f"{nm}:")
 
     def gep(base, i, ty=V):
         return emit(f"getelementptr inbounds {ty}, ptr {base}, i64 {i}")
 
-    def lanewise(fn, args, nargs_ty="double"):
+    def lanewise(fn, args):
         """A C library call lane by lane."""
         res = "undef"
         for lane in range(W):
@@ -117,47 +148,109 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> st
         decls.setdefault(fname, f"declare double @{fname}(double)")
         return fname
 
-    tbl = "%tbl"
-    body.append("entry:")
-    body.append(f"  {tbl} = alloca {V}, i64 {n_slots * ncol}, align 64")
-    for i in range(n):
-        s = emit(f"load {V}, ptr {gep('%state', i)}, align 8")
-        emit_void(f"store {V} {s}, ptr {gep(tbl, i * ncol)}, align 64")
-    vals = {}
     fma_v = f"@llvm.fma.v{W}f64"
     decls["fma"] = f"declare {V} {fma_v}({V}, {V}, {V})"
     ops = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
-    for idx, nd in enumerate(p.nodes):
-        kind = nd[0]
-        if kind == "st":
-            emit_void(f"store {V} {vals[nd[3]]}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, align 64")
-            continue
-        if kind in ops:
-            v = emit(f"{ops[kind]} {V} {vals[nd[1]]}, {vals[nd[2]]}")
-        elif kind == "c":
-            v = splat(nd[1])
-        elif kind == "ld":
-            v = emit(f"load {V}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, align 64")
-        elif kind == "fma":
-            v = emit(f"call {V} {fma_v}({V} {vals[nd[1]]}, {V} {vals[nd[2]]}, "
-                     f"{V} {vals[nd[3]]})")
-        elif kind == "t":
-            v = "%t"
-        elif kind == "par":
-            v = emit(f"load {V}, ptr {gep('%pars', nd[1])}, align 8")
-        elif kind == "neg":
-            v = emit(f"fneg {V} {vals[nd[1]]}")
-        elif kind == "call":
-            v = lanewise(libm(nd[1]), [vals[nd[2]]])
-        elif kind == "powc":
-            decls["pow"] = "declare double @pow(double, double) nobuiltin"
-            v = lanewise("pow", [vals[nd[1]], vals[nd[2]]])
-        else:       # "vm", "vsum": not built for these programs (batch_kernel checks)
-            raise AssertionError(f"node {nd!r} in a SIMD batch kernel")
-        vals[idx] = v
+    nodes = p.nodes
+    chunked = len(nodes) > SMALL_NODES
+    spill = {}                  # node -> its slot in the spill area (chunked kernels)
+    al = 8 if chunked else 64   # the work buffer (chunked) is malloc's; the alloca is ours
+    if chunked:
+        from ._unroll import CHUNK, _chunks
+
+        ranges = _chunks(p, CHUNK)
+        chunk_of = [0] * len(nodes)
+        for ci, (lo, hi) in enumerate(ranges):
+            chunk_of[lo:hi] = [ci] * (hi - lo)
+        for i, nd in enumerate(nodes):
+            for a in _operands(nd):
+                if chunk_of[a] < chunk_of[i] and nodes[a][0] not in ("c", "t", "par"):
+                    spill.setdefault(a, len(spill))
+    else:
+        ranges = [(0, len(nodes))]
+
+    def emit_nodes(lo, hi, tbl, sp):
+        """The nodes ``lo..hi`` of the traced program on the vector table ``tbl``
+        (values of earlier chunks from the spill area ``sp``)."""
+        vals = {}
+
+        def get(i):
+            v = vals.get(i)
+            if v is None:       # a value of an earlier chunk
+                nd = nodes[i]
+                if nd[0] == "c":
+                    return splat(nd[1])
+                if nd[0] == "t":
+                    return "%t"
+                if nd[0] == "par":
+                    v = emit(f"load {V}, ptr {gep('%pars', nd[1])}, align 8")
+                else:
+                    v = emit(f"load {V}, ptr {gep(sp, spill[i])}, align {al}")
+                vals[i] = v
+            return v
+
+        for idx in range(lo, hi):
+            nd = nodes[idx]
+            kind = nd[0]
+            if kind == "st":
+                emit_void(f"store {V} {get(nd[3])}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, "
+                          f"align {al}")
+                continue
+            if kind in ops:
+                v = emit(f"{ops[kind]} {V} {get(nd[1])}, {get(nd[2])}")
+            elif kind == "c":
+                v = splat(nd[1])
+            elif kind == "ld":
+                v = emit(f"load {V}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, align {al}")
+            elif kind == "fma":
+                v = emit(f"call {V} {fma_v}({V} {get(nd[1])}, {V} {get(nd[2])}, "
+                         f"{V} {get(nd[3])})")
+            elif kind == "t":
+                v = "%t"
+            elif kind == "par":
+                v = emit(f"load {V}, ptr {gep('%pars', nd[1])}, align 8")
+            elif kind == "neg":
+                v = emit(f"fneg {V} {get(nd[1])}")
+            elif kind == "call":
+                v = lanewise(libm(nd[1]), [get(nd[2])])
+            elif kind == "powc":
+                decls["pow"] = "declare double @pow(double, double) nobuiltin"
+                v = lanewise("pow", [get(nd[1]), get(nd[2])])
+            else:       # "vm", "vsum": not built for these programs (batch_kernel checks)
+                raise AssertionError(f"node {nd!r} in a SIMD batch kernel")
+            vals[idx] = v
+            if idx in spill:
+                emit_void(f"store {V} {v}, ptr {gep(sp, spill[idx])}, align {al}")
+
+    if chunked:
+        for ci, (lo, hi) in enumerate(ranges):
+            cur[:] = [["entry:"], 0]
+            emit_nodes(lo, hi, "%tbl", "%sp")
+            emit_void("ret void")
+            out.append(f"define internal void @{name}_c{ci}(ptr noalias %tbl, ptr noalias %pars, "
+                       f"{V} %t, ptr noalias %sp) noinline {{")
+            out.extend(cur[0])
+            out.append("}")
+
+    # ---------------------------------------------------------------- bstep
+    cur[:] = [["entry:"], 0]
+    if chunked:
+        tbl = "%work"
+        sp = gep("%work", n_slots * ncol)
+    else:
+        tbl = "%tbl"
+        cur[0].append(f"  {tbl} = alloca {V}, i64 {n_slots * ncol}, align 64")
+    for i in range(n):
+        s = emit(f"load {V}, ptr {gep('%state', i)}, align 8")
+        emit_void(f"store {V} {s}, ptr {gep(tbl, i * ncol)}, align {al}")
+    if chunked:
+        for ci in range(len(ranges)):
+            emit_void(f"call void @{name}_c{ci}(ptr {tbl}, ptr %pars, {V} %t, ptr {sp})")
+    else:
+        emit_nodes(0, len(nodes), tbl, None)
 
     def coef(i, j):
-        return emit(f"load {V}, ptr {gep(tbl, i * ncol + j)}, align 64")
+        return emit(f"load {V}, ptr {gep(tbl, i * ncol + j)}, align {al}")
 
     decls["fabs"] = f"declare {V} @llvm.fabs.v{W}f64({V})"
 
@@ -252,15 +345,18 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> st
     emit_void(f"ret {V} {h}")
     out.append(f"define {V} @{name}_bstep(ptr noalias %state, ptr noalias %pars, {V} %t, "
                f"{V} %max_h, ptr noalias %xnew, double %rhofac, double %inv_o, "
-               f"double %inv_om1) {{")
-    out.extend(body)
+               f"double %inv_om1, ptr noalias %work) {{")
+    out.extend(cur[0])
     out.append("}")
     head = list(decls.values())
     return "\n".join(head + out) + "\n"
 
 
-def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> str:
-    """``<name>_bprop`` (llvmlite's builder; see the module doc)."""
+def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
+             work: int = 0) -> str:
+    """``<name>_bprop`` (llvmlite's builder; see the module doc); ``work``: vectors of
+    the work buffer the step needs (chunked kernels: :func:`work_vectors`), allocated
+    for the call (returns -1 if that fails)."""
     from llvmlite import ir
 
     f64, i64, i1, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(1), ir.IntType(32)
@@ -268,7 +364,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
     ptr = ir.PointerType()
     ncol = order + 1
     mod = ir.Module(name=name + "_loop")
-    bstep = ir.Function(mod, ir.FunctionType(vt, [ptr, ptr, vt, vt, ptr, f64, f64, f64]),
+    bstep = ir.Function(mod, ir.FunctionType(vt, [ptr, ptr, vt, vt, ptr, f64, f64, f64, ptr]),
                         name=name + "_bstep")
     light_ty = ir.FunctionType(ir.VoidType(), [ptr, ptr, f64])
     fabs = mod.declare_intrinsic("llvm.fabs", [f64], ir.FunctionType(f64, [f64]))
@@ -336,6 +432,17 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
     vxnew = b.alloca(vt, size=ci(n))
     vstart = b.alloca(vt, size=ci(n))
     vpars = b.alloca(vt, size=ci(max(npar, 1)))
+    if work:
+        malloc = ir.Function(mod, ir.FunctionType(ptr, [i64]), name="malloc")
+        free = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ptr]), name="free")
+        wbuf = b.call(malloc, [ci(work * W * 8)])
+        ok_bb, oom_bb = fn.append_basic_block("alloc_ok"), fn.append_basic_block("oom")
+        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(wbuf, i64), ci(0)), oom_bb, ok_bb)
+        b.position_at_end(oom_bb)
+        b.ret(ci(-1))
+        b.position_at_end(ok_bb)
+    else:
+        wbuf = ir.Constant(ptr, None)
     lanes = []
     for lane in range(W):
         # padding lanes (lane >= nl) repeat lane 0 and are done from the start
@@ -400,7 +507,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
         L["rhi"], L["dtl"], L["t0"] = rhi, dtl, (thi, tlo)
         tvec = b.insert_element(tvec, thi, ir.Constant(i32, lane))
         dvec = b.insert_element(dvec, dtl, ir.Constant(i32, lane))
-    hvec = b.call(bstep, [vstate, vpars, tvec, dvec, vxnew, rhofac, inv_o, inv_om1])
+    hvec = b.call(bstep, [vstate, vpars, tvec, dvec, vxnew, rhofac, inv_o, inv_om1, wbuf])
     xs = [b.load(at(vxnew, i, vt), typ=vt) for i in range(n)]
     olds = [b.load(at(vstate, i, vt), typ=vt) for i in range(n)]
     commit = ir.Constant(ir.VectorType(i1, W), ir.Undefined)
@@ -492,6 +599,8 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> 
         b.store(b.load(L["code"], typ=i64), at(codes, src, i64))
         b.branch(nxt)
         b.position_at_end(nxt)
+    if work:
+        b.call(free, [wbuf])
     b.ret(ci(0))
     return str(mod)
 
@@ -513,7 +622,9 @@ def batch_kernel(d, order: int, W: int):
     :data:`MAX_NODES` traced nodes)."""
     from ._unroll import _hash16, _target_machine, load_module, trace_program
 
-    key = f"{d.key()}_o{order}_w{W}_{_target_machine()[1]}_{_LAYOUT}"
+    from ._unroll import CHUNK
+
+    key = f"{d.key()}_o{order}_w{W}_{_target_machine()[1]}_{_LAYOUT}_{SMALL_NODES}_{CHUNK}"
     name = f"tj_simdbatch_{_hash16(key)}"
     hit = _LOADED.get(name)
     if hit is not None:
@@ -528,7 +639,8 @@ def batch_kernel(d, order: int, W: int):
         p = trace_program(d, True, order, 0, vector_sums=False, trace_pow=True)
         if len(p.nodes) > MAX_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
             return None
-        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W)
+        return (_ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W),
+                work_vectors(p, d.n_slots, order), len(p.nodes))
 
     # traced now unless the object code is cached (an entry that turns out damaged is
     # rebuilt: then make_ir traces)
@@ -543,13 +655,16 @@ def batch_kernel(d, order: int, W: int):
             text[0] = traced()
             if text[0] is None:     # pragma: no cover - it qualified when it was cached
                 raise RuntimeError("the system no longer qualifies for a SIMD batch kernel")
-        loop = _loop_ir(name, d.n_in, d.n_slots, d.n_pars, order, W)
+        loop = _loop_ir(name, d.n_in, d.n_slots, d.n_pars, order, W, text[0][1])
         # one module: the loop's text without its declaration of the step, and the step
         lines = [ln for ln in loop.splitlines()
                  if not (ln.startswith("declare") and f"{name}_bstep" in ln)]
-        return "\n".join(lines) + "\n" + text[0]
+        return "\n".join(lines) + "\n" + text[0][0]
 
-    addr, ee = load_module(name, make_ir, passes=True, symbol=name + "_bprop")
+    from ._unroll import IR_PASSES_MAX_NODES
+
+    addr, ee = load_module(name, make_ir, symbol=name + "_bprop",
+                           passes=lambda: text[0][2] <= IR_PASSES_MAX_NODES)
     k = BatchKernel(ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)(addr), ee, W)
     with _lock:
         _LOADED[name] = k

@@ -173,3 +173,25 @@ def test_more_parameter_rows_than_the_system_uses():
         np.array([-0.3, 0.15, 0.6]))
     assert _uses_simd(a)
     _check(a, b, ra, rb)
+
+
+def test_chunked_kernels_of_bigger_systems(monkeypatch):
+    """Above SMALL_NODES the SIMD step is split into functions of CHUNK nodes on a table
+    in memory (values used by later chunks through a spill area): forced here on small
+    systems with small chunks, against the VM."""
+    from taylorjit import _unroll
+
+    monkeypatch.setattr(_simdbatch, "SMALL_NODES", 40)
+    monkeypatch.setattr(_unroll, "CHUNK", 37)
+    monkeypatch.setattr(_simdbatch, "_LOADED", {})
+    x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
+    r3 = (x * x + y * y) ** -1.5
+    kep = [(x, vx), (y, vy), (vx, -x * r3 + tj.par[0] * tj.sin(tj.time)), (vy, -y * r3)]
+    x0 = np.array([[1.0, 1.0, 0.9], [0.0, 0.0, 0.1], [0.0, 0.1, 0.0], [1.0, 1.1, 1.2]])
+    pars = np.array([[0.0, 0.01, 0.02]])
+    a, b = _pair(kep, x0, pars=pars)
+    for tl in (20.0, np.array([-3.0, 7.0, 0.0])):
+        ra, rb = a.propagate_until(tl), b.propagate_until(tl)
+        _check(a, b, ra, rb)
+    k = a.__dict__["_simd"]
+    assert isinstance(k, _simdbatch.BatchKernel)
