@@ -21,6 +21,7 @@ from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, t
 from ._odesys import Outcome
 from ._integrator import TaylorAdaptive
 from ._batch import TaylorAdaptiveBatch
+from ._simdbatch import simd_width as recommended_simd_size
 from ._coutput import ContinuousOutput
 from ._events import Event
 from ._variational import var_ode_sys, VarODESys
@@ -38,6 +39,7 @@ __all__ = [
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "taylor_jet", "TaylorJet",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
+    "recommended_simd_size",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
     "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
     "MemberResult", "EnsembleMemberError", "models", "plotting",

@@ -30,7 +30,7 @@ from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
 from ._plainloop import (B_BUDGET, B_GOUT, B_GRID, B_INIT, B_MAXDT, B_MAXSTEPS, B_NGRID, B_TEND,
-                         B_WANTGRID, new_block, plain_loop, single_step)
+                         B_WANTGRID, dense, new_block, plain_loop, single_step)
 
 __all__ = ["TaylorAdaptiveBatch"]
 
@@ -110,6 +110,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._fw[:, S.F_INVOM1] = 1.0 / float(self._order - 1)
         self._fw[:, S.F_TSHI] = self._tm[:, 0]
         self._xnew = np.zeros(n)
+        self.d_output = np.zeros((n, b))     # the last update_d_output (heyoka's layout)
+        self.step_res = None                 # the last step()'s [(outcome, h), ...]
         self._events = EventBundleBatch(events, self._hrows[n:n + len(events)], self._order,
                                         self._tol, b)
         self.event_log = [[] for _ in range(b)]
@@ -141,6 +143,11 @@ class TaylorAdaptiveBatch(VariationalMixin):
             raise ValueError("time must be finite")
         self._tm[:, 0] = t
         self._tm[:, 1] = 0.0
+
+    def set_time(self, value):
+        """Set the time of every lane (one value, or one per lane; heyoka's name for
+        assigning :attr:`time`)."""
+        self.time = value
 
     @property
     def dtime(self):
@@ -203,13 +210,53 @@ class TaylorAdaptiveBatch(VariationalMixin):
         """One step of every lane (at most ``max_delta_t`` long: one value, or one per
         lane; negative: backward); returns a list of ``(outcome, h)`` per lane, with
         ``Outcome.event`` for a lane whose step a terminal event ended (as the scalar
-        :meth:`~taylorjit.TaylorAdaptive.step`)."""
+        :meth:`~taylorjit.TaylorAdaptive.step`), also kept in :attr:`step_res`."""
         mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
-        return self._step(mh)
+        self.step_res = self._step(mh)
+        return self.step_res
 
     def step_backward(self, max_delta_t=None):
+        """One step backward of every lane (at most ``|max_delta_t|`` long)."""
         mh = self._lanes(math.inf if max_delta_t is None else max_delta_t, "max_delta_t")
-        return self._step(-np.abs(mh), "step_backward")
+        self.step_res = self._step(-np.abs(mh), "step_backward")
+        return self.step_res
+
+    def update_d_output(self, t, rel_time=False):
+        """Dense output of every lane: the state at time ``t`` (one value, or one per
+        lane; relative to each lane's current time with ``rel_time=True``) from the
+        Taylor polynomial of the lane's last step.  Returns (and keeps in
+        :attr:`d_output`) an array of shape ``(n, batch)``, as heyoka's batch mode.
+
+        Examples
+        --------
+        >>> import numpy as np, taylorjit as tj
+        >>> x, v = tj.make_vars("x", "v")
+        >>> tb = tj.TaylorAdaptiveBatch([(x, v), (v, -x)], [[0.0, 0.0], [1.0, 2.0]])
+        >>> _ = tb.step()
+        >>> d = tb.update_d_output(0.1)
+        >>> bool(np.allclose(d[0], [np.sin(0.1), 2 * np.sin(0.1)], rtol=0, atol=1e-15))
+        True
+        """
+        b = self._batch
+        tt = self._lanes(t, "t")
+        if not np.all(np.isfinite(tt)):
+            raise ValueError(f"t must be finite, got {tt.tolist()}")
+        n = self._st.shape[1]
+        out = np.empty((b, n))
+        hacc = self._iw[0, S.I_HACC]
+        poly = None if hacc else dense()[0]
+        for j in range(b):
+            if rel_time:
+                a = _dd_add(self._tm[j, 0], self._tm[j, 1], tt[j], 0.0)
+            else:
+                a = (tt[j], 0.0)
+            delta = _dd_add(a[0], a[1], -self._fw[j, S.F_TSHI], -self._fw[j, S.F_TSLO])[0]
+            if hacc:
+                S.eval_poly_entry(self._tc[j], n, self._order, delta, out[j], 1)
+            else:       # the scalar integrator's dense output (LLVM), lane by lane
+                poly(self._tc[j].ctypes.data, self._tc.shape[2], n, delta, out[j].ctypes.data)
+        self.d_output = out.T.copy()
+        return self.d_output
 
     def _step(self, mh, what="step"):
         if _PROPAGATING and id(self) in _PROPAGATING:
@@ -536,9 +583,22 @@ class TaylorAdaptiveBatch(VariationalMixin):
         """Propagate every lane to ``t`` (a float, or one time per lane);
         ``max_delta_t`` too is one value or one per lane.
 
-        Returns a :class:`BatchResult` with per-lane outcomes, step statistics."""
-        return self._run(t, None, max_delta_t=max_delta_t, max_steps=max_steps,
-                         callback=callback, progress=progress)
+        Returns a :class:`BatchResult` with per-lane outcomes, step statistics; heyoka's
+        per-lane ``(outcome, min_h, max_h, n_steps)`` tuples are kept in
+        :attr:`propagate_res`."""
+        self._last_res = self._run(t, None, max_delta_t=max_delta_t, max_steps=max_steps,
+                                   callback=callback, progress=progress)
+        return self._last_res
+
+    @property
+    def propagate_res(self):
+        """heyoka's per-lane results of the last ``propagate_*`` call: a list of
+        ``(outcome, min_h, max_h, n_steps)``, or None before the first."""
+        res = self.__dict__.get("_last_res")
+        if res is None:
+            return None
+        return [(o, float(a), float(b), int(c)) for o, a, b, c in
+                zip(res.outcome, res.min_h, res.max_h, res.n_steps)]
 
     def propagate_for(self, delta_t, **kwargs):
         """Propagate every lane for ``delta_t`` (a float or one per lane)."""
@@ -565,8 +625,9 @@ class TaylorAdaptiveBatch(VariationalMixin):
         for b in range(self._batch):
             check_grid(g[:, b], float(self._tm[b, 0]))
         gl = np.ascontiguousarray(g.T)
-        return self._run(gl[:, -1], gl, max_delta_t=max_delta_t, max_steps=max_steps,
-                         callback=callback, progress=progress)
+        self._last_res = self._run(gl[:, -1], gl, max_delta_t=max_delta_t,
+                                   max_steps=max_steps, callback=callback, progress=progress)
+        return self._last_res
 
 
 class BatchResult:

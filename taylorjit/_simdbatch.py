@@ -52,7 +52,16 @@ _LOADED: dict = {}
 
 
 def simd_width() -> int:
-    """Doubles per SIMD register of this machine (8 with AVX-512, 4 with AVX, else 2)."""
+    """Doubles per SIMD register of this machine (8 with AVX-512, 4 with AVX, else 2):
+    the batch size that fills the vectors of the SIMD batch kernels (heyoka's
+    ``recommended_simd_size``).
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> tj.recommended_simd_size() in (2, 4, 8)
+    True
+    """
     import llvmlite.binding as llb
 
     from ._unroll import _target_machine

@@ -195,3 +195,39 @@ def test_chunked_kernels_of_bigger_systems(monkeypatch):
         _check(a, b, ra, rb)
     k = a.__dict__["_simd"]
     assert isinstance(k, _simdbatch.BatchKernel)
+
+
+def test_heyoka_batch_names_and_dense_output():
+    """set_time, step_res, propagate_res, update_d_output / d_output (shape (n, batch),
+    per-lane times, rel_time) and recommended_simd_size, as heyoka's batch mode names
+    them; each lane's dense output equals the scalar integrator's."""
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+    x0 = np.array([[0.05, 0.3, -0.2], [0.0, 0.1, 0.2]])
+    ta = tj.TaylorAdaptiveBatch(sys_, x0)
+    assert ta.propagate_res is None and ta.step_res is None and ta.d_output.shape == (2, 3)
+    assert tj.recommended_simd_size() in (2, 4, 8)
+    res = ta.propagate_until(np.array([1.0, 2.0, 3.0]))
+    pr = ta.propagate_res
+    assert [p[0] for p in pr] == res.outcome and [p[3] for p in pr] == list(res.n_steps)
+    sc = [tj.TaylorAdaptive(sys_, x0[:, j]) for j in range(3)]
+    for j, s in enumerate(sc):
+        s.propagate_until([1.0, 2.0, 3.0][j])
+    ts = np.array([0.99, 1.97, 2.95])
+    d = ta.update_d_output(ts)
+    assert d is ta.d_output and d.shape == (2, 3)
+    for j, s in enumerate(sc):
+        assert _bitwise(d[:, j], s.update_d_output(ts[j]))
+    d = ta.update_d_output(-0.01, rel_time=True)
+    for j, s in enumerate(sc):
+        assert _bitwise(d[:, j], s.update_d_output(-0.01, rel_time=True))
+    sr = ta.step([0.01, 0.02, 0.03])
+    assert ta.step_res is sr and [o for o, _ in sr] == [tj.Outcome.time_limit] * 3
+    ta.set_time([5.0, 6.0, 7.0])
+    assert ta.time.tolist() == [5.0, 6.0, 7.0]
+    ta.set_time(0.5)
+    assert ta.time.tolist() == [0.5] * 3
+    with pytest.raises(ValueError, match="NaN"):
+        ta.update_d_output([0.1, math.nan, 0.2])
+    with pytest.raises(ValueError, match="finite"):
+        ta.update_d_output([0.1, math.inf, 0.2])
