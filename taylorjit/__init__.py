@@ -20,7 +20,7 @@ from ._tiering import TierWarning
 from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
 from ._odesys import Outcome
 from ._integrator import TaylorAdaptive
-from ._batch import TaylorAdaptiveBatch
+from ._batch import TaylorAdaptiveBatch, BatchContinuousOutput
 from ._simdbatch import simd_width as recommended_simd_size
 from ._coutput import ContinuousOutput
 from ._events import Event
@@ -38,7 +38,7 @@ __all__ = [
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "taylor_jet", "TaylorJet",
-    "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch",
+    "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch", "BatchContinuousOutput",
     "recommended_simd_size",
     "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
     "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",

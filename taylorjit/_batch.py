@@ -29,10 +29,11 @@ from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
-from ._plainloop import (B_BUDGET, B_GOUT, B_GRID, B_INIT, B_MAXDT, B_MAXSTEPS, B_NGRID, B_TEND,
-                         B_WANTGRID, dense, new_block, plain_loop, single_step)
+from ._plainloop import (B_BUDGET, B_CAP, B_CT, B_CTC, B_GOUT, B_GRID, B_INIT, B_MAXDT,
+                         B_MAXSTEPS, B_NGRID, B_TEND, B_WANTC, B_WANTGRID, dense, new_block,
+                         plain_loop, single_step)
 
-__all__ = ["TaylorAdaptiveBatch"]
+__all__ = ["TaylorAdaptiveBatch", "BatchResult", "BatchContinuousOutput"]
 
 _PROGRESS_ROUNDS = 2000
 _INF_DT = math.inf
@@ -414,7 +415,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
                                   "batch kernel")
         return codes.tolist()
 
-    def _run_plain(self, tl, max_dt, max_steps, grid=None, gout=None):
+    def _run_plain(self, tl, max_dt, max_steps, grid=None, gout=None, cout=None):
         """``propagate_until`` (or, with ``grid`` of shape ``(batch, n_points)`` and
         ``gout`` of shape ``(batch, n_points, n)``, ``propagate_grid``) of every lane
         through the plain loop (see :meth:`_plain_blocks`), lane after lane; while a
@@ -432,9 +433,14 @@ class TaylorAdaptiveBatch(VariationalMixin):
             if grid is not None:
                 blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
                 blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
+            if cout is not None:
+                _c_words(blk, cout[j])
             code = loop(blk.ctypes.data)
-            while code == S.OC_CONTINUE:    # a chunk ended: take the faster kernel if ready
-                if self._upgrade is not None:
+            while code in (S.OC_CONTINUE, S.OC_BUFFER_FULL):
+                if code == S.OC_BUFFER_FULL:    # this lane's continuous output grows
+                    ctc, ct = cout[j]
+                    cout[j] = (_grow(ctc, 2 * ctc.shape[0]), _grow(ct, 2 * ctc.shape[0] + 1))
+                if self._upgrade is not None:   # a chunk ended: take the faster kernel
                     self._tier_check()
                 blocks = self._plain_blocks()
                 if blocks is None:          # pragma: no cover - kernels only move up
@@ -444,11 +450,15 @@ class TaylorAdaptiveBatch(VariationalMixin):
                 if grid is not None:
                     blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
                     blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
+                if cout is not None:
+                    _c_words(blk, cout[j])
                 if self._upgrade is None:
                     self._iw[j, S.I_BUDGET] = 0         # nothing more to wait for
                 code = loop(blk.ctypes.data)
             if grid is not None:
                 blk[B_WANTGRID] = blk[B_GRID] = blk[B_GOUT] = blk[B_NGRID] = 0
+            if cout is not None:
+                blk[B_WANTC] = blk[B_CTC] = blk[B_CT] = blk[B_CAP] = 0
             codes.append(code)
         return codes
 
@@ -468,7 +478,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self._events.reset_cooldowns()
 
     # ------------------------------------------------------------------ propagation
-    def _run(self, tlim, grid, *, max_delta_t, max_steps, callback, progress):
+    def _run(self, tlim, grid, *, max_delta_t, max_steps, callback, progress, c_output=False):
         if id(self) in _PROPAGATING:
             raise reentrant_error("propagate_grid" if grid is not None else "propagate_until")
         b = self._batch
@@ -483,7 +493,15 @@ class TaylorAdaptiveBatch(VariationalMixin):
         iw, fw, tm = self._iw, self._fw, self._tm
         if self._upgrade is not None:
             self._tier_check()
+        n = self._st.shape[1]
         if callback is None and not progress and self._plain_blocks() is not None:
+            cout = None
+            if c_output:            # per lane: (coefficients of each step, step boundaries)
+                cout = []
+                for j in range(b):
+                    ct = np.empty((65, 2))
+                    ct[0] = tm[j]
+                    cout.append((np.empty((64, n, self._order + 1)), ct))
             gout = None
             if grid is not None:
                 gout = np.full((b, grid.shape[1], self._st.shape[1]), np.nan)
@@ -497,17 +515,21 @@ class TaylorAdaptiveBatch(VariationalMixin):
                 key = id(self)
                 _PROPAGATING.add(key)
                 try:
-                    simd = self._simd_kernel() if grid is None else None
+                    simd = self._simd_kernel() if grid is None and not c_output else None
                     if simd is not None:
                         codes = self._run_simd(simd, tl, max_dt, max_steps)
                     else:
-                        codes = self._run_plain(tl, max_dt, max_steps, grid, gout)
+                        codes = self._run_plain(tl, max_dt, max_steps, grid, gout, cout)
                 finally:
                     _PROPAGATING.discard(key)
             res = BatchResult([OUTCOMES[c] for c in codes], fw[:, S.F_MINH].copy(),
                               fw[:, S.F_MAXH].copy(), iw[:, S.I_NSTEPS].copy(),
                               None if grid is None else np.transpose(gout, (1, 2, 0)).copy())
             res.event_index = [None] * b
+            if c_output:
+                res.c_output = BatchContinuousOutput(
+                    [(ctc[:iw[j, S.I_CIDX]], ct[:iw[j, S.I_CIDX] + 1])
+                     for j, (ctc, ct) in enumerate(cout)], self._iw[0, S.I_HACC])
             return res
         t_lim = np.zeros((b, 2))
         t_lim[:, 0] = tl
@@ -516,11 +538,10 @@ class TaylorAdaptiveBatch(VariationalMixin):
         iw[:, S.I_NSTEPS] = 0
         iw[:, S.I_MAXSTEPS] = max_steps
         iw[:, S.I_CIDX] = 0
-        iw[:, S.I_WANTC] = 0
+        iw[:, S.I_WANTC] = 1 if c_output else 0
         fw[:, S.F_MAXDT] = max_dt
         fw[:, S.F_MINH] = math.inf
         fw[:, S.F_MAXH] = 0.0
-        n = self._st.shape[1]
         if grid is not None:
             gout = np.full((b, grid.shape[1], n), np.nan)
             gout[:, 0, :] = self._st
@@ -534,8 +555,13 @@ class TaylorAdaptiveBatch(VariationalMixin):
         status = np.full(b, S.OC_CONTINUE, dtype=np.int64)
         if grid.shape[1] == 1:
             status[:] = S.OC_TIME_LIMIT
-        ctc = np.zeros((b, 0, n, self._order + 1))
-        ct = np.zeros((b, 1, 2))
+        if c_output:
+            ctc = np.zeros((b, 64, n, self._order + 1))
+            ct = np.zeros((b, 65, 2))
+            ct[:, 0] = tm
+        else:
+            ctc = np.zeros((b, 0, n, self._order + 1))
+            ct = np.zeros((b, 1, 2))
         bar = make_progress(progress, 0.0, float(np.max(np.abs(rem))) if b else 0.0)
         if self._upgrade is not None:
             self._tier_check()
@@ -547,10 +573,16 @@ class TaylorAdaptiveBatch(VariationalMixin):
         try:
             while np.any(status == S.OC_CONTINUE):
                 # while a faster kernel is being built: come back between chunks to take it
-                S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
-                                  self._st, self._pa, tm, t_lim, grid, gout, ctc, ct, self._xnew,
-                                  status, rounds or (0 if self._upgrade is None else _TIER_ROUNDS),
-                                  self._events.arrays)
+                left = S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
+                                         self._st, self._pa, tm, t_lim, grid, gout, ctc, ct,
+                                         self._xnew, status,
+                                         rounds or (0 if self._upgrade is None else _TIER_ROUNDS),
+                                         self._events.arrays)
+                if left == -1:          # a lane's continuous output is full: grow them all
+                    cap = 2 * ctc.shape[1]
+                    ctc = np.concatenate([ctc, np.zeros_like(ctc)], axis=1)
+                    ct = np.concatenate([ct, np.zeros((b, cap + 1 - ct.shape[1], 2))], axis=1)
+                    continue
                 if self._upgrade is not None and self._tier_check():
                     k = self._kernel
                 if self._events.n_events:
@@ -576,18 +608,23 @@ class TaylorAdaptiveBatch(VariationalMixin):
                           np.transpose(gout, (1, 2, 0)).copy())
         res.event_index = [self._last_event[j] if s == S.OC_EVENT else None
                            for j, s in enumerate(status)]
+        if c_output:
+            res.c_output = BatchContinuousOutput(
+                [(ctc[j, :iw[j, S.I_CIDX]], ct[j, :iw[j, S.I_CIDX] + 1]) for j in range(b)],
+                iw[0, S.I_HACC])
         return res
 
     def propagate_until(self, t, *, max_delta_t=None, max_steps=None, callback=None,
-                        progress=False):
+                        progress=False, c_output=False):
         """Propagate every lane to ``t`` (a float, or one time per lane);
         ``max_delta_t`` too is one value or one per lane.
 
-        Returns a :class:`BatchResult` with per-lane outcomes, step statistics; heyoka's
+        Returns a :class:`BatchResult` with per-lane outcomes, step statistics and, with
+        ``c_output=True``, a :class:`BatchContinuousOutput` in ``res.c_output``; heyoka's
         per-lane ``(outcome, min_h, max_h, n_steps)`` tuples are kept in
         :attr:`propagate_res`."""
         self._last_res = self._run(t, None, max_delta_t=max_delta_t, max_steps=max_steps,
-                                   callback=callback, progress=progress)
+                                   callback=callback, progress=progress, c_output=c_output)
         return self._last_res
 
     @property
@@ -632,7 +669,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
 
 class BatchResult:
     """Per-lane results of a batch propagation: ``outcome`` (list of Outcome),
-    ``min_h``, ``max_h``, ``n_steps`` (arrays) and ``states`` (grid runs only).
+    ``min_h``, ``max_h``, ``n_steps`` (arrays), ``states`` (grid runs only) and
+    ``c_output`` (a :class:`BatchContinuousOutput` with ``c_output=True``).
     Unpacks as ``outcome, min_h, max_h, n_steps, states``."""
 
     def __init__(self, outcome, min_h, max_h, n_steps, states=None):
@@ -641,6 +679,7 @@ class BatchResult:
         self.max_h = max_h
         self.n_steps = n_steps
         self.states = states
+        self.c_output = None
 
     def __iter__(self):
         return iter((self.outcome, self.min_h, self.max_h, self.n_steps, self.states))
@@ -648,3 +687,63 @@ class BatchResult:
     def __repr__(self):
         return (f"BatchResult(outcome={self.outcome!r}, n_steps={self.n_steps.tolist()}, "
                 f"min_h={self.min_h.tolist()}, max_h={self.max_h.tolist()})")
+
+
+class BatchContinuousOutput:
+    """Continuous output of a batch propagation (``propagate_until(..., c_output=True)``):
+    one :class:`~taylorjit.ContinuousOutput` per lane (:attr:`lanes`), each built from
+    its lane's steps, as the scalar integrator's.
+
+    Called with one time, or one time per lane, it returns the states at those times,
+    shape ``(n, batch)`` (heyoka's ``continuous_output_batch``).
+
+    Examples
+    --------
+    >>> import numpy as np, taylorjit as tj
+    >>> x, v = tj.make_vars("x", "v")
+    >>> tb = tj.TaylorAdaptiveBatch([(x, v), (v, -x)], [[0.0, 0.0], [1.0, 2.0]])
+    >>> co = tb.propagate_until(10.0, c_output=True).c_output
+    >>> bool(np.allclose(co(3.0)[0], [np.sin(3.0), 2 * np.sin(3.0)], rtol=0, atol=1e-14))
+    True
+    >>> co([1.0, 2.0]).shape
+    (2, 2)
+    """
+
+    def __init__(self, per_lane, high_accuracy=False):
+        from ._coutput import ContinuousOutput
+
+        for j, (tcs, times) in enumerate(per_lane):
+            if tcs.shape[0] == 0:
+                raise ValueError(f"lane {j} took no step: there is no continuous output of it")
+        self.lanes = [ContinuousOutput(tcs.copy(), times.copy(), high_accuracy)
+                      for tcs, times in per_lane]
+
+    @property
+    def batch_size(self):
+        return len(self.lanes)
+
+    def __call__(self, t):
+        b = len(self.lanes)
+        tt = np.asarray(t, dtype=float)
+        if tt.ndim == 0:
+            tt = np.full(b, float(tt))
+        if tt.shape != (b,):
+            raise ValueError(f"t has shape {tt.shape}: pass one time for all lanes or one per "
+                             f"lane (shape ({b},))")
+        return np.stack([co(tt[j]) for j, co in enumerate(self.lanes)], axis=1)
+
+    def __repr__(self):
+        return f"<BatchContinuousOutput: {len(self.lanes)} lanes>"
+
+
+def _c_words(blk, arrays):
+    """The continuous-output words of a lane's plain-loop block."""
+    ctc, ct = arrays
+    blk[B_WANTC], blk[B_CTC], blk[B_CT], blk[B_CAP] = 1, ctc.ctypes.data, ct.ctypes.data, \
+        ctc.shape[0]
+
+
+def _grow(a, rows):
+    out = np.empty((rows,) + a.shape[1:])
+    out[:a.shape[0]] = a
+    return out
