@@ -310,6 +310,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_plainb", None)      # addresses of this object's arrays (rebuilt lazily)
+        state.pop("_plainok", None)
         state.pop("_simd", None)        # compiled code of this process (found again lazily)
         state.pop("_simdb", None)
         return state
@@ -318,6 +319,20 @@ class TaylorAdaptiveBatch(VariationalMixin):
         self.__dict__.update(state)
         if self.__dict__.get("_auto") and self.__dict__.get("_upgrade") is None:
             self._upgrade = tier_up(self._kernel, self._order, self._iw[0, S.I_FULL], None)
+
+    def _plain_ok(self):
+        """Whether the plain paths apply (:meth:`_plain_blocks`), decided once per kernel
+        without building the blocks."""
+        hit = self.__dict__.get("_plainok")
+        if hit is not None and hit[0] is self._kernel:
+            return hit[1]
+        k = self._kernel
+        n = self._st.shape[1]
+        ok = bool(k.kind == "unrolled" and k.jet.step_addr and self._iw[0, S.I_NEV] == 0
+                  and self._iw[0, S.I_HACC] == 0 and self._iw[0, S.I_FULL] == 0
+                  and np.array_equal(self._hrows, np.arange(n)))
+        self._plainok = (k, ok)
+        return ok
 
     def _plain_blocks(self):
         """Per-lane argument blocks of the LLVM plain loop (:mod:`taylorjit._plainloop`)
@@ -494,7 +509,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         if self._upgrade is not None:
             self._tier_check()
         n = self._st.shape[1]
-        if callback is None and not progress and self._plain_blocks() is not None:
+        if callback is None and not progress and self._plain_ok():
             cout = None
             if c_output:            # per lane: (coefficients of each step, step boundaries)
                 cout = []

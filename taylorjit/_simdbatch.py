@@ -27,6 +27,7 @@ back on exit.
 from __future__ import annotations
 
 import ctypes
+import functools
 import math
 import threading
 
@@ -51,6 +52,7 @@ _lock = threading.Lock()
 _LOADED: dict = {}
 
 
+@functools.lru_cache(maxsize=None)
 def simd_width() -> int:
     """Doubles per SIMD register of this machine (8 with AVX-512, 4 with AVX, else 2):
     the batch size that fills the vectors of the SIMD batch kernels (heyoka's
