@@ -24,8 +24,8 @@ import numpy as np
 from . import _simdbatch, _tiering
 from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
-from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, make_progress,
-                          reentrant_error)
+from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, _grow, check_max_steps,
+                          make_progress, reentrant_error)
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
                       tier_up)
@@ -445,11 +445,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
             blk[B_MAXSTEPS] = max_steps
             blk[B_BUDGET] = 0 if self._upgrade is None else _TIER_ROUNDS
             blk[B_INIT] = 1
-            if grid is not None:
-                blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
-                blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
-            if cout is not None:
-                _c_words(blk, cout[j])
+            _out_words(blk, j, grid, gout, cout)
             code = loop(blk.ctypes.data)
             while code in (S.OC_CONTINUE, S.OC_BUFFER_FULL):
                 if code == S.OC_BUFFER_FULL:    # this lane's continuous output grows
@@ -462,11 +458,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
                     raise RuntimeError("the batch integrator lost its fused step")
                 blk = blocks[j][0]
                 blk[B_INIT] = 0
-                if grid is not None:
-                    blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
-                    blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
-                if cout is not None:
-                    _c_words(blk, cout[j])
+                _out_words(blk, j, grid, gout, cout)
                 if self._upgrade is None:
                     self._iw[j, S.I_BUDGET] = 0         # nothing more to wait for
                 code = loop(blk.ctypes.data)
@@ -751,14 +743,13 @@ class BatchContinuousOutput:
         return f"<BatchContinuousOutput: {len(self.lanes)} lanes>"
 
 
-def _c_words(blk, arrays):
-    """The continuous-output words of a lane's plain-loop block."""
-    ctc, ct = arrays
-    blk[B_WANTC], blk[B_CTC], blk[B_CT], blk[B_CAP] = 1, ctc.ctypes.data, ct.ctypes.data, \
-        ctc.shape[0]
-
-
-def _grow(a, rows):
-    out = np.empty((rows,) + a.shape[1:])
-    out[:a.shape[0]] = a
-    return out
+def _out_words(blk, j, grid, gout, cout):
+    """The output words of lane ``j``'s plain-loop block: its grid and dense output
+    (``grid``/``gout``) and its continuous-output buffers (``cout[j]``), if asked."""
+    if grid is not None:
+        blk[B_WANTGRID], blk[B_NGRID] = 1, grid.shape[1]
+        blk[B_GRID], blk[B_GOUT] = grid[j].ctypes.data, gout[j].ctypes.data
+    if cout is not None:
+        ctc, ct = cout[j]
+        blk[B_WANTC], blk[B_CTC], blk[B_CT] = 1, ctc.ctypes.data, ct.ctypes.data
+        blk[B_CAP] = ctc.shape[0]

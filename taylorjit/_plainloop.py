@@ -46,6 +46,43 @@ _lock = threading.Lock()
 _FN: list = []
 
 
+class DD:
+    """Double-double arithmetic written with an llvmlite builder: the IEEE operations of
+    ``taylorjit._stepper``'s ``dd_add``/``dd_sub``/``dd_lt``, in the same order (the
+    LLVM loops keep double-length times bit for bit as the numba loops do)."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def two_sum(self, x, y):
+        b = self.b
+        s = b.fadd(x, y)
+        bb = b.fsub(s, x)
+        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+
+    def fast_two_sum(self, x, y):
+        b = self.b
+        s = b.fadd(x, y)
+        return s, b.fsub(y, b.fsub(s, x))
+
+    def add(self, ahi, alo, bhi, blo):
+        b = self.b
+        xh, yh = self.two_sum(ahi, bhi)
+        xl, yl = self.two_sum(alo, blo)
+        yh = b.fadd(yh, xl)
+        xh, yh = self.fast_two_sum(xh, yh)
+        yh = b.fadd(yh, yl)
+        return self.fast_two_sum(xh, yh)
+
+    def sub(self, ahi, alo, bhi, blo):
+        return self.add(ahi, alo, self.b.fneg(bhi), self.b.fneg(blo))
+
+    def lt(self, ahi, alo, bhi, blo):
+        b = self.b
+        return b.or_(b.fcmp_ordered("<", ahi, bhi),
+                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
+
+
 def _make_ir(name: str) -> str:
     from llvmlite import ir
 
@@ -91,29 +128,8 @@ def _make_ir(name: str) -> str:
         # |v| < inf is false for inf and NaN: math.isfinite
         return b.fcmp_ordered("<", b.call(fabs, [v]), c(math.inf))
 
-    def two_sum(x, y):
-        s = b.fadd(x, y)
-        bb = b.fsub(s, x)
-        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
-
-    def fast_two_sum(x, y):
-        s = b.fadd(x, y)
-        return s, b.fsub(y, b.fsub(s, x))
-
-    def dd_add(ahi, alo, bhi, blo):
-        xh, yh = two_sum(ahi, bhi)
-        xl, yl = two_sum(alo, blo)
-        yh = b.fadd(yh, xl)
-        xh, yh = fast_two_sum(xh, yh)
-        yh = b.fadd(yh, yl)
-        return fast_two_sum(xh, yh)
-
-    def dd_sub(ahi, alo, bhi, blo):
-        return dd_add(ahi, alo, b.fneg(bhi), b.fneg(blo))
-
-    def dd_lt(ahi, alo, bhi, blo):
-        return b.or_(b.fcmp_ordered("<", ahi, bhi),
-                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
+    dd = DD(b)
+    dd_add, dd_sub, dd_lt = dd.add, dd.sub, dd.lt
 
     # ---- init_run (init == 1)
     init_bb = fn.append_basic_block("init")
@@ -515,24 +531,7 @@ def _dense_ir(name: str) -> str:
         lo = b.load(lo_p, typ=i64)
         thi = b.load(at(b, times, b.mul(lo, ci(2))), typ=f64)
         tlo = b.load(at(b, times, b.add(b.mul(lo, ci(2)), ci(1))), typ=f64)
-        # dd_sub(t, 0, thi, tlo): the hi part (two_sum, two_sum, fast_two_sum twice)
-        ahi, alo, bhi, blo = t, c(0.0), b.fneg(thi), b.fneg(tlo)
-
-        def two_sum(x, y):
-            s = b.fadd(x, y)
-            bb = b.fsub(s, x)
-            return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
-
-        def fast_two_sum(x, y):
-            s = b.fadd(x, y)
-            return s, b.fsub(y, b.fsub(s, x))
-
-        xh, yh = two_sum(ahi, bhi)
-        xl, yl = two_sum(alo, blo)
-        yh = b.fadd(yh, xl)
-        xh, yh = fast_two_sum(xh, yh)
-        yh = b.fadd(yh, yl)
-        dhi, _ = fast_two_sum(xh, yh)
+        dhi, _ = DD(b).sub(t, c(0.0), thi, tlo)     # the offset in the step
         b.call(poly, [b.gep(tcs, [b.mul(lo, b.mul(n, ncol))], inbounds=True, source_etype=f64),
                       ncol, n, dhi, b.gep(out, [b.mul(j, n)], inbounds=True, source_etype=f64)])
 

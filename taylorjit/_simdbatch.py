@@ -407,26 +407,10 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
     def ld(base, i, ty=f64):
         return b.load(at(base, i, ty), typ=ty)
 
-    def two_sum(x, y):
-        s = b.fadd(x, y)
-        bb = b.fsub(s, x)
-        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+    from ._plainloop import DD
 
-    def fast_two_sum(x, y):
-        s = b.fadd(x, y)
-        return s, b.fsub(y, b.fsub(s, x))
-
-    def dd_add(ahi, alo, bhi, blo):
-        xh, yh = two_sum(ahi, bhi)
-        xl, yl = two_sum(alo, blo)
-        yh = b.fadd(yh, xl)
-        xh, yh = fast_two_sum(xh, yh)
-        yh = b.fadd(yh, yl)
-        return fast_two_sum(xh, yh)
-
-    def dd_lt(ahi, alo, bhi, blo):
-        return b.or_(b.fcmp_ordered("<", ahi, bhi),
-                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
+    dd = DD(b)
+    dd_add, dd_lt = dd.add, dd.lt
 
     def isfinite(v):
         return b.fcmp_ordered("<", b.call(fabs, [v]), c(math.inf))
