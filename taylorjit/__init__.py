@@ -18,12 +18,12 @@ from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir, CacheWarning
 from ._tiering import TierWarning
 from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
-from ._odesys import Outcome
+from ._odesys import Outcome, EventOutcome
 from ._integrator import TaylorAdaptive
 from ._batch import TaylorAdaptiveBatch, BatchContinuousOutput
 from ._simdbatch import simd_width as recommended_simd_size
 from ._coutput import ContinuousOutput
-from ._events import Event
+from ._events import Event, t_event, nt_event, event_direction
 from ._variational import var_ode_sys, VarODESys
 from ._taylor_map import TaylorMap
 from ._solve_ivp import solve_ivp, OdeResult
@@ -40,7 +40,7 @@ __all__ = [
     "taylor_coefficients", "derivatives", "Derivatives", "cfunc", "CFunc", "taylor_jet", "TaylorJet",
     "to_sympy", "from_sympy", "Outcome", "TaylorAdaptive", "TaylorAdaptiveBatch", "BatchContinuousOutput",
     "recommended_simd_size",
-    "ContinuousOutput", "Event", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
+    "ContinuousOutput", "Event", "t_event", "nt_event", "event_direction", "EventOutcome", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
     "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
     "MemberResult", "EnsembleMemberError", "models", "plotting",
 ]

@@ -27,8 +27,8 @@ from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_c
 from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, _grow, check_max_steps,
                           make_progress, reentrant_error)
 from ._taylor_map import VariationalMixin
-from ._odesys import (Outcome, as_pars, build_kernel, check_tol, order_from_tol, parse_system,
-                      tier_up)
+from ._odesys import (Outcome, as_pars, build_kernel, check_tol, heyoka_options, order_from_tol,
+                      parse_system, tier_up)
 from ._plainloop import (B_BUDGET, B_CAP, B_CT, B_CTC, B_GOUT, B_GRID, B_INIT, B_MAXDT,
                          B_MAXSTEPS, B_NGRID, B_TEND, B_WANTC, B_WANTGRID, dense, new_block,
                          plain_loop, single_step)
@@ -71,8 +71,14 @@ class TaylorAdaptiveBatch(VariationalMixin):
     (['time_limit', 'time_limit'], [10.0, 10.0])
     """
 
-    def __init__(self, sys, states, *, time=0.0, pars=None, tol=None, compact=None,
-                 high_accuracy=False, events=None, _extra=()):
+    def __init__(self, sys, states=None, *, time=0.0, pars=None, tol=None, compact=None,
+                 high_accuracy=False, events=None, compact_mode=None, t_events=None,
+                 nt_events=None, state=None, _extra=()):
+        if (states is None) == (state is None):
+            raise TypeError("pass the initial states once: TaylorAdaptiveBatch(sys, states) "
+                            "(or heyoka's keyword state=)")
+        states = state if states is None else states
+        compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
         states = self._init_variational(sys, states, pars, time)
         svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
         self._sys = list(zip(svars, rhs))
@@ -501,6 +507,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         if self._upgrade is not None:
             self._tier_check()
         n = self._st.shape[1]
+        if callback is not None and hasattr(callback, "pre_hook"):
+            callback.pre_hook(self)     # heyoka's step callbacks: before the propagation
         if callback is None and not progress and self._plain_ok():
             cout = None
             if c_output:            # per lane: (coefficients of each step, step boundaries)

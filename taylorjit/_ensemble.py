@@ -80,9 +80,10 @@ class MemberResult:
     traceback : str or None
         The formatted traceback of ``error`` (from the worker that ran it).
 
-    Unpacks like heyoka's tuples, ``ta, *result``: e.g. for ``_until``
-    ``ta, outcome, min_h, max_h, n_steps, c_output = member``; unpacking a
-    failed member raises :class:`EnsembleMemberError` with the traceback.
+    Unpacks and indexes like heyoka 7's tuples, ``ta, *result``: e.g. for ``_until``
+    ``ta, outcome, min_h, max_h, n_steps, c_output, callback = member``,
+    ``member[-1]``; unpacking a failed member raises :class:`EnsembleMemberError`
+    with the traceback.
     """
 
     __slots__ = ("index", "ta", "result", "error", "traceback")
@@ -110,6 +111,12 @@ class MemberResult:
                 f"ensemble member {self.index} failed with {self.error!r}; check "
                 f"member.ok before unpacking. Traceback from the worker:\n{self.traceback}")
         return iter((self.ta, *self.result))
+
+    def __getitem__(self, i):
+        return tuple(self)[i]
+
+    def __len__(self):
+        return 1 + len(self.result) if self.error is None else 0
 
     def __repr__(self):
         if self.error is not None:
@@ -507,7 +514,7 @@ ensemble_propagate_until.__doc__ = """Propagate ``n_iter`` copies of ``ta`` unti
     >>> res = ensemble_propagate_until(ta, 10.0, 4, gen)
     >>> [r.outcome.name for r in res]
     ['time_limit', 'time_limit', 'time_limit', 'time_limit']
-    >>> ta_2, oc, min_h, max_h, n_steps, c_out = res[2]
+    >>> ta_2, oc, min_h, max_h, n_steps, c_out, cb = res[2]
     >>> ta_2.time, bool(abs(ta_2.state[0]) <= 0.03)
     (10.0, True)
 """

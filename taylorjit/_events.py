@@ -28,6 +28,7 @@ its own time.
 """
 from __future__ import annotations
 
+import enum
 import math
 
 import numpy as np
@@ -126,6 +127,7 @@ class Event:
             raise TypeError(f"the event function must be a taylorjit expression (built from "
                             f"tj.make_vars, tj.par, tj.time), got {type(expr_).__name__} "
                             f"{expr_!r}")
+        direction = getattr(direction, "value", direction)     # event_direction members
         if direction not in DIRECTIONS:
             raise ValueError(f"invalid event direction {direction!r}: use 'any', 'positive' "
                              "(g increasing) or 'negative' (g decreasing)")
@@ -428,3 +430,38 @@ def run_terminal_callback(ta, bundle, lane=None):
         raise TypeError(f"the callback of terminal event {te} ({ev.expr}) returned {r!r}: "
                         "return True to continue the propagation or False to stop it")
     return bool(r)
+
+
+class event_direction(enum.Enum):  # noqa: N801 - heyoka's name
+    """heyoka's event directions, accepted wherever taylorjit takes ``direction=``
+    (``"any"``, ``"positive"``, ``"negative"``)."""
+
+    any = "any"
+    positive = "positive"
+    negative = "negative"
+
+
+def t_event(expr_, callback=None, direction="any", cooldown=None):
+    """heyoka's terminal event: ``Event(expr_, terminal=True, ...)``.
+
+    ``callback(ta, d_sgn)`` returns True to continue the propagation, False to stop
+    it; ``direction`` is a string or an :class:`event_direction`.  Pass the events
+    to an integrator as ``t_events=[...]`` (heyoka's keyword) or ``events=[...]``.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ev = tj.t_event(v, direction=tj.event_direction.negative)
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [0.0, 1.0], t_events=[ev])
+    >>> oc = ta.propagate_until(10.0)[0]
+    >>> oc == tj.Outcome.event, -int(oc) - 1, round(ta.time, 12)
+    (True, 0, 1.570796326795)
+    """
+    return Event(expr_, direction=direction, terminal=True, callback=callback, cooldown=cooldown)
+
+
+def nt_event(expr_, callback, direction="any"):
+    """heyoka's non-terminal event: ``Event(expr_, terminal=False, callback=...)`` with
+    ``callback(ta, t, d_sgn)``.  Pass it as ``nt_events=[...]`` or ``events=[...]``."""
+    return Event(expr_, direction=direction, terminal=False, callback=callback)

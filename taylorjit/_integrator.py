@@ -25,8 +25,8 @@ from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
                          B_TEND as _B_TEND, new_block, plain_loop as _plain_loop,
                          dense as _dense, single_step as _single_step)
 from ._odesys import (GridResult, Outcome, PropagateResult, StepResult, as_pars, as_state,
-                      build_kernel, check_time, check_tol, order_from_tol, parse_system,
-                      tier_up)
+                      build_kernel, check_time, check_tol, heyoka_options, order_from_tol,
+                      parse_system, tier_up)
 
 __all__ = ["TaylorAdaptive", "Outcome"]
 
@@ -167,7 +167,9 @@ class TaylorAdaptive(VariationalMixin):
     """
 
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
-                 high_accuracy=False, events=None, _extra=()):
+                 high_accuracy=False, events=None, compact_mode=None, t_events=None,
+                 nt_events=None, _extra=()):
+        compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
         state = self._init_variational(sys, state, pars, time)
         svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
         self._sys = list(zip(svars, rhs))
@@ -286,6 +288,8 @@ class TaylorAdaptive(VariationalMixin):
         """The state computed by the last :meth:`update_d_output`."""
         return self._d_output
 
+    d_output = dense_output     # heyoka's name
+
     def _summary(self):
         n = self._state.shape[0]
         return (f"{n} equations, order {self._order}, tol {self._tol:g}, "
@@ -358,7 +362,7 @@ class TaylorAdaptive(VariationalMixin):
         """Forget the cooldowns of the terminal events (e.g. after moving the state by hand)."""
         self._events.reset_cooldowns()
 
-    def step(self, max_delta_t=None):
+    def step(self, max_delta_t=None, write_tc=True):
         """One step forward (at most ``max_delta_t`` long; negative: backward).
 
         Returns a :class:`StepResult` ``(outcome, h)``: ``Outcome.time_limit`` when
@@ -366,10 +370,12 @@ class TaylorAdaptive(VariationalMixin):
         would produce a non-finite state (the state is then left unchanged),
         ``Outcome.event`` when a terminal event ended the step (``event_index``
         says which; also when its callback returned True, as in heyoka).
+        ``write_tc`` is accepted for heyoka's code: the step's Taylor coefficients
+        are always in :attr:`tc` afterwards.
         """
         return self._step(math.inf if max_delta_t is None else float(max_delta_t))
 
-    def step_backward(self, max_delta_t=None):
+    def step_backward(self, max_delta_t=None, write_tc=True):
         """One step backward in time (at most ``|max_delta_t|`` long)."""
         return self._step(-math.inf if max_delta_t is None else -abs(float(max_delta_t)),
                           "step_backward")
@@ -423,6 +429,8 @@ class TaylorAdaptive(VariationalMixin):
         else:
             ctc, ct = _EMPTY3, _EMPTY2
         bar = make_progress(progress, self.time, tlim) if progress else None
+        if callback is not None and hasattr(callback, "pre_hook"):
+            callback.pre_hook(self)     # heyoka's step callbacks: before the propagation
         if self._upgrade is not None:
             self._tier_check()
         if self._plain is not None and callback is None and bar is None:
@@ -544,7 +552,7 @@ class TaylorAdaptive(VariationalMixin):
                                 callback=callback, c_output=c_output, progress=progress)
         oc, min_h, max_h, n_steps = self._result(code)
         return PropagateResult(oc, min_h, max_h, n_steps, co,
-                               self._last_event if code == S.OC_EVENT else None)
+                               self._last_event if code == S.OC_EVENT else None, callback)
 
     def _run_plain(self, tlim, max_dt, max_steps, grid, gout, want_grid, c_output, ctc, ct):
         """``_run`` through the LLVM plain loop (a fused step, no events, no callback):
@@ -649,7 +657,8 @@ class TaylorAdaptive(VariationalMixin):
         check_grid(g, self.time)
         code, _, gout = self._run(g[-1], max_delta_t=max_delta_t, max_steps=max_steps,
                                   callback=callback, c_output=False, progress=progress, grid=g)
-        return GridResult(*self._result(code), gout, event_index=self._event_index(code))
+        return GridResult(*self._result(code), gout, event_index=self._event_index(code),
+                          callback=callback)
 
     # ------------------------------------------------------------------ jet binding
     def _bind_jet(self):

@@ -15,8 +15,8 @@ from ._decompose import decompose
 from ._expr import Expr, expr, get_variables, var as _var
 from ._kernel import auto_kind, can_unroll, compiled_kind, get_kernel
 
-__all__ = ["Outcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
-           "order_from_tol", "check_tol", "build_kernel", "tier_up"]
+__all__ = ["Outcome", "EventOutcome", "StepResult", "PropagateResult", "GridResult", "parse_system",
+           "order_from_tol", "check_tol", "build_kernel", "tier_up", "heyoka_options"]
 
 # Automatic kernel kind (``compact=None``): the compact VM, which needs no compilation, unless
 # the specialised kernel of the system is already compiled in the disk cache (then it is
@@ -46,10 +46,62 @@ class Outcome(enum.Enum):
     def __str__(self):
         return f"Outcome.{self.name}"
 
+    def __int__(self):
+        """heyoka's integer code of the outcome (``taylor_outcome``): ``success``
+        -4294967297, ``step_limit`` -4294967298, ``time_limit`` -4294967299,
+        ``err_nf_state`` -4294967300, ``cb_stop`` -4294967301.  A terminal event's code
+        (-1 - its index) is the ``int()`` of the outcome a result unpacks to
+        (:class:`EventOutcome`)."""
+        code = _HEYOKA_CODES.get(self.name)
+        if code is None:
+            raise TypeError("int(Outcome.event) needs the event's index: take int() of the "
+                            "outcome a result unpacks to (heyoka's -1 - index), or read "
+                            "res.event_index")
+        return code
+
+
+_HEYOKA_CODES = {"success": -4294967297, "step_limit": -4294967298, "time_limit": -4294967299,
+                 "err_nf_state": -4294967300, "cb_stop": -4294967301}
+
+
+class EventOutcome:
+    """The outcome a result unpacks to (heyoka's tuple) when terminal event ``index``
+    stopped it: equal to ``Outcome.event``; ``int()`` gives heyoka's code, ``-1 - index``
+    (so ``-int(oc) - 1`` is the event's index, as in heyoka's tutorials)."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index):
+        self.index = index
+
+    def __eq__(self, other):
+        if isinstance(other, EventOutcome):
+            return other.index == self.index
+        return other is Outcome.event or (isinstance(other, int) and other == int(self))
+
+    def __hash__(self):
+        return hash(Outcome.event)
+
+    def __int__(self):
+        return -1 - int(self.index)
+
+    @property
+    def name(self):
+        return "event"
+
+    def __repr__(self):
+        return f"<Outcome.event: {self.index}>"
+
+
+def _heyoka_outcome(outcome, event_index):
+    return EventOutcome(event_index) if (outcome is Outcome.event
+                                         and event_index is not None) else outcome
+
 
 class StepResult:
-    """Result of one step: ``outcome`` and the step size ``h``; unpacks as ``oc, h``.
-    ``event_index``: the terminal event that ended the step (``Outcome.event``), else None."""
+    """Result of one step: ``outcome`` and the step size ``h``; unpacks and indexes as
+    heyoka's ``(oc, h)``.  ``event_index``: the terminal event that ended the step
+    (``Outcome.event``), else None."""
 
     __slots__ = ("outcome", "h", "event_index")
 
@@ -59,7 +111,13 @@ class StepResult:
         self.event_index = event_index
 
     def __iter__(self):
-        return iter((self.outcome, self.h))
+        return iter((_heyoka_outcome(self.outcome, self.event_index), self.h))
+
+    def __getitem__(self, i):
+        return tuple(self)[i]
+
+    def __len__(self):
+        return 2
 
     def __repr__(self):
         ev = "" if self.event_index is None else f", event_index={self.event_index}"
@@ -82,22 +140,38 @@ class PropagateResult:
     event_index : int or None
         Index of the terminal event that stopped the run (``outcome == Outcome.event``).
 
-    It unpacks like heyoka's tuple: ``oc, min_h, max_h, n_steps, c_out = res``.
+    callback : callable or None
+        The step callback of the call (heyoka returns it too).
+
+    It unpacks and indexes like heyoka 7's tuple:
+    ``oc, min_h, max_h, n_steps, c_out, cb = res`` (``res[4]`` is the continuous
+    output); for a terminal event ``oc`` is an :class:`EventOutcome` (equal to
+    ``Outcome.event``, ``int(oc) == -1 - event_index``).
     """
 
-    _fields = ("outcome", "min_h", "max_h", "n_steps", "c_output")
-    __slots__ = ("outcome", "min_h", "max_h", "n_steps", "c_output", "event_index")
+    _fields = ("outcome", "min_h", "max_h", "n_steps", "c_output", "callback")
+    __slots__ = ("outcome", "min_h", "max_h", "n_steps", "c_output", "event_index",
+                 "callback")
 
-    def __init__(self, outcome, min_h, max_h, n_steps, c_output=None, event_index=None):
+    def __init__(self, outcome, min_h, max_h, n_steps, c_output=None, event_index=None,
+                 callback=None):
         self.outcome = outcome
         self.min_h = min_h
         self.max_h = max_h
         self.n_steps = n_steps
         self.c_output = c_output
         self.event_index = event_index
+        self.callback = callback
 
     def __iter__(self):
-        return iter(tuple(getattr(self, f) for f in self._fields))
+        return iter((_heyoka_outcome(self.outcome, self.event_index),)
+                    + tuple(getattr(self, f) for f in self._fields[1:]))
+
+    def __getitem__(self, i):
+        return tuple(self)[i]
+
+    def __len__(self):
+        return len(self._fields)
 
     def __repr__(self):
         body = ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields[:4])
@@ -110,14 +184,16 @@ class GridResult(PropagateResult):
     """Result of ``propagate_grid``: the :class:`PropagateResult` fields plus ``states``.
 
     ``states[j]`` is the state at ``grid[j]`` (rows after an early stop are NaN).
-    Unpacks as ``oc, min_h, max_h, n_steps, states``, and converts to the array
-    of states (``np.asarray(res)``).
+    Unpacks and indexes as heyoka 7's ``oc, min_h, max_h, n_steps, cb, states``, and
+    converts to the array of states (``np.asarray(res)``).
     """
 
-    _fields = ("outcome", "min_h", "max_h", "n_steps", "states")
+    _fields = ("outcome", "min_h", "max_h", "n_steps", "callback", "states")
+    __slots__ = ("states",)
 
-    def __init__(self, outcome, min_h, max_h, n_steps, states, event_index=None):
-        super().__init__(outcome, min_h, max_h, n_steps, None, event_index)
+    def __init__(self, outcome, min_h, max_h, n_steps, states, event_index=None,
+                 callback=None):
+        super().__init__(outcome, min_h, max_h, n_steps, None, event_index, callback)
         self.states = states
 
     def __array__(self, dtype=None, copy=None):
@@ -177,6 +253,31 @@ def check_variables(svars, rhs):
                                      f"'{u.value}', which is not a state variable of the system "
                                      f"({', '.join(names)}): add an equation for it, or use "
                                      "tj.par[i] for a constant parameter")
+
+
+def heyoka_options(compact, events, compact_mode=None, t_events=None, nt_events=None):
+    """heyoka's constructor keywords as taylorjit's: ``compact_mode`` (``compact``) and
+    ``t_events``/``nt_events`` (terminal events first, so a terminal event's
+    ``event_index`` is its position in ``t_events``, as in heyoka).  Returns
+    ``(compact, events)``."""
+    if compact_mode is not None:
+        if compact is not None and bool(compact) != bool(compact_mode):
+            raise ValueError(f"compact={compact!r} and compact_mode={compact_mode!r} disagree: "
+                             "pass one of them (compact_mode is heyoka's name for compact)")
+        compact = bool(compact_mode)
+    if t_events is None and nt_events is None:
+        return compact, events
+    out = []
+    for what, evs, terminal in (("t_events", t_events, True), ("nt_events", nt_events, False)):
+        for ev in list(evs or []):
+            if getattr(ev, "terminal", terminal) != terminal:
+                raise ValueError(f"{what} holds {'a non-terminal' if terminal else 'a terminal'} "
+                                 f"event {ev!r}: use tj.t_event for t_events and tj.nt_event for "
+                                 "nt_events")
+            out.append(ev)
+    if events is not None:
+        out.extend([events] if not isinstance(events, (list, tuple)) else events)
+    return compact, out
 
 
 def check_tol(tol):

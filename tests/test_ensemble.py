@@ -92,8 +92,9 @@ def test_until_matches_serial(pendulum, executor):
     res = ensemble_propagate_until(pendulum, 3.0, N, gen, executor=executor, max_workers=2,
                                    chunksize=5)
     assert_same(res, ref)
-    # heyoka's tuple: (ta, outcome, min_h, max_h, n_steps, c_output)
-    ta3, oc, min_h, max_h, n_steps, c_out = res[3]
+    # heyoka 7's tuple: (ta, outcome, min_h, max_h, n_steps, c_output, step callback)
+    ta3, oc, min_h, max_h, n_steps, c_out, cb = res[3]
+    assert cb is None and res[3][-1] is None and res[3][0] is ta3 and len(res[3]) == 7
     assert ta3.time == 3.0 and oc == tj.Outcome.time_limit and c_out is None
     assert pendulum.time == 0.0 and pendulum.state.tolist() == [0.0, 0.0]   # template untouched
 

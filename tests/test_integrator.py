@@ -193,8 +193,8 @@ def test_continuous_output_matches_grid():
     grid = pendulum().propagate_grid(ts).states
     assert np.max(np.abs(co(ts) - grid)) <= 2 * EPS
     assert np.array_equal(co(50.0), ta.state)
-    oc, min_h, max_h, n_steps, c_out = res        # heyoka-style unpacking
-    assert c_out is co and n_steps == res.n_steps
+    oc, min_h, max_h, n_steps, c_out, cb = res     # heyoka 7's tuple
+    assert c_out is co and n_steps == res.n_steps and cb is None and res[4] is co
 
 
 def test_propagate_grid_backward_and_equals_until():
