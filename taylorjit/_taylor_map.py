@@ -282,8 +282,10 @@ class VariationalMixin:
     def get_vslice(self, order, component=None):
         return self.vsys.get_vslice(order, component)
 
-    def get_mindex(self, q):
-        return self.vsys.get_mindex(q)
+    def get_mindex(self, i):
+        """``(component, alpha)`` of state variable ``i`` (see
+        :meth:`taylorjit.VarODESys.get_mindex`)."""
+        return self.vsys.get_mindex(i)
 
     def sensitivity(self, order=1):
         """Dense tensor of the derivatives of the current state of one order

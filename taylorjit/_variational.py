@@ -212,14 +212,32 @@ class VarODESys(Sequence):
     def rhs(self):
         return [p[1] for p in self._pairs]
 
+    # -- heyoka's names
+    @property
+    def sys(self):
+        """The augmented system as a list of ``(var, rhs)`` pairs (heyoka's ``vsys.sys``)."""
+        return list(self._pairs)
+
+    @property
+    def vargs(self):
+        """The quantities differentiated against (heyoka's ``vsys.vargs``; ``wrt``)."""
+        return list(self.wrt)
+
+    @property
+    def n_orig_sv(self):
+        """Size of the original system (heyoka's ``vsys.n_orig_sv``; ``n_orig``)."""
+        return self.n_orig
+
     def wrt_names(self):
         """Printable names of the wrt quantities (``x``, ``par[0]``, ``t0``)."""
         return [("t0" if w.op == "time" else str(w)) for w in self.wrt]
 
     # -- layout
-    def get_mindex(self, q: int):
-        """``(i, alpha)`` of augmented variable ``q`` (negative ``q`` counts from the end)."""
-        return self.mindex[q]
+    def get_mindex(self, i: int):
+        """``(component, alpha)`` of augmented variable ``i`` (negative ``i`` counts from
+        the end).  heyoka returns the flat list ``[component, *alpha]``:
+        ``[c, *alpha]`` from this."""
+        return self.mindex[i]
 
     def index_of(self, i: int, alpha) -> int:
         """Position of ``c_{i,alpha}`` in the augmented state."""

@@ -120,3 +120,12 @@ def test_against_heyoka_itself():
     assert abs(hta.time - ta.time) < 1e-13
     for o in ("success", "time_limit", "step_limit", "err_nf_state", "cb_stop"):
         assert int(getattr(hy.taylor_outcome, o)) == int(getattr(tj.Outcome, o))
+
+
+def test_variational_system_heyoka_names():
+    vsys = tj.var_ode_sys(PEND, "vars", order=2)
+    assert vsys.sys == list(vsys) and vsys.n_orig_sv == 2 and vsys.vargs == vsys.wrt
+    ta = tj.TaylorAdaptive(vsys, [0.05, 0.025])
+    assert ta.get_mindex(i=0) == (0, (0, 0)) == vsys.get_mindex(i=0)
+    c, alpha = ta.get_mindex(i=2)
+    assert c == 0 and sum(alpha) == 1
