@@ -1062,13 +1062,15 @@ def _pool():
 _SIMD_AUTO_MAX_OPS = 5000
 
 
-def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
+def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=None,  # noqa: A002
+          fn=None, outputs=None) -> CFunc:
     """Compile expressions into a fast evaluator.
 
     Parameters
     ----------
     f : Expr or list of Expr
-    variables : list of variables (order of the inputs)
+        (heyoka's keywords ``fn=`` and ``outputs=`` are accepted too)
+    variables : list of variables (order of the inputs; heyoka's ``vars=``)
     kind : {"unrolled", "spec", "compact", "python"}, optional
         Kernel kind of the scalar evaluation (as in :func:`taylor_coefficients`).
     parallel : bool, optional
@@ -1096,7 +1098,8 @@ def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
     (npoints,).  Per-point parameters and time are evaluated as extra inputs
     (a second compiled evaluator, built on first use), with the same values
     as evaluating point by point.  Evaluators pickle and copy (the copy reloads
-    its compiled code from the disk cache).
+    its compiled code from the disk cache).  Inputs hold one row per point: heyoka's
+    ``(nvars, npoints)`` arrays are the transpose (``g(x.T).T``).
 
     Examples
     --------
@@ -1111,6 +1114,15 @@ def cfunc(f, variables, *, kind=None, parallel=None, simd=None) -> CFunc:
     >>> h(np.array([[1.0], [2.0], [3.0]]), pars=[[1.0, 2.0, 3.0], [0.0, 0.5, 1.0]])
     array([ 1. ,  4.5, 10. ])
     """
+    given = [(nm, v) for nm, v in (("f", f), ("fn", fn), ("outputs", outputs)) if v is not None]
+    if len(given) != 1:
+        raise TypeError("cfunc needs the expressions once: cfunc(f, variables) (heyoka's "
+                        f"keywords fn= or outputs= work too); got {[nm for nm, _ in given] or 'none'}")
+    if (variables is None) == (vars is None):
+        raise TypeError("cfunc needs the variables once: cfunc(f, variables) or heyoka's "
+                        "cfunc(fn, vars=[...])")
+    f = given[0][1]
+    variables = vars if variables is None else variables
     fs, scalar = _as_exprs(f)
     variables = _as_vars(variables)
     if simd is None and kind is not None:

@@ -129,3 +129,18 @@ def test_variational_system_heyoka_names():
     assert ta.get_mindex(i=0) == (0, (0, 0)) == vsys.get_mindex(i=0)
     c, alpha = ta.get_mindex(i=2)
     assert c == 0 and sum(alpha) == 1
+
+
+def test_cfunc_heyoka_keywords():
+    x, y = tj.make_vars("x", "y")
+    g = tj.cfunc(fn=[x * y, tj.sin(x) + y], vars=[x, y])
+    h = tj.cfunc([x * y, tj.sin(x) + y], [x, y])
+    pts = np.array([[0.1, 0.2], [1.5, -0.5]])
+    assert np.array_equal(g(pts), h(pts))
+    assert np.array_equal(tj.cfunc(outputs=[x * y], vars=[x, y])(pts)[:, 0], (pts[:, 0] * pts[:, 1]))
+    heyoka_inputs = pts.T                                  # (nvars, npoints)
+    assert np.array_equal(g(heyoka_inputs.T).T, h(pts).T)
+    with pytest.raises(TypeError, match="once"):
+        tj.cfunc([x], [x], vars=[x])
+    with pytest.raises(TypeError, match="once"):
+        tj.cfunc([x], fn=[x], vars=[x])
