@@ -9,11 +9,14 @@ __version__ = "0.1.0"
 from . import _funcs  # noqa: F401  (fills the registry)
 from ._expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,
                     get_variables, get_params)
+from ._expr import nary_prod as prod
 from ._funcs.arith import square, sqrt
 from ._funcs.explog import exp, expm1, log, log1p
 from ._funcs.trig import sin, cos, tan, asin, acos, atan, atan2
 from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
+from ._funcs.kepler import kepF, kepDE
+from ._funcs.relu import relu, relup
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir, CacheWarning
 from ._tiering import TierWarning
@@ -35,6 +38,7 @@ from . import models, plotting
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
     "sum_", "get_variables", "get_params",
+    "prod", "kepF", "kepDE", "relu", "relup",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

@@ -85,7 +85,7 @@ def test_every_function_order_major(groups):
         f = FUNCTIONS[name]
         lo, hi = f.domain[0]
         mid = 0.5 * (lo + hi)
-        args = [mid + 0.01 * X, mid + 0.1 + 0.01 * Y][:f.nargs]
+        args = [mid + 0.01 * X, mid + 0.1 + 0.01 * Y, mid + 0.2 + 0.01 * (X - Y)][:f.nargs]
         terms.append((1.0 + 0.001 * i) * f(*args))
     rhs = [sum(terms[::2], 0.1 * Y), sum(terms[1::2], -0.2 * X)]
     d = decompose(rhs, [X, Y])

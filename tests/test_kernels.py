@@ -315,7 +315,7 @@ def test_kernels_read_only_computed_coefficients():
     for f in FUNCTIONS.values():
         lo, hi = f.domain[0]
         mid = 0.5 * (lo + hi)
-        args = [mid + 0.01 * X, mid + 0.02 * Y][:f.nargs]     # inside the test domain
+        args = [mid + 0.01 * X, mid + 0.02 * Y, mid + 0.03 * (X + Y)][:f.nargs]  # in the domain
         exprs.append(f(*args) + X)
     d = decompose(exprs, [X, Y])
     rows = [[0.31, 0.5, -0.25, 0.125], [0.42, -0.75, 0.5]]

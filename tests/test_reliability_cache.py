@@ -92,6 +92,8 @@ def _one_function_system(name, n=3):
         a = xs[(i + 1) % n] * (0.1 + 0.01 * i)
         if name == "kepE":
             rhs.append(f(0.1 + 0.001 * i, a))
+        elif f.function.nargs == 3:       # kepF, kepDE
+            rhs.append(f(0.1 + 0.001 * i, 0.2, a))
         elif name == "atan2":
             rhs.append(f(a, xs[(i + 2) % n] + 2.0))
         else:

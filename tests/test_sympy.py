@@ -71,12 +71,13 @@ def tj_value(e, point):
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_every_function_converts(name):
     f = FUNCTIONS[name]
-    args = [X, Y][: f.nargs]
+    args = [X, Y, tj.var("z")][: f.nargs]
     e = f(*args)
     s = to_sympy(e)
     back = assert_round_trip(e)
-    point = {"x": f.domain[0][0] * 0.3 + f.domain[0][1] * 0.7,
-             "y": (f.domain[-1][0] + f.domain[-1][1]) / 2}
+    # the first argument at 70 % of its interval, the others in the middle of theirs
+    point = {a.value: lo * 0.3 + hi * 0.7 if i == 0 else (lo + hi) / 2
+             for i, (a, (lo, hi)) in enumerate(zip(args, f.domain))}
     with mpmath.workdps(50):
         ref = f.mp(*[mpmath.mpf(point[a.value]) for a in args])
     assert abs(sympy_value(s, point) - ref) <= 1e-40 * max(1, abs(ref))

@@ -62,7 +62,7 @@ def test_every_function_unrolls_bit_for_bit(name):
     """Every registered function traces above order 0 (no UnsupportedUnroll) and
     its coefficients to order 30 equal the VM's."""
     f = FUNCTIONS[name]
-    args = [X, Y][:f.nargs]
+    args = [X, Y, X + Y][:f.nargs]
     expr = f(*args) * (1.0 + X) if f.nargs == 1 else f(*args) + X * Y
     d = decompose([expr], [X, Y])
     pt = _point(f)

@@ -2,4 +2,4 @@
 
 Importing this package fills the registry (``taylorjit._registry``).
 """
-from . import arith, explog, trig, hyperbolic, special  # noqa: F401
+from . import arith, explog, trig, hyperbolic, special, kepler, relu  # noqa: F401
