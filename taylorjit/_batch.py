@@ -707,7 +707,7 @@ class BatchResult:
 class BatchContinuousOutput:
     """Continuous output of a batch propagation (``propagate_until(..., c_output=True)``):
     one :class:`~taylorjit.ContinuousOutput` per lane (:attr:`lanes`), each built from
-    its lane's steps, as the scalar integrator's.
+    its lane's steps, as the scalar integrator's (None for a lane that took no step).
 
     Called with one time, or one time per lane, it returns the states at those times,
     shape ``(n, batch)`` (heyoka's ``continuous_output_batch``).
@@ -727,11 +727,9 @@ class BatchContinuousOutput:
     def __init__(self, per_lane, high_accuracy=False):
         from ._coutput import ContinuousOutput
 
-        for j, (tcs, times) in enumerate(per_lane):
-            if tcs.shape[0] == 0:
-                raise ValueError(f"lane {j} took no step: there is no continuous output of it")
+        # a lane that took no step (already at its final time) has no output: None
         self.lanes = [ContinuousOutput(tcs.copy(), times.copy(), high_accuracy)
-                      for tcs, times in per_lane]
+                      if tcs.shape[0] else None for tcs, times in per_lane]
 
     @property
     def batch_size(self):
@@ -745,6 +743,10 @@ class BatchContinuousOutput:
         if tt.shape != (b,):
             raise ValueError(f"t has shape {tt.shape}: pass one time for all lanes or one per "
                              f"lane (shape ({b},))")
+        for j, co in enumerate(self.lanes):
+            if co is None:
+                raise ValueError(f"lane {j} took no step in this propagation: it has no "
+                                 "continuous output (its state is the integrator's)")
         return np.stack([co(tt[j]) for j, co in enumerate(self.lanes)], axis=1)
 
     def __repr__(self):

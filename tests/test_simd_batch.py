@@ -264,3 +264,15 @@ def test_batch_continuous_output_equals_scalar_lane_by_lane(path):
     with pytest.raises(ValueError, match="one per lane"):
         co([1.0, 2.0])
     assert ta.propagate_until(tl + 1.0).c_output is None
+
+
+def test_batch_continuous_output_with_an_idle_lane():
+    """A lane already at its final time takes no step: the propagation completes, its
+    continuous output is None and evaluating the batch output says which lane."""
+    x, v = tj.make_vars("x", "v")
+    ta = tj.TaylorAdaptiveBatch([(x, v), (v, -x)], [[0.1, 0.2], [0.0, 0.0]])
+    res = ta.propagate_until(np.array([5.0, 0.0]), c_output=True)
+    assert list(res.n_steps)[1] == 0 and res.c_output.lanes[1] is None
+    assert res.c_output.lanes[0](5.0)[0] == pytest.approx(ta.state[0, 0], abs=1e-15)
+    with pytest.raises(ValueError, match="lane 1"):
+        res.c_output(1.0)
