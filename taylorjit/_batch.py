@@ -351,10 +351,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         if hit is not None and hit[0] is self._kernel:
             return hit[1]
         k, blocks = self._kernel, None
-        n = self._st.shape[1]
-        step = k.jet.step_addr if k.kind == "unrolled" else 0
-        if (step and self._iw[0, S.I_NEV] == 0 and self._iw[0, S.I_HACC] == 0
-                and self._iw[0, S.I_FULL] == 0 and np.array_equal(self._hrows, np.arange(n))):
+        if self._plain_ok():
+            step = k.jet.step_addr
             if "_tlimb" not in self.__dict__:
                 self._tlimb = np.zeros((self._batch, 2))
             # the plain loop reads the register step and light entry from iw; I_LIGHT

@@ -98,22 +98,10 @@ def _operands(nd):
     return ()
 
 
-def work_vectors(p, n_slots: int, order: int) -> int:
-    """Vectors of the work buffer of a chunked kernel: the table and the spill area."""
-    if len(p.nodes) <= SMALL_NODES:
-        return 0
-    from ._unroll import CHUNK, _chunks
-
-    chunk_of = [0] * len(p.nodes)
-    for ci, (lo, hi) in enumerate(_chunks(p, CHUNK)):
-        chunk_of[lo:hi] = [ci] * (hi - lo)
-    spilled = {a for i, nd in enumerate(p.nodes) for a in _operands(nd)
-               if chunk_of[a] < chunk_of[i] and p.nodes[a][0] not in ("c", "t", "par")}
-    return n_slots * (order + 1) + len(spilled)
-
-
-def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> str:
-    """The module's IR text (see the module doc)."""
+def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int):
+    """``(IR text of the step, vectors of its work buffer)`` (see the module doc): the
+    work buffer of a chunked kernel holds the table and the spill area (0: none, the
+    table is an alloca)."""
     ncol = order + 1
     V = f"<{W} x double>"
     VI = f"<{W} x i64>"
@@ -360,13 +348,14 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int) -> st
     out.extend(cur[0])
     out.append("}")
     head = list(decls.values())
-    return "\n".join(head + out) + "\n"
+    work = n_slots * ncol + len(spill) if chunked else 0
+    return "\n".join(head + out) + "\n", work
 
 
 def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
              work: int = 0) -> str:
     """``<name>_bprop`` (llvmlite's builder; see the module doc); ``work``: vectors of
-    the work buffer the step needs (chunked kernels: :func:`work_vectors`), allocated
+    the work buffer the step needs (chunked kernels, see :func:`_ir`), allocated
     for the call (returns -1 if that fails)."""
     from llvmlite import ir
 
@@ -634,8 +623,7 @@ def batch_kernel(d, order: int, W: int):
         p = trace_program(d, True, order, 0, vector_sums=False, trace_pow=True)
         if len(p.nodes) > MAX_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
             return None
-        return (_ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W),
-                work_vectors(p, d.n_slots, order), len(p.nodes))
+        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W) + (len(p.nodes),)
 
     # traced now unless the object code is cached (an entry that turns out damaged is
     # rebuilt: then make_ir traces)
