@@ -24,7 +24,7 @@ import numpy as np
 from . import _simdbatch, _tiering
 from . import _stepper as S
 from ._events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
-from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, _grow, check_max_steps,
+from ._integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, grow_c,
                           make_progress, reentrant_error)
 from ._taylor_map import VariationalMixin
 from ._odesys import (Outcome, as_pars, build_kernel, check_tol, heyoka_options, order_from_tol,
@@ -453,8 +453,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
             code = loop(blk.ctypes.data)
             while code in (S.OC_CONTINUE, S.OC_BUFFER_FULL):
                 if code == S.OC_BUFFER_FULL:    # this lane's continuous output grows
-                    ctc, ct = cout[j]
-                    cout[j] = (_grow(ctc, 2 * ctc.shape[0]), _grow(ct, 2 * ctc.shape[0] + 1))
+                    cout[j] = grow_c(*cout[j])
                 if self._upgrade is not None:   # a chunk ended: take the faster kernel
                     self._tier_check()
                 blocks = self._plain_blocks()

@@ -458,9 +458,7 @@ class TaylorAdaptive(VariationalMixin):
                                           budget, want_grid, 1 if c_output else 0)
                 init = 0
                 if code == S.OC_BUFFER_FULL:
-                    cap = 2 * ctc.shape[0]
-                    ctc = _grow(ctc, cap)
-                    ct = _grow(ct, cap + 1)
+                    ctc, ct = grow_c(ctc, ct)
                     continue
                 if n_events:
                     code = self._handle_events(code)
@@ -585,9 +583,7 @@ class TaylorAdaptive(VariationalMixin):
                 code = _plain_loop()(self._plain_addr)
                 init = 0
                 if code == S.OC_BUFFER_FULL:
-                    cap = 2 * ctc.shape[0]
-                    ctc = _grow(ctc, cap)
-                    ct = _grow(ct, cap + 1)
+                    ctc, ct = grow_c(ctc, ct)
                     continue
                 if code == S.OC_CONTINUE:           # a chunk ended: take the faster kernel
                     if self._upgrade is not None:
@@ -756,6 +752,13 @@ def check_grid(g, t_now):
         if not (np.all(d > 0) or np.all(d < 0)):
             raise ValueError("the grid must be strictly monotonic (all increasing or all "
                              "decreasing, no repeated times)")
+
+
+def grow_c(ctc, ct):
+    """Continuous-output buffers (coefficients of each step, step boundaries) of twice
+    the capacity, the stored steps kept."""
+    cap = 2 * ctc.shape[0]
+    return _grow(ctc, cap), _grow(ct, cap + 1)
 
 
 def _grow(a, rows):
