@@ -29,6 +29,10 @@ def _rebuild_node(node, new_args):
         return neg(*new_args)
     if op == "pow":
         return power(*new_args)
+    if op == "select":
+        from ._guards import _select_node
+
+        return _select_node(*new_args, node.value)
     return _call(op, *new_args)
 
 
@@ -164,6 +168,10 @@ def tangent(roots, seeds, memo):
                         r = mul(mul(ex, power(base, sub(ex, 1.0))), da[0])
                 if da[1] is not zero:
                     r = nary_sum([r, mul(mul(node, _call("log", base)), da[1])])
+            elif op == "select":   # piecewise: the derivative of the active branch
+                from ._guards import _select_node
+
+                r = _select_node(a[0], da[1], da[2], node.value)
             else:
                 partials = FUNCTIONS[op].derivative(*a)
                 r = nary_sum([mul(p, di) for p, di in zip(partials, da) if di is not zero])

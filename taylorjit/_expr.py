@@ -120,10 +120,9 @@ class Expr:
             "phases with events (tj.Event)")
 
     def _cmp(self, other, what):
-        raise TracingError(
-            f"comparison `{what}` between symbolic expressions cannot be traced (it would be "
-            "decided once, at tracing time). Use an event (tj.Event) to detect a sign change, "
-            "or rewrite without the comparison")
+        from ._guards import compare
+
+        return compare(self, other, what)
 
     __lt__ = lambda self, o: self._cmp(o, "<")  # noqa: E731
     __le__ = lambda self, o: self._cmp(o, "<=")  # noqa: E731
@@ -208,9 +207,9 @@ class Expr:
         return self
 
     def __abs__(self):
-        raise TracingError(
-            "abs() of a symbolic expression is not differentiable at 0 and is not supported: "
-            "use sqrt(square(x)) if x stays away from 0, or split the problem with an event")
+        from ._guards import abs_expr
+
+        return abs_expr(self)
 
     def __matmul__(self, o):
         raise TracingError("`@` needs arrays of expressions on both sides, not a scalar")
@@ -222,8 +221,10 @@ class Expr:
         if method != "__call__" or kwargs.get("out") is not None:
             return NotImplemented
         fn = NUMPY_UFUNCS.get(ufunc.__name__) or _ARITH_UFUNCS.get(ufunc.__name__)
-        if ufunc.__name__ == "absolute":
-            return self.__abs__()
+        if fn is None:
+            from ._guards import PIECEWISE_UFUNCS
+
+            fn = PIECEWISE_UFUNCS.get(ufunc.__name__)
         if fn is None:
             raise TracingError(
                 f"numpy function np.{ufunc.__name__} is not supported on symbolic expressions; "

@@ -73,6 +73,12 @@ def _fmt(n, s, numfmt, times, funcname, latex=False):
         if latex:
             return f"{{{wrap(a[0], 6)}}}^{{{s[id(a[1])][0]}}}", p
         return f"{wrap(a[0], 6)}**{wrap(a[1], 6)}", p
+    if op == "select":
+        from ._guards import cond_text
+
+        inner = ", ".join([cond_text(a[0], n.value, lambda e: s[id(e)][0] if id(e) in s
+                                     else to_string(e))] + [s[id(x)][0] for x in a[1:]])
+        return f"select({inner})", 9
     inner = ", ".join(s[id(x)][0] for x in a)
     if latex:
         return rf"{funcname(op)}\left({inner}\right)", 9

@@ -11,10 +11,18 @@ follows:
   scipy tolerances bounds the error under both of scipy's criteria
   (``atol + rtol*|y|``); below machine epsilon nothing is gained in double.
   ``tol`` may also be passed directly.
-* ``max_step`` -> the integrator's ``max_delta_t``; ``first_step`` is not
-  applicable (the Taylor series chooses every step, the first included): it is
-  ignored with a warning; ``vectorized`` is accepted and ignored (the function
-  is traced, never called on batches).
+* ``max_step`` -> the integrator's ``max_delta_t``; ``first_step`` bounds the
+  first step (as scipy: it is never longer); ``vectorized`` is accepted and
+  ignored (the function is traced, never called on batches).  An ``rtol``
+  below machine epsilon is raised to it with scipy's warning (scipy's bound is
+  100 eps; the Taylor method reaches eps).
+* Python branches on the state or on ``t`` (``if``, ``min``/``max``, ``abs``,
+  ``np.where``, ``np.maximum``/``np.minimum``/``np.clip``/``np.sign``/
+  ``np.heaviside``) are traced at the current point and recorded as *guards*
+  (:mod:`taylorjit._guards`): each smooth piece is integrated until a guard
+  changes sign, the chunk is cut at the root, and the piece for the new
+  branch takes over there.  Two branches that both push towards a switching
+  surface (a sliding mode) stop the integration with ``status = -1``.
 * ``nfev`` counts Taylor steps (one expansion of the right-hand side per step);
   ``njev`` and ``nlu`` are 0.
 * Events follow scipy: callables ``event(t, y, *args)`` with optional
@@ -41,6 +49,7 @@ from ._integrator import TaylorAdaptive
 from ._kernel import JET_TYPE, get_kernel
 from ._odesys import Outcome
 from ._roots import event_roots, make_workspace
+from ._expr import par, subs
 from ._tracing import trace
 from ._registry import no_refcount_opts
 
@@ -222,22 +231,12 @@ class _Events:
             self._par_map.append((offset, tf))
             offset += tf.n_pars
         self.n_pars = offset
-        key = (tuple(exprs), tuple(tf.n_pars for tf in pars), tuple(state_vars))
-        hit = _EVENT_KERNELS.get(key)
-        if hit is None:
-            from ._expr import par, subs
-
-            shifted = []
-            for e, (off, tf) in zip(exprs, self._par_map):
-                if tf.n_pars and off:
-                    e = subs(e, {par[i]: par[off + i] for i in range(tf.n_pars)})
-                shifted.append(e)
-            d = decompose(shifted, state_vars)
-            hit = (get_kernel(d, ode=False, kind="compact"), np.array(d.outputs, dtype=np.int64))
-            if len(_EVENT_KERNELS) > 256:
-                _EVENT_KERNELS.pop(next(iter(_EVENT_KERNELS)))
-            _EVENT_KERNELS[key] = hit
-        self.kernel, self.outs = hit
+        shifted = []
+        for e, (off, tf) in zip(exprs, self._par_map):
+            if tf.n_pars and off:
+                e = subs(e, {par[i]: par[off + i] for i in range(tf.n_pars)})
+            shifted.append(e)
+        self.kernel, self.outs = _expr_kernel(shifted, state_vars)
 
     def pars(self, args):
         p = np.zeros(max(self.n_pars, 1))
@@ -247,27 +246,46 @@ class _Events:
 
     def roots(self, co: ContinuousOutput, times, pars, sign):
         """Sorted list of (step, t, event index) of the roots over the steps of ``co``."""
-        tcs = co.tcs
-        order = tcs.shape[2] - 1
-        k = self.kernel
-        tc = k.new_tc(order)
-        ws, iv, rout = make_workspace(order)
         dirs = np.array([d * sign for d in self.direction], dtype=np.int64)
-        cap = 8 * tcs.shape[0] * len(self.funcs) + 16
-        while True:
-            found = np.empty((cap, 4))
-            nf = scan_events_jit()(k.jet, k.prog, k.cvals, tc, tcs, times, pars, self.outs, dirs, ws,
-                             iv, rout, found)
-            if nf >= 0:
-                break
-            cap *= 4
-        out = []
-        for s, e, tau, _ in found[:nf]:
-            s = int(s)
-            t = times[s, 0] + (times[s, 1] + tau)
-            out.append((s, abs(tau), t, int(e)))
-        out.sort()
-        return [(s, t, e) for s, _, t, e in out]
+        return _roots(self.kernel, self.outs, co, times, pars, dirs)
+
+
+def _expr_kernel(exprs, state_vars):
+    """(compact expression kernel, output rows) of ``exprs``, memoised on the (hash-consed)
+    expressions."""
+    key = (tuple(exprs), tuple(state_vars))
+    hit = _EVENT_KERNELS.get(key)
+    if hit is None:
+        d = decompose(list(exprs), list(state_vars))
+        hit = (get_kernel(d, ode=False, kind="compact"), np.array(d.outputs, dtype=np.int64))
+        if len(_EVENT_KERNELS) > 256:
+            _EVENT_KERNELS.pop(next(iter(_EVENT_KERNELS)))
+        _EVENT_KERNELS[key] = hit
+    return hit
+
+
+def _roots(k, outs, co, times, pars, dirs):
+    """Sorted (step, t, index) of the roots of the expressions ``outs`` of kernel ``k`` over
+    the steps of ``co`` (``dirs``: crossing directions, 0 for both)."""
+    tcs = co.tcs
+    order = tcs.shape[2] - 1
+    tc = k.new_tc(order)
+    ws, iv, rout = make_workspace(order)
+    cap = 8 * tcs.shape[0] * outs.shape[0] + 16
+    while True:
+        found = np.empty((cap, 4))
+        nf = scan_events_jit()(k.jet, k.prog, k.cvals, tc, tcs, times, pars, outs, dirs, ws,
+                               iv, rout, found)
+        if nf >= 0:
+            break
+        cap *= 4
+    out = []
+    for s, e, tau, _ in found[:nf]:
+        s = int(s)
+        t = times[s, 0] + (times[s, 1] + tau)
+        out.append((s, abs(tau), t, int(e)))
+    out.sort()
+    return [(s, t, e) for s, _, t, e in out]
 
 
 # ----------------------------------------------------------------- argument checks
@@ -294,6 +312,10 @@ def _check_options(options, method):
         if np.any(rtol_a <= 0) or np.any(atol_a < 0):
             raise ValueError(f"rtol must be positive and atol non-negative, got rtol={rtol!r}, "
                              f"atol={atol!r}")
+        if np.any(rtol_a < EPS):
+            # scipy's warning (its methods stop at 100 eps; the Taylor method reaches eps)
+            warnings.warn(f"At least one element of `rtol` is too small. Setting "
+                          f"`rtol = np.maximum(rtol, {EPS!r})`.", stacklevel=3)
         cand = [float(np.min(rtol_a))] + ([float(np.min(atol_a))] if np.any(atol_a > 0) else [])
         tol = min(cand)
     tol = max(tol, EPS)
@@ -304,10 +326,13 @@ def _check_options(options, method):
         max_dt = float(max_step)
         if not max_dt > 0:
             raise ValueError(f"max_step must be positive, got {max_step!r}")
-    if options.get("first_step") is not None:
-        warnings.warn("first_step is not applicable to the Taylor method (the Taylor series "
-                      "chooses every step, the first included): it is ignored", stacklevel=3)
-    return tol, max_dt, options.get("compact"), bool(options.get("high_accuracy", False))
+    first_step = options.get("first_step")
+    if first_step is not None:
+        first_step = float(first_step)
+        if not first_step > 0:
+            raise ValueError("`first_step` must be positive.")
+    return (tol, max_dt, options.get("compact"), bool(options.get("high_accuracy", False)),
+            first_step)
 
 
 def _check_tol_shapes(options, n):
@@ -334,15 +359,16 @@ def _check_t_eval(t_eval, t0, tf):
     return t_eval
 
 
-def _integrator(traced, y0, t0, pars, tol, compact, hacc):
-    """A TaylorAdaptive for the traced system, reused across calls (no rebuild).
+def _integrator(holder, state, outputs, y0, t0, pars, tol, compact, hacc):
+    """A TaylorAdaptive for the traced system (or one piece of it), reused across calls
+    (no rebuild); ``holder`` is the dict that keeps it.
 
     The integrator is taken out of the cache while in use (:func:`_release` puts
     it back), so concurrent calls with the same function never share one."""
-    cache = traced.__dict__.setdefault("_integrators", {})
+    cache = holder.setdefault("_integrators", {})
     ta = cache.pop((tol, compact, hacc), None)
     if ta is None:
-        return TaylorAdaptive(list(zip(traced.state, traced.outputs)), y0, time=t0, pars=pars,
+        return TaylorAdaptive(list(zip(state, outputs)), y0, time=t0, pars=pars,
                               tol=tol, compact=compact, high_accuracy=hacc)
     ta.time = t0
     ta.state = y0
@@ -350,8 +376,79 @@ def _integrator(traced, y0, t0, pars, tol, compact, hacc):
     return ta
 
 
-def _release(traced, ta, tol, compact, hacc):
-    traced.__dict__.setdefault("_integrators", {})[(tol, compact, hacc)] = ta
+def _release(holder, ta, tol, compact, hacc):
+    holder.setdefault("_integrators", {})[(tol, compact, hacc)] = ta
+
+
+# ----------------------------------------------------------------- guards (piecewise systems)
+_ZENO_SWITCHES = 64   # this many switches in a vanishing time interval: chattering
+
+
+def _cond(g, side):
+    from ._guards import cond_text
+
+    return cond_text(g, "gt" if side > 0 else "lt")
+
+
+class _GuardScan:
+    """The guards of a piece as one expression kernel; roots are the crossings away from
+    the piece's side (in the direction of integration)."""
+
+    def __init__(self, piece, state, sign):
+        hit = piece.cache.get("_scan")
+        if hit is None:
+            hit = piece.cache["_scan"] = _expr_kernel([g for g, _ in piece.guards], state)
+        self.kernel, self.outs = hit
+        # crossings from side s to -s along the integration: dg/dt has the sign -s * sign
+        self.dirs = np.array([-s_ * sign for _, s_ in piece.guards], dtype=np.int64)
+
+    def roots(self, co, times, pars):
+        return _roots(self.kernel, self.outs, co, times, pars, self.dirs)
+
+
+def _lie(piece, g, state):
+    """dg/dt along the piece's flow (symbolic, cached on the piece)."""
+    from ._calculus import diff
+    from ._expr import nary_sum, time as _t
+
+    key = ("_lie", id(g))
+    hit = piece.cache.get(key)
+    if hit is None:
+        hit = piece.cache[key] = nary_sum([diff(g, v) * f for v, f in zip(state, piece.outputs)]
+                                          + [diff(g, _t)])
+    return hit
+
+
+def _settle(pw, piece, t, y, pars, sign, forced, state):
+    """The piece to integrate from (t, y): every guard at its switching surface (forced or
+    exactly 0) must be on the side the flow moves into.  Returns (piece, None), or
+    (piece, reason) when the flows on both sides push towards the surface (sliding)."""
+    from ._guards import numeric_values
+
+    forced = dict(forced)
+    flipped = set()
+    for _ in range(4 * len(piece.guards) + 4):
+        env = pw.env(y)
+        vals = numeric_values([g for g, _ in piece.guards], env, pars, t)
+        bad = None
+        for (g, side), v in zip(piece.guards, vals):
+            if v != 0.0 and id(g) not in forced:
+                continue      # strictly inside its side: the flow cannot leave it at once
+            rate = numeric_values([_lie(piece, g, state)], env, pars, t)[0] * sign
+            if rate * side < 0:
+                bad = (g, side)
+                break
+        if bad is None:
+            return piece, None
+        g, side = bad
+        if id(g) in flipped:
+            return piece, (f"on the switching surface of `{_cond(g, side)}` the flows of both "
+                           "branches point towards the surface (a sliding mode: the solution "
+                           "would chatter between the branches)")
+        flipped.add(id(g))
+        forced[id(g)] = -side
+        piece = pw.at(t, y, pars, forced)
+    return piece, "the branches at the switching point could not be settled"
 
 
 def _concat(chunks):
@@ -446,7 +543,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     >>> bool(np.allclose(sol.sol(2 * np.pi), [0.5, 0, 0, np.sqrt(3)], atol=1e-12))
     True
     """
-    tol, max_dt, compact, hacc = _check_options(options, method)
+    tol, max_dt, compact, hacc, first_step = _check_options(options, method)
     del vectorized  # the function is traced, never called on batches
     t0, tf = (float(x) for x in t_span)
     if not math.isfinite(t0) or math.isnan(tf):
@@ -475,7 +572,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     _check_tol_shapes(options, n)
     if n == 0 or tf == t0:
         return _trivial(t0, y0, t_eval, dense_output, events)
-    traced = trace(fun, n, args)
+    traced = trace(fun, n, args, point=(t0, y0))
     pars = traced.pars(args)
     if events is not None and callable(events):
         events = [events]
@@ -485,16 +582,26 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
         raise ValueError(f"t_span={t_span!r} has an infinite end but no terminal event: pass a "
                          "finite end, or an event with `terminal = True` that stops the "
                          "integration")
-    ta = _integrator(traced, y0, t0, pars, tol, compact, hacc)
-
+    if first_step is not None and first_step > abs(tf - t0):
+        raise ValueError("`first_step` exceeds bounds.")
     sign = 1.0 if tf >= t0 else -1.0
+    pw = traced.piecewise
+    piece, why = None, None
+    if pw is not None:
+        piece, why = _settle(pw, pw.at(t0, y0, pars), t0, y0, pars, sign, {}, traced.state)
+    holder = traced.__dict__ if pw is None else piece.cache
+    ta = _integrator(holder, traced.state, traced.outputs if pw is None else piece.outputs,
+                     y0, t0, pars, tol, compact, hacc)
+    guards = _GuardScan(piece, traced.state, sign) if piece is not None and piece.guards else None
+
     terminal = ev is not None and any(ev.terminal)
     ev_pars = ev.pars(args) if ev is not None else None
     counts = [0] * (len(ev.funcs) if ev else 0)
     # without dense output the propagation runs in chunks of steps whose Taylor
     # coefficients are dropped once used (memory stays bounded on long runs); with
-    # terminal events, small chunks first so that an early event stops the run early
-    chunk = 64 if terminal else (None if dense_output else _CHUNK_MAX)
+    # terminal events or guards, small chunks first so that an early event or switch
+    # wastes few steps
+    chunk = 64 if (terminal or pw is not None) else (None if dense_output else _CHUNK_MAX)
     # an infinite span (with a terminal event) runs to targets t0 + sign * horizon, the horizon
     # doubled whenever reached: a single target far away lets a step run as far (a polynomial
     # solution's Taylor series is exact, so its step size is unbounded) and the state overflow
@@ -502,25 +609,44 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     kept, found, status, n_steps, t_stop = [], [], 0, 0, None
     step_t, step_y, out_t, out_y = [], [], [], []
     j_eval = 0
+    n_switch, recent = 0, []
+    first = first_step is not None
+    message = None
     try:
-        while True:
+        while why is None:
             if horizon is None:
                 t_lim = tf
             else:
                 t_lim = t0 + sign * horizon if horizon < _HORIZON_MAX else sign * _HORIZON_MAX
-            res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk, c_output=True)
+            if first:   # scipy's first_step: the first step is never longer
+                mdt = first_step if max_dt is None else min(first_step, max_dt)
+                res = ta.propagate_until(t_lim, max_delta_t=mdt, max_steps=1, c_output=True)
+                first = False
+            else:
+                res = ta.propagate_until(t_lim, max_delta_t=max_dt, max_steps=chunk,
+                                         c_output=True)
             co = res.c_output
+            switch = None
             if co is not None:
                 times = co._times
-                for s, t_root, e in (ev.roots(co, times, ev_pars, sign) if ev else ()):
+                if guards is not None:
+                    # a guard changing sign ends the piece: the chunk is cut at the root
+                    hits = guards.roots(co, times, pars)
+                    if hits:
+                        s_, t_root, e = hits[0]
+                        times = times[: s_ + 2].copy()
+                        times[-1] = (t_root, 0.0)
+                        co = ContinuousOutput(co.tcs[: s_ + 1], times, hacc)
+                        switch = (e, t_root)
+                for s_, t_root, e in (ev.roots(co, times, ev_pars, sign) if ev else ()):
                     found.append((t_root, e, co(t_root)))
                     counts[e] += 1
                     if ev.terminal[e] and counts[e] >= ev.terminal[e]:
                         # the solution ends at the event, inside step s of this chunk
-                        times = times[: s + 2].copy()
+                        times = times[: s_ + 2].copy()
                         times[-1] = (t_root, 0.0)
-                        co = ContinuousOutput(co.tcs[: s + 1], times, hacc)
-                        status, t_stop = 1, t_root
+                        co = ContinuousOutput(co.tcs[: s_ + 1], times, hacc)
+                        status, t_stop, switch = 1, t_root, None
                         break
                 t_b = float(times[-1, 0])
                 step_t.append(times[:-1, 0].copy())
@@ -538,6 +664,33 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
                 n_steps += co.n_steps
             if status == 1:
                 break
+            if switch is not None:
+                e, t_sw = switch
+                y_sw = co(t_sw)
+                g, side = piece.guards[e]
+                forced = {id(g): -side}
+                new, why = _settle(pw, pw.at(t_sw, y_sw, pars, forced), t_sw, y_sw, pars, sign,
+                                   forced, traced.state)
+                n_switch += 1
+                recent.append(t_sw)
+                if len(recent) > _ZENO_SWITCHES:
+                    recent.pop(0)
+                    if abs(recent[-1] - recent[0]) <= 1e-10 * max(1.0, abs(t_sw)):
+                        why = (f"the right-hand side switched branches {_ZENO_SWITCHES} times "
+                               f"within {abs(recent[-1] - recent[0]):.3g} time units up to "
+                               f"t = {float(t_sw)!r} (chattering on the switching surface of "
+                               f"`{_cond(g, side)}`, or a Zeno accumulation of switches)")
+                if why is not None:
+                    status, t_stop = -1, t_sw
+                    found.append((t_sw, -1, y_sw))
+                    break
+                _release(holder, ta, tol, compact, hacc)
+                piece = new
+                holder = piece.cache
+                ta = _integrator(holder, traced.state, piece.outputs, y_sw, t_sw, pars, tol,
+                                 compact, hacc)
+                guards = _GuardScan(piece, traced.state, sign) if piece.guards else None
+                continue
             if res.outcome == Outcome.err_nf_state:
                 status = -1
                 break
@@ -550,10 +703,18 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
             chunk = min(4 * chunk, _CHUNK_MAX)
         t_last, y_last = ta.time, ta.state.copy()
     finally:
-        _release(traced, ta, tol, compact, hacc)
+        _release(holder, ta, tol, compact, hacc)
 
+    if why is not None:
+        status = -1
+        if t_stop is None:     # sliding at the initial point
+            t_last, y_last = t0, y0.copy()
+        message = (f"The integration stopped at t = {float(t_stop if t_stop is not None else t0)!r}: "
+                   f"{why}. The solution up to there is returned; rewrite the switch with a "
+                   "smooth formula (e.g. tanh(k*g)) or model the sliding motion explicitly.")
     if t_stop is not None:
         t_last, y_last = t_stop, found[-1][2]
+        found = [f for f in found if f[1] >= 0]
     if t_eval is None:
         t_out = np.concatenate(step_t + [np.array([t_last])])
         y_out = np.concatenate(step_y + [y_last[None, :]]).T.copy()
@@ -561,14 +722,16 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
         t_out = np.concatenate(out_t)
         y_out = np.concatenate(out_y).T.copy()
     else:
-        t_out, y_out = t_eval[:0].copy(), np.empty((n, 0))
+        t_out, y_out = [], []     # scipy's result when no t_eval point was reached
     if ev is not None:
         t_events = [np.array([t for t, e, _ in found if e == i]) for i in range(len(ev.funcs))]
         y_events = [np.array([y for _, e, y in found if e == i]) if t_events[i].size
                     else np.empty((0,)) for i in range(len(ev.funcs))]
     else:
         t_events = y_events = None
-    if status == -1:
+    if message is not None:
+        pass
+    elif status == -1:
         message = (f"The integration failed at t = {t_last!r}: the state became non-finite "
                    "(a singularity of the right-hand side?).")
     else:
@@ -576,4 +739,7 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     sol = DenseSolution(_concat(kept)) if (dense_output and kept) else None
     return OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
                      nfev=n_steps, njev=0, nlu=0, status=status, message=message,
-                     success=status >= 0)
+                     success=status >= 0, n_switches=n_switch) if pw is not None else \
+        OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
+                  nfev=n_steps, njev=0, nlu=0, status=status, message=message,
+                  success=status >= 0)

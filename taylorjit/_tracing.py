@@ -68,6 +68,11 @@ class TracedFunction:
         Per argument: ``None`` (passed through) or ``(first_par, shape)``.
     constant_args : bool
         True if the float arguments were traced as constants (fallback).
+    guards : list
+        ``[(g, side)]``: the comparisons decided while tracing at the point
+        (empty for a function without branches on symbolic values).
+    piecewise : PiecewiseTrace or None
+        For a function with such branches: gives the traced piece at any point.
     """
 
     outputs: list
@@ -75,6 +80,9 @@ class TracedFunction:
     n_pars: int
     par_layout: tuple
     constant_args: bool
+    guards: list = ()
+    piecewise: object = None
+    selects: bool = False     # traced without a point, the outputs contain select nodes
 
     def pars(self, args) -> np.ndarray:
         """The runtime-parameter values for the arguments ``args``."""
@@ -283,20 +291,21 @@ def _random_line(func):
 
 
 # ----------------------------------------------------------------- error reporting
+_BRANCH_HINT = ("a branch on a symbolic value is decided where the function is traced at a "
+                "point: tj.solve_ivp's right-hand side handles it (each branch becomes a "
+                "smooth piece, switched at the exact crossing). Elsewhere (event functions, "
+                "expressions built for tj.TaylorAdaptive/cfunc) write tj.select(cond, a, b)")
 _HINTS = [
-    ("np.where", "np.where picks a branch per element from a condition on the state, which is a "
-                 "discontinuity that a Taylor method cannot see. Write one smooth formula, or "
-                 "split the integration at the switching point with an event"),
-    ("np.select", "np.select is a branch on the state: write one smooth formula or split the "
-                  "integration with an event"),
-    ("np.piecewise", "np.piecewise is a branch on the state: write one smooth formula or split "
-                     "the integration with an event"),
-    ("np.clip", "np.clip is not smooth: split the integration with an event at the bound"),
-    ("np.maximum", "np.maximum/np.minimum are not smooth: split the integration with an event"),
-    ("np.minimum", "np.maximum/np.minimum are not smooth: split the integration with an event"),
-    ("max(", "max()/min() compare symbolic values: split the integration with an event"),
-    ("min(", "max()/min() compare symbolic values: split the integration with an event"),
-    ("np.sign", "np.sign is not smooth: split the integration with an event"),
+    ("np.where", "np.where: " + _BRANCH_HINT),
+    ("np.select", "np.select: " + _BRANCH_HINT),
+    ("np.piecewise", "np.piecewise: " + _BRANCH_HINT),
+    ("np.clip", "np.clip: " + _BRANCH_HINT),
+    ("np.maximum", "np.maximum/np.minimum: " + _BRANCH_HINT),
+    ("np.minimum", "np.maximum/np.minimum: " + _BRANCH_HINT),
+    ("max(", "max()/min(): " + _BRANCH_HINT),
+    ("min(", "max()/min(): " + _BRANCH_HINT),
+    ("np.sign", "np.sign: " + _BRANCH_HINT),
+    ("if ", _BRANCH_HINT),
     ("math.", "math.* functions convert their argument to float; use np.sin, np.sqrt ... (or "
               "tj.sin ...) inside the right-hand side"),
     ("np.empty(", "do not write into a float array created with np.empty/np.zeros: build the "
@@ -437,7 +446,70 @@ def _parametric_exponent(outputs):
     return False
 
 
-def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> TracedFunction:
+class PiecewiseTrace:
+    """The pieces of a function with Python branches on symbolic values.
+
+    :meth:`at` returns the smooth :class:`~taylorjit._guards.Piece` that the
+    function traces to at a point: a known piece whose guards all hold there,
+    else a new trace with the guards decided at the point (``forced`` imposes
+    the sides of guards that have just changed sign)."""
+
+    MAX_PIECES = 256
+
+    def __init__(self, call, n, sym_args, t_symbol, what, state, par_values):
+        self._call, self._n, self._sym_args = call, n, sym_args
+        self._t_symbol, self._what = t_symbol, what
+        self.state = state
+        self.pieces = []
+        self.default_pars = par_values
+
+    def env(self, y):
+        return {id(v): float(x) for v, x in zip(self.state, y)}
+
+    def at(self, t, y, pars, forced=None):
+        from ._guards import Piece
+
+        forced = forced or {}
+        env = self.env(y)
+        for p in self.pieces:
+            if p.matches(env, pars, t, forced):
+                return p
+        outputs, guards = _trace_at(self._call, self._n, self._sym_args, self._t_symbol,
+                                    self._what, env, pars, t, forced)
+        piece = Piece(outputs, guards)
+        for p in self.pieces:
+            if p.key == piece.key:
+                return p
+        if len(self.pieces) >= self.MAX_PIECES:
+            raise TracingError(f"{self._what} traced to more than {self.MAX_PIECES} different "
+                               "branch combinations: its comparisons do not partition the state "
+                               "space into a few smooth regions (a data-dependent loop?)")
+        self.pieces.append(piece)
+        return piece
+
+
+def _trace_at(call, n, sym_args, t_symbol, what, env, pars, t, forced):
+    """Trace ``call`` deciding comparisons at the point; return (outputs, guards)."""
+    from ._guards import GuardContext, guard_scope, resolve
+
+    ctx = GuardContext(env, pars, t, forced)
+    with guard_scope(ctx):
+        outputs = _call_traced(call, n, sym_args, t_symbol, False, what)
+        outputs = resolve(outputs, ctx)
+    return outputs, ctx.guards
+
+
+def _par_values(args, layout, n_pars):
+    out = np.zeros(n_pars)
+    for a, lay in zip(args, layout):
+        if lay is not None:
+            first, shape = lay
+            out[first:first + int(np.prod(shape, dtype=int))] = np.asarray(a, dtype=float).ravel()
+    return out
+
+
+def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
+          point=None) -> TracedFunction:
     """Trace a numpy function ``fun(t, y, *args)`` into taylorjit expressions.
 
     Parameters
@@ -457,6 +529,11 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> Trace
         ``"pars"``: float arguments are parameters; ``"const"``: they are baked in
         as constants; ``"auto"``: parameters, falling back to constants if the
         function cannot run with symbolic arguments.
+    point : (t, y), optional
+        Trace at this point: comparisons of symbolic values (``if``, ``min``,
+        ``np.where`` ...) are decided there and recorded as guards, and the
+        result's ``piecewise`` gives the pieces at other points.  Without a
+        point such comparisons raise :class:`~taylorjit.TracingError`.
 
     Returns
     -------
@@ -501,8 +578,14 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> Trace
     for constant in ((False, True) if mode == "auto" else ((mode == "const"),)):
         key = base + (constant, _arg_key(args, constant))
         hit = per_fun.get(key)
-        if hit is not None:
-            return hit
+        if hit is not None and not (hit.selects and point is not None and not scalar) \
+                and not (point is None and hit.piecewise is not None):
+            if hit.piecewise is None:
+                return hit
+            pars = _par_values(args, hit.par_layout, hit.n_pars)
+            piece = hit.piecewise.at(float(point[0]), point[1], pars)
+            return TracedFunction(piece.outputs, hit.state, hit.n_pars, hit.par_layout,
+                                  hit.constant_args, piece.guards, hit.piecewise)
 
     call = fun
     if func is not None:
@@ -513,15 +596,33 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto") -> Trace
     attempts = (False, True) if mode == "auto" else ((mode == "const"),)
     for i, constant in enumerate(attempts):
         sym_args, layout, n_pars = _symbolic_args(args, constant)
+        guards = ()
         try:
-            outputs = _call_traced(call, n, sym_args, t_symbol, scalar, what)
+            if point is None or scalar:
+                outputs = _call_traced(call, n, sym_args, t_symbol, scalar, what)
+            else:
+                state = list(_state(n))
+                pars = _par_values(args, layout, n_pars)
+                env = {id(v): float(x) for v, x in zip(state, point[1])}
+                outputs, guards = _trace_at(call, n, sym_args, t_symbol, what, env, pars,
+                                            float(point[0]), {})
         except TracingError:
             if i + 1 < len(attempts) and n_pars > 0:
                 continue
             raise
         if not constant and i + 1 < len(attempts) and _parametric_exponent(outputs):
             continue  # x**p with p a parameter would become exp(p*log(x)): use constants
-        tf = TracedFunction(outputs, list(_state(n)), n_pars, layout, constant)
+        pw = None
+        if guards:
+            from ._guards import Piece
+
+            pw = PiecewiseTrace(call, n, sym_args, t_symbol, what, list(_state(n)), None)
+            pw.pieces.append(Piece(outputs, guards))
+        tf = TracedFunction(outputs, list(_state(n)), n_pars, layout, constant, list(guards), pw)
+        if point is None:
+            from ._guards import has_select
+
+            tf.selects = has_select(outputs)
         per_fun[base + (constant, _arg_key(args, constant))] = tf
         if len(per_fun) > 64:  # a function traced with many different constants
             per_fun.pop(next(iter(per_fun)))

@@ -271,7 +271,11 @@ def test_error_np_where():
         return np.where(y > 0, y, -y)
 
     e = _raises_at(f, 2, "np.where", "np.where")
-    assert "event" in str(e)
+    assert "tj.select" in str(e) and "solve_ivp" in str(e)
+    # traced at a point, the branch is decided there and recorded as a guard
+    tf = trace(f, 2, point=(0.0, np.array([1.0, -2.0])))
+    assert [str(o) for o in tf.outputs] == ["y0", "-y1"]
+    assert [(str(g), s) for g, s in tf.guards] == [("y0", 1), ("y1", -1)]
 
 
 def test_error_in_place_write_into_float_array():
@@ -285,16 +289,19 @@ def test_error_in_place_write_into_float_array():
     assert "np.array" in str(e)
 
 
-def test_error_abs():
+def test_abs_is_a_select_or_a_guard():
     def f(t, y):
         return [abs(y[0])]
 
-    _raises_at(f, 1, "abs(", "abs")
+    assert str(trace(f, 1).outputs[0]) == "select(y0 >= 0, y0, -y0)"
+    tf = trace(f, 1, point=(0.0, np.array([-3.0])))
+    assert str(tf.outputs[0]) == "-y0" and [(str(g), s) for g, s in tf.guards] == [("y0", -1)]
 
     def g(t, y):
         return np.abs(y)
 
-    _raises_at(g, 2, "np.abs", "abs")
+    assert [str(o) for o in trace(g, 2, point=(0.0, np.array([1.0, -1.0]))).outputs] == \
+        ["y0", "-y1"]
 
 
 def test_error_numpy_random():
