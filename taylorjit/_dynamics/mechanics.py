@@ -267,17 +267,40 @@ def lagrangian(L, qs, qdots, D=None, *, forces=None, dissipation=None):
 _SINGULAR_RCOND = 1e-11      # reciprocal condition number below which M is suspect
 
 
+def _python_evaluator(exprs, inputs):
+    """``ev(x, pars, t)``: the values of ``exprs`` by the pure-Python kernel (no
+    compilation and no VM to load: a handful of evaluations only)."""
+    from .._decompose import decompose
+    from .._kernel import get_kernel
+
+    d = decompose(list(exprs), list(inputs))
+    kern = get_kernel(d, ode=False, kind="python")
+    outs = np.array(d.outputs, dtype=np.int64)
+    n_in = len(inputs)
+
+    def ev(x, pars, t):
+        tc = np.zeros((d.n_slots, 1))
+        tc[:n_in, 0] = x
+        p = np.zeros(d.n_pars) if pars is None else np.ascontiguousarray(pars, dtype=float)
+        try:
+            kern.jet(tc, 0, p, float(t), 1, kern.prog, kern.cvals)
+        except (ArithmeticError, ValueError):       # outside the domain (log(-1), 1/0)
+            return np.full(outs.shape[0], np.nan)
+        return tc[outs, 0].copy()
+
+    return ev
+
+
 def _test_points(M, inputs, deps, n_points=3):
     """Values of M (n x n arrays) at random points where every entry is finite."""
     from .._expr import get_params, uses_time
-    from .._variational import evaluator
 
     n = len(M)
     flat = [M[i][j] for i in range(n) for j in range(n)]
     npar = max(get_params(flat + deps), default=-1) + 1
     if all(e.op == "num" for e in flat):
         return [np.array([e.value for e in flat]).reshape(n, n)]
-    ev = evaluator(flat, inputs)
+    ev = _python_evaluator(flat, inputs)
     rng = np.random.default_rng(20240527)
     has_t = uses_time(flat)
     points = []
