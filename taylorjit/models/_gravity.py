@@ -574,7 +574,7 @@ def get_egm2008_CS():
     return np.array(_EGM2008_CS)
 
 
-def _egm2008(xyz, n, m, mu, a, what):
+def _egm2008(n, m, what):
     for val, name in ((n, "n"), (m, "m")):
         if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0:
             raise ValueError(f"{what}: {name} (the maximum degree/order) must be a non-negative "
@@ -587,7 +587,7 @@ def _egm2008(xyz, n, m, mu, a, what):
     if m > n:
         raise ValueError(f"{what}: order m = {m} exceeds the degree n = {n}")
     shc = [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]] + [list(p) for p in _EGM2008_CS]
-    return shc, max(int(n), 0), int(m)
+    return shc, int(n), int(m)
 
 
 def egm2008_pot(xyz, n, m, mu=_EGM2008_MU, a=_EGM2008_A):
@@ -604,7 +604,7 @@ def egm2008_pot(xyz, n, m, mu=_EGM2008_MU, a=_EGM2008_A):
     >>> round(float(U([7.0e6, 0, 0])) / 1e7, 6)        # ~ mu / r, in m^2/s^2
     5.696864
     """
-    shc, n, m = _egm2008(xyz, n, m, mu, a, "egm2008_pot")
+    shc, n, m = _egm2008(n, m, "egm2008_pot")
     return sh_gravity_pot(xyz, shc, mu, a, max_degree=n, max_order=m)
 
 
@@ -621,5 +621,5 @@ def egm2008_acc(xyz, n, m, mu=_EGM2008_MU, a=_EGM2008_A):
     >>> round(float(g[2]), 3)                          # gravitation at the pole, m/s^2
     -9.832
     """
-    shc, n, m = _egm2008(xyz, n, m, mu, a, "egm2008_acc")
+    shc, n, m = _egm2008(n, m, "egm2008_acc")
     return sh_gravity_acc(xyz, shc, mu, a, max_degree=n, max_order=m)
