@@ -18,6 +18,7 @@ All functions accept a state of shape ``(dim,)`` or, in batch mode,
 """
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -133,15 +134,19 @@ class TaylorMap:
         self.names = names
         self.components = components
         self.order = order
-        m = len(names)
-        # monomial recursion: mono[a] = mono[parent[a]] * dw[var[a]]
-        index = {a: q for q, a in enumerate(monomials)}
-        self._parent = np.zeros(len(monomials), dtype=np.int64)
-        self._var = np.zeros(len(monomials), dtype=np.int64)
-        for q, a in enumerate(monomials[1:], start=1):
+
+    @functools.cached_property
+    def _tree(self):
+        """Monomial recursion ``mono[a] = mono[parent[a]] * dw[var[a]]``."""
+        m = len(self.names)
+        index = {a: q for q, a in enumerate(self.monomials)}
+        parent = np.zeros(len(self.monomials), dtype=np.int64)
+        var = np.zeros(len(self.monomials), dtype=np.int64)
+        for q, a in enumerate(self.monomials[1:], start=1):
             j = next(j for j in range(m) if a[j])
-            self._parent[q] = index[a[:j] + (a[j] - 1,) + a[j + 1:]]
-            self._var[q] = j
+            parent[q] = index[a[:j] + (a[j] - 1,) + a[j + 1:]]
+            var[q] = j
+        return parent, var
 
     @property
     def n(self):
@@ -174,15 +179,457 @@ class TaylorMap:
         dw = np.moveaxis(delta, ax, 0)                     # (m, ...)
         mono = np.empty((len(self.monomials),) + dw.shape[1:])
         mono[0] = 1.0
+        parent, var = self._tree
         for q in range(1, len(self.monomials)):
-            mono[q] = mono[self._parent[q]] * dw[self._var[q]]
+            mono[q] = mono[parent[q]] * dw[var[q]]
         if batch:  # mono (K, ..., B), coeffs (n, K, B)
             out = np.einsum("nkb,k...b->n...b", self.coeffs, mono)
             return np.moveaxis(out, 0, -2)
         out = np.tensordot(self.coeffs, mono, axes=([1], [0]))  # (n, ...)
         return np.moveaxis(out, 0, -1)
 
-    __call__ = eval
+    def __call__(self, delta):
+        """``tm(delta)`` evaluates at displacement(s) (see :meth:`eval`);
+        ``tm(other)`` with a :class:`TaylorMap` composes (see :meth:`compose`)."""
+        if isinstance(delta, TaylorMap):
+            return self.compose(delta)
+        return self.eval(delta)
+
+    # ------------------------------------------------------------------ algebra
+    # The algorithms live in taylorjit._dynamics.tmap_algebra (imported on first use).
+    __array_ufunc__ = None          # ndarray <op> TaylorMap defers to the map's operators
+
+    @property
+    def batch(self):
+        """Batch size, or ``None`` for a scalar map."""
+        return self.coeffs.shape[2] if np.ndim(self.coeffs) == 3 else None
+
+    @property
+    def constant_part(self):
+        """The map at zero displacement, shape ``(n,)`` (``(n, B)`` in batch)."""
+        return np.array(self._canonical()[:, 0])
+
+    @property
+    def linear_part(self):
+        """The Jacobian at zero displacement, shape ``(n, m)`` (``(n, m, B)``):
+        ``linear_part[i, j] = d x_i / d dw_j``."""
+        if self.order < 1:
+            return np.zeros((self.n, self.m) + self.coeffs.shape[2:])
+        return np.array(self._canonical()[:, 1:1 + self.m])
+
+    def _basis(self, order=None):
+        from ._dynamics import tmap_algebra
+        return tmap_algebra, tmap_algebra.basis(self.m, self.order if order is None else order)
+
+    def _canonical(self):
+        """Coefficients in the canonical layout of ``basis(m, order)`` (graded,
+        descending lexicographic: the layout of :func:`taylor_map`); monomials
+        missing from ``self.monomials`` get zero coefficients."""
+        coeffs = np.asarray(self.coeffs, dtype=float)
+        if coeffs.ndim not in (2, 3) or coeffs.shape[:2] != (len(self.components),
+                                                              len(self.monomials)):
+            raise ValueError(f"coeffs has shape {coeffs.shape}; expected (n, K) or (n, K, B) "
+                             f"with n = {len(self.components)} components and K = "
+                             f"{len(self.monomials)} monomials")
+        perm = self.__dict__.get("_perm", False)
+        if perm is False:
+            alg, bas = self._basis()
+            exps = np.array(self.monomials, dtype=np.int64).reshape(len(self.monomials), -1)
+            if exps.shape[1] != self.m or (exps < 0).any() or (exps.sum(axis=1) > self.order).any():
+                raise ValueError(f"monomials must be multi-indices over {self.m} variables of "
+                                 f"degree <= order = {self.order}")
+            rank = bas.rank(exps)
+            if len(np.unique(rank)) != len(rank):
+                raise ValueError("monomials contain duplicates")
+            perm = None if np.array_equal(rank, np.arange(bas.size)) else rank
+            self.__dict__["_perm"] = perm
+        if perm is None:
+            return coeffs
+        alg, bas = self._basis()
+        out = np.zeros((coeffs.shape[0], bas.size) + coeffs.shape[2:])
+        out[:, perm] = coeffs
+        return out
+
+    def _new(self, coeffs, order=None, names=None, components=None):
+        alg, bas = self._basis(order)
+        return TaylorMap(coeffs, bas.monomials, list(self.names if names is None else names),
+                         list(self.components if components is None else components),
+                         self.order if order is None else order)
+
+    @staticmethod
+    def _lanes(*arrays):
+        """Split coefficient arrays into batch lanes (broadcasting scalar maps)."""
+        sizes = {a.shape[2] for a in arrays if a.ndim == 3}
+        if len(sizes) > 1:
+            raise ValueError(f"batch sizes differ: {sorted(sizes)}")
+        if not sizes:
+            return None, [arrays]
+        B = sizes.pop()
+        return B, [tuple(a[:, :, b] if a.ndim == 3 else a for a in arrays) for b in range(B)]
+
+    @staticmethod
+    def _join(B, outs):
+        return outs[0] if B is None else np.stack(outs, axis=-1)
+
+    def truncate(self, order):
+        """The same map truncated at a lower ``order`` (terms of higher degree dropped).
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, = tj.TaylorMap.identity(["dx"], 4)
+        >>> print(((1 + x) ** 3).truncate(2))
+        TaylorMap of order 2 in (dx), 1 components, 3 terms each:
+          x = 1 + 3*dx + 3*dx^2
+        """
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or not (
+                0 <= order <= self.order):
+            raise ValueError(f"order must be an integer in 0..{self.order}, got {order!r}")
+        alg, bas = self._basis(int(order))
+        return self._new(self._canonical()[:, :bas.size].copy(), int(order))
+
+    # composition and inversion
+    def compose(self, other):
+        """The composition ``self o other``, truncated at the lower of the two orders.
+
+        ``other`` gives one value per displacement of ``self`` (``other.n ==
+        self.m``); the result is a map in ``other``'s displacements with
+        ``self``'s components: ``(self o other)(d) = self(other(d))`` up to
+        terms of degree ``> order``.  ``other``'s constant part is plugged in
+        as it is (``self`` is re-expanded about it exactly); to chain flow
+        maps ``M2`` (expanded about ``M1``'s end point) after ``M1``, compose
+        with the deviation ``M1 - M1.constant_part``.  Also written
+        ``self @ other`` and ``self(other)``.
+
+        Method: Horner's scheme on the monomial tree, vectorised over
+        truncated-product index tables (see ``taylorjit._dynamics.tmap_algebra``).
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, = tj.TaylorMap.identity(["dx"], 3)
+        >>> print((x + x ** 2) @ (2 * x))
+        TaylorMap of order 3 in (dx), 1 components, 4 terms each:
+          x = 2*dx + 4*dx^2
+        """
+        if not isinstance(other, TaylorMap):
+            raise TypeError(f"compose needs a TaylorMap, got {type(other).__name__}; to "
+                            "evaluate at numbers call tm(delta)")
+        if other.n != self.m:
+            raise ValueError(f"cannot compose: this map has {self.m} displacements "
+                             f"({', '.join(self.names)}) but the inner map has {other.n} "
+                             "components; the inner map must give one value per displacement")
+        o = min(self.order, other.order)
+        alg, bp = self._basis(o)
+        bn = alg.basis(other.m, o)
+        B, lanes = self._lanes(self._canonical(), other._canonical())
+        outs = [alg.compose_coeffs(p, q, bp, bn, o) for p, q in lanes]
+        return other._new(self._join(B, outs), o, names=other.names, components=self.components)
+
+    def __matmul__(self, other):
+        if not isinstance(other, TaylorMap):
+            return NotImplemented
+        return self.compose(other)
+
+    def inverse(self):
+        """The inverse of ``dw -> self(dw) - self.constant_part``, truncated at the order.
+
+        Needs a square map (``n == m``) with an invertible linear part.  The
+        result maps deviations of the components from the constant part back
+        to the displacements: ``self.compose(self.inverse())`` is
+        ``constant_part + identity`` and
+        ``self.inverse().compose(self - self.constant_part)`` is the identity,
+        both up to rounding.  Method: Berz's fixed point ``M^-1 = L^-1 o (I -
+        N o M^-1)`` for ``M = L + N`` (linear part ``L``), one iteration per
+        order.
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, = tj.TaylorMap.identity(["dx"], 3)
+        >>> print((x + x ** 2).inverse())
+        TaylorMap of order 3 in (dx), 1 components, 4 terms each:
+          dx = 1*dx - 1*dx^2 + 2*dx^3
+        """
+        if self.n != self.m:
+            raise ValueError(f"only a square map can be inverted: this one has {self.n} "
+                             f"components and {self.m} displacements")
+        alg, bas = self._basis()
+        B, lanes = self._lanes(self._canonical())
+        outs = [alg.inverse_coeffs(c, bas) for (c,) in lanes]
+        return self._new(self._join(B, outs), names=["d" + c for c in self.components],
+                         components=self.names)
+
+    # calculus
+    def _var_index(self, i):
+        if isinstance(i, str):
+            if i not in self.names:
+                raise ValueError(f"unknown variable {i!r}: the map's displacements are "
+                                 f"{', '.join(self.names)}")
+            return self.names.index(i)
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not (
+                -self.m <= i < self.m):
+            raise ValueError(f"variable must be an index in 0..{self.m - 1} or one of "
+                             f"{', '.join(self.names)}, got {i!r}")
+        return int(i) % self.m
+
+    def derivative(self, i):
+        """Partial derivative in displacement ``i`` (index or name), as a
+        truncated power series: the result has the same order, and its terms
+        of degree ``order`` are zero (they would need the map to order + 1).
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, y = tj.TaylorMap.identity(["dx", "dy"], 3)
+        >>> print((x ** 3 + x * y).derivative("dx"))
+        TaylorMap of order 3 in (dx, dy), 1 components, 10 terms each:
+          x = 1*dy + 3*dx^2
+        """
+        alg, bas = self._basis()
+        return self._new(alg.deriv_coeffs(self._canonical(), bas, self._var_index(i)))
+
+    def integrate(self, i):
+        """Antiderivative in displacement ``i`` (index or name) that vanishes
+        at ``d_i = 0``; terms beyond the order are dropped.
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, y = tj.TaylorMap.identity(["dx", "dy"], 3)
+        >>> print((1 + x * y).integrate(1))
+        TaylorMap of order 3 in (dx, dy), 1 components, 10 terms each:
+          x = 1*dy + 0.5*dx*dy^2
+        """
+        alg, bas = self._basis()
+        return self._new(alg.integ_coeffs(self._canonical(), bas, self._var_index(i)))
+
+    # range bound
+    def bound(self, box):
+        """Guaranteed enclosure of each component over a box of displacements.
+
+        Parameters
+        ----------
+        box : float, array (m,) or array (m, 2)
+            A radius (``|d_j| <= r`` for every ``j``), one radius per
+            displacement, or the ``[lo, hi]`` rows of a general box.
+
+        Returns
+        -------
+        (lo, hi) : arrays (n,) (``(n, B)`` in batch)
+            ``lo_i <= tm(d)[i] <= hi_i`` for every ``d`` in the box.
+
+        The polynomial is re-expanded about the box centre and scaled to
+        ``[-1, 1]^m`` in interval arithmetic rounded outward (every operation
+        widened by one ulp with ``numpy.nextafter``), each monomial is replaced
+        by its exact range and the terms are summed with ``math.fsum``: the
+        result never under-estimates, rounding included.  It is exact for an
+        affine map and overestimates nonlinear terms by the usual dependency
+        effect of interval arithmetic (each monomial taken at its own worst
+        case).  It bounds the polynomial, not the truncation error of the map.
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, y = tj.TaylorMap.identity(["dx", "dy"], 2)
+        >>> lo, hi = (1 + x - 2 * y).bound(0.1)
+        >>> bool(lo[0] <= 0.7 and hi[0] >= 1.3 and hi[0] - lo[0] < 0.6 + 1e-12)
+        True
+        """
+        alg, bas = self._basis()
+        box = np.asarray(box, dtype=float)
+        m = self.m
+        if box.ndim == 0 or box.shape == (m,):
+            r = np.broadcast_to(box, (m,))
+            if (r < 0).any():
+                raise ValueError(f"box radii must be >= 0, got {box}")
+            lo, hi = -r, r
+        elif box.shape == (m, 2):
+            lo, hi = box[:, 0], box[:, 1]
+            if (lo > hi).any():
+                raise ValueError("box rows must be [lo, hi] with lo <= hi")
+        else:
+            raise ValueError(f"box has shape {box.shape}; give a radius, {m} radii or an "
+                             f"({m}, 2) array of [lo, hi] rows, one per displacement "
+                             f"({', '.join(self.names)})")
+        if not (np.isfinite(lo).all() and np.isfinite(hi).all()):
+            raise ValueError("the box must be finite")
+        c = self._canonical()
+        if not np.isfinite(c).all():
+            raise ValueError("the map has non-finite coefficients")
+        B, lanes = self._lanes(c)
+        res = [alg.bound_coeffs(q, bas, lo, hi) for (q,) in lanes]
+        return self._join(B, [r[0] for r in res]), self._join(B, [r[1] for r in res])
+
+    # arithmetic
+    def _check_other(self, other):
+        if other.m != self.m or other.n != self.n:
+            raise ValueError(f"maps do not match: {self.n} components in {self.m} "
+                             f"displacements vs {other.n} in {other.m}")
+        o = min(self.order, other.order)
+        alg, bas = self._basis(o)
+        a = self._canonical()[:, :bas.size]
+        b = other._canonical()[:, :bas.size]
+        if a.ndim != b.ndim:
+            a, b = (a[..., None] if a.ndim == 2 else a), (b[..., None] if b.ndim == 2 else b)
+        return alg, bas, o, a, b
+
+    def _scalar(self, s, op):
+        s = np.asarray(s, dtype=float)
+        want = [(), (self.n,)] + ([(self.n, self.batch)] if self.batch else [])
+        if s.shape not in want:
+            raise TypeError(f"cannot {op} a TaylorMap and an array of shape {s.shape}: use a "
+                            f"number, one value per component ({self.n},) or another TaylorMap")
+        if s.ndim == 1 and self.batch:
+            s = s[:, None]
+        return s
+
+    def __add__(self, other):
+        if isinstance(other, TaylorMap):
+            alg, bas, o, a, b = self._check_other(other)
+            return self._new(a + b, o)
+        try:
+            s = self._scalar(other, "add")
+        except (TypeError, ValueError):
+            return NotImplemented
+        c = self._canonical().copy()
+        c[:, 0] += s
+        return self._new(c)
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return self._new(-self._canonical())
+
+    def __pos__(self):
+        return self
+
+    def __sub__(self, other):
+        if isinstance(other, TaylorMap):
+            return self + (-other)
+        try:
+            return self + (-self._scalar(other, "subtract"))
+        except (TypeError, ValueError):
+            return NotImplemented
+
+    def __rsub__(self, other):
+        return (-self) + other
+
+    def __mul__(self, other):
+        if isinstance(other, TaylorMap):
+            alg, bas, o, a, b = self._check_other(other)
+            return self._new(alg.mul_coeffs(a, b, bas), o)
+        try:
+            s = self._scalar(other, "multiply")
+        except (TypeError, ValueError):
+            return NotImplemented
+        c = self._canonical()
+        return self._new(c * (s[:, None] if s.ndim else s))  # (n, 1) or (n, 1, B)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        if isinstance(other, TaylorMap):
+            return NotImplemented
+        try:
+            self._scalar(other, "divide")
+        except (TypeError, ValueError):
+            return NotImplemented
+        return self * (1.0 / np.asarray(other, dtype=float))
+
+    def __pow__(self, p):
+        if isinstance(p, bool) or not isinstance(p, (int, np.integer)) or p < 0:
+            return NotImplemented
+        out = self * 0.0 + 1.0
+        base = self
+        p = int(p)
+        while p:
+            if p & 1:
+                out = out * base
+            p >>= 1
+            if p:
+                base = base * base
+        return out
+
+    # components
+    def __getitem__(self, i):
+        """One component (``tm[i]``) or several (``tm[[0, 2]]``, ``tm[1:]``) as a map."""
+        idx = np.arange(self.n)[i]
+        idx = np.atleast_1d(idx)
+        return self._new(self._canonical()[idx], components=[self.components[j] for j in idx])
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield self[i]
+
+    def __len__(self):
+        return self.n
+
+    @classmethod
+    def stack(cls, maps):
+        """The maps' components side by side (same displacements; the lowest order).
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, y = tj.TaylorMap.identity(["dx", "dy"], 2)
+        >>> tj.TaylorMap.stack([x * y, x + y]).n
+        2
+        """
+        maps = list(maps)
+        if not maps or not all(isinstance(t, TaylorMap) for t in maps):
+            raise TypeError("stack needs a non-empty list of TaylorMaps")
+        m = maps[0].m
+        if any(t.m != m for t in maps):
+            raise ValueError("stack needs maps in the same displacements")
+        o = min(t.order for t in maps)
+        alg, bas = maps[0]._basis(o)
+        cs = [t._canonical()[:, :bas.size] for t in maps]
+        if len({c.ndim for c in cs}) > 1:
+            B = next(c.shape[2] for c in cs if c.ndim == 3)
+            cs = [c if c.ndim == 3 else np.repeat(c[..., None], B, axis=2) for c in cs]
+        return maps[0]._new(np.concatenate(cs, axis=0), o,
+                            components=[s for t in maps for s in t.components])
+
+    @classmethod
+    def identity(cls, names, order, constant=None):
+        """The identity map ``x_j = constant_j + d_j``, to build polynomial maps by hand.
+
+        Parameters
+        ----------
+        names : int or list of str
+            Number of displacements (named ``dx0, dx1, ...``) or their names.
+            A name ``"dq"`` gives the component ``"q"``.
+        order : int
+        constant : array (m,), optional
+            The expansion point (default zero).
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, v = tj.TaylorMap.identity(["dx", "dv"], 3, constant=[1.0, 0.0])
+        >>> print(x * v)
+        TaylorMap of order 3 in (dx, dv), 1 components, 10 terms each:
+          x = 1*dv + 1*dx*dv
+        """
+        if isinstance(names, (int, np.integer)) and not isinstance(names, bool):
+            names = [f"dx{j}" for j in range(int(names))]
+        names = [str(s) for s in names]
+        if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
+            raise ValueError(f"order must be an integer >= 0, got {order!r}")
+        from ._dynamics import tmap_algebra
+        m = len(names)
+        bas = tmap_algebra.basis(m, int(order))
+        c = np.zeros((m, bas.size))
+        if order >= 1:
+            c[:, 1:1 + m] = np.eye(m)
+        if constant is not None:
+            constant = np.asarray(constant, dtype=float)
+            if constant.shape != (m,):
+                raise ValueError(f"constant has shape {constant.shape}; expected ({m},)")
+            c[:, 0] = constant
+        comps = [s[1:] if len(s) > 1 and s.startswith("d") else s for s in names]
+        return cls(c, bas.monomials, names, comps, int(order))
 
     def _term(self, c, alpha):
         mono = "*".join(self.names[j] + (f"^{a}" if a > 1 else "")

@@ -110,6 +110,14 @@ class Basis:
     def size(self):
         return len(self.exps)
 
+    @property
+    def monomials(self):
+        """The multi-indices as a list of tuples (shared: do not modify)."""
+        hit = self._cache.get("monomials")
+        if hit is None:
+            hit = self._cache["monomials"] = [tuple(int(a) for a in r) for r in self.exps]
+        return hit
+
     def count(self, o):
         """Number of monomials of degree ``<= o``."""
         return int(self.off[o + 1])
