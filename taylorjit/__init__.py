@@ -17,6 +17,8 @@ from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
 from ._funcs.kepler import kepF, kepDE
 from ._funcs.relu import relu, relup
+from ._guards import select, Cond
+from ._dynamics import hamiltonian, lagrangian, lyapunov_spectrum, LyapunovResult, fli
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir, CacheWarning
 from ._tiering import TierWarning
@@ -38,7 +40,8 @@ from . import models, plotting
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
     "sum_", "get_variables", "get_params",
-    "prod", "kepF", "kepDE", "relu", "relup",
+    "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
+    "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

@@ -358,6 +358,14 @@ def _decompose(outputs, inputs, allow_unknown):
             if ex.op == "num":
                 return b.pow(a[0], ex.value)
             return b.op("exp", b.mul(a[1], b.op("log", a[0])[0]))[0]
+        if op == "select":
+            from ._expr import TracingError
+
+            raise TracingError(
+                "tj.select (or abs/min/max/np.where of a symbolic value) is not supported "
+                "here: it is supported in TaylorAdaptive, taylor_coefficients, derivatives, "
+                "cfunc and solve_ivp; batch integrators and variational systems need smooth "
+                "right-hand sides")
         return FUNCTIONS[op].decompose(b, *a)
 
     consts = {}     # id(number node) -> its const slot, once made (where first used)

@@ -75,9 +75,9 @@ class Cond:
     >>> import taylorjit as tj
     >>> x = tj.var("x")
     >>> x < 1
-    x - 1 < 0
+    x < 1
     >>> tj.select(x < 1, x, 1.0)
-    select(x - 1 < 0, x, 1)
+    select(x < 1, x, 1)
     """
 
     __slots__ = ("g", "positive", "strict")
@@ -88,8 +88,7 @@ class Cond:
         self.strict = bool(strict)
 
     def __repr__(self):
-        op = (">" if self.positive else "<") + ("" if self.strict else "=")
-        return f"{_short(self.g)} {op} 0"
+        return cond_text(self.g, _KIND[(self.positive, self.strict)], _short)
 
     def __bool__(self):
         ctx = current_context()
@@ -225,8 +224,10 @@ def select(cond, a, b):
     >>> f = tj.select(x > 0, x**2, 0.0)
     >>> print(f)
     select(x > 0, x**2, 0)
-    >>> tj.taylor_coefficients(f, {x: 2.0}, order=2)[:, 0].tolist()
+    >>> tj.taylor_coefficients(f, [x], [2.0], order=2).tolist()    # the branch active at 2
     [4.0, 4.0, 1.0]
+    >>> tj.taylor_coefficients(f, [x], [-1.0], order=2).tolist()
+    [0.0, 0.0, 0.0]
     """
     if isinstance(cond, np.ndarray) or isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.frompyfunc(select, 3, 1)(np.asarray(cond, dtype=object),
@@ -294,7 +295,7 @@ def has_select(exprs) -> bool:
     return any(n.op == "select" for n in topo_order([expr(e) for e in exprs]))
 
 
-def cond_text(g, kind, fmt=str):
+def cond_text(g, kind, fmt=str):  # noqa: D103
     """``g op 0`` printed as ``lhs op rhs`` when ``g`` is ``lhs - number``."""
     if g.op == "sub" and g.args[1].op == "num":
         return f"{fmt(g.args[0])} {_OPS[kind]} {fmt(g.args[1])}"

@@ -16,6 +16,7 @@ import numpy as np
 from . import _stepper as S
 from ._coutput import ContinuousOutput
 from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
+from ._guards import has_select
 from ._taylor_map import VariationalMixin
 from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
                          B_CTC as _B_CTC, B_GOUT as _B_GOUT, B_GRID as _B_GRID,
@@ -176,6 +177,11 @@ class TaylorAdaptive(VariationalMixin):
         self._tol = check_tol(tol)
         self._order = order_from_tol(self._tol)
         events, ev_exprs = prepare_events(events, svars)
+        self._pw = None
+        if has_select(rhs):
+            rhs, events, ev_exprs = self._init_piecewise(svars, rhs, events, ev_exprs, state,
+                                                         pars, time, _extra)
+        self._build_args = (svars, list(ev_exprs) + list(_extra), compact)
         self._kernel, self._hrows, full = build_kernel(
             svars, rhs, list(ev_exprs) + list(_extra), compact, self._order)
         n = len(svars)
@@ -185,7 +191,8 @@ class TaylorAdaptive(VariationalMixin):
         self._last_event = None
         d = self._kernel.decomposition
         self._state = as_state(state, n)
-        self._pars = as_pars(pars, d.n_pars)
+        self._pars = as_pars(pars, d.n_pars if self._pw is None else
+                             max(d.n_pars, self._pw.n_pars))
         t0 = check_time(time)
         self._tm = np.array([t0, 0.0])
         self._tc = self._kernel.new_tc(self._order)
@@ -211,6 +218,91 @@ class TaylorAdaptive(VariationalMixin):
         self._auto = compact is None
         self._upgrade = tier_up(self._kernel, self._order, full, compact)
         self._bind_jet()
+
+    # ------------------------------------------------------------------ select branches
+    def _init_piecewise(self, svars, rhs, events, ev_exprs, state, pars, time, extra):
+        """A system with tj.select: the branch active at the initial point, the guards as
+        terminal events after the user's (see :class:`taylorjit._piecewise.PiecewiseODE`)."""
+        from ._events import Event
+        from ._expr import get_params
+        from ._piecewise import PiecewiseODE
+
+        if self._vsys is not None or extra:
+            raise ValueError("variational systems with tj.select (or abs/min/max) branches are "
+                             "not supported: the sensitivities jump at a switching surface "
+                             "(saltation), which is not computed; use a smooth formula")
+        pw = PiecewiseODE(svars, rhs, len(events))
+        used = get_params(list(rhs) + list(ev_exprs))
+        pw.n_pars = (max(used) + 1) if used else 0     # every branch's parameters
+        p = as_pars(pars, pw.n_pars)
+        x = as_state(state, len(svars))
+        t0 = check_time(time)
+        res, live = pw.resolve_at(t0, x, p)
+        pw.set_piece(res, live)
+        guard_events = [Event(g, terminal=True, callback=self._on_guard) for g in pw.guards]
+        self._pw = pw
+        return res, list(events) + guard_events, list(ev_exprs) + list(pw.guards)
+
+    def _on_guard(self, ta, d_sgn):
+        """A guard changed sign: take the branches of the new sides (a kernel swap at
+        this step boundary), or stop on a sliding mode."""
+        pw = self._pw
+        k = self._events.last_terminal - pw.n_user
+        g = pw.guards[k]
+        dirn = 1.0 if self.last_h >= 0 else -1.0
+        old = pw.sides.get(id(g))
+        side = int(d_sgn * dirn) if d_sgn != 0 else (-old if old else 1)
+        t, x, p = self.time, self._state, self._pars
+        rhs, live = pw.resolve_at(t, x, p, {id(g): side})
+        if id(g) in {id(h) for h, _ in live}:
+            r = pw.rate(g, rhs, t, x, p) * dirn
+            if r * side < 0:
+                from ._guards import cond_text
+
+                warnings.warn(f"t = {t!r}: on the switching surface of "
+                              f"`{cond_text(g, 'gt' if side > 0 else 'lt')}` both branches push "
+                              "the state towards the surface (a sliding mode): the propagation "
+                              "stops there (outcome event, event_index "
+                              f"{pw.n_user + k}); write the switch as a smooth formula",
+                              RuntimeWarning, stacklevel=2)
+                return False
+        self._swap_rhs(rhs, live)
+        return True
+
+    def _swap_rhs(self, rhs, live):
+        """Run the branch ``rhs`` from this step boundary on (kernels kept per branch)."""
+        pw = self._pw
+        key = tuple(map(id, rhs))
+        if key == pw.key:
+            pw.set_piece(rhs, live)
+            return
+        pw.kernels[pw.key] = (pw.current, self._kernel, self._hrows, int(self._iw[S.I_FULL]),
+                              self._upgrade)
+        hit = pw.kernels.get(key)
+        if hit is None:
+            svars, extra, compact = self._build_args
+            kern, hrows, full = build_kernel(svars, rhs, extra, compact, self._order)
+            hit = (rhs, kern, hrows, full, tier_up(kern, self._order, full, compact))
+        _, kern, hrows, full, up = hit
+        n = self._n
+        old = self._tc
+        self._kernel, self._hrows, self._upgrade = kern, hrows, up
+        self._iw[S.I_FULL] = full
+        self._tc = kern.new_tc(self._order)
+        self._tc[:n] = old[:n]
+        ev = self._events.arrays[0]
+        ev[:, 0] = hrows[n:n + ev.shape[0]]
+        pw.set_piece(rhs, live)
+        self._bind_jet()
+
+    def _pw_check(self):
+        """Before a propagation: the branch of the current point (state or time may have
+        been set by hand)."""
+        pw = self._pw
+        t, x, p = self.time, self._state, self._pars
+        if pw.stale(t, x, p):
+            rhs, live = pw.resolve_at(t, x, p)
+            self._swap_rhs(rhs, live)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -317,6 +409,8 @@ class TaylorAdaptive(VariationalMixin):
             raise ValueError("max_delta_t must not be NaN")
         if _PROPAGATING and id(self) in _PROPAGATING:
             raise reentrant_error(what)
+        if self._pw is not None:
+            self._pw_check()
         if self._upgrade is not None:
             self._tier_check()
         if self._plain is not None:
@@ -356,7 +450,8 @@ class TaylorAdaptive(VariationalMixin):
     @property
     def events(self):
         """The events of this integrator (list of :class:`~taylorjit.Event`)."""
-        return list(self._events.events)
+        evs = list(self._events.events)
+        return evs if self._pw is None else evs[: self._pw.n_user]
 
     def reset_cooldowns(self):
         """Forget the cooldowns of the terminal events (e.g. after moving the state by hand)."""
@@ -431,6 +526,8 @@ class TaylorAdaptive(VariationalMixin):
         bar = make_progress(progress, self.time, tlim) if progress else None
         if callback is not None and hasattr(callback, "pre_hook"):
             callback.pre_hook(self)     # heyoka's step callbacks: before the propagation
+        if self._pw is not None:
+            self._pw_check()
         if self._upgrade is not None:
             self._tier_check()
         if self._plain is not None and callback is None and bar is None:
@@ -462,6 +559,7 @@ class TaylorAdaptive(VariationalMixin):
                     continue
                 if n_events:
                     code = self._handle_events(code)
+                    head = self._head       # a select branch may have swapped the kernel
                     if code == S.OC_EVENT:
                         break
                 if bar is not None:

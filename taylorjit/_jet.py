@@ -23,7 +23,7 @@ from time import monotonic as _monotonic
 import numpy as np
 
 from ._decompose import decompose
-from ._expr import (Expr, expr, get_params, par as _par, subs, time as _time, topo_order,
+from ._expr import (Expr, TracingError, expr, get_params, par as _par, subs, time as _time, topo_order,
                     var as _var)
 from ._kernel import JET_TYPE, auto_kind, can_unroll, get_kernel, vm_loaded
 from ._unroll import is_cached as unroll_cached
@@ -190,6 +190,13 @@ def _plan(fs, variables, kind) -> _Plan:
             nv = _var(f"__tj_in{i}")
             mapping[v] = nv
             inputs.append(nv)
+    from ._guards import has_select
+
+    if has_select(fs):      # piecewise: resolved point by point (taylorjit._piecewise)
+        plan = _PiecewisePlan(fs, variables, kind)
+        with _PLANS_LOCK:
+            _PLANS[key] = plan
+        return plan
     g = subs(fs, mapping) if mapping else list(fs)
     pars_used = get_params(g)
     n_pars = (max(pars_used) + 1) if pars_used else 0
@@ -207,6 +214,46 @@ def _plan(fs, variables, kind) -> _Plan:
         while len(_PLANS) > 512:
             _PLANS.popitem(last=False)
     return plan
+
+
+class _PiecewisePlan:
+    """The plan of expressions with select nodes: the front ends group the points by
+    the active branch (:class:`taylorjit._piecewise.PiecewiseFront`)."""
+
+    def __init__(self, fs, variables, kind):
+        from ._piecewise import PiecewiseFront
+
+        self.front = PiecewiseFront(fs, variables)
+        self.kind = kind
+        self.n_in = len(variables)
+
+
+def _pw_points(plan, point, n):
+    P, single = _points(point, n)
+    return P, single
+
+
+def _pw_coefficients(plan, scalar, point, direction, order, pars, time, kind):
+    front = plan.front
+    P, single = _points(point, plan.n_in)
+    D = None
+    if direction is not None:
+        D, _ = _points(direction, plan.n_in, "direction")
+        if D.shape[0] == 1 and P.shape[0] > 1:
+            D = np.broadcast_to(D, P.shape).copy()
+        elif D.shape[0] > 1 and P.shape[0] == 1:
+            P = np.broadcast_to(P, D.shape).copy()
+            single = False
+    out = None
+    for idx, fs in front.groups(P, pars, time):
+        r = taylor_coefficients(fs, front.variables, P[idx], None if D is None else D[idx],
+                                order, pars=pars, time=time, kind=kind)
+        if out is None:
+            out = np.empty((P.shape[0],) + r.shape[1:])
+        out[idx] = r
+    if scalar:
+        out = out[:, 0, :]
+    return out[0] if single else out
 
 
 def _pars_array(plan, pars, time):
@@ -411,6 +458,8 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     [1.0, 1.0, 0.5, 0.166666666667, 0.041666666667]
     """
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
+    if plan.__class__ is _PiecewisePlan:
+        return _pw_coefficients(plan, scalar, point, direction, order, pars, time, kind)
     n = plan.n_in
     # one point, one direction: the direct kernel (taylorjit._cjet) once it exists
     ck = plan.cjets.get(order)
@@ -671,6 +720,11 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     1.0
     """
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
+    if plan.__class__ is _PiecewisePlan:     # the derivatives of the branch active there
+        P = _point1(point, plan.n_in)
+        (_, rfs), = plan.front.groups(P, pars, time)
+        return derivatives(rfs[0] if scalar else rfs, variables, P[0], order, pars=pars,
+                           time=time, kind=kind)
     n = plan.n_in
     pk = plan.partials.get(order)
     if pk is not None and pk is not False and pk.__class__ is not _Upgrade:    # the fast path
@@ -989,6 +1043,56 @@ class CFunc:
         return f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), {how}>"
 
 
+class PiecewiseCFunc:
+    """A compiled evaluator of expressions with ``tj.select`` branches: the points are
+    grouped by their active branch, each branch a compiled :class:`CFunc` (built on
+    first use)."""
+
+    def __init__(self, plan, fs, variables, scalar, parallel, simd, kind):
+        self._plan = plan
+        self.functions = list(fs)
+        self.variables = list(variables)
+        self._scalar = scalar
+        self._opts = (parallel, simd, kind)
+        self._parts = {}
+
+    n_in = property(lambda self: len(self.variables))
+    n_out = property(lambda self: len(self.functions))
+
+    def __reduce__(self):
+        f = self.functions[0] if self._scalar else self.functions
+        parallel, simd, kind = self._opts
+        return (_rebuild_cfunc, (f, self.variables, kind, parallel, simd))
+
+    def __call__(self, x, *, pars=None, time=None, parallel=None):
+        X, single = _points(x, self.n_in, "input")
+        per_point = (pars is not None and np.ndim(pars) == 2) or \
+            (time is not None and np.ndim(time) == 1)
+        res = np.empty((X.shape[0], self.n_out))
+        p_par, simd, kind = self._opts
+        for idx, fs in self._plan.front.groups(X, pars, time, per_point):
+            key = tuple(map(id, fs))
+            g = self._parts.get(key)
+            if g is None:
+                g = self._parts[key] = cfunc(fs, self.variables, kind=kind, parallel=p_par,
+                                             simd=simd)
+            p = pars
+            if pars is not None and np.ndim(pars) == 2:
+                p = np.asarray(pars, dtype=float)[:, idx]
+            t = time
+            if time is not None and np.ndim(time) == 1:
+                t = np.asarray(time, dtype=float)[idx]
+            res[idx] = np.asarray(g(X[idx], pars=p, time=t, parallel=parallel)).reshape(
+                idx.shape[0], self.n_out)
+        if self._scalar:
+            res = res[:, 0]
+        return res[0] if single else res
+
+    def __repr__(self):
+        return (f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), piecewise: "
+                f"{len(self._plan.front.guards)} condition(s)>")
+
+
 def _per_point_columns(plan, pars, time, npts):
     """Per-point parameters and time as columns ``(npts, n_pars + (1 if time))``,
     or None when every point shares them (then :func:`_pars_array` applies).
@@ -1128,6 +1232,8 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
     if simd is None and kind is not None:
         simd = False
     plan = _plan(fs, variables, kind or default_kind())
+    if plan.__class__ is _PiecewisePlan:
+        return PiecewiseCFunc(plan, fs, variables, scalar, parallel, simd, kind)
     return CFunc(plan, fs, variables, scalar, parallel, simd, kind)
 
 
@@ -1227,6 +1333,10 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     [1.0, 1.0, 0.5, 0.166666666667]
     """
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
+    if plan.__class__ is _PiecewisePlan:
+        raise TracingError("taylor_jet compiles one smooth function, and this one has "
+                           "tj.select branches: use tj.taylor_coefficients (the branch active "
+                           "at each point) or tj.cfunc")
     k = None
     if kind == "unrolled":
         k = _coefficients_direct(plan, order)
