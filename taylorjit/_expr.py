@@ -43,6 +43,11 @@ class TracingError(TypeError):
     """
 
 
+class NotRealError(TypeError):
+    """A complex value where a real expression is needed.  The arithmetic helpers
+    (:func:`add` ...) catch it and build a complex value (:mod:`taylorjit._complex`)."""
+
+
 _TABLE: "weakref.WeakValueDictionary[tuple, Expr]" = weakref.WeakValueDictionary()
 
 _ARITH = ("add", "sub", "mul", "div", "neg", "pow")
@@ -147,7 +152,19 @@ class Expr:
     __index__ = None  # symbols cannot be used as indices
 
     def __complex__(self):
-        raise TracingError("complex numbers are not supported in taylorjit expressions")
+        raise TracingError(
+            f"cannot convert the symbolic expression {_short(self)} to a Python complex number. "
+            "This happens with in-place writes into a complex array (`out = np.zeros(n, "
+            "dtype=complex); out[i] = expr`): build the result with np.array([...]) instead")
+
+    # a real expression as a number: real part itself, imaginary part 0
+    @property
+    def real(self):
+        return self
+
+    @property
+    def imag(self):
+        return num(0.0)
 
     # -- arithmetic ------------------------------------------------------------
     def __add__(self, o):
@@ -347,6 +364,7 @@ _ARITH_UFUNCS = {
     "log2": lambda a: div(_call("log", a), math.log(2.0)),
     "exp2": lambda a: power(2.0, a),
     "hypot": lambda a, b: _call("sqrt", add(mul(a, a), mul(b, b))),
+    "conjugate": lambda a: expr(a),
 }
 
 
@@ -434,8 +452,10 @@ def expr(x) -> Expr:
         return num(v)
     if isinstance(x, np.ndarray) and x.ndim == 0:
         return expr(x[()])
-    if isinstance(x, numbers.Complex):
-        raise TypeError(f"complex number {x!r} in an expression: taylorjit works with real numbers")
+    if isinstance(x, numbers.Complex) or getattr(x, "_tj_complex", False):
+        from ._complex import as_real
+
+        return as_real(x)   # a real value, else NotRealError (arithmetic then goes complex)
     sympy = sys.modules.get("sympy")   # a sympy object implies sympy is imported
     if sympy is not None and isinstance(x, sympy.Basic):
         from ._sympy import from_sympy
@@ -453,7 +473,10 @@ def _isnum(e, v=None):
 
 
 def add(a, b) -> Expr:
-    a, b = expr(a), expr(b)
+    try:
+        a, b = expr(a), expr(b)
+    except NotRealError:
+        return _complex_arith("add", a, b)
     if a.op == "num" and b.op == "num":
         return num(a.value + b.value)
     if _isnum(a, 0.0):
@@ -466,7 +489,10 @@ def add(a, b) -> Expr:
 
 
 def sub(a, b) -> Expr:
-    a, b = expr(a), expr(b)
+    try:
+        a, b = expr(a), expr(b)
+    except NotRealError:
+        return _complex_arith("sub", a, b)
     if a.op == "num" and b.op == "num":
         return num(a.value - b.value)
     if _isnum(b, 0.0):
@@ -477,7 +503,10 @@ def sub(a, b) -> Expr:
 
 
 def mul(a, b) -> Expr:
-    a, b = expr(a), expr(b)
+    try:
+        a, b = expr(a), expr(b)
+    except NotRealError:
+        return _complex_arith("mul", a, b)
     if a.op == "num" and b.op == "num":
         return num(a.value * b.value)
     if _isnum(a, 1.0):
@@ -494,7 +523,10 @@ def mul(a, b) -> Expr:
 
 
 def div(a, b) -> Expr:
-    a, b = expr(a), expr(b)
+    try:
+        a, b = expr(a), expr(b)
+    except NotRealError:
+        return _complex_arith("div", a, b)
     if b.op == "num":
         if b.value == 0.0:
             raise ZeroDivisionError(f"division of {_short(a)} by the constant 0")
@@ -517,7 +549,10 @@ def neg(a) -> Expr:
 
 
 def power(a, b) -> Expr:
-    a, b = expr(a), expr(b)
+    try:
+        a, b = expr(a), expr(b)
+    except NotRealError:
+        return _complex_arith("pow", a, b)
     if a.op == "num" and b.op == "num":
         # fold a real result; a complex one (negative base, fractional exponent), an
         # overflow or 0 ** negative stays symbolic, as sqrt(-2) or exp(1000): the kernels
@@ -535,6 +570,12 @@ def power(a, b) -> Expr:
         if b.value == 0.0:
             return num(1.0)
     return Expr("pow", (a, b))
+
+
+def _complex_arith(op, a, b):
+    from ._complex import arith
+
+    return arith(op, a, b)
 
 
 def nary_sum(terms) -> Expr:
