@@ -90,7 +90,16 @@ class TracedFunction:
         for a, lay in zip(args, self.par_layout):
             if lay is None:
                 continue
-            first, shape = lay
+            first, shape = lay[:2]
+            if len(lay) > 2:    # a complex argument (complex state): real parts, imag parts
+                from ._complex import complex_arg_values
+
+                if np.shape(a) != shape:
+                    raise ValueError(f"argument of shape {np.shape(a)} where the traced "
+                                     f"function had shape {shape}")
+                vals = complex_arg_values(a)
+                out[first:first + vals.size] = vals
+                continue
             vals = np.asarray(a, dtype=float)
             if vals.shape != shape:
                 raise ValueError(f"argument of shape {vals.shape} where the traced function had "
@@ -106,6 +115,12 @@ def _is_float_scalar(a):
 
 def _is_float_array(a):
     return isinstance(a, np.ndarray) and a.dtype.kind == "f"
+
+
+def _is_complex_arg(a):
+    """A complex scalar or a non-empty complex array (parameters of a complex-state trace)."""
+    return ((isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real))
+            or (isinstance(a, np.ndarray) and a.dtype.kind == "c" and a.size > 0))
 
 
 def _const_key(a, depth=0):
@@ -127,11 +142,18 @@ def _const_key(a, depth=0):
     return ("id", id(a), snap)
 
 
-def _symbolic_args(args, constant):
+def _symbolic_args(args, constant, cplx=False):
     """Replace numeric arguments by parameters; return (new_args, layout, n_pars)."""
     new, layout, k = [], [], 0
     for a in args:
-        if not constant and _is_float_scalar(a):
+        if not constant and cplx and _is_complex_arg(a):
+            from ._complex import complex_args
+
+            sym, m = complex_args(a, k)
+            new.append(sym)
+            layout.append((k, np.shape(a), "complex"))
+            k += m
+        elif not constant and _is_float_scalar(a):
             new.append(par[k])
             layout.append((k, ()))
             k += 1
@@ -148,10 +170,12 @@ def _symbolic_args(args, constant):
     return tuple(new), tuple(layout), k
 
 
-def _arg_key(args, constant):
+def _arg_key(args, constant, cplx=False):
     key = []
     for a in args:
-        if not constant and _is_float_scalar(a):
+        if not constant and cplx and _is_complex_arg(a):
+            key.append(("cpars", np.shape(a)))
+        elif not constant and _is_float_scalar(a):
             key.append(("par",))
         elif not constant and _is_float_array(a) and a.size > 0:
             key.append(("pars", a.shape))
@@ -176,7 +200,7 @@ def _unwrap(fun):
 def _snapshot_value(v):
     if isinstance(v, (bool, numbers.Number)):
         return ("num", type(v).__name__, v)
-    if isinstance(v, np.ndarray) and v.dtype.kind in "biuf" and v.size <= 10_000:
+    if isinstance(v, np.ndarray) and v.dtype.kind in "biufc" and v.size <= 10_000:
         return ("arr", v.dtype.str, v.shape, v.tobytes())
     return None
 
@@ -407,7 +431,8 @@ def _to_components(res, n, scalar, what):
 
 def _call_traced(func, n, args, t_symbol, scalar, what):
     y = _state(n)
-    plain, _ = _unwrap(func)
+    user = getattr(func, "_tj_traced_fun", func)   # the user's function behind a complex state
+    plain, _ = _unwrap(user)
     with _RandomWatch(plain, args) as watch:
         try:
             res = func(t_symbol, y, *args)
@@ -415,7 +440,7 @@ def _call_traced(func, n, args, t_symbol, scalar, what):
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised with the user's line
             if watch.hit is None and not watch.changed():
-                _raise_traced(exc, func, what)
+                _raise_traced(exc, user, what)
             res = None
     if watch.hit is None and watch.changed():
         where = _random_line(plain) if plain is not None else None
@@ -502,14 +527,19 @@ def _trace_at(call, n, sym_args, t_symbol, what, env, pars, t, forced):
 def _par_values(args, layout, n_pars):
     out = np.zeros(n_pars)
     for a, lay in zip(args, layout):
-        if lay is not None:
+        if lay is not None and len(lay) > 2:    # a complex argument
+            from ._complex import complex_arg_values
+
+            vals = complex_arg_values(a)
+            out[lay[0]:lay[0] + vals.size] = vals
+        elif lay is not None:
             first, shape = lay
             out[first:first + int(np.prod(shape, dtype=int))] = np.asarray(a, dtype=float).ravel()
     return out
 
 
 def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
-          point=None) -> TracedFunction:
+          point=None, complex_state=False) -> TracedFunction:
     """Trace a numpy function ``fun(t, y, *args)`` into taylorjit expressions.
 
     Parameters
@@ -534,6 +564,12 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
         ``np.where`` ...) are decided there and recorded as guards, and the
         result's ``piecewise`` gives the pieces at other points.  Without a
         point such comparisons raise :class:`~taylorjit.TracingError`.
+    complex_state : bool
+        ``y`` is complex with ``n`` components (:mod:`taylorjit._complex`): the
+        traced system has ``2n`` real variables, real parts first, then imaginary
+        parts (``point`` gives them in this layout); the outputs are the ``2n``
+        real parts of the derivatives (an event function returns a real value).
+        Complex arguments become pairs of runtime parameters.
 
     Returns
     -------
@@ -564,19 +600,21 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
         raise ValueError(f"the state must have at least one component, got n = {n}")
     args = tuple(args or ())
     t_symbol = _time if t_symbol is None else t_symbol
+    cplx = bool(complex_state)
+    n_c, n = n, (2 * n if cplx else n)   # a complex state: 2n real variables
     func, self_obj = _unwrap(fun)
     what = f"{getattr(fun, '__qualname__', None) or type(fun).__name__}(t, y, *args)"
 
     cache_owner = func if func is not None else fun
     env = _environment_key(func, self_obj) if func is not None else ()
     base = (getattr(func, "__code__", None), id(self_obj) if self_obj is not None else None,
-            n, scalar, id(t_symbol), env)
+            n, scalar, id(t_symbol), env) + (("complex",) if cplx else ())
     try:
         per_fun = _CACHE.setdefault(cache_owner, {})
     except TypeError:  # not weak-referenceable
         per_fun = _CACHE_STRONG.setdefault(id(fun), {})
     for constant in ((False, True) if mode == "auto" else ((mode == "const"),)):
-        key = base + (constant, _arg_key(args, constant))
+        key = base + (constant, _arg_key(args, constant, cplx))
         hit = per_fun.get(key)
         if hit is not None and not (hit.selects and point is not None and not scalar) \
                 and not (point is None and hit.piecewise is not None):
@@ -592,10 +630,14 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
         patched = with_symbolic_math(func)
         if patched is not None:
             call = patched if self_obj is None else types.MethodType(patched, self_obj)
+    if cplx:
+        from ._complex import complex_call
+
+        call = complex_call(call, n_c, scalar)
 
     attempts = (False, True) if mode == "auto" else ((mode == "const"),)
     for i, constant in enumerate(attempts):
-        sym_args, layout, n_pars = _symbolic_args(args, constant)
+        sym_args, layout, n_pars = _symbolic_args(args, constant, cplx)
         guards = ()
         try:
             if point is None or scalar:
@@ -623,7 +665,7 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
             from ._guards import has_select
 
             tf.selects = has_select(outputs)
-        per_fun[base + (constant, _arg_key(args, constant))] = tf
+        per_fun[base + (constant, _arg_key(args, constant, cplx))] = tf
         if len(per_fun) > 64:  # a function traced with many different constants
             per_fun.pop(next(iter(per_fun)))
         return tf
