@@ -189,7 +189,7 @@ _HORIZON_MAX = 1e300   # an infinite span ends here if no terminal event fired b
 class _Events:
     """scipy-style event functions, traced and compiled into one expression kernel."""
 
-    def __init__(self, events, n, args, state_vars):
+    def __init__(self, events, n, args, state_vars, complex_state=False):
         self.funcs = list(events)
         self.terminal = []
         self.direction = []
@@ -220,7 +220,7 @@ class _Events:
                                  f"{getattr(ev, 'direction', None)!r} on "
                                  f"{getattr(ev, '__name__', ev)!r}")
             self.direction.append(int(np.sign(dirn)))
-            tf = trace(ev, n, args, scalar=True)
+            tf = trace(ev, n, args, scalar=True, complex_state=complex_state)
             exprs.append(tf.outputs[0])
             pars.append(tf)
         # one parameter vector for all event functions (each event's parameters are
@@ -490,7 +490,11 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
         (``np.inf`` or ``-np.inf``) only with a terminal event, which ends the
         integration.
     y0 : array_like, shape (n,)
-        Initial state (real).
+        Initial state.  A complex ``y0`` integrates in complex arithmetic, as
+        scipy: ``y`` is complex while ``fun`` is traced and the results
+        (``y``, ``sol(t)``, ``y_events``) are complex (internally ``2n`` real
+        equations, real parts then imaginary parts; see
+        :mod:`taylorjit._complex`).
     method : str
         ``"taylor"``.  scipy's method names are accepted with a warning.
     t_eval : array_like, optional
@@ -543,15 +547,18 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     >>> bool(np.allclose(sol.sol(2 * np.pi), [0.5, 0, 0, np.sqrt(3)], atol=1e-12))
     True
     """
+    cplx = bool(options.pop("_complex_state", False))   # set by _complex.solve_ivp_complex
     tol, max_dt, compact, hacc, first_step = _check_options(options, method)
     del vectorized  # the function is traced, never called on batches
     t0, tf = (float(x) for x in t_span)
     if not math.isfinite(t0) or math.isnan(tf):
         raise ValueError(f"t_span must be (finite t0, tf), got {t_span!r}")
     y0 = np.asarray(y0)
-    if np.iscomplexobj(y0):
-        raise ValueError("complex y0 is not supported by taylorjit: split the state into its "
-                         "real and imaginary parts (2n real equations)")
+    if np.iscomplexobj(y0):   # integrated as 2n real equations (real parts, imaginary parts)
+        from ._complex import solve_ivp_complex
+
+        return solve_ivp_complex(solve_ivp, fun, t_span, y0, t_eval, dense_output, events, args,
+                                 dict(options, tol=tol))
     y0 = np.asarray(y0, dtype=float)
     if y0.ndim != 1:
         raise ValueError(f"`y0` must be 1-dimensional, got shape {y0.shape}.")
@@ -572,11 +579,12 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     _check_tol_shapes(options, n)
     if n == 0 or tf == t0:
         return _trivial(t0, y0, t_eval, dense_output, events)
-    traced = trace(fun, n, args, point=(t0, y0))
+    n_fun = n // 2 if cplx else n     # components of the state fun sees
+    traced = trace(fun, n_fun, args, point=(t0, y0), complex_state=cplx)
     pars = traced.pars(args)
     if events is not None and callable(events):
         events = [events]
-    ev = _Events(events, n, args, traced.state) if events else None
+    ev = _Events(events, n_fun, args, traced.state, cplx) if events else None
     if not math.isfinite(tf) and not (ev is not None and any(ev.terminal)):
         # the solution would be stored step after step until memory runs out
         raise ValueError(f"t_span={t_span!r} has an infinite end but no terminal event: pass a "
