@@ -405,6 +405,9 @@ def _to_components(res, n, scalar, what):
             raise TracingError(f"{what} returned a ragged sequence ({e}): return a flat list or "
                                "np.array of its components") from None
         arr = arr.reshape(-1)
+        for i, a in enumerate(arr):     # np.where(cond, a, b) of scalars is a 0-d array
+            if isinstance(a, np.ndarray) and a.ndim == 0:
+                arr[i] = a[()]
         if arr.size and any(isinstance(a, (np.ndarray, list, tuple)) for a in arr):
             raise TracingError(f"{what} returned nested sequences: return a flat list or "
                                "np.array of its components")
