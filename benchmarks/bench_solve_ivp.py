@@ -14,6 +14,20 @@ Problems (final error = max |y(t_end) - reference| over the components):
   tests/data/references.json (quad-precision Taylor, tol 1e-32).
 * ``cr3bp``: the Arenstorf orbit (restricted three-body, mu = 0.012277471) over one
   period T = 17.0652165601579625588917206249; reference: the initial state.
+* ``thrust_arc`` (piecewise in t): Kepler, e = 0.5, 10 orbits, a tangential
+  thrust 1e-3 switched on by ``a = acc if t1 <= t <= t2 else 0.0`` on
+  [5, 25]; reference: heyoka in extended precision with the switch times given
+  explicitly (three phases).
+* ``drag_zone`` (piecewise in the state): Kepler, e = 0.5, 10 orbits, a linear
+  drag ``-0.01 v`` switched on by ``k = 0.01 if r < 1.2 else 0.0`` (two switches
+  per orbit); reference: heyoka in extended precision, the switches as
+  terminal events toggling the drag coefficient.
+
+On the piecewise problems scipy's methods step across the switches (their
+error controller meets the discontinuity as a sudden large error, rejects
+steps and shrinks them to locate it roughly) while taylorjit stops every
+step at the switching time (the guard's root) and restarts on the other
+branch; the final errors show what each reaches.
 
 Run: ``python benchmarks/bench_solve_ivp.py [--quick]``.
 """
@@ -65,6 +79,64 @@ def cr3bp(t, y, mu):
     return np.array([vx, vy, ax, ay])
 
 
+def thrust_arc(t, y, mu, acc, t1, t2):
+    v = np.sqrt(y[2] ** 2 + y[3] ** 2)
+    r3 = (y[0] ** 2 + y[1] ** 2) ** 1.5
+    a = acc if t1 <= t <= t2 else 0.0
+    return np.array([y[2], y[3], -mu * y[0] / r3 + a * y[2] / v, -mu * y[1] / r3 + a * y[3] / v])
+
+
+def drag_zone(t, y, mu, k0, r_d):
+    r = np.sqrt(y[0] ** 2 + y[1] ** 2)
+    k = k0 if r < r_d else 0.0
+    return np.array([y[2], y[3], -mu * y[0] / r ** 3 - k * y[2], -mu * y[1] / r ** 3 - k * y[3]])
+
+
+def _heyoka_kepler(y0, T, mu, thrust=None, drag=None):
+    """Extended-precision reference of the piecewise Kepler problems (heyoka, explicit
+    switching); None without heyoka."""
+    try:
+        import heyoka as hy
+    except ImportError:
+        return None
+    ld = np.longdouble
+    x, y, vx, vy = hy.make_vars("x", "y", "vx", "vy")
+    r3 = (x ** 2 + y ** 2) ** ld(1.5)
+    v = hy.sqrt(vx ** 2 + vy ** 2)
+    a = hy.par[0]
+    if thrust is not None:
+        fx, fy = a * vx / v, a * vy / v
+    else:
+        fx, fy = -a * vx, -a * vy
+    sys_ = [(x, vx), (y, vy), (vx, -ld(mu) * x / r3 + fx), (vy, -ld(mu) * y / r3 + fy)]
+    events = []
+    if drag is not None:
+        k0, r_d = drag
+
+        def toggle(ta, d_sgn):
+            ta.pars[0] = ld(k0) if d_sgn < 0 else ld(0)
+            return True
+
+        events = [hy.t_event(x ** 2 + y ** 2 - ld(r_d) ** 2, callback=toggle, fp_type=ld)]
+    ta = hy.taylor_adaptive(sys_, np.array(y0, dtype=float).astype(ld), fp_type=ld,
+                            compact_mode=True, t_events=events, pars=[ld(0)])
+    if thrust is not None:
+        acc, t1, t2 = thrust
+        ta.propagate_until(ld(t1))
+        ta.pars[0] = ld(acc)
+        ta.propagate_until(ld(t2))
+        ta.pars[0] = ld(0)
+    else:
+        k0, r_d = drag
+        if y0[0] ** 2 + y0[1] ** 2 < r_d ** 2:
+            ta.pars[0] = ld(k0)
+    while True:     # the terminal events stop propagate_until only if a callback says so
+        oc = ta.propagate_until(ld(T))[0]
+        if oc == hy.taylor_outcome.time_limit:
+            break
+    return ta.state.astype(float)
+
+
 def kepler_exact(t, e):
     from scipy.optimize import brentq
 
@@ -91,6 +163,17 @@ def problems():
     y0 = [0.994, 0.0, 0.0, -2.00158510637908252240537862224]
     out["cr3bp"] = dict(fun=cr3bp, t_span=(0.0, T), y0=y0, args=(0.012277471,),
                         ref=cr3bp_reference(y0, 0.012277471, T))
+    y0 = [1 - e, 0.0, 0.0, math.sqrt((1 + e) / (1 - e))]
+    T = 10 * 2 * math.pi
+    ref = _heyoka_kepler(y0, T, 1.0, thrust=(1e-3, 5.0, 25.0))
+    if ref is not None:
+        out["thrust_arc"] = dict(fun=thrust_arc, t_span=(0.0, T), y0=y0,
+                                 args=(1.0, 1e-3, 5.0, 25.0), ref=ref)
+        out["drag_zone"] = dict(fun=drag_zone, t_span=(0.0, T), y0=y0, args=(1.0, 0.01, 1.2),
+                                ref=_heyoka_kepler(y0, T, 1.0, drag=(0.01, 1.2)))
+    else:
+        print("# thrust_arc, drag_zone: heyoka missing (their extended-precision references): "
+              "skipped")
     return out
 
 
