@@ -64,7 +64,7 @@ class CExpr:
     >>> z.real, z.imag
     (cos(x), sin(x))
     >>> (z * z.conj()).real
-    cos(x)**2 + sin(x)**2
+    cos(x)*cos(x) + sin(x)*sin(x)
     """
 
     __slots__ = ("re", "im")
@@ -136,8 +136,9 @@ class CExpr:
         raise TracingError(
             f"cannot convert the complex symbolic value {_short_c(self)} to a Python complex "
             "number. This happens with in-place writes into a complex array (`out = "
-            "np.zeros(n, dtype=complex); out[i] = z`): build the result with np.array([...]) "
-            "or a list instead")
+            "np.zeros(n, dtype=complex); out[i] = z`), np.array([...], dtype=complex) and "
+            "cmath functions: build the result with np.array([...]) or a list (no dtype) and "
+            "use numpy's functions (np.exp ...)")
 
     def __int__(self):
         raise TracingError(f"cannot convert the complex symbolic value {_short_c(self)} to an int")
@@ -200,7 +201,7 @@ class CExpr:
                 o = np.empty((), dtype=object)
                 o[()] = a
                 arrs.append(np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else o)
-            return np.frompyfunc(fn, len(inputs), 1)(*arrs)
+            return _wrap(np.frompyfunc(fn, len(inputs), 1)(*arrs))
         return fn(*inputs)
 
     # numpy's object loops call methods of these names (np.exp(array_of_cexprs) ...)
@@ -634,6 +635,11 @@ def _wrap(res):
     if isinstance(res, list):
         return [_wrap(r) for r in res]
     return res
+
+
+def as_complex_array(res):
+    """An object array of complex values as a :class:`ComplexArray` (other results as they are)."""
+    return _wrap(res)
 
 
 class ComplexArray(np.ndarray):

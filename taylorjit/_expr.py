@@ -252,7 +252,12 @@ class Expr:
                 o = np.empty((), dtype=object)
                 o[()] = a
                 arrs.append(np.asarray(a, dtype=object) if isinstance(a, np.ndarray) else o)
-            return np.frompyfunc(fn, len(inputs), 1)(*arrs)
+            out = np.frompyfunc(fn, len(inputs), 1)(*arrs)
+            if any(isinstance(a, np.ndarray) and a.dtype.kind == "c" for a in inputs):
+                from ._complex import as_complex_array
+
+                out = as_complex_array(out)   # .real/.imag per element (_complex)
+            return out
         return fn(*inputs)
 
     # numpy's object loops call methods of these names, e.g. np.sin(array_of_exprs)
