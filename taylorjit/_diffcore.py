@@ -52,6 +52,7 @@ from ._tracing_math import _copy_func, with_symbolic_math
 __all__ = ["ODEProblem", "ExprSet", "tolerance", "trace_problem", "Selection"]
 
 EPS = float(np.finfo(float).eps)
+BATCH_MIN = 4       # batches of at least this many members run as lanes of a batch integrator
 
 
 # ----------------------------------------------------------------------------- options
@@ -210,6 +211,8 @@ class _ArrayModule(types.ModuleType):
 
 class _Linalg(types.ModuleType):
     def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
         if attr == "norm":
             return np.linalg.norm
         raise TracingError(f"linalg.{attr} cannot be traced by taylorjit: only linalg.norm is "
@@ -752,6 +755,8 @@ class ODEProblem:
         P = max(self.n_pars, 1)
         pp = np.zeros((B, P))
         pp[:, :pars.shape[1]] = pars
+        if B >= BATCH_MIN and T > 1:
+            return self._solve_batch(system, v, key, y0, ts, pp, tol, max_steps, hmax, out)
         for b in range(B):
             t0 = float(ts[b, 0])
             x0 = y0[b] if v is None else v.initial_state(y0[b], pp[b], t0)
@@ -769,6 +774,29 @@ class ODEProblem:
                 out[b] = res.states
             finally:
                 self._give(key, ta)
+        return out
+
+    def _solve_batch(self, system, v, key, y0, ts, pp, tol, max_steps, hmax, out):
+        """``solve`` for B >= BATCH_MIN members: one batch integrator (SIMD lanes)."""
+        from ._batch import TaylorAdaptiveBatch
+
+        B, T = ts.shape
+        for b in range(B):
+            _check_times(ts[b])
+        t0 = ts[:, 0].copy()
+        x0 = y0.T.copy() if v is None else v.initial_state(y0.T, pp.T, t0)
+        key = key + (B,)
+        tb = self._take(key, lambda: TaylorAdaptiveBatch(system, x0, time=t0, pars=pp.T.copy(),
+                                                          tol=tol))
+        try:
+            tb.set_time(t0)
+            tb.state[:] = x0
+            tb.pars[:] = pp.T
+            ms = None if max_steps is None else max_steps * (T - 1)
+            res = tb.propagate_grid(np.ascontiguousarray(ts.T), max_delta_t=hmax, max_steps=ms)
+            out[:] = np.moveaxis(res.states, -1, 0)
+        finally:
+            self._give(key, tb)
         return out
 
     def solve_event(self, y0, t0, pars, tol, t_max, direction, max_steps=None, hmax=None):
