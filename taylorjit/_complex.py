@@ -642,14 +642,37 @@ def as_complex_array(res):
     return _wrap(res)
 
 
+def _abs2(v):
+    return add(mul(_re(v), _re(v)), mul(_im(v), _im(v)))
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):   # noqa: A002 - numpy's signature
+    """np.linalg.norm of complex values: the 2-norm as sqrt(sum |z|^2) (no sqrt per element,
+    smooth where a component is 0); other norms from the moduli."""
+    x = np.asarray(x, dtype=object)
+    sq = np.frompyfunc(_abs2, 1, 1)(x)
+    vector = x.ndim == 1 or isinstance(axis, (int, np.integer))
+    if (ord is None or (ord == 2 and vector) or (ord == "fro" and not vector)):
+        if axis is None:
+            out = _call("sqrt", sum(sq.ravel(), ZERO))
+            return np.full((1,) * x.ndim, out, dtype=object) if keepdims else out
+        tot = np.sum(sq, axis=axis, keepdims=keepdims)
+        return np.frompyfunc(lambda s: _call("sqrt", s), 1, 1)(tot)
+    if (vector and isinstance(ord, numbers.Real) and math.isfinite(ord) and ord != 0
+            and axis is None and not keepdims):
+        # the p-norm (sum |z|^p)^(1/p), |z|^p = (|z|^2)^(p/2)
+        return power(sum((power(v, ord / 2.0) for v in sq), ZERO), 1.0 / ord)
+    mod = np.frompyfunc(lambda s: _call("sqrt", s), 1, 1)(sq)
+    return np.linalg.norm(mod, ord, axis, keepdims)
+
+
 class ComplexArray(np.ndarray):
     """The object array of :class:`CExpr` a traced function receives as a complex ``y``.
 
     numpy returns an object array itself for ``.real`` and zeros for ``.imag``;
     here both act per element, on ``y`` and on the arrays numpy computes from it
     (ufuncs, slicing, ``@``, ``np.dot``, ``np.concatenate`` ...).
-    ``np.linalg.norm`` (default ``ord``) and ``np.angle`` use the complex modulus
-    and argument."""
+    ``np.linalg.norm`` and ``np.angle`` use the complex modulus and argument."""
 
     @property
     def real(self):
@@ -665,10 +688,8 @@ class ComplexArray(np.ndarray):
         return arr.view(ComplexArray) if arr.dtype == object else arr
 
     def __array_function__(self, func, types, args, kwargs):
-        if func is np.linalg.norm and len(args) == 1 and not kwargs:
-            x = np.asarray(args[0], dtype=object).ravel()
-            return _call("sqrt", sum((mul(_re(v), _re(v)) + mul(_im(v), _im(v)) for v in x),
-                                     ZERO))
+        if func is np.linalg.norm:
+            return _norm(*args, **kwargs)
         if func is np.angle and len(args) == 1 and not kwargs:
             return _wrap(np.frompyfunc(lambda v: _call("atan2", _im(v), _re(v)), 1, 1)(
                 np.asarray(args[0], dtype=object)))

@@ -574,7 +574,28 @@ def power(a, b) -> Expr:
             return a
         if b.value == 0.0:
             return num(1.0)
+        if a.op == "sqrt" and b.value % 2.0 == 0.0 and _sum_of_squares(a.args[0]):
+            # |z|**2 of a modulus sqrt(re*re + im*im) (abs of a complex value, a norm): the
+            # sum itself, smooth where z = 0 (the sqrt is not); exact since the sum is >= 0
+            return power(a.args[0], b.value / 2.0)
     return Expr("pow", (a, b))
+
+
+def _sum_of_squares(e, limit=10_000):
+    """True if ``e`` is a sum of products ``x*x`` (so ``e >= 0``)."""
+    stack = [e]
+    while stack:
+        limit -= 1
+        if limit < 0:
+            return False
+        n = stack.pop()
+        if n.op == "mul" and len(n.args) == 2 and n.args[0] is n.args[1]:
+            continue
+        if n.op == "add":
+            stack.extend(n.args)
+            continue
+        return False
+    return True
 
 
 def _complex_arith(op, a, b):

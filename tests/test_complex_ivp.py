@@ -95,6 +95,29 @@ def test_real_imag_conj_abs():
     assert np.max(np.abs(sol.y[:, -1] - exact)) <= 1e-13
 
 
+def test_modulus_squared_from_a_zero_component():
+    """|y|**2 is the smooth re**2 + im**2 (no sqrt at y = 0, where scipy-style code starts
+    from psi0 = [1, 0]); a driven two-level system with a Kerr term, against DOP853."""
+    from scipy.integrate import solve_ivp as scipy_ivp
+
+    def kerr(t, y):
+        return 1j * np.abs(y) ** 2 * y - 0.5j * y[::-1]
+
+    y0 = np.array([1 + 0j, 0j])
+    a = tj.solve_ivp(kerr, (0, 3), y0, rtol=1e-13, atol=1e-13)
+    b = scipy_ivp(kerr, (0, 3), y0, method="DOP853", rtol=1e-13, atol=1e-13)
+    assert a.success and np.max(np.abs(a.y[:, -1] - b.y[:, -1])) <= 1e-11
+    assert_allclose(np.sum(np.abs(a.y) ** 2, axis=0), 1.0, atol=1e-12)   # the norm is conserved
+
+
+@pytest.mark.parametrize("kw", [{}, {"ord": 2}, {"ord": 1}, {"ord": 3}, {"ord": -2}])
+def test_norms_of_complex_vectors(kw):
+    z = np.array([0.3 - 0.2j, 1 + 2j, -0.5j])
+    tf = trace(lambda t, y: np.linalg.norm(y, **kw) + 0 * y, 3, complex_state=True)
+    env = {id(v): x for v, x in zip(tf.state, np.concatenate([z.real, z.imag]))}
+    assert_allclose(numeric_values(tf.outputs[:1], env)[0], np.linalg.norm(z, **kw), rtol=1e-15)
+
+
 def test_complex_args_are_parameters():
     from scipy.linalg import expm
 
