@@ -526,9 +526,13 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     Raises
     ------
     TracingError
-        If ``fun`` or an event contains code that cannot be traced (Python
-        ``if`` on the state, ``np.where``, random numbers, writes into a float
-        array); the message names the line and the rewrite.
+        If ``fun`` or an event contains code that cannot be traced (random
+        numbers, writes into a float array, a loop whose trip count follows
+        the state, a branch inside an event function); the message names the
+        line and the rewrite.  Branches of ``fun`` on ``t``, the state or
+        ``args`` (``if``, ``min``/``max``/``abs``, ``np.where`` ...) are traced
+        at the current point and integrated piecewise (``n_switches`` in the
+        result counts the switches; see ``docs/piecewise.md``).
 
     Examples
     --------
