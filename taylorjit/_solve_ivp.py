@@ -512,8 +512,8 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
     **options
         ``rtol`` (default 1e-3), ``atol`` (1e-6): the Taylor tolerance is
         ``max(eps, min(rtol, min(atol)))``; ``tol``: the Taylor tolerance
-        directly; ``max_step``: largest step; ``first_step``: not applicable
-        (ignored with a warning); ``compact``: kernel kind (see
+        directly; ``max_step``: largest step; ``first_step``: bound of the
+        first step (as scipy); ``compact``: kernel kind (see
         :class:`~taylorjit.TaylorAdaptive`); ``high_accuracy``: compensated
         summation.
 
