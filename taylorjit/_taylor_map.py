@@ -115,6 +115,14 @@ class TaylorMap:
     up to ``O(|dw|^(k+1))``.  Evaluate with ``tm(dw)`` / ``tm.eval(dw)``;
     ``print(tm)`` lists the polynomials.
 
+    Map algebra, truncated at the order: :meth:`compose` (also ``tm @ other``
+    and ``tm(other)``), :meth:`inverse`, :meth:`derivative`, :meth:`integrate`,
+    :meth:`bound` (guaranteed range over a box), ``+ - * / **`` with numbers,
+    per-component arrays or maps, :meth:`truncate`, :attr:`constant_part`,
+    :attr:`linear_part`, ``tm[i]``, :meth:`stack`; :meth:`identity` starts
+    maps built by hand.  The algorithms are in
+    ``taylorjit._dynamics.tmap_algebra``.
+
     Attributes
     ----------
     coeffs : ndarray (n, K) (``(n, K, B)`` in batch)
@@ -595,9 +603,6 @@ class TaylorMap:
     def __iter__(self):
         for i in range(self.n):
             yield self[i]
-
-    def __len__(self):
-        return self.n
 
     @classmethod
     def stack(cls, maps):

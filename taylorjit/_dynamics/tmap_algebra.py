@@ -22,7 +22,7 @@ Everything is vectorised over precomputed monomial index tables
   multi-index is its parent times one variable): the node of degree ``d`` is
   needed only to order ``k - d``, so the work is far below that of forming
   all powers of ``N`` (for ``m = 6``, ``k = 10``: 32 million multiply-adds per
-  output component instead of 816 million).  A constant part of ``N`` is first
+  output component, against 816 million to form the powers).  A constant part of ``N`` is first
   moved into ``P`` by an exact re-expansion (a Taylor shift, one variable at a
   time), so the Horner products never see a constant term;
 * inversion is Berz's fixed point: for ``M = L + N`` (linear part ``L``,
