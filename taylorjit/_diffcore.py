@@ -71,7 +71,8 @@ def tolerance(rtol, atol):
     try:
         r, a = float(rtol), float(atol)
     except (TypeError, ValueError):
-        raise TypeError(f"rtol and atol must be numbers, got rtol={rtol!r}, atol={atol!r}") from None
+        raise TypeError(f"rtol and atol must be numbers, got rtol={rtol!r}, "
+                        f"atol={atol!r}") from None
     if not (r > 0 and a >= 0) or math.isnan(r) or math.isnan(a):
         raise ValueError(f"rtol must be positive and atol non-negative, got rtol={rtol!r}, "
                          f"atol={atol!r}")
@@ -87,7 +88,8 @@ def step_options(mxstep, hmax):
         raise TypeError(f"mxstep must be a number of steps (or inf), got {mxstep!r}") from None
     if not math.isinf(m):
         if not (m >= 1 and m == int(m)):
-            raise ValueError(f"mxstep must be a whole number of steps >= 1 (or inf), got {mxstep!r}")
+            raise ValueError(f"mxstep must be a whole number of steps >= 1 (or inf), "
+                             f"got {mxstep!r}")
         ms = int(m)
     try:
         h = float(hmax)
@@ -239,7 +241,8 @@ def _proxy_for(v):
             return hit
         return None
     mod = getattr(v, "__module__", None) or ""
-    if callable(v) and (mod.startswith("jax") or mod.startswith("torch")) and not isinstance(v, type):
+    framework = mod.startswith("jax") or mod.startswith("torch")
+    if callable(v) and framework and not isinstance(v, type):
         name = getattr(v, "__name__", "")
         target = _RENAMES.get(name, name)
         if target in _EXTRA:
@@ -313,6 +316,16 @@ def _call_user(func, y, args, what, n, scalar, flatten_out):
             raise
         except Exception as exc:  # noqa: BLE001 - re-raised with the user's line
             if watch.hit is None and not watch.changed():
+                captured = _framework_values(plain, self_obj)
+                if captured:
+                    first = str(exc).splitlines()[0].split(". ")[0][:160] if str(exc) else ""
+                    raise TracingError(
+                        f"cannot trace {what}: it uses the array value(s) "
+                        f"{', '.join(captured)} from its closure or globals ({type(exc).__name__}: "
+                        f"{first}). Pass them to odeint as arguments "
+                        "(odeint(func, y0, t, k)): floating-point arguments become runtime "
+                        "parameters and are differentiable; or convert true constants with "
+                        "float(...) / np.asarray(...)") from None
                 try:
                     _raise_traced(exc, plain if plain is not None else func, what)
                 except TracingError as err:
@@ -343,6 +356,47 @@ def _call_user(func, y, args, what, n, scalar, flatten_out):
     if flatten_out is not None:
         res = flatten_out(res)
     return _to_components(res, n, scalar, what)
+
+
+def _framework_values(func, self_obj, values=False):
+    """Names of JAX/PyTorch arrays that ``func`` reads from its closure or globals
+    (``values=True``: ``(name, snapshot)`` pairs of the concrete ones, part of the
+    cache key, since a constant baked into the traced system must invalidate it)."""
+    if func is None:
+        return []
+    found = []
+
+    def is_array(v):
+        mod = type(v).__module__ or ""
+        return ((mod.startswith("jax") or mod.startswith("torch"))
+                and hasattr(v, "shape") and hasattr(v, "dtype"))
+
+    def add(name, v):
+        if not is_array(v):
+            return
+        if not values:
+            found.append(name)
+            return
+        try:
+            a = np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
+            found.append((name, a.dtype.str, a.shape, a.tobytes() if a.size <= 10_000 else id(v)))
+        except Exception:  # noqa: BLE001 - a traced value: its use fails with a clear message
+            found.append((name, id(v)))
+
+    g = func.__globals__
+    for name in func.__code__.co_names:
+        if name in g:
+            add(name, g[name])
+    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
+        try:
+            v = cell.cell_contents
+        except ValueError:
+            continue
+        add(name, v)
+    if self_obj is not None:
+        for name, v in getattr(self_obj, "__dict__", {}).items():
+            add("self." + name, v)
+    return found
 
 
 class ArgSpec:
@@ -405,6 +459,8 @@ def trace_problem(func, n, make_y, specs, rebuild_args, *, key=(), event=None,
     plain, self_obj = _unwrap(func)
     owner = plain if plain is not None else func
     env = _environment_key(plain, self_obj) if plain is not None else ()
+    if "jax" in sys.modules or "torch" in sys.modules:
+        env = env + tuple(_framework_values(plain, self_obj, values=True))
     full_key = (getattr(plain, "__code__", None), id(self_obj) if self_obj is not None else None,
                 env, int(n), tuple(s.key() for s in specs), key)
     if event is not None:
@@ -454,7 +510,8 @@ class ExprSet:
     >>> es = ExprSet([tj.par[0] * x * x + tj.time], [x], 1)
     >>> es.eval(np.array([[[3.0]]]), np.array([[0.5]]), np.array([[2.0]])).ravel().tolist()
     [18.5]
-    >>> es.d_inputs().eval(np.array([[[3.0]]]), np.array([[0.5]]), np.array([[2.0]])).ravel().tolist()
+    >>> X, ts, p = np.array([[[3.0]]]), np.array([[0.5]]), np.array([[2.0]])
+    >>> es.d_inputs().eval(X, ts, p).ravel().tolist()
     [12.0]
     """
 

@@ -287,6 +287,19 @@ def test_bad_inputs_raise_clear_errors():
         tjx.event_time(oscillator, lambda y, t, w: y[0], y0, 0.0, 1.0, t_max=5.0, direction="up")
 
 
+def test_traced_values_in_the_closure_give_a_clear_error():
+    y0, ts = jnp.array([1.0]), jnp.array([0.0, 1.0])
+
+    def solve(k):
+        return tjx.odeint(lambda y, t: -k * y, y0, ts)[-1, 0]
+
+    with pytest.raises(tj.TracingError, match="Pass them to odeint as arguments"):
+        jax.grad(solve)(2.0)
+    # the fix: k as an argument
+    g = jax.grad(lambda k: tjx.odeint(lambda y, t, k: -k * y, y0, ts, k, **TIGHT)[-1, 0])(2.0)
+    assert rel(g, -np.exp(-2.0)) < 1e-13
+
+
 def test_integrators_are_cached_between_calls():
     from taylorjit import _diffcore
 
