@@ -33,10 +33,15 @@ from __future__ import annotations
 
 import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.custom_derivatives import SymbolicZero
+
+try:
+    import jax
+    import jax.numpy as jnp
+    from jax.custom_derivatives import SymbolicZero
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise ImportError("taylorjit.jax needs JAX: pip install taylorjit[jax] (or pip install "
+                      "jax)") from _exc
 
 from . import _diffcore as core
 from ._diffcore import ArgSpec, Selection

@@ -23,7 +23,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise ImportError("taylorjit.torch needs PyTorch: pip install taylorjit[torch] (or pip "
+                      "install torch)") from _exc
 
 from . import _diffcore as core
 from ._diffcore import ArgSpec, Selection
