@@ -51,7 +51,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import taylorjit.jax as tjx  # noqa: E402
-from taylorjit._ffnn import ffnn, ffnn_n_params  # noqa: E402
+from taylorjit import ffnn, ffnn_n_params  # noqa: E402
 
 try:
     import diffrax

@@ -19,6 +19,7 @@ from ._funcs.kepler import kepF, kepDE
 from ._funcs.relu import relu, relup
 from ._guards import select, Cond
 from ._dynamics import hamiltonian, lagrangian, lyapunov_spectrum, LyapunovResult, fli
+from ._ffnn import ffnn, ffnn_n_params
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir, CacheWarning
 from ._tiering import TierWarning
@@ -42,6 +43,7 @@ __all__ = [
     "sum_", "get_variables", "get_params",
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
+    "ffnn", "ffnn_n_params",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

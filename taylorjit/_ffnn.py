@@ -54,8 +54,8 @@ def ffnn_n_params(n_inputs: int, nn_hidden, n_out: int) -> int:
 
     Examples
     --------
-    >>> from taylorjit._ffnn import ffnn_n_params
-    >>> ffnn_n_params(2, [8, 8], 1)       # (2*8 + 8*8 + 8*1) weights + (8 + 8 + 1) biases
+    >>> import taylorjit as tj
+    >>> tj.ffnn_n_params(2, [8, 8], 1)    # (2*8 + 8*8 + 8*1) weights + (8 + 8 + 1) biases
     105
     """
     if isinstance(n_inputs, bool) or not isinstance(n_inputs, numbers.Integral) or n_inputs <= 0:

@@ -23,6 +23,7 @@ ARGS = {"outer_solar_system.py": ["--years", "2000", "--plot", "energy.png"]}
 EXPECT = {
     "outer_solar_system.py": "final relative energy error",
     "derivatives_vs_sympy.py": "max rel err",
+    "fit_orbit_jax.py": "fit:",
 }
 # scripts too slow for the test suite, with the reason (none at present)
 SKIP = {}
@@ -36,6 +37,9 @@ def test_examples_found():
 def test_example_runs(script, tmp_path, tj_cache_dir):
     if script in SKIP:
         pytest.skip(SKIP[script])
+    if script == "fit_orbit_jax.py":
+        pytest.importorskip("jax")
+        pytest.importorskip("optax")
     env = dict(os.environ, TAYLORJIT_CACHE_DIR=str(tj_cache_dir), MPLBACKEND="Agg")
     root = str(EXAMPLES.parent)
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")

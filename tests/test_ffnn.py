@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._ffnn import ffnn, ffnn_n_params
+from taylorjit import ffnn, ffnn_n_params
 
 
 def numpy_ffnn(x, layers, acts, wb):

@@ -18,6 +18,8 @@ pytest.importorskip("ipykernel", reason="notebook tests need ipykernel (pip inst
 pytest.importorskip("matplotlib", reason="the notebooks plot with matplotlib (pip install "
                     "matplotlib)")
 
+# notebooks that need an optional framework
+NEEDS = {"06_differentiable_odeint.ipynb": ("jax", "optax")}
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 TIMEOUT = 300          # per cell; each notebook takes seconds
 
@@ -42,6 +44,8 @@ def test_notebook_committed_with_outputs(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path, tj_cache_dir, monkeypatch):
+    for mod in NEEDS.get(path.name, ()):
+        pytest.importorskip(mod, reason=f"{path.name} needs {mod} (pip install taylorjit[test])")
     monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tj_cache_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     root = str(path.parents[1])

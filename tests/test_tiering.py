@@ -420,20 +420,34 @@ def test_killed_background_build_leaves_no_broken_entry(tj_cache_dir):
         assert size > 0, name
 
 
+_FORK_CHILD = """
+import os, threading, time, warnings
+from taylorjit import _tiering
+gate = threading.Event()
+up = _tiering.submit(("fork-test", time.time_ns()), lambda: gate.wait(30) and None, "a test")
+pid = os.fork()
+if pid == 0:                        # the child: the build is over, no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ok = up.claim() == (None, None) and up.wait(1) is None
+    os._exit(0 if ok else 1)
+gate.set()
+_, status = os.waitpid(pid, 0)
+assert os.WEXITSTATUS(status) == 0, "child"
+assert up.wait(30) is None and up.state == "done"
+print("ok")
+"""
+
+
 def test_build_pending_at_fork_ends_quietly_in_the_child(monkeypatch):
+    # in a fresh interpreter: the test process may have imported multithreaded libraries
+    # (JAX) that make a fork of itself unsafe
     monkeypatch.delenv("TAYLORJIT_TIERING", raising=False)
-    gate = __import__("threading").Event()
-    up = _tiering.submit(("fork-test", time.time_ns()), lambda: gate.wait(30) and None, "a test")
-    pid = os.fork()
-    if pid == 0:                        # the child: the build is over, no warning
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            ok = up.claim() == (None, None) and up.wait(1) is None
-        os._exit(0 if ok else 1)
-    gate.set()
-    _, status = os.waitpid(pid, 0)
-    assert os.WEXITSTATUS(status) == 0
-    assert up.wait(30) is None and up.state == "done"
+    env = _env()
+    env.pop("TAYLORJIT_TIERING", None)
+    out = subprocess.run([sys.executable, "-c", _FORK_CHILD], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
 # ----------------------------------------------------------------------------- plain loops
