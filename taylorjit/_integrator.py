@@ -239,11 +239,11 @@ class TaylorAdaptive(VariationalMixin):
         t0 = check_time(time)
         res, live = pw.resolve_at(t0, x, p)
         pw.set_piece(res, live)
-        guard_events = [Event(g, terminal=True, callback=self._on_guard) for g in pw.guards]
+        guard_events = [Event(g, terminal=True, callback=_guard_callback) for g in pw.guards]
         self._pw = pw
         return res, list(events) + guard_events, list(ev_exprs) + list(pw.guards)
 
-    def _on_guard(self, ta, d_sgn):
+    def _on_guard(self, d_sgn):
         """A guard changed sign: take the branches of the new sides (a kernel swap at
         this step boundary), or stop on a sliding mode."""
         pw = self._pw
@@ -834,6 +834,12 @@ class TaylorAdaptive(VariationalMixin):
             want[: self._tc.shape[0]] = self._tc
             self._tc = want
         self._bind_jet()
+
+
+def _guard_callback(ta, d_sgn):
+    """The callback of a select guard's terminal event (a function, not a bound method:
+    copies of the integrator share their events)."""
+    return ta._on_guard(d_sgn)
 
 
 def check_grid(g, t_now):

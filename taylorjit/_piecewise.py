@@ -126,6 +126,13 @@ class PiecewiseODE:
     def env(self, state):
         return {id(v): float(x) for v, x in zip(self.svars, state)}
 
+    def __getstate__(self):
+        # background builds belong to this process (copies and pickles drop them)
+        state = dict(self.__dict__)
+        state["kernels"] = {k: v[:4] + (None,) for k, v in self.kernels.items()}
+        state["_lie"] = {}
+        return state
+
     def resolve_at(self, t, state, pars, forced=None):
         """(resolved rhs, live guards [(g, side)]) at the point."""
         ctx = GuardContext(self.env(state), pars, t, forced)

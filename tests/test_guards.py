@@ -260,3 +260,28 @@ def test_select_refused_where_unsupported():
         tj.TaylorAdaptive(tj.var_ode_sys(sys, order=1), [1.0])
     with pytest.raises(TracingError, match="select"):
         tj.TaylorAdaptiveBatch(sys, np.ones((1, 2)))
+
+
+def test_select_integrators_copy_pickle_and_ensembles():
+    import copy
+    import pickle
+
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.81 * x / abs(x))]
+    ta = tj.TaylorAdaptive(sys_, [1.0, 0.0])
+    ta.propagate_until(1.0)                  # past a switch: the x < 0 branch
+    tb, tc = copy.copy(ta), pickle.loads(pickle.dumps(ta))
+    for t in (ta, tb, tc):
+        t.propagate_until(10.0)
+    assert np.array_equal(ta.state, tb.state) and np.array_equal(ta.state, tc.state)
+
+    def gen(t, i):
+        t.state[:] = [1.0 + 0.1 * i, 0.0]
+        return t
+
+    tmpl = tj.TaylorAdaptive(sys_, [1.0, 0.0])
+    res = tj.ensemble_propagate_until(tmpl, 5.0, n_iter=3, gen=gen)
+    for i, m in enumerate(res):
+        ref = tj.TaylorAdaptive(sys_, [1.0 + 0.1 * i, 0.0])
+        ref.propagate_until(5.0)
+        assert np.array_equal(m[0].state, ref.state)
