@@ -423,9 +423,12 @@ class TaylorAdaptive(VariationalMixin):
             key = id(self)
             _PROPAGATING.add(key)
             try:
-                self._handle_events(oc)
+                handled = self._handle_events(oc)
             finally:
                 _PROPAGATING.discard(key)
+            if (oc == S.OC_EVENT and self._pw is not None and handled != S.OC_EVENT
+                    and self._last_event >= self._pw.n_user):
+                return StepResult(Outcome.success, h)     # a select branch switched: a step
             if oc == S.OC_EVENT:
                 # as heyoka: the step reports the terminal event whatever its callback
                 # returned (True only lets propagate_* go on)

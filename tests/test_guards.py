@@ -285,3 +285,15 @@ def test_select_integrators_copy_pickle_and_ensembles():
         ref = tj.TaylorAdaptive(sys_, [1.0 + 0.1 * i, 0.0])
         ref.propagate_until(5.0)
         assert np.array_equal(m[0].state, ref.state)
+
+
+def test_select_steps_report_success_across_switches():
+    x, v = tj.make_vars("x", "v")
+    ta = tj.TaylorAdaptive([(x, v), (v, tj.select(tj.time < 0.5, 1.0, -1.0))], [0.0, 0.0])
+    outcomes = [ta.step(max_delta_t=0.3).outcome for _ in range(4)]
+    # steps clamped by max_delta_t report time_limit (heyoka); the switch at 0.5 ends the
+    # second step there, and it is an ordinary step, not an event
+    tl, ok = tj.Outcome.time_limit, tj.Outcome.success
+    assert outcomes == [tl, ok, tl, tl]
+    assert ta.time == pytest.approx(1.1, abs=1e-15)
+    assert ta.state[1] == pytest.approx(0.5 - 0.6, abs=1e-15)
