@@ -259,20 +259,19 @@ def load_module(path: Path, modname: str, namespace: dict):
 def _check_compiled(mod, modname: str) -> None:
     """Raise ImportError if a numba function defined in ``mod`` was compiled for
     another module (its code came from another module's cache entry)."""
+    from ._numba_compat import compiled_module_names
+
     for v in list(vars(mod).values()):
         if getattr(getattr(v, "py_func", None), "__module__", None) != modname:
             continue
-        for cres in getattr(v, "overloads", {}).values():
-            fndesc = getattr(cres, "fndesc", None)
-            if fndesc is not None and fndesc.modname != modname:
-                raise ImportError(f"numba's cache entry of {modname} holds the code of "
-                                  f"{fndesc.modname}")
+        for other in compiled_module_names(v):
+            if other != modname:
+                raise ImportError(f"numba's cache entry of {modname} holds the code of {other}")
 
 
 def _numba_files(path: Path):
     """numba's cache files of the module at ``path`` (beside it, or under
     ``$NUMBA_CACHE_DIR``)."""
-    yield from (path.parent / "__pycache__").glob(f"{path.stem}.*")
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    if env:
-        yield from Path(env).rglob(f"{path.stem}.*")
+    from ._numba_compat import numba_cache_files
+
+    return numba_cache_files(path)

@@ -43,7 +43,7 @@ import threading
 
 import numpy as np
 
-from . import _cache
+from . import _cache, _numba_compat as _nc
 from ._decompose import Decomposition
 from ._registry import OPS, no_refcount_opts, registry_hash
 
@@ -101,8 +101,7 @@ def jet_from_addr():
     call.  The caller keeps the kernel alive while the address is in use."""
     if _JET_FROM_ADDR:
         return _JET_FROM_ADDR[0]
-    from llvmlite import ir
-    from numba.core import cgutils, types
+    from numba import types
     from numba.extending import intrinsic
 
     jt = JET_TYPE()
@@ -113,12 +112,7 @@ def jet_from_addr():
             return None
 
         def codegen(context, builder, signature, args):
-            vp = context.get_value_type(types.voidptr)
-            f = cgutils.create_struct_proxy(jt)(context, builder)
-            f.c_addr = builder.inttoptr(args[0], vp)
-            f.py_addr = ir.Constant(vp, None)
-            f.jit_addr = ir.Constant(vp, None)      # null: call through c_addr
-            return f._getvalue()
+            return _nc.fc_from_c_address(context, builder, jt, args[0])
 
         return jt(addr), codegen
 
@@ -141,7 +135,7 @@ def call_light():
     if _CALL_LIGHT:
         return _CALL_LIGHT[0]
     from llvmlite import ir
-    from numba.core import cgutils, types
+    from numba import types
     from numba.extending import intrinsic
 
     jt = JET_TYPE()
@@ -152,12 +146,12 @@ def call_light():
             return None
 
         def codegen(context, builder, signature, args):
-            f = cgutils.create_struct_proxy(jt)(context, builder, value=args[0])
+            c_addr = _nc.fc_c_address(context, builder, jt, args[0])
             d = ir.DoubleType()
             fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), d.as_pointer(), d])
-            fn = builder.bitcast(f.c_addr, fnty.as_pointer())
-            tcd = context.make_array(signature.args[1])(context, builder, args[1]).data
-            pd = context.make_array(signature.args[2])(context, builder, args[2]).data
+            fn = builder.bitcast(c_addr, fnty.as_pointer())
+            tcd = _nc.array_data(context, builder, signature.args[1], args[1])
+            pd = _nc.array_data(context, builder, signature.args[2], args[2])
             builder.call(fn, [builder.bitcast(tcd, d.as_pointer()),
                               builder.bitcast(pd, d.as_pointer()), args[3]])
             return context.get_dummy_value()
@@ -180,7 +174,7 @@ def call_step():
     if _CALL_STEP:
         return _CALL_STEP[0]
     from llvmlite import ir
-    from numba.core import cgutils, types
+    from numba import types
     from numba.extending import intrinsic
 
     jt = JET_TYPE()
@@ -191,15 +185,15 @@ def call_step():
             return None
 
         def codegen(context, builder, signature, args):
-            f = cgutils.create_struct_proxy(jt)(context, builder, value=args[0])
+            c_addr = _nc.fc_c_address(context, builder, jt, args[0])
             d = ir.DoubleType()
             dp = d.as_pointer()
             fnty = ir.FunctionType(d, [dp, dp, d, dp, dp, d, d, d, d])
-            fn = builder.bitcast(f.c_addr, fnty.as_pointer())
+            fn = builder.bitcast(c_addr, fnty.as_pointer())
 
             def data(k):
-                arr = context.make_array(signature.args[k])(context, builder, args[k])
-                return builder.bitcast(arr.data, dp)
+                return builder.bitcast(_nc.array_data(context, builder, signature.args[k], args[k]),
+                                       dp)
 
             return builder.call(fn, [data(1), data(2), args[3], data(4), data(5)] + list(args[6:]))
 
@@ -222,7 +216,7 @@ def call_group():
     if _CALL_GROUP:
         return _CALL_GROUP[0]
     from llvmlite import ir
-    from numba.core import types
+    from numba import types
     from numba.extending import intrinsic
 
     @intrinsic
@@ -235,14 +229,14 @@ def call_group():
             fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), i64, i64.as_pointer(), i64,
                                                    d.as_pointer(), d.as_pointer(), d])
             fn = builder.inttoptr(args[0], fnty.as_pointer())
-            arr = [context.make_array(signature.args[i])(context, builder, args[i])
-                   for i in (1, 4, 7, 8)]
-            tcd = builder.gep(builder.bitcast(arr[0].data, d.as_pointer()), [args[2]])
-            pstride = builder.extract_value(arr[1].strides, 0)
-            rows = builder.gep(builder.bitcast(arr[1].data, ir.IntType(8).as_pointer()),
+            data = [_nc.array_data(context, builder, signature.args[i], args[i])
+                    for i in (1, 4, 7, 8)]
+            tcd = builder.gep(builder.bitcast(data[0], d.as_pointer()), [args[2]])
+            pstride = _nc.array_stride(context, builder, signature.args[4], args[4], 0)
+            rows = builder.gep(builder.bitcast(data[1], ir.IntType(8).as_pointer()),
                                [builder.mul(args[5], pstride)])
-            cv = builder.gep(builder.bitcast(arr[2].data, d.as_pointer()), [args[5]])
-            pd = builder.bitcast(arr[3].data, d.as_pointer())
+            cv = builder.gep(builder.bitcast(data[2], d.as_pointer()), [args[5]])
+            pd = builder.bitcast(data[3], d.as_pointer())
             builder.call(fn, [tcd, args[3], builder.bitcast(rows, i64.as_pointer()), args[6], cv,
                               pd, args[9]])
             return context.get_dummy_value()
@@ -269,16 +263,12 @@ def _jetref_class():
     """
     if _JETREF_CLS:
         return _JETREF_CLS[0]
-    from numba.core.types.function_type import WrapperAddressProtocol
-    from numba.core.typing.typeof import typeof_impl
-    from numba.experimental.function_type import _get_wrapper_address
-
-    class JetRef(WrapperAddressProtocol):
+    class JetRef(_nc.wrapper_address_protocol()):
         __slots__ = ("dispatcher", "_addr")
 
         def __init__(self, dispatcher):
             self.dispatcher = dispatcher
-            self._addr = _get_wrapper_address(dispatcher, JET_SIG())
+            self._addr = _nc.wrapper_address(dispatcher, JET_SIG())
 
         def __wrapper_address__(self):
             return self._addr
@@ -289,12 +279,7 @@ def _jetref_class():
         def __call__(self, *args):
             return self.dispatcher(*args)
 
-    jet_type = JET_TYPE()
-
-    @typeof_impl.register(JetRef)
-    def _typeof_jetref(val, c):
-        return jet_type
-
+    _nc.register_typeof(JetRef, JET_TYPE())
     _JETREF_CLS.append(JetRef)
     return JetRef
 
@@ -443,7 +428,7 @@ def _levels(tab, n_slots):
                       nogil=True)(_levels_py)
             # the compiled overload's own entry point: no type dispatch per call
             # (a dispatcher's first call in a process costs ~0.2 s)
-            _LEVELS.append(fn.overloads[fn.signatures[0]].entry_point)
+            _LEVELS.append(_nc.entry_point(fn))
     return _LEVELS[0](np.ascontiguousarray(tab), nin, nout, int_in, int(n_slots))
 
 
@@ -624,13 +609,7 @@ def vm_jet():
 def numba_cached(src_dir, stem: str) -> bool:
     """Whether numba's cache holds compiled code of the module ``src_dir/stem.py``
     (in ``__pycache__`` beside it, or under ``$NUMBA_CACHE_DIR``)."""
-    import os
-    from pathlib import Path
-
-    if any((Path(src_dir) / "__pycache__").glob(f"{stem}.*.nbi")):
-        return True
-    env = os.environ.get("NUMBA_CACHE_DIR")
-    return bool(env) and any(Path(env).rglob(f"{stem}.*.nbi"))
+    return _nc.has_numba_cache(src_dir, stem)
 
 
 def _spec_name(d: Decomposition, ode: bool) -> str:

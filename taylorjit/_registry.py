@@ -26,6 +26,10 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Callable
 
+# the numba options that switch off reference counting live at the numba boundary (with the
+# version check, which therefore runs as soon as the registry is imported)
+from ._numba_compat import no_refcount_opts
+
 __all__ = ["Op", "Function", "OPS", "FUNCTIONS", "NUMPY_UFUNCS", "kernel_op", "register_function",
            "registry_hash", "no_refcount_opts"]
 
@@ -87,26 +91,6 @@ class Op:
     def call_args(self, outs, ins, c_expr, pars="pars", t="t"):
         """Argument list (as source text) of a call ``py(tc, k, ...)``."""
         return ", ".join(map(str, self.args("tc", "k", outs, ins, c_expr, pars, t)))
-
-
-_NRT_OPTS = []
-
-
-def no_refcount_opts() -> dict:
-    """numba options that switch off its runtime's reference counting, for code
-    that never allocates (kernels, jets): numba fails to prune the counting of
-    the 1-D row views that kernels take of ``tc`` when they sit in branches, and
-    calls into its runtime twice per view (measured: a 14-operation jet ran 3.2x
-    faster without it, with bit-identical results).  The option is private to
-    numba; if a numba version rejects it, nothing is switched off."""
-    if not _NRT_OPTS:
-        try:
-            from numba.core.cpu import CPUTargetOptions
-
-            _NRT_OPTS.append({"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {})
-        except ImportError:  # pragma: no cover - depends on numba's version
-            _NRT_OPTS.append({})
-    return dict(_NRT_OPTS[0])
 
 
 def kernel_op(name, n_out=1, n_in=1, has_c=False, uses_pars=False, uses_t=False, int_in=False):

@@ -48,6 +48,7 @@ from numba.extending import intrinsic
 from ._events import E_NEEDPY, E_NLOG, E_TERM, EV_TYPE, EVB_TYPE, detect_events, lane_bundle
 from ._funcs._common import fma
 from ._kernel import JET_TYPE, call_light, call_step, jet_from_addr
+from ._numba_compat import entry_point as _entry_point
 from ._registry import no_refcount_opts
 
 __all__ = ["OC_SUCCESS", "OC_TIME_LIMIT", "OC_STEP_LIMIT", "OC_ERR_NF", "OC_CONTINUE",
@@ -622,8 +623,7 @@ def __getattr__(name):
             sig = _sigs()[_ENTRIES.index(base)]
             fn = njit(sig, **_OPTS)(globals()["_" + base])
             globals()[base] = fn
-            cres = fn.overloads.get(fn.signatures[0]) if fn.signatures else None
-            globals()[base + "_direct"] = getattr(cres, "entry_point", None) or fn
+            globals()[base + "_direct"] = _entry_point(fn)
     return globals()[name]
 
 

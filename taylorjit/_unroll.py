@@ -54,6 +54,7 @@ import struct
 import threading
 import types
 
+from . import _numba_compat as _nc
 from ._decompose import Decomposition
 from ._registry import OPS
 
@@ -521,15 +522,12 @@ def _flush_vm(p, st, rows):
 
 # --------------------------------------------------------------------------- LLVM IR
 def _ir_types():
+    """``(ir, f64, i64, ptr, a1, a2)``: llvmlite's ``ir`` module, its double, int64 and
+    pointer types, and numba's 1-D and 2-D array structs (the jet's C ABI)."""
     import llvmlite.ir as ir
 
     f64, i64, ptr = ir.DoubleType(), ir.IntType(64), ir.PointerType()
-
-    def arr(nd):
-        return ir.LiteralStructType([ptr, ptr, i64, i64, ptr, ir.ArrayType(i64, nd),
-                                     ir.ArrayType(i64, nd)])
-
-    return ir, f64, i64, ptr, arr(1), arr(2)
+    return ir, f64, i64, ptr, _nc.array_struct_type(ir, 1), _nc.array_struct_type(ir, 2)
 
 
 def _const_array(ir, mod, name, elt, values):
@@ -543,18 +541,7 @@ def _const_array(ir, mod, name, elt, values):
 
 def _array_struct(ir, i64, a_ty, data, shape):
     """A numba array struct (no meminfo: the VM never touches it) over constant data."""
-    nd = len(shape)
-    strides, s = [], 8
-    for n in reversed(shape):
-        strides.insert(0, s)
-        s *= n
-    nitems = 1
-    for n in shape:
-        nitems *= n
-    null = ir.Constant(a_ty.elements[0], None)
-    return ir.Constant(a_ty, [null, null, ir.Constant(i64, nitems), ir.Constant(i64, 8), data,
-                              ir.Constant(ir.ArrayType(i64, nd), shape),
-                              ir.Constant(ir.ArrayType(i64, nd), strides)])
+    return _nc.array_struct_constant(ir, a_ty, data, shape)
 
 
 def emit_scalar(ir, b, nd, get, addr, t, pdata, libm):
@@ -669,7 +656,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     ir, f64, i64, ptr, a1, a2 = _ir_types()
     keep = set(range(n_slots)) if keep is None else set(keep)
     mod = ir.Module(name=name)
-    fnty = ir.FunctionType(ptr, [a2, i64, a1, f64, i64, a2, a1])
+    ret = _nc.cfunc_void_return_type(ir)     # numba's C ABI of a function returning nothing
+    fnty = ir.FunctionType(ret, [a2, i64, a1, f64, i64, a2, a1])
     vm_p = ir.PointerType(fnty)
     vm_g = ir.GlobalVariable(mod, ptr, name + "_vm")
     vm_g.initializer = ir.Constant(ptr, None)
@@ -945,8 +933,8 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     fast = fn.append_basic_block("fast")
     slow = fn.append_basic_block("slow")
     b = ir.IRBuilder(entry)
-    sh0 = b.extract_value(tc_a, [5, 0])
-    sh1 = b.extract_value(tc_a, [5, 1])
+    sh0 = b.extract_value(tc_a, [_nc.ARRAY_SHAPE, 0])
+    sh1 = b.extract_value(tc_a, [_nc.ARRAY_SHAPE, 1])
     ok = b.and_(b.icmp_signed("==", order_a, ir.Constant(i64, order)),
                 b.icmp_signed("==", full_a, ir.Constant(i64, int(bool(full)))))
     ok = b.and_(ok, b.icmp_signed(">=", sh0, ir.Constant(i64, n_slots)))
@@ -954,12 +942,12 @@ def build_ir(p: _Prog, name: str, n_slots: int, order: int, full: int, keep=None
     b.cbranch(ok, fast, slow)
     b = ir.IRBuilder(slow)
     b.call(b.load(vm_g, typ=vm_p), list(fn.args))
-    b.ret(ir.Constant(ptr, None))
+    b.ret(ir.Constant(ret, None))
     b = ir.IRBuilder(fast)
-    data, pdata = b.extract_value(tc_a, 4), b.extract_value(pars_a, 4)
+    data, pdata = b.extract_value(tc_a, _nc.ARRAY_DATA), b.extract_value(pars_a, _nc.ARRAY_DATA)
     for f, light in chunk_fns:
         b.call(f, [data, pdata, t_a] if light else list(fn.args))
-    b.ret(ir.Constant(ptr, None))
+    b.ret(ir.Constant(ret, None))
     if all(light for _, light in chunk_fns):
         # the light entry (taylorjit._kernel.call_light): pointers in registers, no checks
         fl = ir.Function(mod, light_ty, name=name + "_light")
@@ -1127,10 +1115,7 @@ def _target_machine(fresh=False, opt=None):
     import llvmlite.binding as llb
 
     if not _ENGINE or fresh:
-        # numba's codegen initialises LLVM's native target
-        from numba.core.registry import cpu_target
-
-        cpu_target.target_context.codegen()
+        _nc.init_native_target()
         cpu, feats = llb.get_host_cpu_name(), llb.get_host_cpu_features().flatten()
         tm = llb.Target.from_default_triple().create_target_machine(
             cpu=cpu, features=feats, opt=CODEGEN_OPT if opt is None else opt, jit=True)
@@ -1181,7 +1166,6 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
     defaults to ``name``.  Used by every LLVM kernel (unrolled jets and the
     front ends' kernels in taylorjit._vcfunc, _vjet, _cjet)."""
     import llvmlite.binding as llb
-    from numba.core.compiler_lock import global_compiler_lock
 
     from . import _cache
 
@@ -1209,7 +1193,7 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
         if not quick:
             _cache.write_blob(f"{name}.o", obj)
     # numba's lock: the engine is made in LLVM's global context, shared with numba
-    with _lock, global_compiler_lock:
+    with _lock, _nc.compiler_lock():
         ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
         ee.add_object_file(llb.ObjectFileRef.from_data(obj))
         ee.finalize_object()
