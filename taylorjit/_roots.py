@@ -163,6 +163,65 @@ def brent_poly(g, order, a, b, fa, fb):
 
 
 @njit(**_OPTS)
+def _no_reported_root(g, n, h, direction, acc):
+    """True when :func:`event_roots` provably reports no root on the step, so the
+    isolation can be skipped (the result is the same, bit for bit).
+
+    Every value that :func:`event_roots` decides on is a Horner evaluation, of ``g``
+    (:func:`poly_eval`) or of ``g'`` (:func:`poly_eval_d`), at a ``tau`` between 0
+    and ``h``: it reports a root only where such values of ``g`` vanish or change
+    sign, and keeps it only where the value of ``g'`` has the wanted sign.
+    Horner's rounding error at ``tau`` is at most ``gamma_2n sum |c_k| |tau|^k``
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., eq. 5.3),
+    with ``gamma_2n ~ n eps``.  An interval Horner evaluation over ``[0, h]``
+    (heyoka's fast exclusion check keeps the signs of the coefficients, unlike
+    the ``|g0| > sum |g_k| |h|^k`` test before it) encloses ``g`` on the step up
+    to the same error; if the enclosure stays farther than ``8 (n + 2) eps
+    sum |c_k| |h|^k`` (four times both errors) from zero, every evaluated value
+    has the sign of the enclosure:
+
+    * the enclosure of ``g`` excludes zero: no value of ``g`` vanishes or changes
+      sign, no root;
+    * ``direction != 0`` and the enclosure of ``g'`` lies on the unwanted side:
+      every root found would be dropped by its direction.
+
+    ``acc`` is ``sum_{k>=1} |g_k| |h|^k`` (the quick exclusion's sum)."""
+    lo_ = g[n]
+    hi_ = g[n]
+    for k in range(n - 1, -1, -1):
+        a = lo_ * h
+        b = hi_ * h
+        if a > b:
+            a, b = b, a
+        # [lo_, hi_] * [min(0, h), max(0, h)] = hull(0, lo_ h, hi_ h)
+        lo_ = min(a, 0.0) + g[k]
+        hi_ = max(b, 0.0) + g[k]
+    marg = 8.0 * (n + 2) * EPS * (acc + abs(g[0]))
+    if lo_ > marg or hi_ < -marg:
+        return True
+    if direction == 0 or n < 1:
+        return False
+    ah = abs(h)
+    c = n * g[n]            # poly_eval_d's coefficients k * g[k], the same roundings
+    lo_ = c
+    hi_ = c
+    dacc = abs(c)
+    for k in range(n - 1, 0, -1):
+        c = k * g[k]
+        a = lo_ * h
+        b = hi_ * h
+        if a > b:
+            a, b = b, a
+        lo_ = min(a, 0.0) + c
+        hi_ = max(b, 0.0) + c
+        dacc = dacc * ah + abs(c)
+    marg = 8.0 * (n + 2) * EPS * dacc
+    if direction > 0:
+        return hi_ < -marg      # g decreases on the whole step: no upward crossing
+    return lo_ > marg           # g increases on the whole step: no downward crossing
+
+
+@njit(**_OPTS)
 def _shift1(a, ws, n):
     """In place: coefficients of ``a(x + 1)``, ``b_k = sum_{j>=k} C(j, k) a_j``.
 
@@ -285,6 +344,10 @@ def event_roots(g, order, h, direction, cd_rem, ws, iv, out):
     lo = cd_rem           # |tau| >= lo
     hi = ah               # |tau| < hi
     if lo >= hi:
+        return 0
+    # 1b. sharper exclusions (see _no_reported_root): an interval enclosure of g
+    # over the step without zero, or of g' entirely of the unwanted direction
+    if _no_reported_root(g, n, h, direction, acc):
         return 0
     lb_off = lo / ah
     n_out = 0
