@@ -33,11 +33,14 @@ from ._plainloop import (B_BUDGET, B_CAP, B_CT, B_CTC, B_GOUT, B_GRID, B_INIT, B
                          B_MAXSTEPS, B_NGRID, B_TEND, B_WANTC, B_WANTGRID, dense, new_block,
                          plain_loop, single_step)
 
+_EV_LANE = (1, 6, 7, 8)   # the per-lane arrays of an EventBundleBatch (cooldowns, log, words)
+
 __all__ = ["TaylorAdaptiveBatch", "BatchResult", "BatchContinuousOutput"]
 
 _PROGRESS_ROUNDS = 2000
 _INF_DT = math.inf
 _TIER_ROUNDS = 500       # rounds per compiled call while a faster kernel is being built
+_STOPPED = -2            # status of a lane that another lane stopped (stop_all_lanes)
 
 
 class TaylorAdaptiveBatch(VariationalMixin):
@@ -59,6 +62,19 @@ class TaylorAdaptiveBatch(VariationalMixin):
         (non-terminal).  Non-terminal events without a callback are recorded
         in ``event_log[lane]``.
 
+        Each lane stops at its own terminal event (or time limit, or failure) and
+        the other lanes go on to their final times.
+    stop_all_lanes : bool, optional
+        heyoka's batch semantics instead: a lane that stops on a terminal event
+        (no callback, or a callback returning False) or fails with a non-finite
+        state stops every other lane of ``propagate_*`` after the same step.  The
+        lanes step in lockstep (one step per lane per round, each lane with its own
+        step size), so a lane stopped this way has taken as many steps as the lane
+        that stopped the batch, and its outcome is ``Outcome.success`` (as heyoka's);
+        lanes that had already reached their final time keep ``time_limit``.  Also
+        the attribute :attr:`stop_all_lanes`.  Every lane's result is still the
+        scalar integration's, step for step, up to where it stopped.
+
     Examples
     --------
     >>> import numpy as np, taylorjit as tj
@@ -69,15 +85,26 @@ class TaylorAdaptiveBatch(VariationalMixin):
     >>> res = tb.propagate_until(10.0)
     >>> [oc.name for oc in res.outcome], tb.time.tolist()
     (['time_limit', 'time_limit'], [10.0, 10.0])
+
+    With ``stop_all_lanes=True`` the first lane to reach ``x = 0`` stops both:
+
+    >>> tb = tj.TaylorAdaptiveBatch([(x, v), (v, -x)], [[-0.1, -1.0], [1.0, -1.0]],
+    ...                             t_events=[tj.t_event(x)], stop_all_lanes=True)
+    >>> res = tb.propagate_until(10.0)
+    >>> [oc.name for oc in res.outcome], res.event_index, res.n_steps.tolist()
+    (['event', 'success'], [0, None], [1, 1])
     """
+
+    _stop_all = False       # (objects built without __init__: the ensemble's batch groups)
 
     def __init__(self, sys, states=None, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, compact_mode=None, t_events=None,
-                 nt_events=None, state=None, _extra=()):
+                 nt_events=None, state=None, stop_all_lanes=False, _extra=()):
         if (states is None) == (state is None):
             raise TypeError("pass the initial states once: TaylorAdaptiveBatch(sys, states) "
                             "(or heyoka's keyword state=)")
         states = state if states is None else states
+        self.stop_all_lanes = stop_all_lanes
         compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
         states = self._init_variational(sys, states, pars, time)
         svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
@@ -137,6 +164,18 @@ class TaylorAdaptiveBatch(VariationalMixin):
     def pars(self):
         """Parameters, shape ``(n_pars, batch)`` (a writable view)."""
         return self._pa.T
+
+    @property
+    def stop_all_lanes(self):
+        """Whether a lane's stopping terminal event or failure stops every lane of
+        ``propagate_*`` (heyoka's batch semantics; see the class documentation)."""
+        return self._stop_all
+
+    @stop_all_lanes.setter
+    def stop_all_lanes(self, value):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"stop_all_lanes must be True or False, got {value!r}")
+        self._stop_all = bool(value)
 
     @property
     def time(self):
@@ -472,6 +511,88 @@ class TaylorAdaptiveBatch(VariationalMixin):
             codes.append(code)
         return codes
 
+    # ------------------------------------------------------------------ stop_all_lanes
+    # heyoka's batch stops every lane when one fails: the lanes here run in lockstep (the
+    # compiled batch loop: one step per lane per round) or one after the other (plain and
+    # SIMD paths), so a failure is found after the other lanes went on.  The per-lane
+    # arrays are kept at the start of each compiled call; when a lane failed and others
+    # took steps after its failing round, the call is made again from there with every
+    # lane's step limit at that round (the lanes are independent, so each redoes the same
+    # steps bit for bit).  No Python callback runs within a compiled call (lanes that need
+    # one end it), so nothing of the user's runs twice.
+    def _snapshot(self, status=None):
+        ev = self._events.arrays if self._events.n_events else None
+        return (self._st.copy(), self._tm.copy(), self._fw.copy(), self._iw.copy(),
+                None if status is None else status.copy(),
+                None if ev is None else [ev[i].copy() for i in _EV_LANE])
+
+    def _restore(self, snap):
+        st, tm, fw, iw, _, ev = snap
+        self._st[:] = st
+        self._tm[:] = tm
+        self._fw[:] = fw
+        self._iw[:] = iw
+        if ev is not None:
+            for i, a in zip(_EV_LANE, ev):
+                self._events.arrays[i][:] = a
+
+    def _overshoot(self, snap, status):
+        """The round (counted from the snapshot) in which a lane first failed, if another
+        lane took a step after it; else 0."""
+        start = snap[4]
+        active = np.ones(self._batch, bool) if start is None else start == S.OC_CONTINUE
+        failed = active & (np.asarray(status) == S.OC_ERR_NF)
+        if not failed.any():
+            return 0
+        # the steps of this call (the plain / SIMD paths count from 0), and a failed one
+        rounds = self._iw[:, S.I_NSTEPS] - (0 if start is None else snap[3][:, S.I_NSTEPS])
+        rounds = rounds + failed
+        r = int(rounds[failed].min())
+        return r if np.any(rounds[active] > r) else 0
+
+    def _rerun_cut(self, snap, r, tlim, grid, max_delta_t, max_steps, c_output):
+        """The plain / SIMD propagation again from ``snap``, every lane stopped after
+        ``r`` steps (its ``step_limit`` then reads ``success``, as heyoka's)."""
+        self._restore(snap)
+        user = check_max_steps(max_steps)
+        cap = r if user == 0 else min(user, r)
+        res = self._run(tlim, grid, max_delta_t=max_delta_t, max_steps=cap, callback=None,
+                        progress=False, c_output=c_output)
+        if user == 0 or r < user:
+            res.outcome = [Outcome.success if o is Outcome.step_limit else o
+                           for o in res.outcome]
+        return res
+
+    def _redo_cut(self, snap, r, k, t_lim, grid, gout, ctc, ct, status, max_steps):
+        """The compiled batch call again from ``snap`` (see :meth:`_overshoot`), every
+        lane that was running stopped after ``r`` rounds.  Returns the (grown)
+        continuous-output buffers."""
+        iw, b = self._iw, self._batch
+        self._restore(snap)
+        status[:] = snap[4]
+        active = status == S.OC_CONTINUE
+        user = max_steps
+        cap = iw[:, S.I_NSTEPS] + r
+        if user:
+            cap = np.minimum(cap, user)
+        iw[active, S.I_MAXSTEPS] = cap[active]
+        while True:
+            left = S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, self._fw,
+                                     self._hrows, self._st, self._pa, self._tm, t_lim, grid,
+                                     gout, ctc, ct, self._xnew, status, 0, self._events.arrays)
+            if left != -1:
+                break
+            n2 = 2 * ctc.shape[1]
+            ctc = np.concatenate([ctc, np.zeros_like(ctc)], axis=1)
+            ct = np.concatenate([ct, np.zeros((b, n2 + 1 - ct.shape[1], 2))], axis=1)
+        iw[:, S.I_MAXSTEPS] = user
+        for j in np.flatnonzero(active):
+            if status[j] == S.OC_STEP_LIMIT and (not user or cap[j] < user):
+                status[j] = _STOPPED
+            if grid.shape[1]:
+                gout[j, iw[j, S.I_GIDX]:] = np.nan     # points the first call went past
+        return ctc, ct
+
     def _tier_check(self):
         """Take the background-built kernel if it is ready (at a step boundary of
         every lane; batch tables have the same shape for every kind).  Returns
@@ -507,6 +628,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
         if callback is not None and hasattr(callback, "pre_hook"):
             callback.pre_hook(self)     # heyoka's step callbacks: before the propagation
         if callback is None and not progress and self._plain_ok():
+            snap = self._snapshot() if self._stop_all else None
             cout = None
             if c_output:            # per lane: (coefficients of each step, step boundaries)
                 cout = []
@@ -534,6 +656,11 @@ class TaylorAdaptiveBatch(VariationalMixin):
                         codes = self._run_plain(tl, max_dt, max_steps, grid, gout, cout)
                 finally:
                     _PROPAGATING.discard(key)
+            if snap is not None and S.OC_ERR_NF in codes:
+                cap = self._overshoot(snap, np.array(codes))
+                if cap:     # lanes went on past the failure: again, every lane cut there
+                    return self._rerun_cut(snap, cap, tlim, grid, max_delta_t, max_steps,
+                                           c_output)
             res = BatchResult([OUTCOMES[c] for c in codes], fw[:, S.F_MINH].copy(),
                               fw[:, S.F_MAXH].copy(), iw[:, S.I_NSTEPS].copy(),
                               None if grid is None else np.transpose(gout, (1, 2, 0)).copy())
@@ -582,8 +709,11 @@ class TaylorAdaptiveBatch(VariationalMixin):
         k = self._kernel
         key = id(self)
         _PROPAGATING.add(key)
+        snap = None             # stop_all_lanes: the lanes at the start of a compiled call
         try:
             while np.any(status == S.OC_CONTINUE):
+                if self._stop_all and snap is None:
+                    snap = self._snapshot(status)
                 # while a faster kernel is being built: come back between chunks to take it
                 left = S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
                                          self._st, self._pa, tm, t_lim, grid, gout, ctc, ct,
@@ -595,12 +725,20 @@ class TaylorAdaptiveBatch(VariationalMixin):
                     ctc = np.concatenate([ctc, np.zeros_like(ctc)], axis=1)
                     ct = np.concatenate([ct, np.zeros((b, cap + 1 - ct.shape[1], 2))], axis=1)
                     continue
+                if snap is not None:
+                    cut = self._overshoot(snap, status)
+                    if cut:     # lanes went on past a failure: the call again, cut there
+                        ctc, ct = self._redo_cut(snap, cut, k, t_lim, grid, gout, ctc, ct,
+                                                 status, max_steps)
+                    snap = None
                 if self._upgrade is not None and self._tier_check():
                     k = self._kernel
                 if self._events.n_events:
                     for j in range(b):
                         if status[j] != S.OC_CONTINUE and status[j] != -1:
                             status[j] = self._handle_events(j, int(status[j]))
+                if self._stop_all and np.any((status == S.OC_EVENT) | (status == S.OC_ERR_NF)):
+                    status[status == S.OC_CONTINUE] = _STOPPED     # heyoka: the batch stops
                 if bar is not None:
                     bar.n = float(np.min(np.abs(tm[:, 0] - t0)))
                     bar.refresh()
@@ -614,7 +752,7 @@ class TaylorAdaptiveBatch(VariationalMixin):
             if bar is not None:
                 bar.close()
         outcomes = [Outcome.cb_stop if s == -1 else Outcome.event if s == S.OC_EVENT
-                    else OUTCOMES[int(s)] for s in status]
+                    else Outcome.success if s == _STOPPED else OUTCOMES[int(s)] for s in status]
         res = BatchResult(outcomes, fw[:, S.F_MINH].copy(), fw[:, S.F_MAXH].copy(),
                           iw[:, S.I_NSTEPS].copy(), None if grid.shape[1] == 0 else
                           np.transpose(gout, (1, 2, 0)).copy())

@@ -92,3 +92,111 @@ def test_batch_views_errors_and_pickle():
         clone.propagate_until(10.0)
     tb.propagate_until(10.0)
     assert np.array_equal(clone.state, tb.state)
+
+
+# ------------------------------------------------------------------ stop_all_lanes
+def _osc():
+    x, v = tj.make_vars("x", "v")
+    return [(x, v), (v, -x)], x
+
+
+def _truncated_scalar(sys_, x0, t, n_steps, **kw):
+    """The scalar run of a lane's initial condition stopped after ``n_steps`` steps."""
+    ta = TaylorAdaptive(sys_, x0, **kw)
+    ta.propagate_until(t, max_steps=int(n_steps))
+    return ta
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_stop_all_lanes_terminal_event(compact):
+    """x'' = -x from (x0, 1): x = 0 first at t = atan2(-x0, 1) mod pi (closed form).
+    Default: each lane stops at its own crossing; stop_all_lanes: the first lane's
+    crossing stops the others after the same number of steps, with Outcome.success."""
+    sys_, x = _osc()
+    x0 = np.array([[-0.1, -1.0, 0.5, -2.0], [1.0, -1.0, 0.0, 0.3]])
+    t_cross = np.mod(np.arctan2(-x0[0], x0[1]), np.pi)      # x0 cos t + v0 sin t = 0
+    for stop_all in (False, True):
+        tb = TaylorAdaptiveBatch(sys_, x0, t_events=[tj.t_event(x)], compact=compact,
+                                 stop_all_lanes=stop_all)
+        assert tb.stop_all_lanes is stop_all
+        res = tb.propagate_until(10.0)
+        if not stop_all:
+            assert all(o is Outcome.event for o in res.outcome)
+            assert res.event_index == [0] * 4
+            assert np.allclose(tb.time, t_cross, rtol=0, atol=1e-14)
+            continue
+        first = int(np.argmin(t_cross))
+        assert [o.name for o in res.outcome] == ["event" if j == first else "success"
+                                                 for j in range(4)]
+        assert res.event_index == [0 if j == first else None for j in range(4)]
+        assert abs(tb.time[first] - t_cross[first]) < 1e-14
+        assert np.all(res.n_steps == res.n_steps[first])         # lockstep
+        assert np.all(tb.time[np.arange(4) != first] < t_cross[np.arange(4) != first])
+        for j in range(4):
+            if j != first:          # a stopped lane is the scalar run after as many steps
+                ta = _truncated_scalar(sys_, x0[:, j], 10.0, res.n_steps[j],
+                                       t_events=[tj.t_event(x)], compact=compact)
+                assert np.array_equal(ta.state, tb.state[:, j]) and ta.time == tb.time[j]
+        # the next call goes on from there
+        res = tb.propagate_until(10.0)
+        assert sum(o is Outcome.event for o in res.outcome) >= 1
+        assert all(o in (Outcome.event, Outcome.success) for o in res.outcome)
+
+
+def _blowup():
+    z, w, u = tj.make_vars("z", "w", "u")
+    # z' = z^3 blows up at t = 1 / (2 z0^2); (w, u) an oscillator
+    return [(z, z * z * z), (w, u), (u, -w)], w
+
+
+@pytest.mark.parametrize("kind", ["simd", "plain", "events", "grid", "c_output"])
+def test_stop_all_lanes_on_a_failing_lane(kind):
+    """The lane that blows up (z0 = 1: at t = 0.5) stops the others in the round of
+    its failed step (heyoka's batch semantics); without the option they go on."""
+    sys_, w = _blowup()
+    x0 = np.array([[0.01, 1.0, 1e-3, 0.005, 0.01], [1.0, 2.0, 3.0, 4.0, 0.1], [0.0] * 5])
+    kw = {"t_events": [tj.t_event(w - 100.0)]} if kind == "events" else {}
+    compact = kind == "events"
+    T = 2000.0
+    tb = TaylorAdaptiveBatch(sys_, x0, compact=compact, stop_all_lanes=True, **kw)
+    if kind == "plain":
+        tb._simd = False            # the lanes one by one through the scalar plain loop
+    if kind == "grid":
+        grid = np.linspace(0.0, T, 41)
+        res = tb.propagate_grid(grid)
+    else:
+        res = tb.propagate_until(T, c_output=kind == "c_output")
+    if kind == "simd":
+        from taylorjit import _simdbatch
+        assert isinstance(tb.__dict__.get("_simd"), _simdbatch.BatchKernel)
+    names = [o.name for o in res.outcome]
+    assert names == ["success", "err_nf_state", "success", "success", "success"]
+    nfail = res.n_steps[1]
+    assert np.all(np.delete(res.n_steps, 1) == nfail + 1)       # the failing round completed
+    assert abs(tb.time[1] - 0.5) < 1e-12 and np.all(np.delete(tb.time, 1) < T)
+    for j in range(5):
+        ta = TaylorAdaptive(sys_, x0[:, j], compact=compact, **kw)
+        r = ta.propagate_until(T, max_steps=int(res.n_steps[j]) + (j == 1))
+        assert r.outcome is (Outcome.err_nf_state if j == 1 else Outcome.step_limit)
+        assert np.array_equal(ta.state, tb.state[:, j]) and ta.time == tb.time[j]
+        if kind == "grid":      # points up to the stop, NaN after
+            ok = grid <= tb.time[j]
+            assert np.all(np.isfinite(res.states[ok, :, j]))
+            assert np.all(np.isnan(res.states[~ok, :, j]))
+            assert np.allclose(res.states[ok, 1, j], x0[1, j] * np.cos(grid[ok]), rtol=0,
+                               atol=1e-9)
+        if kind == "c_output" and j != 1:
+            assert res.c_output.lanes[j].tcs.shape[0] == res.n_steps[j]
+    # without the option the others reach the final time
+    tb = TaylorAdaptiveBatch(sys_, x0, compact=compact, **kw)
+    res = tb.propagate_until(T)
+    assert [o.name for o in res.outcome] == ["time_limit", "err_nf_state"] + ["time_limit"] * 3
+
+
+def test_stop_all_lanes_errors():
+    sys_, _ = _osc()
+    with pytest.raises(TypeError, match="stop_all_lanes must be True or False"):
+        TaylorAdaptiveBatch(sys_, np.ones((2, 2)), stop_all_lanes="yes")
+    tb = TaylorAdaptiveBatch(sys_, np.ones((2, 2)), compact=True)
+    tb.stop_all_lanes = True
+    assert pickle.loads(pickle.dumps(tb)).stop_all_lanes
