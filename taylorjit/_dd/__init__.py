@@ -1,0 +1,1 @@
+"""Double-double ("dd", ~106-bit significand) Taylor coefficients and integration."""

@@ -1,0 +1,198 @@
+"""Double-double ("dd") arithmetic: a value is the unevaluated sum ``hi + lo`` of two
+doubles with ``|lo| <= ulp(hi)/2``, a 107-bit significand (unit roundoff ``u^2``
+with ``u = 2^-53``).
+
+Error-free transformations (Knuth's two-sum, Dekker's fast two-sum, the exact
+product by a fused multiply-add) and the double-word algorithms analysed by
+Joldes, Muller & Popescu, "Tight and rigorous error bounds for basic building
+blocks of double-word arithmetic", ACM TOMS 44 (2017): relative errors
+``add`` <= 3u^2, ``add_d`` <= 2u^2, ``mul`` <= 4u^2, ``mul_d`` <= 2u^2,
+``div`` <= 15u^2, ``div_d`` <= 3u^2.
+
+Every function takes and returns plain doubles (a dd is two arguments, results
+are ``(hi, lo)`` tuples), so numba keeps them in registers.  The products use
+``llvm.fma`` (:func:`taylorjit._funcs._common.fma`: one rounding, exact
+``a*b - p``); no fastmath anywhere (the transformations rely on IEEE rounding).
+
+These are numba functions without ``cache=True``: they are compiled into the
+cached entry points of :mod:`taylorjit._dd._build`, whose cache key hashes this
+file (numba's own cache key would not see a change here).
+"""
+import math
+
+from numba import njit
+
+from .._funcs._common import fma
+
+_J = dict(nogil=True, error_model="numpy")
+
+
+@njit(**_J)
+def two_sum(a, b):
+    """``s + e = a + b`` exactly, ``s = fl(a + b)`` (Knuth)."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(**_J)
+def fast_two_sum(a, b):
+    """``s + e = a + b`` exactly when ``|a| >= |b|`` (or a == 0) (Dekker)."""
+    s = a + b
+    return s, b - (s - a)
+
+
+@njit(**_J)
+def two_prod(a, b):
+    """``p + e = a * b`` exactly (barring underflow), with one fma."""
+    p = a * b
+    return p, fma(a, b, -p)
+
+
+@njit(**_J)
+def renorm(h, l):
+    """A normalised dd from ``h + l`` (|l| no larger than ~|h|)."""
+    return fast_two_sum(h, l)
+
+
+@njit(**_J)
+def add(ah, al, bh, bl):
+    """dd + dd (Joldes et al. Algorithm 6, relative error <= 3u^2)."""
+    sh, sl = two_sum(ah, bh)
+    th, tl = two_sum(al, bl)
+    c = sl + th
+    vh, vl = fast_two_sum(sh, c)
+    w = tl + vl
+    return fast_two_sum(vh, w)
+
+
+@njit(**_J)
+def sub(ah, al, bh, bl):
+    return add(ah, al, -bh, -bl)
+
+
+@njit(**_J)
+def add_d(ah, al, b):
+    """dd + double (Algorithm 4, <= 2u^2)."""
+    sh, sl = two_sum(ah, b)
+    v = al + sl
+    return fast_two_sum(sh, v)
+
+
+@njit(**_J)
+def d_add_d(a, b):
+    """double + double as an exact dd."""
+    return two_sum(a, b)
+
+
+@njit(**_J)
+def mul(ah, al, bh, bl):
+    """dd * dd (Algorithm 12, <= 4u^2)."""
+    ch, cl1 = two_prod(ah, bh)
+    tl0 = al * bl
+    tl1 = fma(ah, bl, tl0)
+    cl2 = fma(al, bh, tl1)
+    return fast_two_sum(ch, cl1 + cl2)
+
+
+@njit(**_J)
+def mul_d(ah, al, b):
+    """dd * double (Algorithm 9, <= 2u^2)."""
+    ch, cl1 = two_prod(ah, b)
+    cl3 = fma(al, b, cl1)
+    return fast_two_sum(ch, cl3)
+
+
+@njit(**_J)
+def sqr(ah, al):
+    """dd squared."""
+    ch, cl1 = two_prod(ah, ah)
+    cl2 = fma(2.0 * ah, al, al * al)
+    return fast_two_sum(ch, cl1 + cl2)
+
+
+@njit(**_J)
+def div_d(ah, al, b):
+    """dd / double (Algorithm 15, <= 3u^2)."""
+    th = ah / b
+    ph, pl = two_prod(th, b)
+    dh = ah - ph
+    dt = dh - pl
+    d = dt + al
+    tl = d / b
+    return fast_two_sum(th, tl)
+
+
+@njit(**_J)
+def div(ah, al, bh, bl):
+    """dd / dd (Algorithm 17, <= 15u^2): one correction of the quotient of the heads."""
+    th = ah / bh
+    rh, rl = mul_d(bh, bl, th)
+    ph, pl = two_sum(ah, -rh)
+    dh = pl - rl
+    d = dh + al
+    d = ph + d
+    tl = d / bh
+    return fast_two_sum(th, tl)
+
+
+@njit(**_J)
+def d_div(a, bh, bl):
+    """double / dd."""
+    return div(a, 0.0, bh, bl)
+
+
+@njit(**_J)
+def sqrt(ah, al):
+    """Square root of a dd (one Newton correction of the double root; NaN for a < 0,
+    0 for 0, inf for inf)."""
+    if ah <= 0.0:
+        if ah == 0.0:
+            return 0.0, 0.0
+        return math.nan, math.nan
+    if ah == math.inf:
+        return math.inf, 0.0
+    s = math.sqrt(ah)
+    ph, pl = two_prod(s, s)
+    r = ((ah - ph) - pl) + al
+    return fast_two_sum(s, r / (2.0 * s))
+
+
+@njit(**_J)
+def ldexp(ah, al, n):
+    """(ah, al) * 2**n (exact unless the result over- or underflows)."""
+    return math.ldexp(ah, n), math.ldexp(al, n)
+
+
+@njit(**_J)
+def lt(ah, al, bh, bl):
+    return ah < bh or (ah == bh and al < bl)
+
+
+@njit(**_J)
+def le(ah, al, bh, bl):
+    return ah < bh or (ah == bh and al <= bl)
+
+
+@njit(**_J)
+def dd_abs(ah, al):
+    if ah < 0.0 or (ah == 0.0 and al < 0.0):
+        return -ah, -al
+    return ah, al
+
+
+@njit(**_J)
+def dd_round(ah, al):
+    """Nearest integer (as a dd; ties as math.floor(x + 0.5))."""
+    fh = math.floor(ah)
+    if fh == ah:                      # the head is an integer: round the tail
+        fl = math.floor(al + 0.5)
+        return fast_two_sum(fh, fl)
+    # |ah| < 2^52: lo only decides ties between ah's neighbours
+    r = math.floor(ah + 0.5)
+    d = (ah - r) + al                 # exact: ah - r is exact (Sterbenz), al tiny
+    if d >= 0.5:
+        r += 1.0
+    elif d < -0.5:
+        r -= 1.0
+    return r, 0.0
