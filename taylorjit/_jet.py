@@ -415,7 +415,7 @@ def _run(plan, P, D, order, pars):
 
 # ------------------------------------------------------------------ taylor_coefficients
 def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=None, time=None,
-                        kind=None):
+                        kind=None, precision=None):
     """Normalised Taylor coefficients of ``f(point + h * direction)`` in ``h``.
 
     Parameters
@@ -441,6 +441,11 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
         disk; fastest per call), ``"spec"`` a looped specialised kernel (numba),
         ``"compact"`` the VM (no compilation).  ``None``: the fastest kind already
         compiled in the disk cache, else the VM.
+    precision : {None, "double", "dd"}, optional
+        ``"dd"``: double-double arithmetic (~32 significant digits, see
+        docs/extended-precision.md); points, directions, ``pars`` and ``time`` are then
+        read without loss (decimal strings such as ``"0.1"`` exactly, mpmath numbers,
+        ``(hi, lo)`` tuples) and the result is a ``DDArray`` (``kind`` is ignored).
 
     Returns
     -------
@@ -457,6 +462,14 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
     >>> [round(float(v), 12) for v in c]
     [1.0, 1.0, 0.5, 0.166666666667, 0.041666666667]
     """
+    if precision is not None and precision != "double":
+        if precision == "dd":
+            from ._dd.coefficients import taylor_coefficients_dd
+
+            return taylor_coefficients_dd(f, variables, point, direction, order, pars=pars,
+                                          time=time)
+        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision) or "
+                         "'dd' (double-double, ~32 digits)")
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     if plan.__class__ is _PiecewisePlan:
         return _pw_coefficients(plan, scalar, point, direction, order, pars, time, kind)

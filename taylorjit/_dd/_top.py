@@ -8,11 +8,13 @@ import math
 import numpy as np
 from numba import njit
 
+from taylorjit._registry import no_refcount_opts
+
 from taylorjit._dd.arith import add, add_d, mul, mul_d, div_d, two_sum
 from taylorjit._dd import funcs as F
 from taylorjit._dd.recur import *  # noqa: F401,F403 - the kernels k_<op>
 
-_OPTS = dict(cache=True, nogil=True, error_model="numpy")
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
 
 _JET_SIG = ("void(int64[:, ::1], float64[::1], float64[:, ::1], float64[:, ::1], int64, "
             "float64[::1], float64[::1], float64, float64, int64[:, ::1], int64)")
@@ -49,14 +51,14 @@ def dd_jet(prog, cv, H, L, order, pH, pL, tH, tL, upd, full):
 #DISPATCH#
 
 
-@njit("void(int64[:, ::1], float64[::1], float64[:, ::1], float64[:, ::1], int64, float64[::1], "
-      "float64[::1], float64, float64, float64[:, ::1], float64[:, ::1], float64[:, ::1], "
+@njit("void(int64[:, ::1], float64[::1], int64[:, ::1], float64[:, ::1], float64[:, ::1], int64, "
+      "float64[::1], float64[::1], float64, float64, float64[:, ::1], float64[:, ::1], "
+      "float64[:, ::1], "
       "float64[:, ::1], int64[::1], float64[:, :, ::1], float64[:, :, ::1])", **_OPTS)
-def dd_points(prog, cv, H, L, order, pH, pL, tH, tL, PH, PL, DH, DL, outs, RH, RL):
+def dd_points(prog, cv, upd, H, L, order, pH, pL, tH, tL, PH, PL, DH, DL, outs, RH, RL):
     """taylor_coefficients: for each point r, inputs P[r] + D[r] h, coefficients
-    of the outputs into R[r]."""
+    of the outputs into R[r] (``upd``: an empty (0, 2) table)."""
     n = PH.shape[1]
-    upd = np.zeros((0, 2), dtype=np.int64)
     for r in range(PH.shape[0]):
         for i in range(n):
             H[i, 0] = PH[r, i]

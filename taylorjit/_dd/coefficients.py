@@ -15,6 +15,7 @@ _PLANS: "OrderedDict[tuple, tuple]" = OrderedDict()
 _LOCK = threading.Lock()
 
 MAX_ORDER = 10000
+_NO_UPD = np.zeros((0, 2), dtype=np.int64)
 
 
 class _DDPlan:
@@ -185,7 +186,7 @@ def taylor_coefficients_dd(f, variables, point, direction=None, order=10, *, par
     RL = np.empty((npts, m, order + 1))
     H = np.zeros((plan.n_slots, order + 1))
     L = np.zeros((plan.n_slots, order + 1))
-    entry_points().dd_points(plan.prog, plan.cv, H, L, order, pH, pL, 0.0, 0.0, PH, PL, DH, DL,
+    entry_points().dd_points(plan.prog, plan.cv, _NO_UPD, H, L, order, pH, pL, 0.0, 0.0, PH, PL, DH, DL,
                              plan.outs, RH, RL)
     if scalar:
         RH = RH[:, 0, :]

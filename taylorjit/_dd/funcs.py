@@ -20,9 +20,9 @@ where stated.  Methods:
   double angle ``z0``: ``z = z0 + (y cos z0 - x sin z0) / (x cos z0 + y sin z0)``
   (the tangent of the residual angle).
 * hyperbolic functions from ``expm1``/``exp``, their inverses from ``log1p``.
-* ``pow_c(a, c)``: binary powering (times ``sqrt(a)`` for half-integers) when
-  ``2c`` is an integer with ``|c| <= 1024``; otherwise ``exp(c log a)``, whose
-  relative error grows as ``|c log a|`` units of ``2^-106``.
+* ``pow_c(a, c)``: binary powering to the integer n nearest to c, times
+  ``sqrt(a)^(+-1)`` or ``exp((c - n) log a)`` for the rest (|c| <= 1024; beyond,
+  ``exp(c log a)``, whose error grows as ``|c log a|`` units of ``2^-106``).
 * ``erf``: the series ``2/sqrt(pi) e^(-x^2) sum 2^n x^(2n+1) / (2n+1)!!``
   (positive terms) for ``|x| < 3``, Laplace's continued fraction of erfc (80
   terms) up to 9.5, 1 beyond.
@@ -34,12 +34,14 @@ import mpmath
 import numpy as np
 from numba import njit
 
+from .._registry import no_refcount_opts
+
 from .._funcs.kepler import kepDE_solve, kepF_solve
 from .._funcs.special import kepE_solve
 from .arith import (add, add_d, div, div_d, fast_two_sum, mul, mul_d, sqr, sqrt, sub, two_prod,
                     two_sum)
 
-_J = dict(nogil=True, error_model="numpy")
+_J = dict(nogil=True, error_model="numpy", **no_refcount_opts())
 
 
 # --------------------------------------------------------------------------- constants
@@ -466,45 +468,64 @@ def _recip(h, l):
 
 
 @njit(**_J)
+def _pow_int(ah, al, n):
+    """a^n for an integer n >= 0 (binary powering)."""
+    rh, rl = 1.0, 0.0
+    bh, bl = ah, al
+    m = n
+    while m > 0:
+        if m & 1:
+            rh, rl = mul(rh, rl, bh, bl)
+        m >>= 1
+        if m > 0:
+            bh, bl = sqr(bh, bl)
+    return rh, rl
+
+
+@njit(**_J)
 def pow_c(ah, al, c):
-    """a^c for a constant double c (C ``pow`` conventions for special values)."""
+    """a^c for a constant double c (C ``pow`` conventions for special values).
+
+    ``|c| <= 1024``: ``a^n`` by binary powering (n the integer nearest to c) times
+    ``a^f`` for the rest ``f = c - n`` (exact, |f| <= 1/2): ``sqrt(a)`` for
+    ``f = +-1/2``, else ``exp(f log a)``, whose error grows as ``|f log a|`` units of
+    2^-106 (small for moderate a).  Larger |c|: ``exp(c log a)``."""
     if c == 0.0:
         return 1.0, 0.0
     if ah != ah or c != c:
         return _NAN2
-    two_c = 2.0 * c
     if ah == 0.0:
         if c > 0.0:
             return 0.0, 0.0
         return math.inf, 0.0
-    if two_c == math.floor(two_c) and abs(c) <= 1024.0:
-        n = int(math.floor(abs(c)))
-        half = abs(c) - n != 0.0
-        rh, rl = 1.0, 0.0
-        bh, bl = ah, al
-        m = n
-        while m > 0:
-            if m & 1:
-                rh, rl = mul(rh, rl, bh, bl)
-            m >>= 1
-            if m > 0:
-                bh, bl = sqr(bh, bl)
-        if half:
-            sh, sl = sqrt(ah, al)
-            rh, rl = mul(rh, rl, sh, sl)
-        if c < 0.0:
-            rh, rl = _recip(rh, rl)
-        return rh, rl
+    integral = c == math.floor(c)
     sign = 1.0
     if ah < 0.0:
-        if c != math.floor(c):
+        if not integral:
             return _NAN2
         if math.floor(0.5 * c) != 0.5 * c:
             sign = -1.0
         ah, al = -ah, -al
-    lh, ll = log(ah, al)
-    yh, yl = mul_d(lh, ll, c)
-    rh, rl = exp(yh, yl)
+    if abs(c) <= 1024.0:
+        nf = math.floor(c + 0.5)
+        f = c - nf
+        rh, rl = _pow_int(ah, al, int(abs(nf)))
+        if nf < 0.0:
+            rh, rl = _recip(rh, rl)
+        if f != 0.0:
+            if abs(f) == 0.5:
+                qh, ql = sqrt(ah, al)
+                if f < 0.0:
+                    qh, ql = _recip(qh, ql)
+            else:
+                lh, ll = log(ah, al)
+                yh, yl = mul_d(lh, ll, f)
+                qh, ql = exp(yh, yl)
+            rh, rl = mul(rh, rl, qh, ql)
+    else:
+        lh, ll = log(ah, al)
+        yh, yl = mul_d(lh, ll, c)
+        rh, rl = exp(yh, yl)
     return sign * rh, sign * rl
 
 

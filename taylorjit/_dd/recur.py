@@ -20,11 +20,13 @@ import math
 
 from numba import njit
 
+from .._registry import no_refcount_opts
+
 from .._funcs._common import fma
 from . import funcs as F
 from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sub, two_sum
 
-_J = dict(nogil=True, error_model="numpy")
+_J = dict(nogil=True, error_model="numpy", **no_refcount_opts())
 
 
 # --------------------------------------------------------------------------- sums of products
