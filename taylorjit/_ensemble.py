@@ -48,9 +48,10 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
+from . import _simdbatch
 from . import _stepper as S
 from ._batch import TaylorAdaptiveBatch
-from ._ensemble_io import clone, dumps, loads, shared_of as _shared_of
+from ._ensemble_io import ClonePlan, clone, dumps, loads, shared_of as _shared_of
 from ._events import EventBundleBatch
 from ._integrator import TaylorAdaptive
 from ._odesys import GridResult, PropagateResult
@@ -135,6 +136,23 @@ class _Job:
         self.arg = arg
         self.kwargs = kwargs
         self.batch = batch
+        self._plan = None
+        # (kernel, attributes) a batch group found (the SIMD kernel, the plain-path check)
+        self.batch_cache = None
+
+    @property
+    def plan(self):
+        """How members are cloned from the template (made once per job and process)."""
+        p = self._plan
+        if p is None:       # threads may race here: both make the same plan
+            p = self._plan = ClonePlan(self.ta)
+        return p
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_plan"] = None       # arrays and addresses of this process
+        state["batch_cache"] = None
+        return state
 
 
 def _member_kwargs(kwargs):
@@ -159,8 +177,10 @@ def _failed(i, ta, exc):
     return MemberResult(i, ta, None, exc, tb)
 
 
-def _make_member(job, i):
-    ta = clone(job.ta)
+def _make_member(job, i, ta=None):
+    """Member ``i``: ``gen`` applied to a clone of the template (or to ``ta``)."""
+    if ta is None:
+        ta = clone(job.ta, job.plan)
     if job.gen is None:
         return ta
     out = job.gen(ta, i)
@@ -174,15 +194,42 @@ def _run_chunk(job, indices):
     """Run the members ``indices``: returns a list of MemberResult in that order."""
     out = {}
     members = []
-    for i in indices:
+    groups = []             # (members, their lane-major arrays) of zero-copy groups
+    b = job.batch if _grouping(job) else 0
+    if b >= 2 and job.plan.fast:
+        # members cloned in groups whose arrays are the rows of lane-major arrays: the
+        # batch propagation runs on the members' own memory
+        for j in range(0, len(indices), b):
+            idx = indices[j:j + b]
+            tas, blocks = job.plan.clone_group(len(idx))
+            made = []
+            for i, ta in zip(idx, tas):
+                mine = [ta.__dict__[k] for k in _LANE_ARRAYS]
+                try:
+                    m = _make_member(job, i, ta)
+                except Exception as exc:              # noqa: BLE001 - reported per member
+                    out[i] = _failed(i, None, exc)
+                    continue
+                # gen kept the arrays (it wrote into them) and the kernel: a lane
+                if m is ta and all(ta.__dict__[k] is a for k, a in zip(_LANE_ARRAYS, mine)) \
+                        and _groupable(job, ta):
+                    made.append((i, ta))
+                else:
+                    members.append((i, m))
+            if len(made) == len(idx) and len(idx) >= 2:
+                groups.append((made, blocks))
+            else:
+                members.extend(made)
+    else:
+        for i in indices:
+            try:
+                members.append((i, _make_member(job, i)))
+            except Exception as exc:                  # noqa: BLE001 - reported per member
+                out[i] = _failed(i, None, exc)
+    stacked, singles = _group(job, members)
+    for group, blocks in groups + [(g, None) for g in stacked]:
         try:
-            members.append((i, _make_member(job, i)))
-        except Exception as exc:                      # noqa: BLE001 - reported per member
-            out[i] = _failed(i, None, exc)
-    groups, singles = _group(job, members)
-    for group in groups:
-        try:
-            out.update(_run_group(job, group))
+            out.update(_run_group(job, group, blocks))
         except Exception:                             # noqa: BLE001 - fall back to one by one
             singles.extend(group)
     for i, ta in singles:
@@ -202,9 +249,14 @@ def _groupable(job, ta):
             and ta._iw[S.I_FULL] == t._iw[S.I_FULL])
 
 
+def _grouping(job):
+    return (job.batch >= 2 and job.kwargs.get("callback") is None
+            and not job.kwargs.get("c_output"))
+
+
 def _group(job, members):
     b = job.batch
-    if b < 2 or job.kwargs.get("callback") is not None or job.kwargs.get("c_output"):
+    if not _grouping(job):
         return [], list(members)
     ok = [m for m in members if _groupable(job, m[1])]
     singles = [m for m in members if not _groupable(job, m[1])]
@@ -217,11 +269,16 @@ def _group(job, members):
 # iw fields of a scalar integrator bound to its kernel's fused step / light entry
 # (TaylorAdaptive._bind_jet)
 _LIGHT_FIELDS = [S.I_LIGHT, S.I_RADDR, S.I_LADDR]
+# a scalar integrator's arrays that are a lane of a batch integrator's
+_LANE_ARRAYS = ("_state", "_pars", "_tm", "_tc", "_iw", "_fw")
+_BATCH_NAMES = ("_st", "_pa", "_tm", "_tc", "_iw", "_fw")
 
 
-def _run_group(job, group):
-    """Propagate scalar members as the lanes of one batch integrator, then copy
-    each lane back into its member (lanes equal scalar runs bit for bit)."""
+def _run_group(job, group, blocks=None):
+    """Propagate scalar members as the lanes of one batch integrator (lanes equal
+    scalar runs bit for bit).  With ``blocks`` (:meth:`ClonePlan.clone_group`) the
+    members' arrays are the rows of the batch integrator's, else they are stacked
+    and the lanes copied back."""
     tas = [ta for _, ta in group]
     t0 = tas[0]
     b = len(tas)
@@ -231,40 +288,73 @@ def _run_group(job, group):
                        _hrows=t0._hrows, _batch=b, _xnew=np.zeros(n),
                        event_log=[[] for _ in range(b)], _last_event=[None] * b,
                        _auto=False, _upgrade=None)
-    tb._st = np.stack([ta._state for ta in tas])
-    tb._pa = np.stack([ta._pars for ta in tas])
-    tb._tm = np.stack([ta._tm for ta in tas])
-    tb._tc = np.stack([ta._tc for ta in tas])
-    tb._iw = np.stack([ta._iw for ta in tas])
-    tb._iw[:, S.I_BUDGET] = 0
+    cached = job.batch_cache
+    if cached is not None and cached[0] is t0._kernel:
+        tb.__dict__.update(cached[1])       # the SIMD kernel and plain-path check found before
+    if blocks is not None:
+        for name, key in zip(_BATCH_NAMES, _LANE_ARRAYS):
+            tb.__dict__[name] = blocks[key]
+    else:
+        for name, key in zip(_BATCH_NAMES, _LANE_ARRAYS):
+            tb.__dict__[name] = np.stack([ta.__dict__[key] for ta in tas])
+    iw = tb._iw
+    light = iw[:, _LIGHT_FIELDS]
+    budget = iw[:, S.I_BUDGET].copy()
+    iw[:, S.I_BUDGET] = 0
     # the batch loops call the kernel's jet (first-class function): not the fused step or
     # light entry whose addresses a scalar integrator of an unrolled kernel keeps in iw
-    tb._iw[:, _LIGHT_FIELDS] = 0
-    tb._fw = np.stack([ta._fw for ta in tas])
-    tb._events = EventBundleBatch([], t0._hrows[n:n], t0._order, t0._tol, b)
+    iw[:, _LIGHT_FIELDS] = 0
+    words = None if blocks is None else (blocks.get(("_events", 7)), blocks.get(("_events", 8)))
+    if words is not None and words[0] is not None and words[1] is not None:
+        # no events: the members' own event words are the lanes' (EventBundleBatch layout)
+        ev = object.__new__(EventBundleBatch)
+        ev.events = []
+        a = t0._events.arrays
+        ev.arrays = (a[0], np.zeros((b,) + a[1].shape), a[2], a[3], a[4], a[5],
+                     np.zeros((b,) + a[6].shape), words[0], words[1])
+        tb._events = ev
+    else:
+        tb._events = EventBundleBatch([], t0._hrows[n:n], t0._order, t0._tol, b)
     kw = dict(job.kwargs)
     kw.pop("c_output", None)
-    if job.mode == "until":
-        res = tb.propagate_until(job.arg, **kw)
-    elif job.mode == "for":
-        res = tb.propagate_for(job.arg, **kw)
-    else:
-        res = tb.propagate_grid(job.arg, **kw)
-    out = {}
-    for j, (i, ta) in enumerate(group):
-        ta._state[:] = tb._st[j]
-        ta._tm[:] = tb._tm[j]
-        ta._tc[:] = tb._tc[j]
-        light = ta._iw[_LIGHT_FIELDS]
-        ta._iw[:] = tb._iw[j]
-        ta._iw[_LIGHT_FIELDS] = light
-        ta._fw[:] = tb._fw[j]
-        fields = (res.outcome[j], float(res.min_h[j]), float(res.max_h[j]), int(res.n_steps[j]))
-        if job.mode == "grid":
-            r = GridResult(*fields, np.ascontiguousarray(res.states[:, :, j]))
+    # the members' own memory: put back as it was if the group fails (they then run alone)
+    before = None if blocks is None else (tb._st.copy(), tb._tm.copy(), tb._fw.copy())
+    try:
+        if job.mode == "until":
+            res = tb.propagate_until(job.arg, **kw)
+        elif job.mode == "for":
+            res = tb.propagate_for(job.arg, **kw)
         else:
-            r = PropagateResult(*fields, None)
-        out[i] = MemberResult(i, ta, r)
+            res = tb.propagate_grid(job.arg, **kw)
+        if blocks is not None:
+            iw[:, _LIGHT_FIELDS] = light
+            iw[:, S.I_BUDGET] = budget
+        out = {}
+        grid = job.mode == "grid"
+        for j, (i, ta) in enumerate(group):
+            if blocks is None:
+                ta._state[:] = tb._st[j]
+                ta._tm[:] = tb._tm[j]
+                ta._tc[:] = tb._tc[j]
+                ta._iw[:] = tb._iw[j]
+                ta._iw[_LIGHT_FIELDS] = light[j]
+                ta._fw[:] = tb._fw[j]
+            fields = (res.outcome[j], float(res.min_h[j]), float(res.max_h[j]),
+                      int(res.n_steps[j]))
+            if grid:
+                r = GridResult(*fields, np.ascontiguousarray(res.states[:, :, j]))
+            else:
+                r = PropagateResult(*fields, None)
+            out[i] = MemberResult(i, ta, r)
+    except BaseException:
+        if blocks is not None:      # the members as they were: they run alone next
+            tb._st[:], tb._tm[:], tb._fw[:] = before
+            iw[:, _LIGHT_FIELDS] = light
+            iw[:, S.I_BUDGET] = budget
+        raise
+    simd, ok = tb.__dict__.get("_simd"), tb.__dict__.get("_plainok")
+    if ok is not None and (simd is False or isinstance(simd, _simdbatch.BatchKernel)):
+        job.batch_cache = (t0._kernel, {"_simd": simd, "_plainok": ok})
     return out
 
 

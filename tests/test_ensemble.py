@@ -251,6 +251,132 @@ def test_ensemble_of_batch_integrators():
         ensemble_propagate_until(tb, 1.0, 2, genb, batch=4)
 
 
+@pytest.fixture(scope="module")
+def pendulum_unrolled():
+    """The unrolled kernel: fused step, plain loop and SIMD batch lanes."""
+    x, v = tj.make_vars("x", "v")
+    ta = tj.TaylorAdaptive([(x, v), (v, -tj.par[0] * tj.sin(x))], [0.0, 0.0], pars=[9.8],
+                           compact=False)
+    ta.propagate_until(0.5)
+    ta.time = 0.0
+    ta.state[:] = 0.0
+    return ta
+
+
+@pytest.mark.parametrize("compact", [True, False])
+def test_clone_plan_clones_as_bind_jet_binds(pendulum, pendulum_unrolled, compact):
+    """The fast clones (one, or a group whose arrays are rows of lane-major arrays)
+    have the call arguments and plain-loop block ``_bind_jet`` gives them, are
+    independent of each other and of the template, and integrate as deep copies."""
+    from taylorjit._ensemble_io import ClonePlan
+
+    tmpl = pendulum if compact else pendulum_unrolled
+    plan = ClonePlan(tmpl)
+    assert plan.fast and (plan.blk_words is None) == compact
+    ref = copy.deepcopy(tmpl)
+    gen(ref, 3)
+    ref.propagate_until(2.0)
+    group, blocks = plan.clone_group(3)
+    assert blocks["_state"].shape == (3, 2) and blocks["_tc"].shape[0] == 3
+    for m in [plan.clone(), E.clone(tmpl)] + group:
+        assert plan._check_one(m)           # _bind_jet gives the same (and rebinds)
+    group, blocks = plan.clone_group(3)
+    for j, m in enumerate(group):
+        assert m._state.base is not None and np.shares_memory(m._state, blocks["_state"])
+        gen(m, 3 if j == 1 else j)
+    assert blocks["_state"][1].tolist() == group[1].state.tolist()
+    group[1].propagate_until(2.0)
+    np.testing.assert_array_equal(group[1].state, ref.state)
+    np.testing.assert_array_equal(group[1].tc, ref.tc)
+    assert group[0].time == 0.0 and group[2].time == 0.0 and tmpl.time == 0.0
+    assert tmpl.state.tolist() == [0.0, 0.0]
+    one = plan.clone()
+    gen(one, 3)
+    one.propagate_until(2.0)
+    np.testing.assert_array_equal(one.state, ref.state)
+
+
+@pytest.mark.parametrize("batch", [4, 8])
+@pytest.mark.parametrize("executor", ["serial", "threads"])
+def test_zero_copy_groups_of_an_unrolled_template(pendulum_unrolled, batch, executor,
+                                                  monkeypatch):
+    """Groups run on the members' own memory (SIMD lanes); every member equals its
+    scalar run and goes on as a scalar integrator afterwards."""
+    from taylorjit import _simdbatch, _tiering
+
+    ensemble_propagate_until(pendulum_unrolled, 1.0, batch, gen, batch=batch)
+    _tiering.wait_all(120)          # the SIMD kernel built in the background
+    seen = []
+    run_group = E._run_group
+
+    def spy(job, group, blocks=None):
+        out = run_group(job, group, blocks)
+        cache = job.batch_cache
+        seen.append((blocks is not None,
+                     cache is not None and isinstance(cache[1]["_simd"], _simdbatch.BatchKernel)))
+        return out
+
+    monkeypatch.setattr(E, "_run_group", spy)
+    ref = serial_reference(pendulum_unrolled, "until", 3.0, 11, gen)
+    res = ensemble_propagate_until(pendulum_unrolled, 3.0, 11, gen, batch=batch,
+                                   executor=executor, max_workers=2)
+    assert_same(res, ref)
+    assert seen and all(zero and simd for zero, simd in seen)
+    monkeypatch.setattr(E, "_run_group", run_group)
+    for r, (m, _) in zip(res, ref):
+        r.ta.propagate_until(4.0)       # the member's own fused step and plain loop
+        m.propagate_until(4.0)
+        np.testing.assert_array_equal(r.ta.state, m.state)
+        np.testing.assert_array_equal(r.ta.tc, m.tc)
+    assert pendulum_unrolled.time == 0.0 and pendulum_unrolled.state.tolist() == [0.0, 0.0]
+    grid = np.linspace(0.0, 3.0, 7)
+    res = ensemble_propagate_grid(pendulum_unrolled, grid, 9, gen, batch=batch,
+                                  executor=executor)
+    assert_same(res, serial_reference(pendulum_unrolled, "grid", grid, 9, gen))
+
+
+def gen_new_object(ta, i):
+    """A gen that returns another integrator (a copy) for odd members."""
+    gen(ta, i)
+    return copy.deepcopy(ta) if i % 2 else ta
+
+
+def test_groups_when_gen_returns_another_integrator(pendulum_unrolled):
+    ref = serial_reference(pendulum_unrolled, "until", 2.0, 9, gen)
+    res = ensemble_propagate_until(pendulum_unrolled, 2.0, 9, gen_new_object, batch=4,
+                                   executor="serial")
+    assert_same(res, ref)
+
+
+def test_ensemble_of_a_batch_template_that_ran_before():
+    """A batch template's SIMD and plain-loop blocks hold its own arrays' addresses:
+    members (clones, pickles) must not inherit them."""
+    x, v = tj.make_vars("x", "v")
+    tb = tj.TaylorAdaptiveBatch([(x, v), (v, -9.8 * tj.sin(x))], [[0.1, 0.2, 0.3, 0.4],
+                                [0.0] * 4], compact=False)
+    from taylorjit import _tiering
+    tb.propagate_until(1.0)
+    _tiering.wait_all(120)
+    tb.propagate_until(2.0)
+    before = tb.state.copy()
+
+    def genb(ta, i):
+        ta.state[1, :] = 0.01 * i
+        return ta
+
+    ref = serial_reference(tb, "for", 3.0, 4, genb)
+    for ex in ("serial", "threads"):
+        res = ensemble_propagate_for(tb, 3.0, 4, genb, executor=ex, max_workers=2)
+        assert_same(res, ref)
+        assert all(np.all(r.ta.time == 5.0) for r in res)
+    np.testing.assert_array_equal(tb.state, before)
+    assert np.all(tb.time == 2.0)
+    back = E.loads(E.dumps(tb))         # what processes and Dask workers receive
+    back.propagate_for(3.0)
+    np.testing.assert_array_equal(back.state, serial_reference(tb, "for", 3.0, 1,
+                                                               lambda t, i: t)[0][0].state)
+
+
 # --------------------------------------------------------------------------- pickling
 def test_pickle_round_trips(pendulum):
     ta = gen(copy.deepcopy(pendulum), 4)
