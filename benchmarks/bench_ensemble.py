@@ -1,35 +1,32 @@
-"""Ensemble throughput: taylorjit on threads / batch lanes / processes / Dask vs heyoka.
+"""Ensemble throughput: taylorjit's ensemble_propagate_* beside heyoka's, in one run.
 
-Two workloads, each member a full propagation from its own initial conditions:
+Two workloads (issue 23), each member a full propagation from its own initial conditions,
+on all cores of this machine (2 here):
 
 * Kepler: 10^4 orbits (eccentricity 0 .. 0.5, one period each, mu = 1);
-* outer solar system: 10^3 runs to t = 1e5 days from slightly perturbed initial
-  positions (relative 1e-9).
+* outer solar system: 64 runs to 10^4 years from slightly perturbed initial positions
+  (relative 1e-9).
 
-Rows: taylorjit serial, threads (the compiled loop releases the GIL), batch
-groups + threads, a process pool (spawn) and a Dask ``LocalCluster`` (2 worker
-processes x 1 thread on loopback); pool and cluster start-up are reported
-separately, and every row is timed after a small warm-up ensemble), next to heyoka's
-``ensemble_propagate_until`` with scalar and batch (SIMD) integrators.  Also
-prints the pickled size of the outer-solar-system integrator.  "cores used" is
-the CPU time of this process over the wall time (threads: > 1 when they run in
-parallel; it is < 1 when other programs share the cores).
+Rows (member throughput, best of ``--reps``, every row after a warm-up ensemble and with
+taylorjit's background builds -- the unrolled kernel, the SIMD batch kernel -- landed):
 
-Measured (2 shared cores, load average 3.5-4.5 from other jobs, so no row can
-reach 2 cores; traj/s): Kepler 10^4 orbits -- serial 2815, threads 3391,
-batch 8 + threads 4194, process pool 1380, Dask 2x1 1223, heyoka threads 544,
-heyoka batch-4 SIMD 1676.  Outer solar system 10^3 x 1e5 days -- serial 12,
-threads 15, batch + threads 16, process pool 18, Dask 16, heyoka threads 63,
-heyoka batch 204 (the per-step speed of the compact VM on 409 operations, not
-the ensemble layer, sets this one: serial overhead is < 0.1 % of a member).
-Pickled outer-solar-system integrator: 101,659 bytes (pickle), 33,049 (ensemble
-template), 8,731 (returned member); copy.deepcopy 18 ms vs ensemble clone 26 us.
+* taylorjit, scalar template: threads without grouping (``batch=0``), threads with
+  members grouped as the lanes of one SIMD batch propagation (``batch=W``, W the
+  host's SIMD width) and the default (``batch=None``); serial as a baseline;
+* taylorjit, batch template (``TaylorAdaptiveBatch`` of W lanes, n/W members), as heyoka's
+  batch ensembles;
+* heyoka ``ensemble_propagate_until``: scalar template (threads) and batch template of
+  ``recommended_simd_size()`` lanes.
+
+Both libraries use their default modes (heyoka's ``compact_mode=False``; ``--compact``
+for both compact).  "cores used" is the CPU time of this process over the wall time.
+Optional rows: a process pool and a Dask ``LocalCluster`` (``--pools``).
 
 Usage::
 
-    python benchmarks/bench_ensemble.py            # 10^4 Kepler, 10^3 outer solar system
-    python benchmarks/bench_ensemble.py --quick    # 10^3 Kepler, 50 runs to 1e4 days
-    python benchmarks/bench_ensemble.py --no-dask --no-processes
+    python benchmarks/bench_ensemble.py             # 10^4 Kepler, 64 x 10^4 years
+    python benchmarks/bench_ensemble.py --quick     # 2000 Kepler, 16 x 10^3 years
+    python benchmarks/bench_ensemble.py --pools --reps 1
 """
 from __future__ import annotations
 
@@ -52,12 +49,15 @@ sys.path.insert(0, str(ROOT))
 
 import taylorjit as tj                                      # noqa: E402
 from taylorjit import _ensemble as E                         # noqa: E402
+from taylorjit import _tiering                               # noqa: E402
 from bench_integrator import outer_ss                        # noqa: E402
 
 try:
     import heyoka as hy
 except ImportError:                                          # pragma: no cover
     hy = None
+
+YEAR = 365.25
 
 
 # ------------------------------------------------------------------ workloads (module level: picklable)
@@ -68,7 +68,8 @@ def kepler_sys(lib):
 
 
 class KeplerGen:
-    """Member i: perihelion of an orbit of eccentricity 0.5 i / n (a = 1, mu = 1)."""
+    """Member i: perihelion of an orbit of eccentricity 0.5 i / n (a = 1, mu = 1); a batch
+    member i holds orbits i * lanes ... (i + 1) * lanes - 1."""
 
     def __init__(self, n, lanes=1):
         self.n = n
@@ -111,7 +112,7 @@ class OssGen:
 
 
 def timed(fn):
-    """(wall seconds, result); ``LAST_CPU[0]``: CPU seconds of this process meanwhile."""
+    """(wall seconds, CPU seconds of this process, result)."""
     gc.collect()
     gc.disable()
     try:
@@ -120,13 +121,9 @@ def timed(fn):
         out = fn()
         dt = time.perf_counter() - t0
         c1 = os.times()
-        LAST_CPU[0] = (c1.user - c0.user) + (c1.system - c0.system)
-        return dt, out
+        return dt, (c1.user - c0.user) + (c1.system - c0.system), out
     finally:
         gc.enable()
-
-
-LAST_CPU = [0.0]
 
 
 def check(res, n):
@@ -135,50 +132,99 @@ def check(res, n):
         raise RuntimeError(f"{len(bad)} of {n} members failed:\n{bad[0].traceback}")
 
 
+def warm(fn):
+    """Run ``fn`` until taylorjit's background builds have landed (two rounds: the
+    unrolled kernel, then the SIMD batch kernel it enables)."""
+    t0 = time.perf_counter()
+    for _ in range(3):
+        fn()
+        _tiering.wait_all(1200)
+    return time.perf_counter() - t0
+
+
 # ------------------------------------------------------------------ rows
-def run_workload(name, tj_ta, hy_factory, gen_factory, t_final, n, args, client, pool):
-    rows = []
+class Row:
+    def __init__(self, label, members, lib):
+        self.label, self.members, self.lib = label, members, lib
+        self.best, self.cpu = math.inf, None
 
-    def tj_row(label, **kw):
-        g = gen_factory(1)
-        E.ensemble_propagate_until(tj_ta, t_final, min(n, 8), g, **kw)    # warm (pools, caches)
-        dt, res = timed(lambda: E.ensemble_propagate_until(tj_ta, t_final, n, g, **kw))
-        check(res, n)
-        rows.append((label, n, dt, LAST_CPU[0] if "Dask" not in label else None))
-        return res
+    def add(self, dt, cpu):
+        if dt < self.best:
+            self.best, self.cpu = dt, cpu
 
-    ref = tj_row("taylorjit serial", executor="serial")
-    tj_row(f"taylorjit threads ({os.cpu_count()})")
-    tj_row(f"taylorjit batch {args.lanes} + threads", batch=args.lanes)
-    if pool is not None:
-        res = tj_row(f"taylorjit process pool ({os.cpu_count()})", executor=pool)
-        rows[-1] = rows[-1][:3] + (None,)
-    if client is not None:
-        res = tj_row("taylorjit Dask LocalCluster (2x1)", executor=client.get_executor())
-        same = all(np.array_equal(a.ta.state, b.ta.state) for a, b in zip(ref, res))
-        print(f"  Dask results equal serial member by member: {same}")
+
+def run_workload(name, sys_tj, sys_hy, x0, gen_cls, t_final, n, args, extra_executors):
+    W = tj.recommended_simd_size()
+    compact = True if args.compact else None
+    ta = tj.TaylorAdaptive(sys_tj, x0, compact=compact)
+    tb = tj.TaylorAdaptiveBatch(sys_tj, np.repeat(np.array(x0, float)[:, None], W, 1),
+                                compact=compact)
+    nb = max(1, n // W)
+    runs = []       # (row, callable)
+
+    def tj_run(label, tmpl, members, g, **kw):
+        row = Row(label, members, "tj")
+
+        def go():
+            res = E.ensemble_propagate_until(tmpl, t_final, members // (1 if tmpl is ta else W),
+                                             g, **kw)
+            check(res, len(res))
+            return res
+        runs.append((row, go))
+
+    tj_run("taylorjit serial", ta, n, gen_cls(1), executor="serial", batch=0)
+    tj_run(f"taylorjit threads ({os.cpu_count()})", ta, n, gen_cls(1), batch=0)
+    tj_run(f"taylorjit threads, grouped batch={W} (SIMD)", ta, n, gen_cls(1), batch=W)
+    tj_run("taylorjit threads, default batch=None", ta, n, gen_cls(1))
+    tj_run(f"taylorjit threads, batch template ({W} lanes)", tb, nb * W, gen_cls(W))
+    for label, ex in extra_executors:
+        tj_run(f"taylorjit {label}", ta, n, gen_cls(1), executor=ex, batch=0)
+    t_build = time.perf_counter()
+    # warm: pools, caches, background builds (the short runs take every kernel)
+    warm(lambda: E.ensemble_propagate_until(ta, t_final / 50, 2 * W, gen_cls(1), batch=W))
+    warm(lambda: E.ensemble_propagate_until(tb, t_final / 50, 2, gen_cls(W)))
+    for row, go in runs:
+        go()
+    t_build = time.perf_counter() - t_build
     if hy is not None:
-        ta_h = hy_factory(None)
-        g = gen_factory(1)
-        hy.ensemble_propagate_until(ta_h, t_final, min(n, 8), g)
-        dt, _ = timed(lambda: hy.ensemble_propagate_until(ta_h, t_final, n, g))
-        rows.append(("heyoka threads", n, dt, LAST_CPU[0]))
-        lanes = hy.recommended_simd_size()
-        ta_hb = hy_factory(lanes)
-        nb = max(1, n // lanes)
-        gb = gen_factory(lanes)
-        hy.ensemble_propagate_until(ta_hb, t_final, 1, gb)
-        dt, _ = timed(lambda: hy.ensemble_propagate_until(ta_hb, t_final, nb, gb))
-        rows.append((f"heyoka batch {lanes} (SIMD) + threads", nb * lanes, dt, LAST_CPU[0]))
-    print(f"\n{name}: {n} members to t = {t_final:g}")
-    base = next((r[1] / r[2] for r in rows if r[0] == "heyoka threads"), None)
-    print(f"  {'configuration':44s} {'members':>8s} {'time [s]':>9s} {'traj/s':>10s}"
-          + f" {'cores used':>10s}" + ("  vs heyoka threads" if base else ""))
-    for label, m, dt, cpu in rows:
-        tp = m / dt
-        used = "" if cpu is None else f"{cpu / dt:.2f}"
-        extra = f"  {tp / base:8.2f}x" if base else ""
-        print(f"  {label:44s} {m:8d} {dt:9.3f} {tp:10.0f} {used:>10s}{extra}")
+        kw = {"compact_mode": bool(args.compact)}
+        t0 = time.perf_counter()
+        h_ta = hy.taylor_adaptive(sys_hy, x0, **kw)
+        HW = hy.recommended_simd_size()
+        h_tb = hy.taylor_adaptive_batch(sys_hy, np.repeat(np.array(x0, float)[:, None], HW, 1),
+                                        **kw)
+        t_hy = time.perf_counter() - t0
+        nbh = max(1, n // HW)
+        for label, tmpl, members, g in (("heyoka threads", h_ta, n, gen_cls(1)),
+                                        (f"heyoka batch template ({HW} lanes)", h_tb,
+                                         nbh * HW, gen_cls(HW))):
+            row = Row(label, members, "hy")
+            m = members // (1 if tmpl is h_ta else HW)
+
+            def go(tmpl=tmpl, m=m, g=g):
+                return hy.ensemble_propagate_until(tmpl, t_final, m, g)
+            hy.ensemble_propagate_until(tmpl, t_final / 50, 2, g)    # warm
+            runs.append((row, go))
+    for _ in range(args.reps):          # in turns: both see the same machine
+        for row, go in runs:
+            dt, cpu, _ = timed(go)
+            row.add(dt, cpu)
+    rows = [r for r, _ in runs]
+    hyb = next((r for r in rows if r.label.startswith("heyoka batch")), None)
+    hyt = next((r for r in rows if r.label == "heyoka threads"), None)
+    print(f"\n{name}: {n} members to t = {t_final:g} (taylorjit set-up and builds "
+          f"{t_build:.1f} s" + (f", heyoka's {t_hy:.1f} s" if hy is not None else "") + ")")
+    print(f"| configuration | members | time [s] | members/s | cores used | vs heyoka threads "
+          f"| vs heyoka batch |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        tp = r.members / r.best
+        used = "-" if r.cpu is None else f"{r.cpu / r.best:.2f}"
+        vs = []
+        for ref in (hyt, hyb):
+            vs.append("-" if ref is None else f"{tp / (ref.members / ref.best):.2f}x")
+        print(f"| {r.label} | {r.members} | {r.best:.3f} | {tp:.0f} | {used} | {vs[0]} | "
+              f"{vs[1]} |", flush=True)
     return rows
 
 
@@ -190,30 +236,37 @@ def pickle_sizes(ta, gen, t_final):
           f"(tc buffer alone {ta._tc.nbytes} bytes)")
     print(f"  ensemble template (scratch tc rows dropped) {len(E.dumps(ta)):5d} bytes")
     print(f"  ensemble member result (shared parts by name) {len(E.dumps(res, shared)):3d} bytes")
+    plan = E.ClonePlan(ta)
     t0 = time.perf_counter()
     for _ in range(20):
         copy.deepcopy(ta)
     t1 = time.perf_counter()
-    for _ in range(20):
+    for _ in range(200):
         E.clone(ta)
     t2 = time.perf_counter()
+    for _ in range(200):
+        E.clone(ta, plan)
+    t3 = time.perf_counter()
     print(f"  copy.deepcopy {1e3 * (t1 - t0) / 20:.2f} ms, ensemble clone "
-          f"{1e3 * (t2 - t1) / 20:.3f} ms per member")
+          f"{1e6 * (t2 - t1) / 200:.1f} us, planned clone {1e6 * (t3 - t2) / 200:.1f} us "
+          "per member")
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="10^3 Kepler, 50 short OSS runs")
-    p.add_argument("--no-dask", action="store_true")
-    p.add_argument("--no-processes", action="store_true")
-    p.add_argument("--lanes", type=int, default=8, help="taylorjit batch group size")
+    p.add_argument("--quick", action="store_true", help="2000 Kepler, 16 runs to 10^3 years")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--compact", action="store_true", help="both libraries in compact mode")
+    p.add_argument("--pools", action="store_true",
+                   help="also a process pool and a Dask LocalCluster (2 x 1)")
+    p.add_argument("--only", choices=["kepler", "oss"], default=None)
     args = p.parse_args()
-    n_kep, n_oss, t_oss = (1000, 50, 1e4) if args.quick else (10_000, 1000, 1e5)
+    n_kep, n_oss, t_oss = (2000, 16, 1e3 * YEAR) if args.quick else (10_000, 64, 1e4 * YEAR)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, heyoka {getattr(hy, '__version__', 'absent')}, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    client = cluster = pool = None
-    if not args.no_processes:
+          f"SIMD width {tj.recommended_simd_size()}, load average {os.getloadavg()[0]:.1f}")
+    extra, cleanup = [], []
+    if args.pools:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
@@ -221,7 +274,8 @@ def main():
         pool = ProcessPoolExecutor(os.cpu_count(), mp_context=mp.get_context("spawn"))
         list(pool.map(abs, range(os.cpu_count())))
         print(f"process pool start-up (spawn, import taylorjit): {time.perf_counter() - t0:.1f} s")
-    if not args.no_dask:
+        extra.append((f"process pool ({os.cpu_count()})", pool))
+        cleanup.append(pool.shutdown)
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
@@ -232,27 +286,22 @@ def main():
                                    host="127.0.0.1", dashboard_address=None)
             client = Client(cluster)
             print(f"Dask LocalCluster start-up: {time.perf_counter() - t0:.1f} s")
+            extra.append(("Dask LocalCluster (2x1)", client.get_executor()))
+            cleanup += [client.close, cluster.close]
     try:
-        ta_k = tj.TaylorAdaptive(kepler_sys(tj), [1.0, 0.0, 0.0, 1.0])
-        hk = (lambda lanes: hy.taylor_adaptive(kepler_sys(hy), [1.0, 0.0, 0.0, 1.0]) if lanes
-              is None else hy.taylor_adaptive_batch(kepler_sys(hy), np.ones((4, lanes))))
-        run_workload("Kepler orbits", ta_k, hk, lambda lanes: KeplerGen(n_kep, lanes),
-                     2 * math.pi, n_kep, args, client, pool)
-        s_tj, x0, _ = outer_ss(tj)
-        ta_o = tj.TaylorAdaptive(s_tj, x0)
-        s_hy, _, _ = outer_ss(hy)
-        ho = (lambda lanes: hy.taylor_adaptive(s_hy, x0, compact_mode=True) if lanes is None
-              else hy.taylor_adaptive_batch(s_hy, np.repeat(np.array(x0)[:, None], lanes, 1),
-                                            compact_mode=True))
-        run_workload("Outer solar system", ta_o, ho, lambda lanes: OssGen(x0, lanes), t_oss,
-                     n_oss, args, client, pool)
-        pickle_sizes(ta_o, OssGen(x0), t_oss)
+        if args.only in (None, "kepler"):
+            run_workload("Kepler orbits", kepler_sys(tj), kepler_sys(hy) if hy else None,
+                         [1.0, 0.0, 0.0, 1.0], lambda lanes: KeplerGen(n_kep, lanes),
+                         2 * math.pi, n_kep, args, extra)
+        if args.only in (None, "oss"):
+            s_tj, x0, _ = outer_ss(tj)
+            s_hy = outer_ss(hy)[0] if hy else None
+            run_workload("Outer solar system", s_tj, s_hy, x0, lambda lanes: OssGen(x0, lanes),
+                         t_oss, n_oss, args, extra)
+            pickle_sizes(tj.TaylorAdaptive(s_tj, x0), OssGen(x0), 1e3)
     finally:
-        if pool is not None:
-            pool.shutdown()
-        if client is not None:
-            client.close()
-            cluster.close()
+        for f in cleanup:
+            f()
 
 
 if __name__ == "__main__":

@@ -375,7 +375,8 @@ class TaylorAdaptiveBatch(VariationalMixin):
         n = self._st.shape[1]
         ok = bool(k.kind == "unrolled" and k.jet.step_addr and self._iw[0, S.I_NEV] == 0
                   and self._iw[0, S.I_HACC] == 0 and self._iw[0, S.I_FULL] == 0
-                  and np.array_equal(self._hrows, np.arange(n)))
+                  and np.array_equal(self._hrows, np.arange(n))
+                  and self._tc.shape[1:] == (k.n_slots, self._order + 1))
         self._plainok = (k, ok)
         return ok
 

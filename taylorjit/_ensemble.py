@@ -424,9 +424,34 @@ def _check_args(ta, mode, arg, n_iter, batch):
     return arg
 
 
-def _auto_batch(ta, kwargs):
-    """batch=None: the measured rule (module docstring)."""
-    return 0
+def _auto_batch(ta, mode, kwargs):
+    """batch=None: the measured rule (module docstring): groups of the host's SIMD width
+    when the members can run on SIMD lanes (a scalar template whose kernel has a fused
+    step, no events, no callback or continuous output, not a grid), else none."""
+    if (type(ta) is not TaylorAdaptive or mode == "grid" or kwargs.get("callback") is not None
+            or kwargs.get("c_output")):
+        return 0
+    k = ta._kernel
+    n = ta._state.shape[0]
+    if not (k.kind == "unrolled" and getattr(k.jet, "step_addr", 0)
+            and ta._events.n_events == 0 and ta._iw[S.I_HACC] == 0 and ta._iw[S.I_FULL] == 0
+            and ta._tc.shape[0] == k.n_slots and np.array_equal(ta._hrows, np.arange(n))):
+        return 0
+    return _simdbatch.simd_width()
+
+
+def _job_template(ta):
+    """The template members are cloned from: ``ta``, or a copy of it on the kernel its
+    background build finished (the template itself is not modified)."""
+    up = ta.__dict__.get("_upgrade") if isinstance(ta, TaylorAdaptive) else None
+    if up is None:
+        return ta
+    kern, _ = up.claim()
+    if kern is None or kern is ta._kernel:
+        return ta
+    t = clone(ta)
+    t._tier_check()
+    return t
 
 
 def _executor(executor, max_workers):
@@ -488,7 +513,8 @@ def _ensemble(mode, ta, arg, n_iter, gen, executor, max_workers, batch, progress
               kwargs):
     arg = _check_args(ta, mode, arg, n_iter, batch)
     n_iter = int(n_iter)
-    b = _auto_batch(ta, kwargs) if batch is None else int(batch)
+    ta = _job_template(ta)
+    b = _auto_batch(ta, mode, kwargs) if batch is None else int(batch)
     job = _Job(ta, gen, mode, arg, dict(kwargs), b)
     ex, owned, remote, nw = _executor(executor, max_workers)
     chunks = _chunks(n_iter, nw, b, chunksize)

@@ -296,7 +296,7 @@ def test_clone_plan_clones_as_bind_jet_binds(pendulum, pendulum_unrolled, compac
     np.testing.assert_array_equal(one.state, ref.state)
 
 
-@pytest.mark.parametrize("batch", [4, 8])
+@pytest.mark.parametrize("batch", [4, 8, None])
 @pytest.mark.parametrize("executor", ["serial", "threads"])
 def test_zero_copy_groups_of_an_unrolled_template(pendulum_unrolled, batch, executor,
                                                   monkeypatch):
@@ -304,7 +304,7 @@ def test_zero_copy_groups_of_an_unrolled_template(pendulum_unrolled, batch, exec
     scalar run and goes on as a scalar integrator afterwards."""
     from taylorjit import _simdbatch, _tiering
 
-    ensemble_propagate_until(pendulum_unrolled, 1.0, batch, gen, batch=batch)
+    ensemble_propagate_until(pendulum_unrolled, 1.0, 8, gen, batch=batch)
     _tiering.wait_all(120)          # the SIMD kernel built in the background
     seen = []
     run_group = E._run_group
@@ -333,6 +333,34 @@ def test_zero_copy_groups_of_an_unrolled_template(pendulum_unrolled, batch, exec
     res = ensemble_propagate_grid(pendulum_unrolled, grid, 9, gen, batch=batch,
                                   executor=executor)
     assert_same(res, serial_reference(pendulum_unrolled, "grid", grid, 9, gen))
+
+
+def test_automatic_batch_size(pendulum, pendulum_unrolled):
+    """batch=None groups by the host's SIMD width only where the lanes can run on
+    SIMD vectors; a template whose background build has landed is used on that
+    kernel (the template itself unchanged)."""
+    from taylorjit import _simdbatch, _tiering
+
+    W = _simdbatch.simd_width()
+    assert E._auto_batch(pendulum_unrolled, "until", {}) == W
+    assert E._auto_batch(pendulum_unrolled, "for", {}) == W
+    assert E._auto_batch(pendulum_unrolled, "grid", {}) == 0
+    assert E._auto_batch(pendulum_unrolled, "until", {"callback": lambda ta: True}) == 0
+    assert E._auto_batch(pendulum_unrolled, "until", {"c_output": True}) == 0
+    assert E._auto_batch(pendulum, "until", {}) == 0                  # the compact VM
+    x, v = tj.make_vars("x", "v")
+    with_ev = tj.TaylorAdaptive([(x, v), (v, -x)], [0.1, 0.0], compact=False,
+                                t_events=[tj.t_event(x - 5.0)])
+    assert E._auto_batch(with_ev, "until", {}) == 0
+    auto = tj.TaylorAdaptive([(x, v), (v, -tj.par[0] * tj.sin(x) - 0.01 * v)], [0.1, 0.0],
+                             pars=[9.8])
+    kind = auto._kernel.kind
+    _tiering.wait_all(120)
+    job_ta = E._job_template(auto)
+    assert auto._kernel.kind == kind
+    assert job_ta._kernel.kind == "unrolled" and (job_ta is auto) == (kind == "unrolled")
+    res = ensemble_propagate_until(auto, 2.0, 10, gen)
+    assert_same(res, serial_reference(auto, "until", 2.0, 10, gen))
 
 
 def gen_new_object(ta, i):
