@@ -15,7 +15,12 @@ import numpy as np
 
 from . import _stepper as S
 from ._coutput import ContinuousOutput
-from ._events import EventBundle, drain_log, prepare_events, run_terminal_callback
+from ._events import E_NEEDPY as _E_NEEDPY, E_NLOG as _E_NLOG, E_TERM as _E_TERM
+from ._events import EF_DSGN as _EF_DSGN
+from ._events import (EventBundle, drain_log, prepare_events, run_terminal_callback,
+                      terminal_result)
+from ._evloop import INIT as _EB_INIT, EvBlock, entry as _evloop_entry
+from ._evloop import propagate_block as _propagate_block
 from ._guards import has_select
 from ._taylor_map import VariationalMixin
 from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
@@ -39,6 +44,7 @@ _EMPTY3 = np.zeros((0, 0, 0))
 _PROGRESS_CHUNK = 2000
 _TIER_CHUNK = 1000        # steps per compiled call while a faster kernel is being built
 _F_MINH, _F_MAXH, _I_NSTEPS = S.F_MINH, S.F_MAXH, S.I_NSTEPS
+_OC_EVENT_PY, _OC_EVENT = S.OC_EVENT_PY, S.OC_EVENT
 
 
 def check_max_dt(max_delta_t):
@@ -450,6 +456,83 @@ class TaylorAdaptive(VariationalMixin):
             ev.reset_cooldowns()       # as heyoka: cooldowns are meaningless after a failure
         return code
 
+    def _run_events(self, head, grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt,
+                    max_steps, budget):
+        """``_run``'s loop for an integrator with events, without a step callback or
+        progress bar; returns ``(code, ctc, ct)``.
+
+        The compiled loop (:mod:`taylorjit._evloop`: two arguments) returns after
+        every step with an event that needs Python; non-terminal callbacks run here
+        (``drain_log``, inlined), the rest goes through :meth:`_handle_events`, with
+        as little Python as possible between two compiled calls: a Poincaré section
+        with a Python callback costs ~1 us per crossing on top of the compiled
+        detection (heyoka's C++ to Python call is about the same)."""
+        eb = self._ev_block(head)
+        eb.set_run(grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt, max_steps, budget)
+        blk, fblk = eb.blk, eb.fblk
+        call = _evloop_entry()
+        arrays = self._events.arrays
+        log, eiw, efw = arrays[6], arrays[7], arrays[8]
+        events = self._events.events
+        elog = self.event_log
+        blk[_EB_INIT] = 1
+        code = call(blk, fblk)
+        blk[_EB_INIT] = 0
+        while True:
+            if code == _OC_EVENT_PY or code == _OC_EVENT:
+                # the logged non-terminal events, in time order (drain_log, inlined)
+                nl = eiw.item(_E_NLOG)
+                eiw[_E_NEEDPY] = 0
+                if nl:
+                    rows = log[:nl].tolist()
+                    eiw[_E_NLOG] = 0
+                    for e, thi, _, sg in rows:
+                        cb = events[int(e)].callback
+                        if cb is None:
+                            elog.append((int(e), thi, int(sg)))
+                        else:
+                            cb(self, thi, int(sg))
+                if code == _OC_EVENT_PY:
+                    code = call(blk, fblk)
+                    continue
+                # the terminal event that ended the step (run_terminal_callback, inlined)
+                te = eiw.item(_E_TERM)
+                self._last_event = te
+                cb = events[te].callback
+                if cb is None or not terminal_result(cb(self, int(efw.item(_EF_DSGN))), te,
+                                                     events[te]):
+                    return S.OC_EVENT, ctc, ct
+            elif code == S.OC_BUFFER_FULL:
+                ctc, ct = grow_c(ctc, ct)
+                eb.set_c(ctc, ct, want_c)
+                code = call(blk, fblk)
+                continue
+            else:
+                code = self._handle_events(code)
+                if code != S.OC_CONTINUE:
+                    return code, ctc, ct
+            if self._upgrade is not None:
+                self._tier_check()
+                if self._upgrade is None:
+                    self._iw[S.I_BUDGET] = 0    # nothing more to wait for: on to the end
+            if self._head is not head:          # a kernel switch (select branch, tiering)
+                head = self._head
+                eb = self._ev_block(head)
+                eb.set_run(grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt, max_steps,
+                           budget)
+                blk, fblk = eb.blk, eb.fblk
+                blk[_EB_INIT] = 0
+            code = call(blk, fblk)
+
+    def _ev_block(self, head):
+        """The argument block of the event loop for the binding ``head`` (cached; a
+        kernel switch makes a new ``_head``, hence a new block)."""
+        eb = self.__dict__.get("_evblk")
+        if eb is None or eb.head is not head:
+            eb = EvBlock(head, self._xnew, self._events.arrays, (_EMPTY1, _EMPTY2, _EMPTY3))
+            self._evblk = eb
+        return eb
+
     @property
     def events(self):
         """The events of this integrator (list of :class:`~taylorjit.Event`)."""
@@ -543,22 +626,41 @@ class TaylorAdaptive(VariationalMixin):
         n_events = self._n_events
         t_start = self.time if bar is not None else 0.0
         init = 1
+        want_c = 1 if c_output else 0
+        eb = None
         key = id(self)
         _PROPAGATING.add(key)
         try:
             while True:
+                if n_events and callback is None and bar is None and grid.shape[0] != 1:
+                    code, ctc, ct = self._run_events(head, grid, gout, want_grid, ctc, ct,
+                                                     want_c, tlim, max_dt, max_steps, budget)
+                    break
                 if grid.shape[0] == 1:
                     code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate
                     iw[S.I_NSTEPS] = 0
                     self._fw[S.F_MINH] = math.inf
                     self._fw[S.F_MAXH] = 0.0
                     break
-                code = S.propagate_direct(*head, grid, gout, ctc, ct, self._xnew,
-                                          self._events.arrays, init, tlim, max_dt, max_steps,
-                                          budget, want_grid, 1 if c_output else 0)
+                if n_events:
+                    # the same compiled loop entered with two arguments: an integrator
+                    # with events comes back to Python after every step with a Python
+                    # event (taylorjit._evloop)
+                    if eb is None or eb.head is not head:
+                        eb = self._ev_block(head)
+                        eb.set_run(grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt,
+                                   max_steps, budget)
+                    eb.blk[_EB_INIT] = init
+                    code = _propagate_block(eb.blk, eb.fblk)
+                else:
+                    code = S.propagate_direct(*head, grid, gout, ctc, ct, self._xnew,
+                                              self._events.arrays, init, tlim, max_dt,
+                                              max_steps, budget, want_grid, want_c)
                 init = 0
                 if code == S.OC_BUFFER_FULL:
                     ctc, ct = grow_c(ctc, ct)
+                    if eb is not None:
+                        eb.set_c(ctc, ct, want_c)
                     continue
                 if n_events:
                     code = self._handle_events(code)
@@ -821,6 +923,7 @@ class TaylorAdaptive(VariationalMixin):
         state.pop("_head", None)        # rebuilt by _bind_jet (holds this process's address)
         state.pop("_plain", None)
         state.pop("_plain_addr", None)
+        state.pop("_evblk", None)       # raw addresses (rebuilt on the next propagation)
         state.pop("_upgrade", None)     # a build of this process (resubmitted on unpickling)
         tc = state.get("_tc")
         n_slots = self._kernel.n_slots

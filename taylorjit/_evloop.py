@@ -1,0 +1,215 @@
+"""The compiled propagation loop of integrators with events, entered with two arguments.
+
+An integrator with events leaves the compiled loop of :mod:`taylorjit._stepper`
+after every step in which an event needs Python: a non-terminal event with a
+callback (``cb(ta, t, d_sgn)`` runs after its step, with the integrator at the end
+of that step, as in heyoka), a terminal event (its callback decides whether to go
+on), a full event log.  Each return costs a new call of the loop, and the loop's
+entry point takes twenty-four arguments, twenty of them arrays: numba unboxes
+each array from its Python object (~50 ns apiece), ~1.2 us per call, four
+times the Python callback it serves (Hénon–Heiles Poincaré section: 310
+callbacks in a 2 ms propagation).
+
+:func:`propagate_block` is the same loop (it calls
+:func:`taylorjit._stepper.propagate`'s compiled code, nothing is duplicated)
+entered with two small arrays: an int64 block holding the addresses and shapes
+of the integrator's arrays and the integer arguments, and a float64 block with
+the final time and the step limit.  The arrays are rebuilt from the addresses in
+compiled code (``numba.carray``).  The block is built once per kernel binding
+(:meth:`EvBlock.bind`, the integrator's ``_head``), the per-run arrays (grid,
+continuous output) are written into it when a run uses them.
+
+The integrator keeps every array alive and never resizes one in place: a new
+array (a kernel switch, a grown continuous-output buffer) means a new binding or
+new addresses in the block.  Same results as :func:`taylorjit._stepper.propagate`
+(it is that function), bit for bit.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import carray, njit, types
+from numba.extending import intrinsic
+
+
+__all__ = ["EvBlock", "propagate_block", "entry"]
+
+# int64 block: jet address, then (address, shape...) of each array in the order of
+# taylorjit._stepper.propagate's arguments, then its integer arguments
+(JADDR, PROG, PROG_R, PROG_C, CVALS, CVALS_N, TC, TC_R, TC_C, IW, IW_N, FW, FW_N, HROWS,
+ HROWS_N, STATE, STATE_N, PARS, PARS_N, TM, TLIM, GRID, GRID_N, GOUT, GOUT_R, GOUT_C, CTC,
+ CTC_A, CTC_B, CTC_C, CT, CT_R, XNEW, XNEW_N, EVI, EVI_R, EVI_C, EVF, EVF_R, EVF_C, WS, WS_R,
+ WS_C, IV, IV_R, IV_C, OUT, OUT_R, OUT_C, CAND, CAND_R, CAND_C, LOG, LOG_R, LOG_C, EIW, EIW_N,
+ EFW, EFW_N, INIT, MAXSTEPS, BUDGET, WANTGRID, WANTC) = range(64)
+NBLK = 64
+# float64 block
+F_TEND, F_MAXDT = range(2)
+
+
+@intrinsic
+def _fptr(typingctx, addr):
+    """The integer ``addr`` as a ``double *`` (for :func:`numba.carray`)."""
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return types.CPointer(types.float64)(addr), codegen
+
+
+@intrinsic
+def _iptr(typingctx, addr):
+    """The integer ``addr`` as an ``int64_t *``."""
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return types.CPointer(types.int64)(addr), codegen
+
+
+_ENTRY: list = []
+_LOCK = threading.Lock()
+
+
+def _make_entry():
+    from . import _stepper as S
+    from ._numba_compat import entry_point
+
+    prop = S.propagate          # compiled (or loaded from numba's cache) on first use
+
+    def _propagate_block(b, fb):
+        # (carray's arrays own no memory: numba's reference counting skips them)
+        ev = (carray(_iptr(b[EVI]), (b[EVI_R], b[EVI_C])),
+              carray(_fptr(b[EVF]), (b[EVF_R], b[EVF_C])),
+              carray(_fptr(b[WS]), (b[WS_R], b[WS_C])),
+              carray(_fptr(b[IV]), (b[IV_R], b[IV_C])),
+              carray(_fptr(b[OUT]), (b[OUT_R], b[OUT_C])),
+              carray(_fptr(b[CAND]), (b[CAND_R], b[CAND_C])),
+              carray(_fptr(b[LOG]), (b[LOG_R], b[LOG_C])),
+              carray(_iptr(b[EIW]), (b[EIW_N],)),
+              carray(_fptr(b[EFW]), (b[EFW_N],)))
+        return prop(b[JADDR], carray(_iptr(b[PROG]), (b[PROG_R], b[PROG_C])),
+                    carray(_fptr(b[CVALS]), (b[CVALS_N],)),
+                    carray(_fptr(b[TC]), (b[TC_R], b[TC_C])),
+                    carray(_iptr(b[IW]), (b[IW_N],)),
+                    carray(_fptr(b[FW]), (b[FW_N],)),
+                    carray(_iptr(b[HROWS]), (b[HROWS_N],)),
+                    carray(_fptr(b[STATE]), (b[STATE_N],)),
+                    carray(_fptr(b[PARS]), (b[PARS_N],)),
+                    carray(_fptr(b[TM]), (2,)), carray(_fptr(b[TLIM]), (2,)),
+                    carray(_fptr(b[GRID]), (b[GRID_N],)),
+                    carray(_fptr(b[GOUT]), (b[GOUT_R], b[GOUT_C])),
+                    carray(_fptr(b[CTC]), (b[CTC_A], b[CTC_B], b[CTC_C])),
+                    carray(_fptr(b[CT]), (b[CT_R], 2)),
+                    carray(_fptr(b[XNEW]), (b[XNEW_N],)), ev,
+                    b[INIT], fb[F_TEND], fb[F_MAXDT], b[MAXSTEPS], b[BUDGET], b[WANTGRID],
+                    b[WANTC])
+
+    sig = types.int64(types.int64[::1], types.float64[::1])
+    # (with numba's runtime: carray is a function returning an array, which numba
+    # compiles only with it; its arrays have no meminfo, nothing is counted)
+    fn = njit(sig, cache=True, nogil=True, error_model="numpy")(_propagate_block)
+    return entry_point(fn)
+
+
+def entry():
+    """The compiled ``propagate_block(blk, fblk) -> code`` (numba's entry point, no
+    dispatch): built, or loaded from numba's cache, on first use."""
+    if not _ENTRY:
+        with _LOCK:
+            if not _ENTRY:
+                _ENTRY.append(_make_entry())
+    return _ENTRY[0]
+
+
+def propagate_block(blk, fblk):
+    """``taylorjit._stepper.propagate`` with the arguments in ``blk`` / ``fblk``
+    (see :class:`EvBlock`); returns its outcome code."""
+    return (_ENTRY[0] if _ENTRY else entry())(blk, fblk)
+
+
+def _addr(a):
+    return a.ctypes.data
+
+
+class EvBlock:
+    """The argument blocks of :func:`propagate_block` for one binding of an
+    integrator (its ``_head``: jet, tables, work arrays, state) and its event
+    bundle.  ``grid``/``gout`` and ``ctc``/``ct`` are set per run by
+    :meth:`set_grid` / :meth:`set_c` (empty arrays otherwise)."""
+
+    __slots__ = ("head", "blk", "fblk", "keep", "empty")
+
+    def __init__(self, head, xnew, ev_arrays, empties):
+        jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim = head
+        b = np.zeros(NBLK, dtype=np.int64)
+        b[JADDR] = jaddr
+        for slot, a in ((PROG, prog), (TC, tc), (EVI, ev_arrays[0]), (EVF, ev_arrays[1]),
+                        (WS, ev_arrays[2]), (IV, ev_arrays[3]), (OUT, ev_arrays[4]),
+                        (CAND, ev_arrays[5]), (LOG, ev_arrays[6])):
+            _check(a, 2)
+            b[slot], b[slot + 1], b[slot + 2] = _addr(a), a.shape[0], a.shape[1]
+        for slot, a in ((CVALS, cvals), (IW, iw), (FW, fw), (HROWS, hrows), (STATE, state),
+                        (PARS, pars), (XNEW, xnew), (EIW, ev_arrays[7]), (EFW, ev_arrays[8])):
+            _check(a, 1)
+            b[slot], b[slot + 1] = _addr(a), a.shape[0]
+        for slot, a in ((TM, tm), (TLIM, tlim)):
+            _check(a, 1)
+            if a.shape[0] != 2:
+                raise ValueError("time arrays must have two entries")
+            b[slot] = _addr(a)
+        self.head = head
+        self.blk = b
+        self.fblk = np.zeros(2)
+        self.keep = (head, xnew, ev_arrays)
+        self.empty = empties
+        self.set_grid(empties[0], empties[1], 0)
+        self.set_c(empties[2], empties[1], 0)
+
+    def set_grid(self, grid, gout, want):
+        b = self.blk
+        b[WANTGRID] = want
+        if len(self.keep) > 3 and grid is self.keep[3] and gout is self.keep[4]:
+            return
+        _check(grid, 1)
+        _check(gout, 2)
+        b[GRID], b[GRID_N] = _addr(grid), grid.shape[0]
+        b[GOUT], b[GOUT_R], b[GOUT_C] = _addr(gout), gout.shape[0], gout.shape[1]
+        self.keep = self.keep[:3] + (grid, gout)
+
+    def set_run(self, grid, gout, want_grid, ctc, ct, want_c, t_end, max_dt, max_steps, budget):
+        """The arguments of a run (``init = 1``), or of the first call with this block."""
+        self.set_grid(grid, gout, want_grid)
+        self.set_c(ctc, ct, want_c)
+        b = self.blk
+        b[MAXSTEPS] = max_steps
+        b[BUDGET] = budget
+        fb = self.fblk
+        fb[F_TEND] = t_end
+        fb[F_MAXDT] = max_dt
+
+    def set_c(self, ctc, ct, want):
+        b = self.blk
+        b[WANTC] = want
+        if len(self.keep) > 5 and ctc is self.keep[5] and ct is self.keep[6]:
+            return
+        _check(ctc, 3)
+        _check(ct, 2)
+        if ct.shape[1] != 2 and ct.shape[0] != 0:
+            raise ValueError("continuous-output times must have two columns")
+        b[CTC], b[CTC_A], b[CTC_B], b[CTC_C] = _addr(ctc), *ctc.shape
+        b[CT], b[CT_R] = _addr(ct), ct.shape[0]
+        self.keep = self.keep[:5] + (ctc, ct)
+
+
+def _check(a, ndim):
+    """The block stores raw addresses: only C-contiguous arrays of the right rank
+    and dtype (what the compiled loop's signature asks for) may go in."""
+    if a.ndim != ndim or not a.flags.c_contiguous or a.dtype.itemsize != 8 or \
+            a.dtype.kind not in "fi":
+        raise TypeError(f"internal: array of shape {a.shape}, dtype {a.dtype} cannot go "
+                        "into the event loop's argument block")
