@@ -37,7 +37,7 @@ from . import _stepper as S
 
 __all__ = ["simd_width", "batch_kernel", "MAX_NODES", "BLOCK"]
 
-_LAYOUT = 4
+_LAYOUT = 6
 # traced nodes of the jet up to which a SIMD batch kernel is built; up to SMALL_NODES one
 # straight-line function on a table in registers (an alloca), above it functions of CHUNK
 # nodes (LLVM's code generation grows faster than linearly with a function's size) on a
@@ -153,7 +153,7 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int):
     nodes = p.nodes
     chunked = len(nodes) > SMALL_NODES
     spill = {}                  # node -> its slot in the spill area (chunked kernels)
-    al = 8 if chunked else 64   # the work buffer (chunked) is malloc's; the alloca is ours
+    al = 64     # the table: an alloca, or the work buffer (chunked), 64-byte aligned both
     if chunked:
         from ._unroll import CHUNK, _chunks
 
@@ -192,8 +192,12 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int):
             nd = nodes[idx]
             kind = nd[0]
             if kind == "st":
-                emit_void(f"store {V} {get(nd[3])}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, "
-                          f"align {al}")
+                # only the state rows are read (the step-size rule, Horner, the order-0
+                # loads); the others pass between chunks through the spill area, and the
+                # scalar table is recomputed on exit (the light entry)
+                if nd[1] < n:
+                    emit_void(f"store {V} {get(nd[3])}, ptr {gep(tbl, nd[1] * ncol + nd[2])}, "
+                              f"align {al}")
                 continue
             if kind in ops:
                 v = emit(f"{ops[kind]} {V} {get(nd[1])}, {get(nd[2])}")
@@ -419,12 +423,16 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
     if work:
         malloc = ir.Function(mod, ir.FunctionType(ptr, [i64]), name="malloc")
         free = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ptr]), name="free")
-        wbuf = b.call(malloc, [ci(work * W * 8)])
+        # 64 bytes more than needed, the vectors from the first 64-byte boundary (a vector of
+        # 8 doubles at malloc's 16-byte alignment would straddle two cache lines)
+        wraw = b.call(malloc, [ci(work * W * 8 + 64)])
         ok_bb, oom_bb = fn.append_basic_block("alloc_ok"), fn.append_basic_block("oom")
-        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(wbuf, i64), ci(0)), oom_bb, ok_bb)
+        b.cbranch(b.icmp_unsigned("==", b.ptrtoint(wraw, i64), ci(0)), oom_bb, ok_bb)
         b.position_at_end(oom_bb)
         b.ret(ci(-1))
         b.position_at_end(ok_bb)
+        waddr = b.and_(b.add(b.ptrtoint(wraw, i64), ci(63)), ci(-64))
+        wbuf = b.inttoptr(waddr, ptr)
     else:
         wbuf = ir.Constant(ptr, None)
     lanes = []
@@ -584,7 +592,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
         b.branch(nxt)
         b.position_at_end(nxt)
     if work:
-        b.call(free, [wbuf])
+        b.call(free, [wraw])
     b.ret(ci(0))
     return str(mod)
 
