@@ -18,7 +18,7 @@ import pickle
 import numpy as np
 
 from ._batch import TaylorAdaptiveBatch
-from ._events import EventBundle
+from ._events import EventBundle, EventBundleBatch
 from ._integrator import TaylorAdaptive
 
 __all__ = ["clone", "ClonePlan", "dumps", "loads", "shared_of", "SHARED"]
@@ -60,12 +60,21 @@ def clone(ta, plan=None):
             d[k] = v.copy()
         elif v is None or t in _ATOMIC or id(v) in memo:
             d[k] = v
-        elif t is list and not v:
-            d[k] = []
+        elif t is list and all(x is None or type(x) in _ATOMIC for x in v):
+            d[k] = list(v)
+        elif t is list and all(type(x) is list and not x for x in v):
+            d[k] = [[] for _ in v]          # a batch integrator's per-lane event logs
         elif t is EventBundle and v.n_events == 0:
             d[k] = v.copy()
+        elif t is EventBundleBatch and v.n_events == 0:
+            nb = object.__new__(EventBundleBatch)
+            nb.events = []
+            nb.arrays = tuple(a if a.size == 0 else a.copy() for a in v.arrays)
+            d[k] = nb
         elif k == "_simd" and (v is False or type(v).__name__ == "BatchKernel"):
             d[k] = v        # compiled code of this process (the blocks are per object)
+        elif k == "_plainok" and t is tuple and v and id(v[0]) in memo:
+            d[k] = v        # (kernel, bool)
         else:
             d[k] = copy.deepcopy(v, memo)
     new = object.__new__(type(ta))
