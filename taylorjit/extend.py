@@ -105,7 +105,8 @@ def register_function(name, definition, *, derivative=None, value=None, mp=None,
     callable
         The function: ``f(*args)`` builds an expression (or folds numbers to a
         number); numpy arrays of expressions are mapped element by element.
-        Registering again under the same name with the same definition (and
+        ``f.definition(*args)`` is the definition applied to ``args`` (the
+        expression written out).  Registering again under the same name with the same definition (and
         derivative) returns the function registered first, so a script or a
         notebook cell can run twice; anything else under a used name raises
         ValueError.

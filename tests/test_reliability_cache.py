@@ -84,18 +84,21 @@ def test_tolerance_of_the_wrong_length_is_refused():
 # ----------------------------------------------------------------------- unrolled size
 def _one_function_system(name, n=3):
     from taylorjit._decompose import decompose
+    from taylorjit._registry import FUNCTIONS
 
     xs = tj.make_vars(*[f"u{i}" for i in range(n)])
-    f = getattr(tj, name)
+    f = FUNCTIONS[name]     # built-in and tj.extend functions
     rhs = []
     for i in range(n):
         a = xs[(i + 1) % n] * (0.1 + 0.01 * i)
         if name == "kepE":
             rhs.append(f(0.1 + 0.001 * i, a))
-        elif f.function.nargs == 3:       # kepF, kepDE
+        elif f.nargs == 3:       # kepF, kepDE
             rhs.append(f(0.1 + 0.001 * i, 0.2, a))
         elif name == "atan2":
             rhs.append(f(a, xs[(i + 2) % n] + 2.0))
+        elif f.nargs == 2:       # functions registered by tests (tests/test_extend.py)
+            rhs.append(f(a + 1.5, xs[(i + 2) % n]) * xs[i] ** 1.37)
         else:
             rhs.append(f(a + 1.5) * xs[i] ** 1.37)
     return decompose(rhs, list(xs))
