@@ -39,6 +39,7 @@ from ._roots import auto_cooldown, fast_exclude, make_workspace, roots_on_step, 
 from ._registry import no_refcount_opts
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
+           "detect_events_full",
            "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log", "run_terminal_callback",
            "terminal_result", "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "EF_TOL", "EF_DSGN"]
 
@@ -311,8 +312,33 @@ def _dd_add_d(ahi, alo, b):
     return s, yh
 
 
-@njit(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
+@njit(inline="always", error_model="numpy")
 def detect_events(tc, order, hrows, tm, h, ev):
+    """Events of the step of size ``h`` starting at time ``tm`` (double-length): see
+    :func:`detect_events_full`, which this calls unless every event is excluded on
+    the step by :func:`taylorjit._roots.fast_exclude` and none is in its cooldown
+    (then the result is the same: no root, no log, nothing to advance).
+
+    Inlined into the compiled step: on most steps that is all the event detection
+    costs (no call passing the event arrays, ~100 words, for nothing)."""
+    evi = ev[0]
+    evf = ev[1]
+    n_ev = evi.shape[0]
+    if n_ev == 0:
+        ev[7][E_TERM] = -1
+        return h
+    if h == 0.0 or not math.isfinite(h):
+        ev[7][E_TERM] = -1
+        return h
+    for e in range(n_ev):
+        if evf[e, EF_REM] > 0.0 or not fast_exclude(tc[evi[e, EI_SLOT]], order, h):
+            return detect_events_full(tc, order, hrows, tm, h, ev)
+    ev[7][E_TERM] = -1
+    return h
+
+
+@njit(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
+def detect_events_full(tc, order, hrows, tm, h, ev):
     """Events of the step of size ``h`` starting at time ``tm`` (double-length).
 
     Returns the step to take: ``h``, or the time offset of the first terminal

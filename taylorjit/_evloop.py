@@ -10,14 +10,16 @@ each array from its Python object (~50 ns apiece), ~1.2 us per call, four
 times the Python callback it serves (Hénon–Heiles Poincaré section: 310
 callbacks in a 2 ms propagation).
 
-:func:`propagate_block` is the same loop (it calls
-:func:`taylorjit._stepper.propagate`'s compiled code, nothing is duplicated)
-entered with two small arrays: an int64 block holding the addresses and shapes
-of the integrator's arrays and the integer arguments, and a float64 block with
-the final time and the step limit.  The arrays are rebuilt from the addresses in
-compiled code (``numba.carray``).  The block is built once per kernel binding
-(:meth:`EvBlock.bind`, the integrator's ``_head``), the per-run arrays (grid,
-continuous output) are written into it when a run uses them.
+:func:`propagate_block` is the same loop -- it calls the compiled
+:func:`taylorjit._stepper.propagate` through the address of its C wrapper, so
+nothing is duplicated and no code of ``_stepper`` is frozen into this module's
+numba cache entry -- entered with two small arrays: an int64 block holding the
+addresses and shapes of the integrator's arrays and the integer arguments, and a
+float64 block with the final time and the step limit.  The arrays are rebuilt
+from the addresses in compiled code (``numba.carray``) and passed on as numba's
+array structs (~50 ns).  The block (:class:`EvBlock`) is built once per kernel
+binding (the integrator's ``_head``); the per-run arrays (grid, continuous
+output) are written into it when a run uses them.
 
 The integrator keeps every array alive and never resizes one in place: a new
 array (a kernel switch, a grown continuous-output buffer) means a new binding or
@@ -32,6 +34,8 @@ import numpy as np
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
+from ._events import EV_TYPE
+
 
 __all__ = ["EvBlock", "propagate_block", "entry"]
 
@@ -41,8 +45,8 @@ __all__ = ["EvBlock", "propagate_block", "entry"]
  HROWS_N, STATE, STATE_N, PARS, PARS_N, TM, TLIM, GRID, GRID_N, GOUT, GOUT_R, GOUT_C, CTC,
  CTC_A, CTC_B, CTC_C, CT, CT_R, XNEW, XNEW_N, EVI, EVI_R, EVI_C, EVF, EVF_R, EVF_C, WS, WS_R,
  WS_C, IV, IV_R, IV_C, OUT, OUT_R, OUT_C, CAND, CAND_R, CAND_C, LOG, LOG_R, LOG_C, EIW, EIW_N,
- EFW, EFW_N, INIT, MAXSTEPS, BUDGET, WANTGRID, WANTC) = range(64)
-NBLK = 64
+ EFW, EFW_N, INIT, MAXSTEPS, BUDGET, WANTGRID, WANTC, PADDR) = range(65)
+NBLK = 65
 # float64 block
 F_TEND, F_MAXDT = range(2)
 
@@ -75,45 +79,92 @@ _ENTRY: list = []
 _LOCK = threading.Lock()
 
 
+def prop_signature():
+    """The signature of :func:`taylorjit._stepper.propagate`, spelled out here: the
+    entry below calls that function through its address with these argument
+    types, so :func:`entry` checks it against the compiled function's at run time
+    (numba's cache of this module does not see changes of ``_stepper``)."""
+    f8, i8 = types.float64, types.int64
+    a1, a2, a3 = f8[::1], f8[:, ::1], f8[:, :, ::1]
+    i1, i2 = i8[::1], i8[:, ::1]
+    return i8(i8, i2, a1, a2, i1, a1, i1, a1, a1, a1, a1, a1, a2, a3, a2, a1, EV_TYPE(), i8, f8,
+              f8, i8, i8, i8, i8)
+
+
+_PROP_FROM_ADDR: list = []
+
+
+def _prop_from_addr():
+    """The intrinsic ``prop_from_addr(addr)``: the first-class function of signature
+    :func:`prop_signature` at ``addr`` (the C-ABI wrapper of ``_stepper.propagate``)."""
+    if _PROP_FROM_ADDR:
+        return _PROP_FROM_ADDR[0]
+    from ._numba_compat import fc_from_c_address
+
+    ft = types.FunctionType(prop_signature())
+
+    @intrinsic
+    def prop_from_addr(typingctx, addr):
+        if not isinstance(addr, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return fc_from_c_address(context, builder, ft, args[0])
+
+        return ft(addr), codegen
+
+    _PROP_FROM_ADDR.append(prop_from_addr)
+    return prop_from_addr
+
+
+prop_from_addr = _prop_from_addr()
+
+
+def _propagate_block(b, fb):
+    # (carray's arrays own no memory: numba's reference counting skips them)
+    ev = (carray(_iptr(b[EVI]), (b[EVI_R], b[EVI_C])),
+          carray(_fptr(b[EVF]), (b[EVF_R], b[EVF_C])),
+          carray(_fptr(b[WS]), (b[WS_R], b[WS_C])),
+          carray(_fptr(b[IV]), (b[IV_R], b[IV_C])),
+          carray(_fptr(b[OUT]), (b[OUT_R], b[OUT_C])),
+          carray(_fptr(b[CAND]), (b[CAND_R], b[CAND_C])),
+          carray(_fptr(b[LOG]), (b[LOG_R], b[LOG_C])),
+          carray(_iptr(b[EIW]), (b[EIW_N],)),
+          carray(_fptr(b[EFW]), (b[EFW_N],)))
+    prop = prop_from_addr(b[PADDR])
+    return prop(
+        b[JADDR], carray(_iptr(b[PROG]), (b[PROG_R], b[PROG_C])),
+        carray(_fptr(b[CVALS]), (b[CVALS_N],)), carray(_fptr(b[TC]), (b[TC_R], b[TC_C])),
+        carray(_iptr(b[IW]), (b[IW_N],)), carray(_fptr(b[FW]), (b[FW_N],)),
+        carray(_iptr(b[HROWS]), (b[HROWS_N],)), carray(_fptr(b[STATE]), (b[STATE_N],)),
+        carray(_fptr(b[PARS]), (b[PARS_N],)), carray(_fptr(b[TM]), (2,)),
+        carray(_fptr(b[TLIM]), (2,)), carray(_fptr(b[GRID]), (b[GRID_N],)),
+        carray(_fptr(b[GOUT]), (b[GOUT_R], b[GOUT_C])),
+        carray(_fptr(b[CTC]), (b[CTC_A], b[CTC_B], b[CTC_C])),
+        carray(_fptr(b[CT]), (b[CT_R], 2)), carray(_fptr(b[XNEW]), (b[XNEW_N],)), ev,
+        b[INIT], fb[F_TEND], fb[F_MAXDT], b[MAXSTEPS], b[BUDGET], b[WANTGRID], b[WANTC])
+
+
 def _make_entry():
-    from . import _stepper as S
-    from ._numba_compat import entry_point
+    """``(entry point, address of _stepper.propagate's C wrapper)``."""
+    from . import _stepper
+    from ._numba_compat import entry_point, wrapper_address
 
-    prop = S.propagate          # compiled (or loaded from numba's cache) on first use
-
-    def _propagate_block(b, fb):
-        # (carray's arrays own no memory: numba's reference counting skips them)
-        ev = (carray(_iptr(b[EVI]), (b[EVI_R], b[EVI_C])),
-              carray(_fptr(b[EVF]), (b[EVF_R], b[EVF_C])),
-              carray(_fptr(b[WS]), (b[WS_R], b[WS_C])),
-              carray(_fptr(b[IV]), (b[IV_R], b[IV_C])),
-              carray(_fptr(b[OUT]), (b[OUT_R], b[OUT_C])),
-              carray(_fptr(b[CAND]), (b[CAND_R], b[CAND_C])),
-              carray(_fptr(b[LOG]), (b[LOG_R], b[LOG_C])),
-              carray(_iptr(b[EIW]), (b[EIW_N],)),
-              carray(_fptr(b[EFW]), (b[EFW_N],)))
-        return prop(b[JADDR], carray(_iptr(b[PROG]), (b[PROG_R], b[PROG_C])),
-                    carray(_fptr(b[CVALS]), (b[CVALS_N],)),
-                    carray(_fptr(b[TC]), (b[TC_R], b[TC_C])),
-                    carray(_iptr(b[IW]), (b[IW_N],)),
-                    carray(_fptr(b[FW]), (b[FW_N],)),
-                    carray(_iptr(b[HROWS]), (b[HROWS_N],)),
-                    carray(_fptr(b[STATE]), (b[STATE_N],)),
-                    carray(_fptr(b[PARS]), (b[PARS_N],)),
-                    carray(_fptr(b[TM]), (2,)), carray(_fptr(b[TLIM]), (2,)),
-                    carray(_fptr(b[GRID]), (b[GRID_N],)),
-                    carray(_fptr(b[GOUT]), (b[GOUT_R], b[GOUT_C])),
-                    carray(_fptr(b[CTC]), (b[CTC_A], b[CTC_B], b[CTC_C])),
-                    carray(_fptr(b[CT]), (b[CT_R], 2)),
-                    carray(_fptr(b[XNEW]), (b[XNEW_N],)), ev,
-                    b[INIT], fb[F_TEND], fb[F_MAXDT], b[MAXSTEPS], b[BUDGET], b[WANTGRID],
-                    b[WANTC])
-
-    sig = types.int64(types.int64[::1], types.float64[::1])
-    # (with numba's runtime: carray is a function returning an array, which numba
-    # compiles only with it; its arrays have no meminfo, nothing is counted)
-    fn = njit(sig, cache=True, nogil=True, error_model="numpy")(_propagate_block)
-    return entry_point(fn)
+    prop = _stepper.propagate      # compiled (or loaded from numba's cache) first
+    sig = prop.signatures[0]
+    want = prop_signature()
+    if tuple(sig) != tuple(want.args):
+        raise RuntimeError("internal: taylorjit._stepper.propagate's signature changed; "
+                           "update taylorjit._evloop.prop_signature to match")
+    paddr = wrapper_address(prop, want)
+    # the loop is called through its address, not linked in: this entry's cache entry
+    # (keyed on this file only) holds no code of _stepper.  A module-level function (a
+    # closure would miss numba's cache), compiled with numba's runtime, since carray
+    # returns an array, which numba compiles only with it (its arrays have no meminfo:
+    # nothing is counted)
+    fn = njit(types.int64(types.int64[::1], types.float64[::1]), cache=True, nogil=True,
+              error_model="numpy")(_propagate_block)
+    return entry_point(fn), paddr
 
 
 def entry():
@@ -122,8 +173,15 @@ def entry():
     if not _ENTRY:
         with _LOCK:
             if not _ENTRY:
-                _ENTRY.append(_make_entry())
+                _ENTRY.extend(_make_entry())
     return _ENTRY[0]
+
+
+def prop_address():
+    """The address of ``_stepper.propagate``'s C wrapper (the ``PADDR`` word)."""
+    if not _ENTRY:
+        entry()
+    return _ENTRY[1]
 
 
 def propagate_block(blk, fblk):
@@ -148,6 +206,7 @@ class EvBlock:
         jaddr, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim = head
         b = np.zeros(NBLK, dtype=np.int64)
         b[JADDR] = jaddr
+        b[PADDR] = prop_address()
         for slot, a in ((PROG, prog), (TC, tc), (EVI, ev_arrays[0]), (EVF, ev_arrays[1]),
                         (WS, ev_arrays[2]), (IV, ev_arrays[3]), (OUT, ev_arrays[4]),
                         (CAND, ev_arrays[5]), (LOG, ev_arrays[6])):
