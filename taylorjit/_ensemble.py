@@ -23,17 +23,22 @@ threads (default)
     In the calling thread (debugging, baselines).
 
 Batch grouping: members of a scalar template that differ only in state, time
-and parameters can run as lanes of one batch propagation
-(:mod:`taylorjit._batch`; every lane equals the scalar run bit for bit; small
-systems run on SIMD lanes, :mod:`taylorjit._simdbatch`).  Measured with the SIMD
-lanes (3000 Kepler orbits, threads, 2 cores): one period per member 11.7-12.3k
-orbits/s ungrouped, 8.4-8.6k grouped by 4, 7.4-7.8k by 8; ten periods 7.7-10.4k,
-7.3-9.4k and 8.0-8.6k.  The members' own Python (the copy of the template, ``gen``,
-the result: ~80 us per member) outweighs their integration, and grouping adds the
-stacking and copying back of the lane arrays under the GIL, so the default
-(``batch=None``) still does not group and ``batch=<size>`` forces it.  Grouping pays
-for members that integrate long enough (long runs of a small system), where the
-lanes' SIMD speed shows.
+and parameters run as the lanes of one batch propagation (:mod:`taylorjit._batch`;
+every lane equals the scalar run bit for bit; small and medium systems run on SIMD
+lanes, :mod:`taylorjit._simdbatch`).  The members of a group are cloned as the rows
+of the batch integrator's lane-major arrays (``ClonePlan.clone_group`` in
+:mod:`taylorjit._ensemble_io`): the batch propagation runs in the members' own
+memory, with nothing stacked or copied back.  ``batch=None`` groups by the host's SIMD width
+(:func:`taylorjit._simdbatch.simd_width`: 8 with AVX-512) when the lanes can run on
+SIMD vectors -- a template whose kernel has a fused step (unrolled), no events, no
+``callback`` or ``c_output``, not a grid -- and not otherwise (the compact VM's batch
+loop is slower than its scalar runs: outer solar systems to 10^4 days, 686 vs 1121
+runs/s).
+Measured (``benchmarks/bench_ensemble.py``, 2 shared cores, members/s): 10^4 Kepler
+orbits of one period 24-30k ungrouped, 28k grouped by 8 (heyoka 0.8k with threads, 5.0k
+with batch-8 templates); 64 outer solar systems to 10^4 years 8 ungrouped, 20-21
+grouped by 8 (heyoka 9 and 46).  A member's Python (its clone from a per-job
+:class:`~taylorjit._ensemble_io.ClonePlan`, ``gen``, the result) costs ~10-20 us.
 """
 from __future__ import annotations
 
@@ -570,7 +575,8 @@ _DOC_COMMON = """
         Threads or processes of the pool (default: all cores).
     batch : int or None, optional
         Lanes per batch group for a scalar template (0 or 1: never group; None:
-        automatic, see the module documentation).  Members whose ``gen`` only
+        the host's SIMD width when the members can run on SIMD lanes, else no
+        grouping; see the module documentation).  Members whose ``gen`` only
         sets state, time and parameters run as lanes of one compiled batch
         propagation, with results equal to the scalar ones.
     progress : bool, optional
