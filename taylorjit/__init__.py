@@ -36,7 +36,7 @@ from ._solve_ivp import solve_ivp, OdeResult
 from ._dtens import diff_tensors, DTens
 from ._ensemble import (ensemble_propagate_until, ensemble_propagate_for, ensemble_propagate_grid,
                         MemberResult, EnsembleMemberError)
-from . import models, plotting
+from . import extend, models, plotting
 
 __all__ = [
     "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
@@ -52,7 +52,7 @@ __all__ = [
     "recommended_simd_size",
     "ContinuousOutput", "Event", "t_event", "nt_event", "event_direction", "EventOutcome", "var_ode_sys", "VarODESys", "TaylorMap", "solve_ivp", "OdeResult",
     "ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
-    "MemberResult", "EnsembleMemberError", "models", "plotting", "diff_tensors", "DTens",
+    "MemberResult", "EnsembleMemberError", "models", "plotting", "extend", "diff_tensors", "DTens",
 ]
 
 

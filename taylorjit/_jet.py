@@ -69,8 +69,9 @@ def _drivers():
                      types.int64[::1], types.float64[:, :, ::1])
     fn = njit(sig, cache=True, nogil=True, error_model="numpy",
               **no_refcount_opts())(_run_points_addr)
-    cres = fn.overloads.get(fn.signatures[0]) if fn.signatures else None
-    _DRIVERS["points"] = getattr(cres, "entry_point", None) or fn
+    from ._numba_compat import entry_point
+
+    _DRIVERS["points"] = entry_point(fn)
     return _DRIVERS["points"]
 
 

@@ -18,7 +18,7 @@ PRIVATE = re.compile(r"numba\.core|numba\.experimental|_get_wrapper_address|\b_n
                      r"[\"']entry_point[\"']|global_compiler_lock|create_struct_proxy|"
                      r"\.make_array\(|\.fndesc\b|[\"']fndesc[\"']|cpu_target|\.nbi\b")
 # modules not yet moved to the boundary (issue 20): remove an entry when its module is fixed
-NOT_YET = {"_jet.py"}
+NOT_YET = set()
 
 
 def test_only_the_boundary_uses_private_numba_api():
