@@ -17,10 +17,7 @@ import numpy as np
 import scipy.integrate
 from scipy.optimize import brentq
 
-try:
-    from taylorjit import solve_ivp as tj_solve_ivp
-except ImportError:  # before the public re-export exists
-    from taylorjit._solve_ivp import solve_ivp as tj_solve_ivp
+from taylorjit import solve_ivp as tj_solve_ivp
 
 E = 0.5
 N_ORBITS = 50

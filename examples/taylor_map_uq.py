@@ -20,9 +20,6 @@ import time
 import numpy as np
 
 import taylorjit as tj
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._taylor_map import taylor_map
-from taylorjit._variational import var_ode_sys
 
 
 def kepler():
@@ -42,7 +39,7 @@ def main():
     deltas = sigma * rng.standard_normal((n_map, 4))
 
     t = time.perf_counter()
-    ta = TaylorAdaptive(sys, x0, compact=True)
+    ta = tj.TaylorAdaptive(sys, x0, compact=True)
     mc = np.empty((n_mc, 4))
     for s in range(n_mc):
         ta.state[:] = x0 + deltas[s]
@@ -56,10 +53,10 @@ def main():
     cov_mc = np.cov(mc[:, :2].T)
     for k in (1, 2, 3, 4, 5):
         t = time.perf_counter()
-        vs = var_ode_sys(sys, "vars", order=k)
-        tv = TaylorAdaptive(vs, vs.initial_state(x0), compact=True)
+        vs = tj.var_ode_sys(sys, "vars", order=k)
+        tv = tj.TaylorAdaptive(vs, x0, compact=True)       # variational initial values filled in
         tv.propagate_until(T)
-        tm = taylor_map(tv.state, vs)
+        tm = tv.taylor_map
         t_build = time.perf_counter() - t
         t = time.perf_counter()
         pred = tm(deltas)                                   # all 10^5 samples at once

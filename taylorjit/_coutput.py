@@ -28,9 +28,8 @@ class ContinuousOutput:
     Examples
     --------
     >>> import numpy as np, taylorjit as tj
-    >>> from taylorjit._integrator import TaylorAdaptive
     >>> x, v = tj.make_vars("x", "v")
-    >>> ta = TaylorAdaptive([(x, v), (v, -x)], [0.0, 1.0], compact=True)
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [0.0, 1.0], compact=True)
     >>> co = ta.propagate_until(10.0, c_output=True).c_output
     >>> bool(abs(co(3.0)[0] - np.sin(3.0)) < 1e-14)
     True

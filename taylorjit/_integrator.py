@@ -163,9 +163,8 @@ class TaylorAdaptive(VariationalMixin):
     Examples
     --------
     >>> import taylorjit as tj
-    >>> from taylorjit._integrator import TaylorAdaptive
     >>> x, v = tj.make_vars("x", "v")
-    >>> ta = TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.05, 0.025], compact=True)
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.05, 0.025], compact=True)
     >>> res = ta.propagate_until(1000.0)
     >>> res.outcome, res.n_steps
     (<Outcome.time_limit>, 4801)

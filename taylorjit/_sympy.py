@@ -68,8 +68,8 @@ class kepE(sp.Function):  # noqa: N801 - the registry's name
 
     Examples
     --------
-    >>> import sympy as sp
-    >>> from taylorjit._sympy import kepE
+    >>> import sympy as sp, taylorjit as tj
+    >>> kepE = type(tj.to_sympy(tj.kepE(tj.var("e"), tj.var("M"))))   # this sympy class
     >>> e, M = sp.symbols("e M")
     >>> sp.diff(kepE(e, M), M)
     1/(-e*cos(kepE(e, M)) + 1)
@@ -107,8 +107,8 @@ class sigmoid(sp.Function):  # noqa: N801 - the registry's name
 
     Examples
     --------
-    >>> import sympy as sp
-    >>> from taylorjit._sympy import sigmoid
+    >>> import sympy as sp, taylorjit as tj
+    >>> sigmoid = type(tj.to_sympy(tj.sigmoid(tj.var("x"))))        # this sympy class
     >>> x = sp.Symbol("x")
     >>> sp.diff(sigmoid(x), x)
     (1 - sigmoid(x))*sigmoid(x)
@@ -202,9 +202,8 @@ def to_sympy(e):
     Examples
     --------
     >>> import taylorjit as tj
-    >>> from taylorjit._sympy import to_sympy
     >>> x, y = tj.make_vars("x", "y")
-    >>> to_sympy(tj.sin(x) * y**0.5 - 2 * tj.par[0])
+    >>> tj.to_sympy(tj.sin(x) * y**0.5 - 2 * tj.par[0])
     -2*par[0] + sqrt(y)*sin(x)
     """
     from ._registry import FUNCTIONS
@@ -272,10 +271,9 @@ def from_sympy(s):
 
     Examples
     --------
-    >>> import sympy as sp
-    >>> from taylorjit._sympy import from_sympy
+    >>> import sympy as sp, taylorjit as tj
     >>> x, y = sp.symbols("x y")
-    >>> from_sympy(sp.exp(x) - y / 3)
+    >>> tj.from_sympy(sp.exp(x) - y / 3)
     exp(x) - y/3
     """
     from ._registry import FUNCTIONS
