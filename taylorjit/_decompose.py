@@ -366,7 +366,14 @@ def _decompose(outputs, inputs, allow_unknown):
                 "here: it is supported in TaylorAdaptive, taylor_coefficients, derivatives, "
                 "cfunc and solve_ivp; batch integrators and variational systems need smooth "
                 "right-hand sides")
-        return FUNCTIONS[op].decompose(b, *a)
+        fn = FUNCTIONS.get(op)
+        if fn is None:
+            raise ValueError(
+                f"the expression uses the function {op!r}, which is not registered in this "
+                "process: a function added with tj.extend.register_function must be registered "
+                "in every process that builds a kernel for it (register it at import of the "
+                "module that defines it, so that worker processes register it too)")
+        return fn.decompose(b, *a)
 
     consts = {}     # id(number node) -> its const slot, once made (where first used)
 
