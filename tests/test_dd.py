@@ -14,7 +14,6 @@ import pytest
 
 import taylorjit as tj
 from taylorjit._dd import DDArray, DDTaylorAdaptive, evaluate
-from taylorjit._dd.coefficients import taylor_coefficients_dd
 from taylorjit._dd.values import dd_scalar, dd_str, fraction_to_dd
 from taylorjit._registry import FUNCTIONS
 

@@ -2,15 +2,17 @@
 # imported as it is: taylorjit._dd._build fills in the dispatch block of dd_jet
 # (one branch per kernel operation), writes the result into the kernel cache
 # under a name that hashes every source it depends on, and imports it from
-# there, so numba's cache of these functions is never stale.
+# there, so numba's cache of these functions is never stale.  dd_jet (with the
+# recurrences and the value routines: most of the compilation) is compiled at
+# import; the drivers at their first call (each ~1-3 s the first time, then
+# loaded from the cache).
 import math
 
-import numpy as np
 from numba import njit
 
 from taylorjit._registry import no_refcount_opts
 
-from taylorjit._dd.arith import add, add_d, mul, mul_d, div_d, two_sum
+from taylorjit._dd.arith import add, div_d, mul, mul_d
 from taylorjit._dd import funcs as F
 from taylorjit._dd.recur import *  # noqa: F401,F403 - the kernels k_<op>
 
@@ -51,10 +53,7 @@ def dd_jet(prog, cv, H, L, order, pH, pL, tH, tL, upd, full):
 #DISPATCH#
 
 
-@njit("void(int64[:, ::1], float64[::1], int64[:, ::1], float64[:, ::1], float64[:, ::1], int64, "
-      "float64[::1], float64[::1], float64, float64, float64[:, ::1], float64[:, ::1], "
-      "float64[:, ::1], "
-      "float64[:, ::1], int64[::1], float64[:, :, ::1], float64[:, :, ::1])", **_OPTS)
+@njit(**_OPTS)
 def dd_points(prog, cv, upd, H, L, order, pH, pL, tH, tL, PH, PL, DH, DL, outs, RH, RL):
     """taylor_coefficients: for each point r, inputs P[r] + D[r] h, coefficients
     of the outputs into R[r] (``upd``: an empty (0, 2) table)."""
@@ -76,7 +75,7 @@ def dd_points(prog, cv, upd, H, L, order, pH, pL, tH, tL, PH, PL, DH, DL, outs, 
                 RL[r, m, k] = L[outs[m], k]
 
 
-@njit("void(int64, float64[:, ::1], float64[:, ::1], float64[:, ::1])", **_OPTS)
+@njit(**_OPTS)
 def dd_eval(code, XH, XL, R):
     """Values of the dd elementary functions (tests, accuracy tables): function
     ``code`` on the arguments ``(XH[j, i], XL[j, i])`` (j: argument), results
@@ -165,10 +164,7 @@ def _horner(H, L, i, order, hh, hl):
     return ah, al
 
 
-@njit("int64(int64[:, ::1], float64[::1], int64[:, ::1], float64[:, ::1], float64[:, ::1], "
-      "int64, float64[::1], float64[::1], float64[::1], float64[::1], float64[::1], "
-      "float64[::1], float64[::1], int64[::1], float64[::1], float64[::1], float64[:, ::1], "
-      "float64[:, ::1])", **_OPTS)
+@njit(**_OPTS)
 def dd_propagate(prog, cv, upd, H, L, order, pH, pL, XH, XL, NH, NL, ws, iw, gH, gL, OH, OL):
     """Adaptive Taylor steps on the state (XH, XL) (see the layout of ws/iw above).
 

@@ -34,12 +34,10 @@ import mpmath
 import numpy as np
 from numba import njit
 
-from .._registry import no_refcount_opts
-
 from .._funcs.kepler import kepDE_solve, kepF_solve
 from .._funcs.special import kepE_solve
-from .arith import (add, add_d, div, div_d, fast_two_sum, mul, mul_d, sqr, sqrt, sub, two_prod,
-                    two_sum)
+from .._registry import no_refcount_opts
+from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sqrt, sub, two_prod, two_sum
 
 _J = dict(nogil=True, error_model="numpy", **no_refcount_opts())
 

@@ -315,6 +315,17 @@ class DDTaylorAdaptive:
         ws = self._ws
         return float(ws[9]), float(ws[10]), int(self._iw[4])
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_ep", None)          # the compiled module: reloaded on unpickling
+        return state
+
+    def __setstate__(self, state):
+        from ._build import entry_points
+
+        self.__dict__.update(state)
+        self._ep = entry_points()
+
     def __repr__(self):
         return (f"DDTaylorAdaptive(dim={self._n}, order={self._order}, tol={self._tol!r}, "
                 f"time={self.time}, state={self.state})")

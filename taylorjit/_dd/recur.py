@@ -16,13 +16,10 @@ about ``n u^2`` times the sum of the terms' magnitudes (the *envelope*),
 an integrator.  The summation order is plain (j ascending): dd results are not
 meant to match the double kernels bit for bit.
 """
-import math
-
 from numba import njit
 
-from .._registry import no_refcount_opts
-
 from .._funcs._common import fma
+from .._registry import no_refcount_opts
 from . import funcs as F
 from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sub, two_sum
 
