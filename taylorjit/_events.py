@@ -35,7 +35,8 @@ import numpy as np
 from numba import njit, types
 
 from ._expr import Expr, expr, get_variables
-from ._roots import auto_cooldown, fast_exclude, make_workspace, roots_on_step, sort_rows_by_abs
+from ._roots import (auto_cooldown, fast_exclude, make_workspace, roots_on_step,
+                     sort_rows_by_abs, wrong_direction)
 from ._registry import no_refcount_opts
 
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
@@ -369,9 +370,11 @@ def detect_events_full(tc, order, hrows, tm, h, ev):
     nc = 0
     for e in range(n_ev):
         g = tc[evi[e, EI_SLOT]]
-        if fast_exclude(g, order, h):      # most steps: inline, no call
+        if fast_exclude(g, order, h):      # (the prefilter's steps with a cooldown)
             continue
         cd = evf[e, EF_REM] if evi[e, EI_TERM] == 1 else 0.0
+        if wrong_direction(g, order, h, evi[e, EI_DIR]):
+            continue
         m = roots_on_step(g, order, h, evi[e, EI_DIR], cd, ws, iv, out)
         for i in range(m):
             if nc < cand.shape[0]:

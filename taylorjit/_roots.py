@@ -54,7 +54,7 @@ from numba import njit
 
 from ._registry import no_refcount_opts
 
-__all__ = ["event_roots", "roots_on_step", "fast_exclude", "make_workspace", "poly_eval", "poly_eval_d", "auto_cooldown",
+__all__ = ["event_roots", "roots_on_step", "fast_exclude", "wrong_direction", "make_workspace", "poly_eval", "poly_eval_d", "auto_cooldown",
            "brent_poly", "MAX_DEPTH", "STACK_SIZE"]
 
 EPS = np.finfo(np.float64).eps
@@ -224,6 +224,98 @@ def _no_reported_root(g, n, h, direction, acc):
     if direction > 0:
         return hi_ < -marg      # g decreases on the whole step: no upward crossing
     return lo_ > marg           # g increases on the whole step: no downward crossing
+
+
+@njit(inline="always", error_model="numpy")
+def _deriv_enclosure(g, n, h):
+    """``(dlo, dhi, dabs, bsum)``: the monomial enclosure ``[dlo, dhi]`` of ``g'`` over
+    the step, ``g'(tau) = g_1 + sum_{k>=2} e_k s^(k-1)`` with ``e_k = (k g_k) h^(k-1)``
+    (the coefficients ``k g_k`` rounded as :func:`poly_eval_d` rounds them) and ``s``
+    in ``[0, 1]``; ``dabs = sum |e_k|`` (with ``|g_1|``) and ``bsum = sum_{k>=1} |g_k|
+    |h|^(k-1)``.  Needs ``n >= 1``."""
+    dlo = g[1]
+    dhi = g[1]
+    dabs = abs(g[1])
+    bsum = abs(g[1])
+    hp = 1.0
+    for k in range(2, n + 1):
+        hp *= h
+        e = (k * g[k]) * hp
+        if e < 0.0:
+            dlo += e
+        else:
+            dhi += e
+        dabs += abs(e)
+        bsum += abs(g[k] * hp)
+    return dlo, dhi, dabs, bsum
+
+
+@njit(**_OPTS)
+def wrong_direction(g, n, h, direction):
+    """True when ``direction != 0`` and every root :func:`event_roots` could find on
+    the step would be dropped for its direction: the enclosure of ``g'``
+    (:func:`_deriv_enclosure`) lies on the unwanted side farther than ``8 (n + 2)
+    eps sum |e_k|`` from zero, so every Horner value of ``g'`` the root finder
+    computes (error below ``gamma_2n sum |e_k|``) has the unwanted sign (as the
+    interval-Horner test of :func:`_no_reported_root`, without its ``order``-long
+    dependency chain).  Run before the isolation on steps where ``g`` may vanish:
+    on a Poincaré section half of them cross the wrong way."""
+    if direction == 0 or n < 1:
+        return False
+    dlo, dhi, dabs, bsum = _deriv_enclosure(g, n, h)
+    if not np.isfinite(dabs):
+        return False
+    marg = 8.0 * (n + 2) * EPS * dabs
+    if direction > 0:
+        return dhi < -marg
+    return dlo > marg
+
+
+@njit(**_OPTS)
+def _cooldown_exclude(g, n, h, lo):
+    """True when :func:`event_roots` provably reports no root with ``|tau|`` in
+    ``[lo, |h|)``, ``0 < lo < |h|``: the step right after a terminal event, which
+    starts on the event's own root, inside its cooldown (heyoka's cooldown exists
+    for that root).  The exclusions before this one cannot see that the root at the
+    start does not count, and the isolation would bisect around it (~0.8 us).
+
+    Argument, with ``phi(u) = g(u sign(h))``, ``u`` in ``[0, |h|]``: if an enclosure
+    of ``g'`` over the step (monomial by monomial, as :func:`fast_exclude`) has one
+    sign, ``phi`` is monotone with ``|phi'| >= m``.  Every value :func:`event_roots`
+    could report a root from (its bracket ends, Brent's iterates, exact zeros at
+    midpoints; roots below ``lo`` are dropped) is a Horner evaluation at some
+    ``u >= u0 = lo (1 - 16 eps)`` (the bracket end ``(lo / |h|) h`` rounds to no
+    less), with error below ``gam (|g_0| + sum_k |g_k| u^k)``, ``gam = 8 (n + 2)
+    eps`` (eight times Higham's bound).  Growing away from zero from ``u0`` on,
+    ``|phi(u)| >= |phi(u0)| + m (u - u0)``, a linear function, while the error
+    bound is convex in ``u``: their difference is smallest at ``u0`` or ``|h|``,
+    and both ends are checked (``phi(u0)`` itself from a Horner value with the
+    same bound).  Then no evaluated value vanishes or changes sign: no root."""
+    if n < 1:
+        return False
+    sg = 1.0 if h > 0.0 else -1.0
+    ah = abs(h)
+    dlo, dhi, dabs, bsum = _deriv_enclosure(g, n, h)
+    g0 = g[0]
+    if not (np.isfinite(dabs) and np.isfinite(bsum) and np.isfinite(g0)):
+        return False
+    gam = 8.0 * (n + 2) * EPS
+    dm = gam * dabs
+    if dlo > dm:
+        s = 1.0                 # g increases on the whole step
+        m = dlo - dm
+    elif dhi < -dm:
+        s = -1.0
+        m = -dhi - dm
+    else:
+        return False
+    mono = s * sg               # the sign of phi'
+    u0 = lo * (1.0 - 16.0 * EPS)
+    v = mono * poly_eval(g, n, u0 * sg)     # |phi(u0)| if phi moves away from zero
+    e0 = gam * (abs(g0) + u0 * bsum)
+    if not (v - 2.0 * e0 > 0.0):
+        return False
+    return v - e0 + m * (ah - u0) - gam * (abs(g0) + ah * bsum) > 0.0
 
 
 @njit(**_OPTS)
@@ -442,6 +534,8 @@ def roots_on_step(g, order, h, direction, cd_rem, ws, iv, out):
     hi = ah               # |tau| < hi
     if lo >= hi:
         return 0
+    if lo > 0.0 and _cooldown_exclude(g, n, h, lo):
+        return 0              # the step after a terminal event: its root is behind
     # 1b. sharper exclusions (see _no_reported_root): an interval enclosure of g
     # over the step without zero, or of g' entirely of the unwanted direction
     if _no_reported_root(g, n, h, direction, acc):
