@@ -28,7 +28,7 @@ import weakref
 import numpy as np
 
 __all__ = [
-    "Expr", "TracingError", "var", "make_vars", "par", "time", "expr", "num",
+    "Expr", "TracingError", "var", "make_vars", "par", "time", "expr", "expression", "num",
     "topo_order", "diff", "tangent", "subs", "get_variables", "get_params", "uses_time",
 ]
 
@@ -444,6 +444,44 @@ class _ParFactory:
 
 par = _ParFactory()
 time = Expr("time", (), None)
+
+
+def expression(x=0.0) -> Expr:
+    """heyoka's ``expression`` constructor: a number becomes a constant, a string a
+    variable, an expression stays itself.
+
+    As ``hy.expression(x)``: ``expression()`` is the constant 0, ``expression(1.5)``
+    and ``expression(3)`` constants (integers converted to double precision, as
+    heyoka does; numpy scalars too), ``expression("x")`` the variable ``x`` (the
+    same node as ``tj.var("x")``).  taylorjit computes in double precision only: a
+    ``numpy.longdouble`` is rounded to a float.  Booleans are refused (heyoka
+    reads True as 1.0; in taylorjit a boolean in an expression is taken for a
+    mistake).  Numbers mix with expressions without it (``x + 1.5``); it is there
+    for code written for heyoka, e.g. a constant right-hand side
+    ``(v, expression(0.0))``.
+
+    Examples
+    --------
+    >>> import taylorjit as tj
+    >>> tj.expression(1.5), tj.expression("x") is tj.var("x"), tj.expression()
+    (1.5, True, 0)
+    >>> x, v = tj.make_vars("x", "v")
+    >>> ta = tj.TaylorAdaptive([(x, v), (v, tj.expression(-9.8))], [10.0, 0.0])
+    >>> res = ta.propagate_until(1.0)
+    >>> round(float(ta.state[0]), 12)
+    5.1
+    """
+    if isinstance(x, Expr):
+        return x
+    if isinstance(x, str):
+        return var(x)
+    if isinstance(x, (bool, np.bool_)):
+        raise TypeError("expression(): booleans are not numbers in taylorjit expressions: pass "
+                        "0.0 or 1.0")
+    if isinstance(x, (numbers.Real, np.floating, np.integer)):
+        return num(float(x))
+    raise TypeError(f"expression() takes a number, a variable name (str) or an expression, "
+                    f"got {type(x).__name__} {x!r:.60}")
 
 
 def expr(x) -> Expr:
