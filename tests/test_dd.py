@@ -341,7 +341,7 @@ def test_kepler_energy():
     x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
     r3 = (x ** 2 + y ** 2) ** -1.5
     sys = [(x, vx), (y, vy), (vx, -x * r3), (vy, -y * r3)]
-    ta = DDTaylorAdaptive(sys, ["1", "0", "0", "1.2"])      # e = 0.44, period ~8.5
+    ta = DDTaylorAdaptive(sys, ["1", "0", "0", "1.2"])      # e = 0.44, period 15.0
 
     def energy(s):
         return (s[2] ** 2 + s[3] ** 2) / 2 - 1 / mpmath.sqrt(s[0] ** 2 + s[1] ** 2)

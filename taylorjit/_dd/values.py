@@ -238,12 +238,16 @@ class DDArray:
 
     Examples
     --------
-    >>> from taylorjit._dd import DDArray
-    >>> a = DDArray([0.1], [5.551115123125783e-18])
+    >>> import taylorjit as tj
+    >>> a = tj.DDArray.from_values(["0.1", "1/3"])      # exact decimals, nearest dd
     >>> print(a)
-    [0.1000000000000000055511151231257830]
-    >>> a.to_mpmath()[0]
-    mpf('0.1000000000000000055511151231257829989')
+    [0.1 0.333333333333333333333333333333332]
+    >>> a.as_pairs()
+    array([[ 1.00000000e-01, -5.55111512e-18],
+           [ 3.33333333e-01,  1.85037171e-17]])
+    >>> from fractions import Fraction
+    >>> float(a.to_fractions()[1] - Fraction(1, 3))     # the dd's exact distance to 1/3
+    -1.0271626370065257e-33
     """
 
     __slots__ = ("hi", "lo")
