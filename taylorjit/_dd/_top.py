@@ -12,7 +12,7 @@ from numba import njit
 
 from taylorjit._registry import no_refcount_opts
 
-from taylorjit._dd.arith import add, div_d, mul, mul_d
+from taylorjit._dd.arith import add, mul, mul_d
 from taylorjit._dd import funcs as F
 from taylorjit._dd.recur import *  # noqa: F401,F403 - the kernels k_<op>
 
@@ -31,11 +31,10 @@ def dd_jet(prog, cv, H, L, order, pH, pL, tH, tL, upd, full):
     nu = upd.shape[0]
     for k in range(order + 1):
         if k > 0:
-            fk = float(k)
             for r in range(nu):
                 s = upd[r, 0]
                 q = upd[r, 1]
-                hh, ll = div_d(H[q, k - 1], L[q, k - 1], fk)
+                hh, ll = div_k(H[q, k - 1], L[q, k - 1], k)
                 H[s, k] = hh
                 L[s, k] = ll
         if k == order and full == 0:
