@@ -316,6 +316,13 @@ def test_harmonic_oscillator():
         ta.propagate_until(0)                               # back
         st = ta.state.to_mpmath()
         assert abs(st[0] - x0) < 1e-31 and abs(st[1] - v0) < 1e-31
+        ta.step()                                           # dense output inside a step
+        t = mpf_of("0.25")
+        d = ta.update_d_output("0.25").to_mpmath()
+        assert abs(d[0] - (x0 * mpmath.cos(t) + v0 * mpmath.sin(t))) < 1e-31
+        assert ta.d_output.shape == (2,)
+        d2 = ta.update_d_output(-float(ta.time) + 0.25, rel_time=True)
+        assert abs(d2.to_mpmath()[0] - d[0]) < 1e-31
 
 
 def test_pendulum_against_elliptic_functions():

@@ -140,7 +140,7 @@ OC_ERR_NF = 3
 
 # ws (float64 work array) layout: 0,1 time (hi, lo); 2,3 final time; 4 max |h|;
 # 5 rho factor; 6 1/order; 7 1/(order-1); 8 direction (+1/-1); out: 9 min |h|,
-# 10 max |h|, 11,12 last h (hi, lo)
+# 10 max |h|, 11,12 last h (hi, lo), 13,14 start time of the last step
 # iw (int64 work array): 0 has a final time; 1 single step; 2 max steps (0: no
 # limit); 3 next grid point; out: 4 steps taken
 
@@ -161,6 +161,13 @@ def _horner(H, L, i, order, hh, hl):
             ah, al = add(ah, al, H[i, k], L[i, k])
             k -= 1
     return ah, al
+
+
+@njit(**_OPTS)
+def dd_dense(H, L, n, order, dh, dl, OH, OL):
+    """Dense output: the Taylor polynomials of rows 0..n-1 at the dd offset (dh, dl)."""
+    for i in range(n):
+        OH[i], OL[i] = _horner(H, L, i, order, dh, dl)
 
 
 @njit(**_OPTS)
@@ -250,6 +257,8 @@ def dd_propagate(prog, cv, upd, H, L, order, pH, pL, XH, XL, NH, NL, ws, iw, gH,
         for i in range(n):
             XH[i] = NH[i]
             XL[i] = NL[i]
+        ws[13] = th
+        ws[14] = tl
         if limited:
             ws[0] = tfh
             ws[1] = tfl

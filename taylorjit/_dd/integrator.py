@@ -117,7 +117,7 @@ class DDTaylorAdaptive:
         self._L = np.zeros((d.n_slots, order + 1))
         self._NH = np.zeros(n)
         self._NL = np.zeros(n)
-        self._ws = np.zeros(13)
+        self._ws = np.zeros(15)
         self._iw = np.zeros(5, dtype=np.int64)
         self.time = time
         self._ws[5] = _rho_factor(order)
@@ -256,6 +256,29 @@ class DDTaylorAdaptive:
                 abs(self._ws[11]) == abs(float(max_delta_t)):
             oc = Outcome.time_limit
         return StepResult(oc, h)
+
+    def update_d_output(self, t, rel_time=False):
+        """Dense output: the state at time ``t`` (absolute, or relative to the current
+        time with ``rel_time=True``) from the Taylor polynomial of the last step (exact
+        inside the step to the integration's accuracy).  Returns (and stores in
+        :attr:`d_output`) a DDArray of shape ``(n,)``."""
+        from .arith import add
+
+        th, tl = dd_scalar(t, "t")
+        if rel_time:
+            th, tl = add.py_func(self._ws[0], self._ws[1], th, tl)
+        dh, dl = add.py_func(th, tl, -self._ws[13], -self._ws[14])
+        OH = np.empty(self._n)
+        OL = np.empty(self._n)
+        self._ep.dd_dense(self._H, self._L, self._n, self._order, dh, dl, OH, OL)
+        self._d_output = DDArray(OH, OL)
+        return self._d_output
+
+    @property
+    def d_output(self) -> DDArray:
+        """The last result of :meth:`update_d_output` (NaN before the first call)."""
+        d = getattr(self, "_d_output", None)
+        return DDArray(np.full(self._n, np.nan)) if d is None else d
 
     def propagate_until(self, t, *, max_delta_t=None, max_steps=None):
         """Propagate to time ``t`` (a number, decimal string, mpf or (hi, lo) pair; the
