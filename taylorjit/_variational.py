@@ -233,11 +233,73 @@ class VarODESys(Sequence):
         return [("t0" if w.op == "time" else str(w)) for w in self.wrt]
 
     # -- layout
-    def get_mindex(self, i: int):
+    def get_mindex(self, i: int, flat: bool = False):
         """``(component, alpha)`` of augmented variable ``i`` (negative ``i`` counts from
-        the end).  heyoka returns the flat list ``[component, *alpha]``:
-        ``[c, *alpha]`` from this."""
-        return self.mindex[i]
+        the end); ``flat=True``: heyoka's flat list ``[component, *alpha]``.
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x, v = tj.make_vars("x", "v")
+        >>> vsys = tj.var_ode_sys([(x, v), (v, -x)], "vars", order=2)
+        >>> vsys.get_mindex(6), vsys.get_mindex(6, flat=True)
+        ((0, (2, 0)), [0, 2, 0])
+        """
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)):
+            raise TypeError(f"get_mindex takes the index of an augmented state variable (an "
+                            f"int in 0..{self.dim - 1}), got {type(i).__name__} {i!r}")
+        if not -self.dim <= i < self.dim:
+            raise IndexError(f"state index {int(i)} is outside 0..{self.dim - 1} (the "
+                             f"augmented system has {self.dim} variables)")
+        c, alpha = self.mindex[i]
+        return [c, *alpha] if flat else (c, alpha)
+
+    @property
+    def factorials(self):
+        """``alpha!`` of every augmented variable, shape ``(dim,)`` (read-only): the
+        state holds ``c_{i,alpha} = D^alpha x_i / alpha!``, so ``state * factorials``
+        are the true derivatives ``D^alpha x_i``, heyoka's storage (see
+        :meth:`to_derivatives`)."""
+        f = self.__dict__.get("_factorials")
+        if f is None:
+            f = np.array([float(_alpha_factorial(a)) for _, a in self.mindex])
+            f.flags.writeable = False
+            self._factorials = f
+        return f
+
+    def to_derivatives(self, state):
+        """The augmented ``state`` (``(dim,)`` or ``(dim, B)``) with every entry
+        multiplied by ``alpha!``: the true derivatives ``D^alpha x_i``, as heyoka
+        stores its variational state (same layout: ``get_vslice`` and
+        ``get_mindex`` apply).  A new array.
+
+        Examples
+        --------
+        >>> import taylorjit as tj
+        >>> x = tj.var("x")
+        >>> vsys = tj.var_ode_sys([(x, x * x)], "vars", order=2)
+        >>> st = vsys.initial_state([0.5])          # x, dx/dx0, d2x/dx0^2 / 2
+        >>> st[2] = 0.25                            # c_(0,(2,)) = D^2 x / 2
+        >>> vsys.to_derivatives(st).tolist()
+        [0.5, 1.0, 0.5]
+        """
+        st = np.asarray(state, dtype=float)
+        if st.ndim not in (1, 2) or st.shape[0] != self.dim:
+            raise ValueError(f"state has shape {st.shape} but the variational system has "
+                             f"{self.dim} variables: pass (dim,) or (dim, batch)")
+        f = self.factorials
+        return st * (f if st.ndim == 1 else f[:, None])
+
+    def from_derivatives(self, dstate):
+        """Inverse of :meth:`to_derivatives`: a state in heyoka's storage (true
+        derivatives ``D^alpha x_i``) as taylorjit's (``D^alpha x_i / alpha!``), e.g. to
+        set ``ta.state[:] = vsys.from_derivatives(heyoka_state)``.  A new array."""
+        st = np.asarray(dstate, dtype=float)
+        if st.ndim not in (1, 2) or st.shape[0] != self.dim:
+            raise ValueError(f"state has shape {st.shape} but the variational system has "
+                             f"{self.dim} variables: pass (dim,) or (dim, batch)")
+        f = self.factorials
+        return st / (f if st.ndim == 1 else f[:, None])
 
     def index_of(self, i: int, alpha) -> int:
         """Position of ``c_{i,alpha}`` in the augmented state."""
