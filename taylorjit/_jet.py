@@ -998,13 +998,19 @@ class CFunc:
             self._pp = (pplan, self._simd_of(pplan), idx)
         return self._pp
 
-    def __call__(self, x, *, pars=None, time=None, parallel=None):
+    def __call__(self, x, *, pars=None, time=None, parallel=None, layout=None, outputs=None):
         """Evaluate at one point (shape (n,)) or many (shape (npoints, n)).
 
         ``pars``: shape (npars,), the same parameters for every point, or
         (npars, npoints), one column per point (heyoka's layout); ``time``: a
         number, or one per point (shape (npoints,)).  ``parallel`` overrides
-        the evaluator's setting for this call."""
+        the evaluator's setting for this call.  ``layout="columns"`` (or
+        ``"heyoka"``): heyoka's layout, inputs ``(n, npoints)`` and results
+        ``(nouts, npoints)``, one column per point; ``outputs``: an array to
+        write the results into (and return), as heyoka's ``outputs=``."""
+        if layout is not None or outputs is not None:
+            return _layout_call(self, x, layout, outputs, pars=pars, time=time,
+                                parallel=parallel)
         plan = self._plan
         X, single = _points(x, plan.n_in, "input")
         cols = None
@@ -1078,7 +1084,10 @@ class PiecewiseCFunc:
         parallel, simd, kind = self._opts
         return (_rebuild_cfunc, (f, self.variables, kind, parallel, simd))
 
-    def __call__(self, x, *, pars=None, time=None, parallel=None):
+    def __call__(self, x, *, pars=None, time=None, parallel=None, layout=None, outputs=None):
+        if layout is not None or outputs is not None:
+            return _layout_call(self, x, layout, outputs, pars=pars, time=time,
+                                parallel=parallel)
         X, single = _points(x, self.n_in, "input")
         per_point = (pars is not None and np.ndim(pars) == 2) or \
             (time is not None and np.ndim(time) == 1)
@@ -1105,6 +1114,49 @@ class PiecewiseCFunc:
     def __repr__(self):
         return (f"<CFunc {self.n_out} output(s) of {self.n_in} variable(s), piecewise: "
                 f"{len(self._plan.front.guards)} condition(s)>")
+
+
+_ROWS = ("rows", "points")
+_COLUMNS = ("columns", "heyoka")
+
+
+def _layout_call(g, x, layout, outputs, **kw):
+    """``g(x, **kw)`` with heyoka's layout (``layout="columns"``: inputs ``(nvars,
+    npoints)``, results ``(nouts, npoints)``) and/or heyoka's ``outputs=`` array."""
+    if layout is None or layout in _ROWS:
+        res = g(x, **kw)
+    elif layout in _COLUMNS:
+        a = _float_array(x, "input")
+        if a.ndim == 1:             # one point: the same in both layouts
+            if a.shape[0] != g.n_in:
+                raise ValueError(f"input has shape {a.shape} but there are {g.n_in} variables: "
+                                 f"with layout='columns' pass {g.n_in} values (one point) or "
+                                 f"an array of shape ({g.n_in}, npoints)")
+            res = g(a, **kw)
+        elif a.ndim == 2:
+            if a.shape[0] != g.n_in:
+                raise ValueError(f"input has shape {a.shape}: with layout='columns' (heyoka's) "
+                                 f"pass shape ({g.n_in}, npoints), one column per point "
+                                 "(layout='rows', the default, takes (npoints, nvars))")
+            res = g(np.ascontiguousarray(a.T), **kw)
+            res = np.ascontiguousarray(res.T) if res.ndim == 2 else res
+        else:
+            raise ValueError(f"input has shape {a.shape}: with layout='columns' pass "
+                             f"({g.n_in},) or ({g.n_in}, npoints)")
+    else:
+        raise ValueError(f"layout must be 'rows' (one row per point, (npoints, nvars): "
+                         "taylorjit's default) or 'columns' (one column per point, (nvars, "
+                         f"npoints): heyoka's), got {layout!r}")
+    if outputs is None:
+        return res
+    if not isinstance(outputs, np.ndarray) or outputs.dtype != np.float64:
+        raise TypeError(f"outputs must be a float64 numpy array of shape {np.shape(res)}, "
+                        f"got {type(outputs).__name__}")
+    if outputs.shape != np.shape(res):
+        raise ValueError(f"outputs has shape {outputs.shape}; the results have shape "
+                         f"{np.shape(res)}")
+    outputs[...] = res
+    return outputs
 
 
 def _per_point_columns(plan, pars, time, npts):
@@ -1216,8 +1268,10 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
     (npoints,).  Per-point parameters and time are evaluated as extra inputs
     (a second compiled evaluator, built on first use), with the same values
     as evaluating point by point.  Evaluators pickle and copy (the copy reloads
-    its compiled code from the disk cache).  Inputs hold one row per point: heyoka's
-    ``(nvars, npoints)`` arrays are the transpose (``g(x.T).T``).
+    its compiled code from the disk cache).  Inputs hold one row per point;
+    ``g(x, layout="columns")`` takes heyoka's ``(nvars, npoints)`` and returns
+    ``(nouts, npoints)``, and ``outputs=`` (heyoka's keyword) is an array to write
+    the results into.
 
     Examples
     --------
