@@ -34,10 +34,10 @@ SIMD vectors -- a template whose kernel has a fused step (unrolled), no events, 
 ``callback`` or ``c_output``, not a grid -- and not otherwise (the compact VM's batch
 loop is slower than its scalar runs: outer solar systems to 10^4 days, 686 vs 1121
 runs/s).
-Measured (``benchmarks/bench_ensemble.py``, 2 shared cores, members/s): 10^4 Kepler
-orbits of one period 24-30k ungrouped, 28k grouped by 8 (heyoka 0.8k with threads, 5.0k
-with batch-8 templates); 64 outer solar systems to 10^4 years 8 ungrouped, 20-21
-grouped by 8 (heyoka 9 and 46).  A member's Python (its clone from a per-job
+Measured (``benchmarks/bench_ensemble.py``, 2 cores, members/s): 10^4 Kepler orbits
+of one period 38k ungrouped, 36-46k grouped by 8 (heyoka: 1.2k with threads, 9.7k with
+batch-8 templates); 64 outer solar systems to 10^4 years 15 ungrouped, 44-46 grouped
+by 8 (heyoka 14 and 57).  A member's Python (its clone from a per-job
 :class:`~taylorjit._ensemble_io.ClonePlan`, ``gen``, the result) costs ~10-20 us.
 """
 from __future__ import annotations
