@@ -51,12 +51,6 @@ def two_prod(a, b):
 
 
 @njit(**_J)
-def renorm(h, l):
-    """A normalised dd from ``h + l`` (|l| no larger than ~|h|)."""
-    return fast_two_sum(h, l)
-
-
-@njit(**_J)
 def add(ah, al, bh, bl):
     """dd + dd (Joldes et al. Algorithm 6, relative error <= 3u^2)."""
     sh, sl = two_sum(ah, bh)
@@ -78,12 +72,6 @@ def add_d(ah, al, b):
     sh, sl = two_sum(ah, b)
     v = al + sl
     return fast_two_sum(sh, v)
-
-
-@njit(**_J)
-def d_add_d(a, b):
-    """double + double as an exact dd."""
-    return two_sum(a, b)
 
 
 @njit(**_J)
@@ -138,12 +126,6 @@ def div(ah, al, bh, bl):
 
 
 @njit(**_J)
-def d_div(a, bh, bl):
-    """double / dd."""
-    return div(a, 0.0, bh, bl)
-
-
-@njit(**_J)
 def sqrt(ah, al):
     """Square root of a dd (one Newton correction of the double root; NaN for a < 0,
     0 for 0, inf for inf)."""
@@ -157,43 +139,3 @@ def sqrt(ah, al):
     ph, pl = two_prod(s, s)
     r = ((ah - ph) - pl) + al
     return fast_two_sum(s, r / (2.0 * s))
-
-
-@njit(**_J)
-def ldexp(ah, al, n):
-    """(ah, al) * 2**n (exact unless the result over- or underflows)."""
-    return math.ldexp(ah, n), math.ldexp(al, n)
-
-
-@njit(**_J)
-def lt(ah, al, bh, bl):
-    return ah < bh or (ah == bh and al < bl)
-
-
-@njit(**_J)
-def le(ah, al, bh, bl):
-    return ah < bh or (ah == bh and al <= bl)
-
-
-@njit(**_J)
-def dd_abs(ah, al):
-    if ah < 0.0 or (ah == 0.0 and al < 0.0):
-        return -ah, -al
-    return ah, al
-
-
-@njit(**_J)
-def dd_round(ah, al):
-    """Nearest integer (as a dd; ties as math.floor(x + 0.5))."""
-    fh = math.floor(ah)
-    if fh == ah:                      # the head is an integer: round the tail
-        fl = math.floor(al + 0.5)
-        return fast_two_sum(fh, fl)
-    # |ah| < 2^52: lo only decides ties between ah's neighbours
-    r = math.floor(ah + 0.5)
-    d = (ah - r) + al                 # exact: ah - r is exact (Sterbenz), al tiny
-    if d >= 0.5:
-        r += 1.0
-    elif d < -0.5:
-        r -= 1.0
-    return r, 0.0

@@ -245,18 +245,48 @@ def k_sqrt(H, L, k, o, a):
 
 
 @njit(**_J)
+def _pow_sums(Ha, La, Hb, Lb, k):
+    """(S1, T) = (sum_{i=1}^{k} i a_i b_{k-i}, sum_{i=1}^{k} a_i b_{k-i}) from one
+    exact product per term."""
+    sh = 0.0
+    sl = 0.0
+    th = 0.0
+    tl = 0.0
+    for i in range(1, k + 1):
+        ah = Ha[i]
+        bh = Hb[k - i]
+        ph = ah * bh
+        pl = fma(ah, Lb[k - i], fma(La[i], bh, fma(ah, bh, -ph)))
+        u = th + ph
+        bb = u - th
+        tl += ((th - (u - bb)) + (ph - bb)) + pl
+        th = u
+        fi = float(i)
+        qh = fi * ph
+        ql = fma(fi, pl, fma(fi, ph, -qh))
+        u = sh + qh
+        bb = u - sh
+        sl += ((sh - (u - bb)) + (qh - bb)) + ql
+        sh = u
+    s1h, s1l = two_sum(sh, sl)
+    t1h, t1l = two_sum(th, tl)
+    return s1h, s1l, t1h, t1l
+
+
+@njit(**_J)
 def k_pow(H, L, k, o, a, c):
-    """b = a^c: b_k = (c S1 - S2) / (k a_0), S1 = sum_{i=1}^{k} i a_i b_{k-i},
-    S2 = sum_{j=1}^{k-1} j b_j a_{k-j} (the weights k c - j (c + 1) of the double
-    kernel split as c (k - j) - j, so that they stay exact)."""
+    """b = a^c.  The double kernel's b_k = 1/(k a_0) sum_{j=0}^{k-1} (k c - j (c + 1))
+    a_{k-j} b_j, with i = k - j, is ((c + 1)/k S1 - T) / a_0 where
+    S1 = sum_{i=1}^{k} i a_i b_{k-i} and T = sum_{i=1}^{k} a_i b_{k-i}: integer
+    weights (exact) and one product per term; c + 1 is an exact dd."""
     if k == 0:
         H[o, 0], L[o, 0] = F.pow_c(H[a, 0], L[a, 0], c)
     else:
-        s1h, s1l = wconv(H[a], L[a], H[o], L[o], k, 1, k + 1)
-        s2h, s2l = wconv(H[o], L[o], H[a], L[a], k, 1, k)
-        s1h, s1l = mul_d(s1h, s1l, c)
-        sh, sl = sub(s1h, s1l, s2h, s2l)
-        sh, sl = div_k(sh, sl, k)
+        s1h, s1l, th, tl = _pow_sums(H[a], L[a], H[o], L[o], k)
+        ch, cl = two_sum(c, 1.0)
+        s1h, s1l = mul(s1h, s1l, ch, cl)
+        s1h, s1l = div_k(s1h, s1l, k)
+        sh, sl = sub(s1h, s1l, th, tl)
         H[o, k], L[o, k] = div(sh, sl, H[a, 0], L[a, 0])
 
 
