@@ -117,7 +117,7 @@ def _prop_from_addr():
     return prop_from_addr
 
 
-prop_from_addr = _prop_from_addr()
+prop_from_addr = None      # the intrinsic, made by _make_entry (not at import: ~3 ms)
 
 
 def _propagate_block(b, fb):
@@ -147,7 +147,10 @@ def _propagate_block(b, fb):
 
 def _make_entry():
     """``(entry point, address of _stepper.propagate's C wrapper)``."""
+    global prop_from_addr
     from . import _stepper
+
+    prop_from_addr = _prop_from_addr()
     from ._numba_compat import entry_point, wrapper_address
 
     prop = _stepper.propagate      # compiled (or loaded from numba's cache) first
