@@ -20,6 +20,7 @@ from ._funcs.relu import relu, relup
 from ._guards import select, Cond
 from ._dynamics import hamiltonian, lagrangian, lyapunov_spectrum, LyapunovResult, fli
 from ._ffnn import ffnn, ffnn_n_params
+from ._dd import DDArray, DDTaylorAdaptive
 from ._decompose import decompose, Decomposition
 from ._cache import clear_cache, cache_dir, CacheWarning
 from ._tiering import TierWarning
@@ -43,7 +44,7 @@ __all__ = [
     "sum_", "get_variables", "get_params",
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
-    "ffnn", "ffnn_n_params",
+    "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

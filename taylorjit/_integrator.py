@@ -153,6 +153,11 @@ class TaylorAdaptive(VariationalMixin):
         kinds give bit-identical trajectories, so the choice affects speed only.
     high_accuracy : bool, optional
         Compensated summation for the state update and dense output.
+    precision : {"double", "dd"}, optional
+        ``"dd"``: double-double arithmetic (~32 digits, tolerance 2**-104 by
+        default, order 38): returns a :class:`~taylorjit.DDTaylorAdaptive`, which
+        takes ``time``, ``pars`` and ``tol`` and exact inputs (decimal strings,
+        mpmath numbers, ``(hi, lo)`` pairs); see docs/extended-precision.md.
     events : list of Event, optional
         Events located exactly during the propagation (see :class:`~taylorjit.Event`):
         a terminal event ends the step at the event and stops ``propagate_*``
@@ -172,9 +177,24 @@ class TaylorAdaptive(VariationalMixin):
     (20, 1000.0)
     """
 
+    def __new__(cls, *args, precision="double", **kwargs):
+        if precision in ("double", None):
+            return super().__new__(cls)
+        if precision == "dd":
+            # double-double: its own integrator (taylorjit._dd), the same constructor
+            extra = sorted(set(kwargs) - {"time", "pars", "tol"})
+            if extra:
+                raise ValueError(f"precision='dd' integrators take time=, pars= and tol=; "
+                                 f"{', '.join(extra)} are not supported in double-double yet "
+                                 "(docs/extended-precision.md)")
+            from ._dd import DDTaylorAdaptive
+
+            return DDTaylorAdaptive(*args, **kwargs)
+        raise ValueError(f"precision must be 'double' or 'dd', got {precision!r}")
+
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, compact_mode=None, t_events=None,
-                 nt_events=None, _extra=()):
+                 nt_events=None, precision="double", _extra=()):
         compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
         state = self._init_variational(sys, state, pars, time)
         svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
