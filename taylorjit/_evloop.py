@@ -45,8 +45,10 @@ __all__ = ["EvBlock", "propagate_block", "entry"]
  HROWS_N, STATE, STATE_N, PARS, PARS_N, TM, TLIM, GRID, GRID_N, GOUT, GOUT_R, GOUT_C, CTC,
  CTC_A, CTC_B, CTC_C, CT, CT_R, XNEW, XNEW_N, EVI, EVI_R, EVI_C, EVF, EVF_R, EVF_C, WS, WS_R,
  WS_C, IV, IV_R, IV_C, OUT, OUT_R, OUT_C, CAND, CAND_R, CAND_C, LOG, LOG_R, LOG_C, EIW, EIW_N,
- EFW, EFW_N, INIT, MAXSTEPS, BUDGET, WANTGRID, WANTC, PADDR) = range(65)
-NBLK = 65
+ EFW, EFW_N, INIT, MAXSTEPS, BUDGET, WANTGRID, WANTC, PADDR, SIGKEY) = range(66)
+NBLK = 66
+#: what the entry returns when its compiled code is for another signature, and to a probe
+OC_STALE, OC_PROBE = -77, -78
 # float64 block
 F_TEND, F_MAXDT = range(2)
 
@@ -120,7 +122,23 @@ def _prop_from_addr():
 prop_from_addr = None      # the intrinsic, made by _make_entry (not at import: ~3 ms)
 
 
+def _sig_key():
+    """A checksum of :func:`prop_signature` (frozen into the compiled entry as a
+    constant, and written into every block: numba's cache of this module is keyed on
+    this file only, so code compiled for another event-bundle type is detected)."""
+    import zlib
+
+    return zlib.crc32(str(prop_signature()).encode())
+
+
+_SIG_KEY = _sig_key()
+
+
 def _propagate_block(b, fb):
+    if b[SIGKEY] != _SIG_KEY:
+        return OC_STALE
+    if b[INIT] == -1:
+        return OC_PROBE     # (a probe: the signature matches)
     # (carray's arrays own no memory: numba's reference counting skips them)
     ev = (carray(_iptr(b[EVI]), (b[EVI_R], b[EVI_C])),
           carray(_fptr(b[EVF]), (b[EVF_R], b[EVF_C])),
@@ -165,9 +183,18 @@ def _make_entry():
     # closure would miss numba's cache), compiled with numba's runtime, since carray
     # returns an array, which numba compiles only with it (its arrays have no meminfo:
     # nothing is counted)
-    fn = njit(types.int64(types.int64[::1], types.float64[::1]), cache=True, nogil=True,
-              error_model="numpy")(_propagate_block)
-    return entry_point(fn), paddr
+    sig = types.int64(types.int64[::1], types.float64[::1])
+    fn = entry_point(njit(sig, cache=True, nogil=True, error_model="numpy")(_propagate_block))
+    probe = np.zeros(NBLK, dtype=np.int64)
+    probe[SIGKEY] = _SIG_KEY
+    probe[INIT] = -1
+    if fn(probe, np.zeros(2)) != OC_PROBE:
+        # numba's cache held code compiled for an older signature: compile afresh
+        fn = entry_point(njit(sig, cache=False, nogil=True, error_model="numpy")(
+            _propagate_block))
+        if fn(probe, np.zeros(2)) != OC_PROBE:      # pragma: no cover
+            raise RuntimeError("internal: the event loop's entry fails its probe")
+    return fn, paddr
 
 
 def entry():
@@ -210,6 +237,7 @@ class EvBlock:
         b = np.zeros(NBLK, dtype=np.int64)
         b[JADDR] = jaddr
         b[PADDR] = prop_address()
+        b[SIGKEY] = _SIG_KEY
         for slot, a in ((PROG, prog), (TC, tc), (EVI, ev_arrays[0]), (EVF, ev_arrays[1]),
                         (WS, ev_arrays[2]), (IV, ev_arrays[3]), (OUT, ev_arrays[4]),
                         (CAND, ev_arrays[5]), (LOG, ev_arrays[6])):
