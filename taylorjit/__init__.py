@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 from . import _funcs  # noqa: F401  (fills the registry)
 from ._expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,
-                    get_variables, get_params)
+                    get_variables, get_params, expression)
 from ._expr import nary_prod as prod
 from ._funcs.arith import square, sqrt
 from ._funcs.explog import exp, expm1, log, log1p
@@ -40,7 +40,7 @@ from ._ensemble import (ensemble_propagate_until, ensemble_propagate_for, ensemb
 from . import extend, models, plotting
 
 __all__ = [
-    "__version__", "Expr", "TracingError", "var", "make_vars", "par", "time", "diff", "subs",
+    "__version__", "Expr", "TracingError", "expression", "var", "make_vars", "par", "time", "diff", "subs",
     "sum_", "get_variables", "get_params",
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",

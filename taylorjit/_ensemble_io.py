@@ -29,7 +29,8 @@ SHARED = ("_kernel", "_sys", "_hrows", "_vsys", "_build_args")
 _ATOMIC = (int, float, bool, str, complex, bytes)
 # attributes rebuilt from the others (TaylorAdaptive._bind_jet; a batch integrator's
 # blocks of its own arrays' addresses, found again lazily): never copied or pickled
-DERIVED = ("_head", "_plain", "_plain_addr", "_plainb", "_simdb")
+DERIVED = ("_head", "_plain", "_plain_addr", "_plainb", "_simdb", "_evblk", "_tmap_cache",
+           "_tstate")
 _F8 = np.dtype(np.float64)
 
 

@@ -337,8 +337,8 @@ def test_ensemble_batch_grouping_is_used(monkeypatch):
     seen = []
     orig = E._run_group
 
-    def spy(job, group):
-        out = orig(job, group)
+    def spy(job, group, *rest):
+        out = orig(job, group, *rest)
         seen.append(len(group))
         return out
 
