@@ -118,6 +118,38 @@ def bench_scipy():
     return res, list(sol.t_events[0])
 
 
+def bench_step_callbacks():
+    """A Python step callback (called after every step, returns True) on the same system:
+    taylorjit and heyoka, best of REPEAT runs each, in turns."""
+    x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
+    sys = [(x, vx), (y, vy), (vx, -x - 2 * x * y), (vy, -y - x * x + y * y)]
+    cases = {"taylorjit + step callback": tj.TaylorAdaptive(sys, X0, compact=False)}
+    try:
+        import heyoka as hy
+
+        hx, hyv, hvx, hvy = hy.make_vars("x", "y", "vx", "vy")
+        hsys = [(hx, hvx), (hyv, hvy), (hvx, -hx - 2 * hx * hyv),
+                (hvy, -hyv - hx * hx + hyv * hyv)]
+        cases["heyoka + step callback"] = hy.taylor_adaptive(hsys, X0)
+    except ImportError:
+        pass
+    n = [0]
+
+    def cb(ta):
+        n[0] += 1
+        return True
+
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(REPEAT + 1):
+        for k, ta in cases.items():
+            ta.time = 0.0
+            ta.state[:] = X0
+            t0 = time.perf_counter()
+            ta.propagate_until(T_END, callback=cb)
+            best[k] = min(best[k], time.perf_counter() - t0)
+    return best
+
+
 def main():
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, "
           f"python {platform.python_version()}")
@@ -170,6 +202,13 @@ def main():
     if r_sp:
         print(f"\nscipy DOP853 + event / taylorjit + event: "
               f"{r_sp['scipy DOP853 + event'] / best['taylorjit + event (compiled)']:.1f}x")
+    sc = bench_step_callbacks()
+    print("\nstep callbacks (a Python callback after every step, no events):")
+    for k, v in sc.items():
+        print(f"  {k:36s} {v * 1e3:9.3f} ms")
+    if len(sc) == 2:
+        print(f"  taylorjit / heyoka            "
+              f"{sc['taylorjit + step callback'] / sc['heyoka + step callback']:.2f}")
 
 
 if __name__ == "__main__":

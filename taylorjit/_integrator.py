@@ -543,6 +543,39 @@ class TaylorAdaptive(VariationalMixin):
                 blk[_EB_INIT] = 0
             code = call(blk, fblk)
 
+    def _run_callback(self, head, grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt,
+                      max_steps, callback):
+        """``_run``'s loop with a step callback and no events: one compiled step per
+        call of the two-argument loop (taylorjit._evloop, ~0.2 us to enter instead of
+        ~1.2 us), the callback after each step; returns ``(code, ctc, ct)``."""
+        eb = self._ev_block(head)
+        eb.set_run(grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt, max_steps, 1)
+        blk, fblk = eb.blk, eb.fblk
+        call = _evloop_entry()
+        blk[_EB_INIT] = 1
+        code = call(blk, fblk)
+        blk[_EB_INIT] = 0
+        err, cont, full = S.OC_ERR_NF, S.OC_CONTINUE, S.OC_BUFFER_FULL
+        while True:
+            if code == full:
+                ctc, ct = grow_c(ctc, ct)
+                eb.set_c(ctc, ct, want_c)
+                code = call(blk, fblk)
+                continue
+            if code != err:
+                r = callback(self)
+                if r is not None and not r:
+                    return -1, ctc, ct
+            if code != cont:
+                return code, ctc, ct
+            if self._upgrade is not None and self._tier_check():
+                head = self._head
+                eb = self._ev_block(head)
+                eb.set_run(grid, gout, want_grid, ctc, ct, want_c, tlim, max_dt, max_steps, 1)
+                blk, fblk = eb.blk, eb.fblk
+                blk[_EB_INIT] = 0
+            code = call(blk, fblk)
+
     def _ev_block(self, head):
         """The argument block of the event loop for the binding ``head`` (cached; a
         kernel switch makes a new ``_head``, hence a new block)."""
@@ -654,6 +687,12 @@ class TaylorAdaptive(VariationalMixin):
                 if n_events and callback is None and bar is None and grid.shape[0] != 1:
                     code, ctc, ct = self._run_events(head, grid, gout, want_grid, ctc, ct,
                                                      want_c, tlim, max_dt, max_steps, budget)
+                    break
+                if not n_events and callback is not None and bar is None and \
+                        grid.shape[0] != 1:
+                    code, ctc, ct = self._run_callback(head, grid, gout, want_grid, ctc, ct,
+                                                       want_c, tlim, max_dt, max_steps,
+                                                       callback)
                     break
                 if grid.shape[0] == 1:
                     code = S.OC_TIME_LIMIT  # a one-point grid: nothing to integrate

@@ -393,3 +393,23 @@ def test_step_size_single_pow_rule_equals_min_of_both_pows():
             tc[rng.integers(2), rng.choice([order, order - 1])] = rng.choice(specials)
         got, want = h_of(tc, hrows, order, rf, io, io1), ref(tc)
         assert got == want or (math.isnan(got) and math.isnan(want)), (trial, got, want)
+
+
+def test_step_callback_loop_is_the_plain_loop_step_by_step():
+    # the lean callback loop (two-argument compiled entry) takes the same steps, bit for bit
+    import taylorjit as tj
+
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+    ref = tj.TaylorAdaptive(sys_, [0.05, 0.025], compact=True)
+    co = ref.propagate_until(20.0, c_output=True).c_output
+    ta = tj.TaylorAdaptive(sys_, [0.05, 0.025], compact=True)
+    seen = []
+    res = ta.propagate_until(20.0, callback=lambda t: seen.append(t.time) or True,
+                             c_output=True)
+    assert res.n_steps == co.n_steps == len(seen)
+    assert np.array_equal(np.array(seen), co.times[1:]) and np.array_equal(ta.state, ref.state)
+    assert np.array_equal(res.c_output.tcs, co.tcs)
+    stop = tj.TaylorAdaptive(sys_, [0.05, 0.025], compact=True)
+    res = stop.propagate_until(20.0, callback=lambda t: t.time < 1.0)
+    assert res.outcome == tj.Outcome.cb_stop and 1.0 <= stop.time < 1.5
