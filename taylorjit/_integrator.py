@@ -440,7 +440,8 @@ class TaylorAdaptive(VariationalMixin):
             self._tier_check()
         if self._plain is not None:
             # the fused step through the LLVM plain loop (no numba code on this path)
-            oc, h = _single_step(*self._plain, max_h, self._iw, self._fw, self._tlim)
+            oc, h = _single_step(*self._plain, max_h, self._iw, self._fw, self._tlim,
+                                 self._plain_addr)
             return StepResult(OUTCOMES[oc], h)
         oc = S.step_entry_direct(*self._head[:10], max_h, self._xnew, self._events.arrays)
         h = self._fw.item(S.F_H)
