@@ -37,7 +37,7 @@ __all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT",
            "B_CAP",
            "B_MAXDT"]
 
-_LAYOUT = 4
+_LAYOUT = 5
 B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_INIT, B_BUDGET, \
     B_TEND, B_MAXDT, B_SINGLE, B_STEPH, B_WANTGRID, B_GRID, B_GOUT, B_NGRID, B_WANTC, B_CTC, \
     B_CT, B_CAP = range(24)
@@ -131,18 +131,36 @@ def _make_ir(name: str) -> str:
     dd = DD(b)
     dd_add, dd_sub, dd_lt = dd.add, dd.sub, dd.lt
 
+    # single = 1 (step()): the bookkeeping words that init_run and the loop overwrite are
+    # saved here and put back at the exit, so that only the step's own effects remain
+    # (commit_step's step size, last step size and step start, and the time); a single
+    # step always starts a run of one step without budget
+    single0 = b.icmp_signed("!=", word(B_SINGLE), ci(0))
+    saved = []
+    for arr, idx, ty in ([(iw, k, i64) for k in (S.I_FWD, S.I_NSTEPS, S.I_MAXSTEPS, S.I_CIDX,
+                                                  S.I_BUDGET, S.I_WANTGRID, S.I_GIDX,
+                                                  S.I_WANTC)]
+                         + [(fw, k, f64) for k in (S.F_MAXDT, S.F_MINH, S.F_MAXH)]
+                         + [(tlim, 0, f64), (tlim, 1, f64)]):
+        p = b.alloca(ty)
+        b.store(ld(arr, idx, ty), p)
+        saved.append((arr, idx, ty, p))
+
     # ---- init_run (init == 1)
     init_bb = fn.append_basic_block("init")
     body_bb = fn.append_basic_block("setup")
-    b.cbranch(b.icmp_signed("==", word(B_INIT), ci(1)), init_bb, body_bb)
+    b.cbranch(b.or_(b.icmp_signed("==", word(B_INIT), ci(1)), single0), init_bb, body_bb)
     b.position_at_end(init_bb)
     t_end = fword(B_TEND)
     st(t_end, tlim, 0)
     st(c(0.0), tlim, 1)
     rhi, _ = dd_sub(t_end, c(0.0), ld(tm, 0), ld(tm, 1))
     st(b.zext(b.fcmp_ordered(">=", rhi, c(0.0)), i64), iw, S.I_FWD, i64)
-    for idx, val in ((S.I_NSTEPS, ci(0)), (S.I_MAXSTEPS, word(B_MAXSTEPS)), (S.I_CIDX, ci(0)),
-                     (S.I_BUDGET, word(B_BUDGET)), (S.I_WANTGRID, word(B_WANTGRID)),
+    for idx, val in ((S.I_NSTEPS, ci(0)),
+                     (S.I_MAXSTEPS, b.select(single0, ci(1), word(B_MAXSTEPS))),
+                     (S.I_CIDX, ci(0)),
+                     (S.I_BUDGET, b.select(single0, ci(0), word(B_BUDGET))),
+                     (S.I_WANTGRID, word(B_WANTGRID)),
                      (S.I_GIDX, word(B_WANTGRID)), (S.I_WANTC, word(B_WANTC))):
         st(val, iw, idx, i64)
     st(fword(B_MAXDT), fw, S.F_MAXDT)
@@ -373,6 +391,13 @@ def _make_ir(name: str) -> str:
     st(b.load(v_nsteps, typ=i64), iw, S.I_NSTEPS, i64)
     st(b.load(v_gidx, typ=i64), iw, S.I_GIDX, i64)
     st(b.load(v_cidx, typ=i64), iw, S.I_CIDX, i64)
+    restore_bb, ret_bb = fn.append_basic_block("restore"), fn.append_basic_block("ret")
+    b.cbranch(single0, restore_bb, ret_bb)
+    b.position_at_end(restore_bb)
+    for arr, idx, ty, p in saved:
+        st(b.load(p, typ=ty), arr, idx, ty)
+    b.branch(ret_bb)
+    b.position_at_end(ret_bb)
     b.ret(b.load(v_oc, typ=i64))
     return str(mod)
 
@@ -413,23 +438,13 @@ def single_step(blk, fblk, max_h, iw, fw, tlim, addr=None):
     ``OC_ERR_NF`` (nothing committed), ``OC_TIME_LIMIT`` (the step was cut to
     ``max_h``) or ``OC_SUCCESS``.  ``addr``: ``blk``'s address, if the caller keeps it
     (``blk.ctypes.data`` costs ~1.4 us, more than the step of a small system)."""
-    iw0, fw0, tl0 = iw.copy(), fw.copy(), tlim.copy()
     blk[B_SINGLE] = 1
     fblk[B_STEPH] = max_h
     fblk[B_TEND] = math.nan
-    fblk[B_MAXDT] = math.inf
-    blk[B_MAXSTEPS] = 1
-    blk[B_BUDGET] = 0
-    blk[B_INIT] = 1
     try:
         code = (_FN[0] if _FN else plain_loop())(blk.ctypes.data if addr is None else addr)
     finally:
         blk[B_SINGLE] = 0
-        keep = fw[_STEP_FW]
-        iw[:] = iw0
-        fw[:] = fw0
-        fw[_STEP_FW] = keep
-        tlim[:] = tl0
     h = fw.item(S.F_H)
     if code == S.OC_ERR_NF:
         return code, h
