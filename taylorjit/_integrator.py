@@ -22,6 +22,7 @@ from ._events import (EventBundle, drain_log, prepare_events, run_terminal_callb
 from ._evloop import INIT as _EB_INIT, EvBlock, entry as _evloop_entry
 from ._evloop import propagate_block as _propagate_block
 from ._guards import has_select
+from ._pycbloop import cb_block as _cb_block, cb_loop as _cb_loop
 from ._taylor_map import VariationalMixin
 from ._plainloop import (B_BUDGET as _B_BUDGET, B_CAP as _B_CAP, B_CT as _B_CT,
                          B_CTC as _B_CTC, B_GOUT as _B_GOUT, B_GRID as _B_GRID,
@@ -669,6 +670,10 @@ class TaylorAdaptive(VariationalMixin):
             self._pw_check()
         if self._upgrade is not None:
             self._tier_check()
+        if (self._plain is not None and callback is not None and bar is None
+                and self._upgrade is None and not want_grid and not c_output):
+            # the callback called from the compiled loop (taylorjit._pycbloop)
+            return self._run_plain_cb(tlim, max_dt, max_steps, callback, gout)
         if self._plain is not None and callback is None and bar is None:
             return self._run_plain(tlim, max_dt, max_steps, grid, gout, want_grid, c_output,
                                    ctc, ct)
@@ -863,6 +868,29 @@ class TaylorAdaptive(VariationalMixin):
             co = ContinuousOutput(ctc[:m].copy(), ct[: m + 1].copy(), self.high_accuracy)
         return code, co, gout
 
+    def _run_plain_cb(self, tlim, max_dt, max_steps, callback, gout):
+        """``_run`` through the LLVM plain loop with a step callback that the compiled
+        code calls after every step (:mod:`taylorjit._pycbloop`): no return to Python
+        between steps.  Returns ``(code, None, gout)``."""
+        key = id(self)
+        _PROPAGATING.add(key)
+        args = (self,)
+        blk, fblk = self._plain
+        fblk[_B_TEND] = tlim
+        fblk[_B_MAXDT] = max_dt
+        blk[_B_MAXSTEPS] = max_steps
+        blk[_B_INIT] = 1
+        blk[_B_BUDGET] = 1
+        blk[_B_WANTGRID] = 0
+        blk[_B_WANTC] = 0
+        cbk = _cb_block(_plain_loop_addr(), callback, args)
+        try:
+            code = _cb_loop()(self._plain_addr, cbk.ctypes.data)
+        finally:
+            _PROPAGATING.discard(key)
+            blk[_B_INIT], blk[_B_BUDGET] = 1, 0
+        return code, None, gout
+
     def _plain_chunks(self, blk):
         """The plain loop in chunks of :data:`_TIER_CHUNK` steps while a faster kernel
         is being built (a quick build's), switching to it between chunks; returns the
@@ -999,6 +1027,18 @@ class TaylorAdaptive(VariationalMixin):
             want[: self._tc.shape[0]] = self._tc
             self._tc = want
         self._bind_jet()
+
+
+_PLAIN_ADDR: list = []
+
+
+def _plain_loop_addr():
+    """The address of the LLVM plain loop (called by the callback loop)."""
+    if not _PLAIN_ADDR:
+        import ctypes
+
+        _PLAIN_ADDR.append(ctypes.cast(_plain_loop(), ctypes.c_void_p).value)
+    return _PLAIN_ADDR[0]
 
 
 def _guard_callback(ta, d_sgn):

@@ -413,3 +413,60 @@ def test_step_callback_loop_is_the_plain_loop_step_by_step():
     stop = tj.TaylorAdaptive(sys_, [0.05, 0.025], compact=True)
     res = stop.propagate_until(20.0, callback=lambda t: t.time < 1.0)
     assert res.outcome == tj.Outcome.cb_stop and 1.0 <= stop.time < 1.5
+
+
+def test_step_callbacks_called_from_compiled_code():
+    # plain integrators call the callback from the LLVM loop (taylorjit._pycbloop): the same
+    # steps, returns read like Python's (None/true go on, false stops), exceptions raised,
+    # changes made by the callback seen by the next step, re-entry refused
+    import taylorjit as tj
+    from taylorjit._integrator import TaylorAdaptive
+
+    x, v = tj.make_vars("x", "v")
+    sys_ = [(x, v), (v, -9.8 * tj.sin(x))]
+
+    def make():
+        ta = TaylorAdaptive(sys_, [0.05, 0.025], compact=False)
+        ta._upgrade = None      # the optimised kernel, built at once with tiering off
+        return ta
+
+    ref = make()
+    co = ref.propagate_until(20.0, c_output=True).c_output
+    ta = make()
+    assert ta._plain is not None
+    seen = []
+    res = ta.propagate_until(20.0, callback=lambda t: seen.append(t.time))   # None: go on
+    assert res.n_steps == len(seen) == co.n_steps and np.array_equal(seen, co.times[1:])
+    assert np.array_equal(ta.state, ref.state)
+    ta = make()
+    res = ta.propagate_until(20.0, callback=lambda t: np.bool_(t.time < 2.0))
+    assert res.outcome == tj.Outcome.cb_stop and 2.0 <= ta.time < 2.5
+
+    class Boom(Exception):
+        pass
+
+    def boom(t):
+        if t.time > 1.0:
+            raise Boom("from the callback")
+        return True
+
+    ta = make()
+    with pytest.raises(Boom, match="from the callback"):
+        ta.propagate_until(20.0, callback=boom)
+    assert 1.0 < ta.time < 1.5
+    ta.propagate_until(3.0)                 # the integrator is usable afterwards
+
+    def kick(t):                            # state changes are seen by the next step
+        if t.time == co.times[5]:
+            t.state[1] += 1.0
+        return True
+
+    ta = make()
+    tb = TaylorAdaptive(sys_, [0.05, 0.025], compact=True)     # the Python callback loop
+    assert tb._plain is None
+    ta.propagate_until(3.0, callback=kick)
+    tb.propagate_until(3.0, callback=kick)
+    assert np.array_equal(ta.state, tb.state) and ta.time == tb.time
+    ta = make()
+    with pytest.raises(RuntimeError):
+        ta.propagate_until(5.0, callback=lambda t: t.propagate_until(10.0))
