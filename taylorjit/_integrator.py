@@ -671,9 +671,13 @@ class TaylorAdaptive(VariationalMixin):
         if self._upgrade is not None:
             self._tier_check()
         if (self._plain is not None and callback is not None and bar is None
-                and self._upgrade is None and not want_grid and not c_output):
-            # the callback called from the compiled loop (taylorjit._pycbloop)
-            return self._run_plain_cb(tlim, max_dt, max_steps, callback, gout)
+                and not want_grid and not c_output):
+            # the callback called from the compiled loop (taylorjit._pycbloop); a faster
+            # kernel still being built is taken at the next call (the same bits)
+            out = self._run_plain_cb(tlim, max_dt, max_steps, callback, gout)
+            if self._upgrade is not None:
+                self._tier_check()
+            return out
         if self._plain is not None and callback is None and bar is None:
             return self._run_plain(tlim, max_dt, max_steps, grid, gout, want_grid, c_output,
                                    ctc, ct)
