@@ -44,7 +44,7 @@ import numpy as np
 
 from ._expr import Expr, TracingError, expr, par, time as _time
 from ._expr import get_params
-from ._tracing import (_RandomWatch, _environment_key, _random_line, _raise_traced,
+from ._tracing import (_RandomWatch, _environment_key, _raise_traced, check_random,
                        _to_components, _unwrap, _const_key)
 from ._tracing import _state as _state_vars
 from ._tracing_math import _copy_func, with_symbolic_math
@@ -341,18 +341,7 @@ def _call_user(func, y, args, what, n, scalar, flatten_out):
                     new.filename, new.lineno = err.filename, err.lineno
                     raise new from None
             res = None
-    if watch.hit is None and watch.changed():
-        where = _random_line(plain) if plain is not None else None
-        fname, lineno, code_name = where or ("?", 0, "?")
-        watch.hit = ("<generator>", fname, lineno, code_name, "numpy.random")
-    if watch.hit is not None:
-        name, fname, lineno, code_name, mod = watch.hit
-        err = TracingError(
-            f"cannot trace {what}: it draws random numbers ({mod}.{name}) at {fname}:{lineno}, "
-            f"in {code_name}. The value drawn while tracing would be frozen into the compiled "
-            "system: draw random values outside and pass them as arguments")
-        err.filename, err.lineno = fname, lineno
-        raise err
+    check_random(watch, plain, what)
     if flatten_out is not None:
         res = flatten_out(res)
     return _to_components(res, n, scalar, what)

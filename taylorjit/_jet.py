@@ -176,13 +176,12 @@ def _as_vars(variables):
     return out
 
 
-def _plan(fs, variables, kind) -> _Plan:
-    key = (tuple(map(id, fs)), tuple(map(id, variables)), kind)
-    with _PLANS_LOCK:
-        plan = _PLANS.get(key)
-        if plan is not None:
-            _PLANS.move_to_end(key)
-            return plan
+def decompose_front(fs, variables):
+    """``(decomposition, n_pars, time_par)`` of the front ends' expressions ``fs`` in
+    ``variables``: parameters or the time listed among the variables become private
+    variables (to differentiate with respect to them), the time otherwise becomes the
+    parameter after the others (``time_par``, -1 if unused).  Shared by the double and
+    the double-double front ends."""
     inputs, mapping = [], {}
     for i, v in enumerate(variables):
         if v.op == "var":
@@ -191,13 +190,6 @@ def _plan(fs, variables, kind) -> _Plan:
             nv = _var(f"__tj_in{i}")
             mapping[v] = nv
             inputs.append(nv)
-    from ._guards import has_select
-
-    if has_select(fs):      # piecewise: resolved point by point (taylorjit._piecewise)
-        plan = _PiecewisePlan(fs, variables, kind)
-        with _PLANS_LOCK:
-            _PLANS[key] = plan
-        return plan
     g = subs(fs, mapping) if mapping else list(fs)
     pars_used = get_params(g)
     n_pars = (max(pars_used) + 1) if pars_used else 0
@@ -205,10 +197,27 @@ def _plan(fs, variables, kind) -> _Plan:
     if any(n.op == "time" for n in topo_order(g)):
         time_par = n_pars
         g = subs(g, {_time: Expr("par", (), time_par)})
-    d = decompose(g, inputs)
+    return decompose(g, inputs), n_pars, time_par
+
+
+def _plan(fs, variables, kind) -> _Plan:
+    key = (tuple(map(id, fs)), tuple(map(id, variables)), kind)
+    with _PLANS_LOCK:
+        plan = _PLANS.get(key)
+        if plan is not None:
+            _PLANS.move_to_end(key)
+            return plan
+    from ._guards import has_select
+
+    if has_select(fs):      # piecewise: resolved point by point (taylorjit._piecewise)
+        plan = _PiecewisePlan(fs, variables, kind)
+        with _PLANS_LOCK:
+            _PLANS[key] = plan
+        return plan
+    d, n_pars, time_par = decompose_front(fs, variables)
     base = "compact" if kind == "unrolled" else kind     # the VM where unrolling does not fit
     kern = get_kernel(d, ode=False, kind=auto_kind(d, ode=False) if base == "auto" else base)
-    plan = _Plan(kern, np.array(d.outputs, dtype=np.int64), len(inputs), n_pars, time_par,
+    plan = _Plan(kern, np.array(d.outputs, dtype=np.int64), len(variables), n_pars, time_par,
                  (fs, variables), kind)
     with _PLANS_LOCK:
         _PLANS[key] = plan

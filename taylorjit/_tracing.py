@@ -432,19 +432,9 @@ def _to_components(res, n, scalar, what):
     return out
 
 
-def _call_traced(func, n, args, t_symbol, scalar, what):
-    y = _state(n)
-    user = getattr(func, "_tj_traced_fun", func)   # the user's function behind a complex state
-    plain, _ = _unwrap(user)
-    with _RandomWatch(plain, args) as watch:
-        try:
-            res = func(t_symbol, y, *args)
-        except RecursionError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - re-raised with the user's line
-            if watch.hit is None and not watch.changed():
-                _raise_traced(exc, user, what)
-            res = None
+def check_random(watch, plain, what):
+    """Raise the TracingError of a :class:`_RandomWatch` that saw random numbers drawn
+    while ``plain`` (the user's function, or None) was traced."""
     if watch.hit is None and watch.changed():
         where = _random_line(plain) if plain is not None else None
         fname, lineno, code_name = where or ("?", 0, "?")
@@ -459,6 +449,22 @@ def _call_traced(func, n, args, t_symbol, scalar, what):
             "supported")
         err.filename, err.lineno = fname, lineno
         raise err
+
+
+def _call_traced(func, n, args, t_symbol, scalar, what):
+    y = _state(n)
+    user = getattr(func, "_tj_traced_fun", func)   # the user's function behind a complex state
+    plain, _ = _unwrap(user)
+    with _RandomWatch(plain, args) as watch:
+        try:
+            res = func(t_symbol, y, *args)
+        except RecursionError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with the user's line
+            if watch.hit is None and not watch.changed():
+                _raise_traced(exc, user, what)
+            res = None
+    check_random(watch, plain, what)
     return _to_components(res, n, scalar, what)
 
 

@@ -36,9 +36,8 @@ def _plan(fs, variables) -> _DDPlan:
     """The dd program of ``fs`` in ``variables`` (cached by the objects' identities;
     parameters or the time listed among the variables become private variables, as
     in the double front end)."""
-    from .._decompose import decompose
-    from .._expr import Expr, get_params, subs, time as _time, topo_order, var as _var
     from .._guards import has_select
+    from .._jet import decompose_front
     from ._build import program
 
     key = (tuple(map(id, fs)), tuple(map(id, variables)))
@@ -51,24 +50,9 @@ def _plan(fs, variables) -> _DDPlan:
         raise NotImplementedError("piecewise expressions (tj.select, abs, min, max, np.where) "
                                   "are not supported with precision='dd' yet: use double "
                                   "precision, or expand each branch separately")
-    inputs, mapping = [], {}
-    for i, v in enumerate(variables):
-        if v.op == "var":
-            inputs.append(v)
-        else:
-            nv = _var(f"__tj_in{i}")
-            mapping[v] = nv
-            inputs.append(nv)
-    g = subs(fs, mapping) if mapping else list(fs)
-    pars_used = get_params(g)
-    n_pars = (max(pars_used) + 1) if pars_used else 0
-    time_par = -1
-    if any(n.op == "time" for n in topo_order(g)):
-        time_par = n_pars
-        g = subs(g, {_time: Expr("par", (), time_par)})
-    d = decompose(g, inputs)
+    d, n_pars, time_par = decompose_front(fs, variables)
     prog, cv, _ = program(d, ode=False)
-    plan = _DDPlan(prog, cv, np.array(d.outputs, dtype=np.int64), len(inputs), n_pars, time_par,
+    plan = _DDPlan(prog, cv, np.array(d.outputs, dtype=np.int64), len(variables), n_pars, time_par,
                    d.n_slots, (fs, variables))
     with _LOCK:
         _PLANS[key] = plan
