@@ -238,11 +238,6 @@ class _PiecewisePlan:
         self.n_in = len(variables)
 
 
-def _pw_points(plan, point, n):
-    P, single = _points(point, n)
-    return P, single
-
-
 def _pw_coefficients(plan, scalar, point, direction, order, pars, time, kind):
     front = plan.front
     P, single = _points(point, plan.n_in)

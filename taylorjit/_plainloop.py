@@ -451,7 +451,6 @@ def single_step(blk, fblk, max_h, iw, fw, tlim, addr=None):
     return (S.OC_TIME_LIMIT if h == max_h else S.OC_SUCCESS), h
 
 
-_STEP_FW = np.array([S.F_H, S.F_LASTH, S.F_TSHI, S.F_TSLO])   # what commit_step writes
 
 
 # --------------------------------------------------------------------------- dense output

@@ -741,17 +741,13 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
                     else np.empty((0,)) for i in range(len(ev.funcs))]
     else:
         t_events = y_events = None
-    if message is not None:
-        pass
-    elif status == -1:
+    if message is None and status == -1:
         message = (f"The integration failed at t = {t_last!r}: the state became non-finite "
                    "(a singularity of the right-hand side?).")
-    else:
+    elif message is None:
         message = MESSAGES[status]
     sol = DenseSolution(_concat(kept)) if (dense_output and kept) else None
+    extra = {} if pw is None else {"n_switches": n_switch}   # a piecewise right-hand side
     return OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
                      nfev=n_steps, njev=0, nlu=0, status=status, message=message,
-                     success=status >= 0, n_switches=n_switch) if pw is not None else \
-        OdeResult(t=t_out, y=y_out, sol=sol, t_events=t_events, y_events=y_events,
-                  nfev=n_steps, njev=0, nlu=0, status=status, message=message,
-                  success=status >= 0)
+                     success=status >= 0, **extra)
