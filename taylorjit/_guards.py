@@ -290,6 +290,14 @@ PIECEWISE_UFUNCS = {
 }
 
 
+def lie_derivative(g, state, rhs):
+    """``dg/dt`` along the flow ``state' = rhs``: the rate of a guard at a switch."""
+    from ._calculus import diff
+    from ._expr import nary_sum, time as _t
+
+    return nary_sum([diff(g, v) * f for v, f in zip(state, rhs)] + [diff(g, _t)])
+
+
 def has_select(exprs) -> bool:
     """True if a select node is reachable from ``exprs``."""
     return any(n.op == "select" for n in topo_order([expr(e) for e in exprs]))

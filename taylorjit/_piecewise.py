@@ -157,13 +157,10 @@ class PiecewiseODE:
 
     def rate(self, g, rhs, t, state, pars):
         """dg/dt along the flow of ``rhs`` at the point."""
-        from ._calculus import diff
-        from ._expr import nary_sum, time as _t
-        from ._guards import numeric_values
+        from ._guards import lie_derivative, numeric_values
 
         key = (id(g), tuple(map(id, rhs)))
         e = self._lie.get(key)
         if e is None:
-            e = self._lie[key] = nary_sum([diff(g, v) * f for v, f in zip(self.svars, rhs)]
-                                          + [diff(g, _t)])
+            e = self._lie[key] = lie_derivative(g, self.svars, rhs)
         return numeric_values([e], self.env(state), pars, t)[0]

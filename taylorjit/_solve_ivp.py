@@ -408,14 +408,12 @@ class _GuardScan:
 
 def _lie(piece, g, state):
     """dg/dt along the piece's flow (symbolic, cached on the piece)."""
-    from ._calculus import diff
-    from ._expr import nary_sum, time as _t
+    from ._guards import lie_derivative
 
     key = ("_lie", id(g))
     hit = piece.cache.get(key)
     if hit is None:
-        hit = piece.cache[key] = nary_sum([diff(g, v) * f for v, f in zip(state, piece.outputs)]
-                                          + [diff(g, _t)])
+        hit = piece.cache[key] = lie_derivative(g, state, piece.outputs)
     return hit
 
 
