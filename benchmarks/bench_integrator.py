@@ -5,7 +5,7 @@ a 50-body planetary system (1000 days).  For each integrator: set-up time of a
 never-seen system (a constant is perturbed so no cache can help; taylorjit in a
 fresh process), warm set-up (same system again, new process, disk cache),
 time per step (best of several runs), steps, final error against the
-quad-precision references (../shared/reference), and scipy ``solve_ivp``
+quad-precision references in tests/data, and scipy ``solve_ivp``
 (DOP853; Radau for reference) at matched final error (work-precision rows).
 
 Usage::

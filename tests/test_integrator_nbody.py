@@ -2,7 +2,7 @@
 
 The right-hand side is built here from the masses and G of the reference file
 (Newtonian, all pairs), so the test does not rely on any model helper.  The
-reference states come from a quad-precision Taylor run (../shared/reference).
+reference states are quad-precision references in tests/data.
 Runs on the compact VM (no compilation; ~0.4 ms per step on a loaded core):
 the 1e6-day energy test takes ~2 s.
 """
