@@ -61,7 +61,7 @@ def main():
     ap.add_argument("systems", nargs="*", default=list(SYSTEMS))
     a = ap.parse_args()
     import taylorjit as tj
-    from taylorjit import _tiering
+    from taylorjit._codegen import tiering as _tiering
 
     try:
         import heyoka as hy

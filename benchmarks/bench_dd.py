@@ -244,7 +244,7 @@ def accuracy(n, only=None):
     import random
 
     from taylorjit._dd import evaluate
-    from taylorjit._registry import FUNCTIONS
+    from taylorjit._symbolic.registry import FUNCTIONS
 
     u2 = mpmath.mpf(2) ** -106
     print(f"# largest relative error against mpmath (80 digits), units of 2^-106 = 1.2e-32; "

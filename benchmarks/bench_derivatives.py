@@ -214,7 +214,7 @@ def multivariate(order=8):
         X, Y, Z = sp.symbols("x y z")
         F = 1 / sp.sqrt((X - a) ** 2 + (Y - b) ** 2 + (Z - c) ** 2)
         t0 = time.perf_counter()
-        from taylorjit._multi import multi_indices
+        from taylorjit._codegen.multi import multi_indices
 
         # each partial from a lower one by one differentiation (the cheapest sympy route)
         known = {(0, 0, 0): F}

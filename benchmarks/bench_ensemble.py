@@ -48,8 +48,8 @@ sys.path.insert(0, str(ROOT.parent))
 sys.path.insert(0, str(ROOT))
 
 import taylorjit as tj                                      # noqa: E402
-from taylorjit import _ensemble as E                         # noqa: E402
-from taylorjit import _tiering                               # noqa: E402
+from taylorjit._integrate import ensemble as E                         # noqa: E402
+from taylorjit._codegen import tiering as _tiering                               # noqa: E402
 from bench_integrator import outer_ss                        # noqa: E402
 
 try:

@@ -139,7 +139,7 @@ def bench_step_callbacks():
         n[0] += 1
         return True
 
-    from taylorjit import _tiering
+    from taylorjit._codegen import tiering as _tiering
 
     for ta in cases.values():                   # warm up; the background build taken
         ta.propagate_until(1.0, callback=lambda t: True)
@@ -163,7 +163,7 @@ def main():
     crossings = {k: run(ta, out) for k, (ta, out) in cases.items()}     # warm up
     # default constructors: the integrators start on a quick build and take the optimised
     # kernel built in the background at a step boundary; time them once it is taken
-    from taylorjit import _tiering
+    from taylorjit._codegen import tiering as _tiering
 
     _tiering.wait_all(600)
     crossings = {k: run(ta, out) for k, (ta, out) in cases.items()}

@@ -52,7 +52,7 @@ def _general(ta, S):
 def _compile_loop(ir_text, fname, argtypes):
     import llvmlite.binding as llb
 
-    from taylorjit._unroll import _target_machine
+    from taylorjit._codegen.unroll import _target_machine
 
     mod = llb.parse_assembly(ir_text)
     mod.verify()
@@ -65,8 +65,8 @@ def tight_loops(name, hy, tj, S):
     """Best time per step of N_TIGHT calls of each step function in a compiled loop."""
     import llvmlite.binding as llb
 
-    from taylorjit._integrator import TaylorAdaptive
-    from taylorjit._unroll import _target_machine
+    from taylorjit._integrate.integrator import TaylorAdaptive
+    from taylorjit._codegen.unroll import _target_machine
 
     f, _ = SYSTEMS[name]
     hs, x0, _ = f(hy)
@@ -163,8 +163,8 @@ def main():
     import numba
 
     import taylorjit as tj
-    from taylorjit import _stepper as S
-    from taylorjit._integrator import TaylorAdaptive
+    from taylorjit._integrate import stepper as S
+    from taylorjit._integrate.integrator import TaylorAdaptive
 
     print(f"# machine: {platform.machine()}, python {platform.python_version()}, numba "
           f"{numba.__version__}, heyoka {hy.__version__}")

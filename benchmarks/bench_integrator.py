@@ -115,7 +115,7 @@ def _setup_child(name, kind, p):
         return
     t0 = time.perf_counter()
     import taylorjit as tj
-    from taylorjit._integrator import TaylorAdaptive
+    from taylorjit._integrate.integrator import TaylorAdaptive
     t_imp = time.perf_counter() - t0
     sys_, x0, _ = SYSTEMS[name](tj, p)
     t1 = time.perf_counter()
@@ -161,7 +161,7 @@ def time_interleaved(runs, reps):
 
 def run_tj(name, kind):
     import taylorjit as tj
-    from taylorjit._integrator import TaylorAdaptive
+    from taylorjit._integrate.integrator import TaylorAdaptive
 
     sys_, x0, t_end = SYSTEMS[name](tj)
     ta0 = ta = TaylorAdaptive(sys_, x0, compact=(kind == "compact"))
@@ -301,8 +301,8 @@ def main():
             new, warm, ops, imp = setup_times(name, "compact") if kind == "compact" else (None,) * 4
             if kind == "spec":
                 # compact=False: the unrolled kernel (LLVM) if the system fits
-                # (taylorjit._unroll.MAX_UNROLLED), else the looped numba kernel
-                from taylorjit._unroll import MAX_UNROLLED
+                # (taylorjit._codegen.unroll.MAX_UNROLLED), else the looped numba kernel
+                from taylorjit._codegen.unroll import MAX_UNROLLED
 
                 n_ops = ops_cache.get(name, 0)
                 if (n_ops + 1) * 21 * 22 // 2 > MAX_UNROLLED and n_ops > a.spec_max_ops:

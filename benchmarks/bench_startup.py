@@ -103,7 +103,7 @@ def _wait_tiering():
     """Let this process's background builds finish (so that a filling run leaves
     them in the disk cache); a no-op for an engine without them."""
     try:
-        from taylorjit import _tiering
+        from taylorjit._codegen import tiering as _tiering
     except ImportError:
         return
     _tiering.wait_all(600)

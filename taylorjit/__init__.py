@@ -7,9 +7,9 @@ system, or the precompiled Taylor VM).  See the README for a tour.
 __version__ = "0.1.0"
 
 from . import _funcs  # noqa: F401  (fills the registry)
-from ._expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,
-                    get_variables, get_params, expression)
-from ._expr import nary_prod as prod
+from ._symbolic.expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,
+    get_variables, get_params, expression)
+from ._symbolic.expr import nary_prod as prod
 from ._funcs.arith import square, sqrt
 from ._funcs.explog import exp, expm1, log, log1p
 from ._funcs.trig import sin, cos, tan, asin, acos, atan, atan2
@@ -17,26 +17,27 @@ from ._funcs.hyperbolic import sinh, cosh, tanh, asinh, acosh, atanh
 from ._funcs.special import erf, sigmoid, kepE
 from ._funcs.kepler import kepF, kepDE
 from ._funcs.relu import relu, relup
-from ._guards import select, Cond
+from ._symbolic.guards import select, Cond
 from ._dynamics import hamiltonian, lagrangian, lyapunov_spectrum, LyapunovResult, fli
-from ._ffnn import ffnn, ffnn_n_params
-from ._dd import DDArray, DDTaylorAdaptive
-from ._decompose import decompose, Decomposition
-from ._cache import clear_cache, cache_dir, CacheWarning
-from ._tiering import TierWarning
-from ._jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
-from ._odesys import Outcome, EventOutcome
-from ._integrator import TaylorAdaptive
-from ._batch import TaylorAdaptiveBatch, BatchContinuousOutput
-from ._simdbatch import simd_width as recommended_simd_size
-from ._coutput import ContinuousOutput
-from ._events import Event, t_event, nt_event, event_direction
-from ._variational import var_ode_sys, VarODESys
-from ._taylor_map import TaylorMap
-from ._solve_ivp import solve_ivp, OdeResult
-from ._dtens import diff_tensors, DTens
-from ._ensemble import (ensemble_propagate_until, ensemble_propagate_for, ensemble_propagate_grid,
-                        MemberResult, EnsembleMemberError)
+from ._symbolic.ffnn import ffnn, ffnn_n_params
+from ._dd.values import DDArray
+from ._integrate.dd import DDTaylorAdaptive
+from ._codegen.decompose import decompose, Decomposition
+from ._codegen.cache import clear_cache, cache_dir, CacheWarning
+from ._codegen.tiering import TierWarning
+from ._frontends.jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
+from ._integrate.odesys import Outcome, EventOutcome
+from ._integrate.integrator import TaylorAdaptive
+from ._integrate.batch import TaylorAdaptiveBatch, BatchContinuousOutput
+from ._integrate.simdbatch import simd_width as recommended_simd_size
+from ._integrate.coutput import ContinuousOutput
+from ._integrate.events import Event, t_event, nt_event, event_direction
+from ._integrate.variational import var_ode_sys, VarODESys
+from ._integrate.taylor_map import TaylorMap
+from ._integrate.solve_ivp import solve_ivp, OdeResult
+from ._symbolic.dtens import diff_tensors, DTens
+from ._integrate.ensemble import (ensemble_propagate_until, ensemble_propagate_for,
+    ensemble_propagate_grid, MemberResult, EnsembleMemberError)
 from . import extend, models, plotting
 
 __all__ = [
@@ -60,7 +61,7 @@ __all__ = [
 def __getattr__(name):
     # the sympy bridge imports sympy (~0.5 s): load it on first use, not at import
     if name in ("to_sympy", "from_sympy"):
-        from . import _sympy
+        from ._symbolic import sympy_bridge as _sympy
 
         return getattr(_sympy, name)
     raise AttributeError(f"module 'taylorjit' has no attribute {name!r}")

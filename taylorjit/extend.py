@@ -140,8 +140,8 @@ def register_function(name, definition, *, derivative=None, value=None, mp=None,
     >>> logaddexp(0.0, 0.0)                 # numbers fold
     0.6931471805599453
     """
-    from ._expr import Expr, topo_order
-    from ._registry import FUNCTIONS, register_function as _register
+    from ._symbolic.expr import Expr, topo_order
+    from ._symbolic.registry import FUNCTIONS, register_function as _register
 
     if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
         raise TypeError(f"the function name must be a Python identifier, got {name!r}")
@@ -156,7 +156,7 @@ def register_function(name, definition, *, derivative=None, value=None, mp=None,
     holders = [Expr("var", (), f"_tj_{name}_arg{i}") for i in range(nargs)]
     body = _build(name, "definition", definition, holders)
     if derivative is None:
-        from ._calculus import diff
+        from ._symbolic.calculus import diff
 
         partials = [_as_expr(diff(body, h)) for h in holders]
     else:
@@ -194,7 +194,7 @@ def register_function(name, definition, *, derivative=None, value=None, mp=None,
         return _emit(b, body, dict(zip(map(id, holders), slots)))
 
     def partial_derivatives(*args):
-        from ._calculus import subs
+        from ._symbolic.calculus import subs
 
         return subs(list(partials), dict(zip(holders, args)))
 
@@ -223,7 +223,7 @@ def _count_args(name, definition) -> int:
 
 
 def _as_expr(e):
-    from ._expr import expr
+    from ._symbolic.expr import expr
 
     return expr(e)
 
@@ -290,8 +290,8 @@ def _check_domain(name, domain, nargs):
 
 def _check_derivative(name, body, partials, holders, domain):
     """Reject a derivative that disagrees with the definition's at one point."""
-    from ._calculus import diff
-    from ._guards import numeric_values
+    from ._symbolic.calculus import diff
+    from ._symbolic.guards import numeric_values
 
     point = [0.5 * (lo + hi) for lo, hi in domain] if domain else [0.5] * len(holders)
     env = dict(zip(map(id, holders), point))
@@ -309,7 +309,7 @@ def _check_derivative(name, body, partials, holders, domain):
 
 # --------------------------------------------------------------------------- the function's parts
 def _substitute(body, holders, args):
-    from ._calculus import subs
+    from ._symbolic.calculus import subs
 
     if len(args) != len(holders):
         raise TypeError(f"the definition takes {len(holders)} argument(s), got {len(args)}")
@@ -320,7 +320,7 @@ def _double_value(body, holders):
     """``value(*floats)``: the definition in double precision (IEEE semantics); a
     result that is NaN for non-NaN arguments raises ValueError, so that the call
     stays symbolic, as the built-in functions' do outside their domain."""
-    from ._guards import numeric_values
+    from ._symbolic.guards import numeric_values
 
     keys = [id(h) for h in holders]
 
@@ -335,7 +335,7 @@ def _double_value(body, holders):
 
 def _mp_value(body, holders):
     """``mp(*mpfs)``: the definition evaluated with mpmath at the working precision."""
-    from ._expr import topo_order
+    from ._symbolic.expr import topo_order
 
     nodes = topo_order([body])
     keys = [id(h) for h in holders]
@@ -343,7 +343,7 @@ def _mp_value(body, holders):
     def mp(*xs):
         import mpmath
 
-        from ._registry import FUNCTIONS
+        from ._symbolic.registry import FUNCTIONS
 
         val = dict(zip(keys, (mpmath.mpf(x) for x in xs)))
         for n in nodes:
@@ -381,8 +381,8 @@ def _emit(b, body, env):
     (``{id(placeholder): slot}``), through the decomposition's builder: the
     operations (and their sharing) that the definition written out in full
     would get."""
-    from ._expr import topo_order
-    from ._registry import FUNCTIONS
+    from ._symbolic.expr import topo_order
+    from ._symbolic.registry import FUNCTIONS
 
     val = {}
     for n in topo_order([body]):
@@ -432,7 +432,7 @@ def _sympy_builder(name, nargs, body, partials, holders, function):
         import mpmath
         import sympy as sp
 
-        from ._sympy import _mp_args, to_sympy
+        from ._symbolic.sympy_bridge import _mp_args, to_sympy
 
         syms = [sp.Symbol(h.value) for h in holders]
         sdefs = []

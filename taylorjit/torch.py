@@ -30,8 +30,8 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ImportError("taylorjit.torch needs PyTorch: pip install taylorjit[torch] (or pip "
                       "install torch)") from _exc
 
-from . import _diffcore as core
-from ._diffcore import ArgSpec, Selection
+from ._differentiable import core
+from ._differentiable.core import ArgSpec, Selection
 
 __all__ = ["odeint", "odeint_event", "event_time"]
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import mpmath
 import numpy as np
 
-from taylorjit._decompose import decompose
-from taylorjit._expr import expr, to_string, topo_order, var
-from taylorjit._kernel import get_kernel
-from taylorjit._registry import FUNCTIONS, OPS
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import expr, to_string, topo_order, var
+from taylorjit._codegen.kernel import get_kernel
+from taylorjit._symbolic.registry import FUNCTIONS, OPS
 
 EPS = np.finfo(float).eps
 DPS = 50

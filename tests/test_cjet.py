@@ -1,4 +1,4 @@
-"""Direct coefficients kernels (taylorjit._cjet) behind single-point
+"""Direct coefficients kernels (taylorjit._codegen.cjet) behind single-point
 taylor_coefficients(): bit-identical to the table-driven kernels, every kind of
 order-0 operation, parameters and time, tiering with the default kind."""
 import time as _time
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _cjet, _jet, _tiering
-from taylorjit._jet import _plan
+from taylorjit._codegen import cjet as _cjet, tiering as _tiering
+from taylorjit._frontends import jet as _jet
+from taylorjit._frontends.jet import _plan
 
 x, y, z = tj.make_vars("x", "y", "z")
 

@@ -5,10 +5,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 import taylorjit as tj
-from taylorjit._complex import CExpr, ComplexArray
-from taylorjit._expr import TracingError, expr
-from taylorjit._guards import numeric_values
-from taylorjit._tracing import trace
+from taylorjit._symbolic.complex import CExpr, ComplexArray
+from taylorjit._symbolic.expr import TracingError, expr
+from taylorjit._symbolic.guards import numeric_values
+from taylorjit._symbolic.tracing import trace
 
 TIGHT = dict(rtol=1e-15, atol=1e-15)
 

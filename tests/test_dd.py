@@ -15,7 +15,7 @@ import pytest
 import taylorjit as tj
 from taylorjit._dd import DDArray, DDTaylorAdaptive, evaluate
 from taylorjit._dd.values import dd_scalar, dd_str, fraction_to_dd
-from taylorjit._registry import FUNCTIONS
+from taylorjit._symbolic.registry import FUNCTIONS
 
 U2 = 2.0 ** -106          # the unit of the errors below (half an ulp of a 107-bit significand)
 
@@ -293,7 +293,7 @@ def test_coefficients_inputs_pars_time_points():
 
 def test_unknown_op_raises():
     from taylorjit._dd._build import program
-    from taylorjit._decompose import decompose
+    from taylorjit._codegen.decompose import decompose
 
     x = tj.var("x")
     d = decompose([tj.sin(x)], [x])

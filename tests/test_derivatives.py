@@ -13,7 +13,7 @@ import pytest
 import sympy as sp
 
 import taylorjit as tj
-from taylorjit._multi import _compute, directions, interpolation_matrices, multi_indices
+from taylorjit._codegen.multi import _compute, directions, interpolation_matrices, multi_indices
 
 EPS = np.finfo(float).eps
 x, y, z = tj.make_vars("x", "y", "z")
@@ -151,7 +151,7 @@ def test_derivatives_vs_sympy(case):
         js = multi_indices(n, deg)
         scale = max(1.0, max(abs(ref[j]) for j in js))
         # the interpolation mixes the directions of one degree: the error is relative to the
-        # largest derivative of that degree (documented in taylorjit._multi)
+        # largest derivative of that degree (documented in taylorjit._codegen.multi)
         tol = 2000 * EPS * scale
         for j in js:
             assert abs(d[j] - ref[j]) <= tol, (name, j, d[j], ref[j])
@@ -281,6 +281,6 @@ def test_memoised_front_end_sees_mutated_lists_and_env(monkeypatch):
     monkeypatch.setenv("TAYLORJIT_KERNEL", "python")
     c3 = tj.taylor_coefficients(fs, [x, y], [1.0, 1.0], [1.0, 0.0], order=2)
     assert np.array_equal(c3, c2)
-    from taylorjit._jet import _plan
+    from taylorjit._frontends.jet import _plan
 
     assert _plan(fs, [x, y], "python").kernel.kind == "python"

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _ensemble as E
-from taylorjit._ensemble import (EnsembleMemberError, ensemble_propagate_for,
-                                 ensemble_propagate_grid, ensemble_propagate_until)
+from taylorjit._integrate import ensemble as E
+from taylorjit._integrate.ensemble import (EnsembleMemberError, ensemble_propagate_for,
+    ensemble_propagate_grid, ensemble_propagate_until)
 
 N = 12
 
@@ -268,7 +268,7 @@ def test_clone_plan_clones_as_bind_jet_binds(pendulum, pendulum_unrolled, compac
     """The fast clones (one, or a group whose arrays are rows of lane-major arrays)
     have the call arguments and plain-loop block ``_bind_jet`` gives them, are
     independent of each other and of the template, and integrate as deep copies."""
-    from taylorjit._ensemble_io import ClonePlan
+    from taylorjit._integrate.ensemble_io import ClonePlan
 
     tmpl = pendulum if compact else pendulum_unrolled
     plan = ClonePlan(tmpl)
@@ -302,7 +302,8 @@ def test_zero_copy_groups_of_an_unrolled_template(pendulum_unrolled, batch, exec
                                                   monkeypatch):
     """Groups run on the members' own memory (SIMD lanes); every member equals its
     scalar run and goes on as a scalar integrator afterwards."""
-    from taylorjit import _simdbatch, _tiering
+    from taylorjit._integrate import simdbatch as _simdbatch
+    from taylorjit._codegen import tiering as _tiering
 
     ensemble_propagate_until(pendulum_unrolled, 1.0, 8, gen, batch=batch)
     _tiering.wait_all(120)          # the SIMD kernel built in the background
@@ -339,7 +340,8 @@ def test_automatic_batch_size(pendulum, pendulum_unrolled):
     """batch=None groups by the host's SIMD width only where the lanes can run on
     SIMD vectors; a template whose background build has landed is used on that
     kernel (the template itself unchanged)."""
-    from taylorjit import _simdbatch, _tiering
+    from taylorjit._integrate import simdbatch as _simdbatch
+    from taylorjit._codegen import tiering as _tiering
 
     W = _simdbatch.simd_width()
     assert E._auto_batch(pendulum_unrolled, "until", {}) == W
@@ -382,7 +384,7 @@ def test_ensemble_of_a_batch_template_that_ran_before():
     x, v = tj.make_vars("x", "v")
     tb = tj.TaylorAdaptiveBatch([(x, v), (v, -9.8 * tj.sin(x))], [[0.1, 0.2, 0.3, 0.4],
                                 [0.0] * 4], compact=False)
-    from taylorjit import _tiering
+    from taylorjit._codegen import tiering as _tiering
     tb.propagate_until(1.0)
     _tiering.wait_all(120)
     tb.propagate_until(2.0)

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._events import Event
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._odesys import Outcome
+from taylorjit._integrate.events import Event
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._integrate.odesys import Outcome
 
 EPS = np.finfo(float).eps
 G = 9.8
@@ -308,7 +308,7 @@ def test_henon_heiles_section_against_heyoka():
 
 # --------------------------------------------------------------------------- batch, step()
 def test_batch_events_equal_scalar_runs(osc):
-    from taylorjit._batch import TaylorAdaptiveBatch
+    from taylorjit._integrate.batch import TaylorAdaptiveBatch
 
     x, v, sys = osc
     amps = [1.0, 0.95, 2.0]
@@ -391,7 +391,7 @@ def test_events_and_non_finite_state():
 
 
 def test_batch_grid_with_terminal_event(osc):
-    from taylorjit._batch import TaylorAdaptiveBatch
+    from taylorjit._integrate.batch import TaylorAdaptiveBatch
 
     x, v, sys = osc
     grid = np.linspace(0.0, 10.0, 21)

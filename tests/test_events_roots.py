@@ -1,4 +1,4 @@
-"""Root finding on event polynomials (taylorjit._roots) against independent roots.
+"""Root finding on event polynomials (taylorjit._integrate.roots) against independent roots.
 
 References: polynomials built from known roots (coefficients by mpmath at 50
 digits, rounded once), numpy.roots and mpmath.polyroots for random ones.
@@ -7,8 +7,8 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from taylorjit._roots import (auto_cooldown, brent_poly, event_roots, make_workspace, poly_eval,
-                              poly_eval_d)
+from taylorjit._integrate.roots import (auto_cooldown, brent_poly, event_roots, make_workspace, poly_eval,
+    poly_eval_d)
 
 EPS = np.finfo(float).eps
 ORDER = 20

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 import taylorjit as tj
-from taylorjit._sympy import to_sympy
+from taylorjit._symbolic.sympy_bridge import to_sympy
 
 from _taylor_ref import mp_eval
 

@@ -15,7 +15,7 @@ import sympy as sp
 
 import taylorjit as tj
 import taylorjit.extend  # noqa: F401  (tj.extend)
-from taylorjit._registry import FUNCTIONS
+from taylorjit._symbolic.registry import FUNCTIONS
 
 softplus = tj.extend.register_function(
     "softplus", lambda x: tj.log1p(tj.exp(x)),
@@ -124,7 +124,7 @@ def test_integration_against_mpmath():
 
 
 def test_sympy_bridge():
-    from taylorjit._sympy import from_sympy, to_sympy
+    from taylorjit._symbolic.sympy_bridge import from_sympy, to_sympy
 
     e = softplus(X) * logaddexp(Y, X)
     s = to_sympy(e)

@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _kernel
-from taylorjit._decompose import decompose
-from taylorjit._expr import nary_prod, nary_sum, var
-from taylorjit._kernel import get_kernel
-from taylorjit._registry import FUNCTIONS, OPS
+from taylorjit._codegen import kernel as _kernel
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import nary_prod, nary_sum, var
+from taylorjit._codegen.kernel import get_kernel
+from taylorjit._symbolic.registry import FUNCTIONS, OPS
 
 from _taylor_ref import check_coefficients, mp_taylor, run_jet
 

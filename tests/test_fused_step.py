@@ -1,5 +1,5 @@
 """The fused step of unrolled ODE kernels (``_unroll._emit_step``) and the plain
-propagation loop that calls it (``_stepper.propagate_fused`` / ``taylorjit._plainloop``).
+propagation loop that calls it (``_stepper.propagate_fused`` / ``taylorjit._integrate.plainloop``).
 
 The fused step must perform the IEEE operations of the three numba phases
 (``compute_jet``, ``step_size``, ``eval_poly``) bit for bit, and the plain loop
@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from numba import njit
 
 import taylorjit as tj
-from taylorjit import _stepper as S
-from taylorjit._decompose import decompose
-from taylorjit._expr import var
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._kernel import get_kernel
-from taylorjit._odesys import Outcome
-from taylorjit._plainloop import B_TC
+from taylorjit._integrate import stepper as S
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import var
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._codegen.kernel import get_kernel
+from taylorjit._integrate.odesys import Outcome
+from taylorjit._integrate.plainloop import B_TC
 
 from _taylor_ref import random_expressions
 from test_kernels import _bitwise
@@ -309,7 +309,7 @@ def test_dense_output_functions_equal_the_numba_ones():
     """update_d_output and ContinuousOutput evaluation (LLVM code) against the numba
     eval_poly_entry and c_eval, bit for bit: random tables and offsets, forward and
     backward outputs evaluated inside, at and beyond every step boundary."""
-    from taylorjit._plainloop import dense
+    from taylorjit._integrate.plainloop import dense
 
     poly, ceval = dense()
     rng = np.random.default_rng(7)
@@ -332,7 +332,7 @@ def test_dense_output_functions_equal_the_numba_ones():
         d = ta.update_d_output(t_end - 0.05)
         o3 = np.zeros(2)
         tshi, tslo = ta._fw[S.F_TSHI], ta._fw[S.F_TSLO]
-        from taylorjit._integrator import _dd_add
+        from taylorjit._integrate.integrator import _dd_add
         S.eval_poly_entry(ta._tc, 2, ta.order, _dd_add(t_end - 0.05, 0.0, -tshi, -tslo)[0], o3, 0)
         assert _bitwise(d, o3)
 

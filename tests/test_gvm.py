@@ -1,4 +1,4 @@
-"""Order-major group kernels of the compact VM (taylorjit._gvm): on big ODE
+"""Order-major group kernels of the compact VM (taylorjit._codegen.gvm): on big ODE
 systems the compact kernel runs one traced straight-line function per
 (operation, order) over each group, in an order-major, renumbered copy of the
 table.  Every coefficient the caller reads must equal the VM's bit for bit."""
@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _gvm, _kernel
-from taylorjit._decompose import decompose
-from taylorjit._expr import var
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._kernel import get_kernel
-from taylorjit._registry import FUNCTIONS
+from taylorjit._codegen import gvm as _gvm, kernel as _kernel
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import var
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._codegen.kernel import get_kernel
+from taylorjit._symbolic.registry import FUNCTIONS
 
 from _taylor_ref import PARS, TIME, random_expressions
 from test_kernels import _bitwise, run_ode

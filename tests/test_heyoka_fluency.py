@@ -148,7 +148,7 @@ def test_cfunc_heyoka_keywords():
 
 # --------------------------------------------------------------------------- issue 25, rest
 def test_expression_constructor():
-    from taylorjit._expr import expression
+    from taylorjit._symbolic.expr import expression
 
     assert expression("x") is X and expression(X) is X
     assert expression(1.5).value == 1.5 and expression().value == 0.0
@@ -260,7 +260,7 @@ def test_cfunc_heyoka_layout_and_outputs():
     assert np.allclose(cf(cols, pars=P, time=T), r, rtol=4e-16, atol=0)
 
 
-# ---- Python callbacks from the compiled event loop (taylorjit._evloop)
+# ---- Python callbacks from the compiled event loop (taylorjit._integrate.evloop)
 HH_X, HH_Y, HH_VX, HH_VY = tj.make_vars("x", "y", "vx", "vy")
 HH = [(HH_X, HH_VX), (HH_Y, HH_VY), (HH_VX, -HH_X - 2 * HH_X * HH_Y),
       (HH_VY, -HH_Y - HH_X * HH_X + HH_Y * HH_Y)]
@@ -333,11 +333,11 @@ def test_python_event_callbacks_against_heyoka():
 
 
 def test_event_root_exclusions_are_sound():
-    """The exclusion tests (taylorjit._roots) skip the root finder only where it finds
+    """The exclusion tests (taylorjit._integrate.roots) skip the root finder only where it finds
     no root: checked against numpy's roots of random polynomials built to come close
     to zero on the step (roots near the ends, double roots, the step after an event)."""
-    from taylorjit._roots import (_cooldown_exclude, event_roots, fast_exclude,
-                                  make_workspace, wrong_direction)
+    from taylorjit._integrate.roots import (_cooldown_exclude, event_roots, fast_exclude, make_workspace,
+        wrong_direction)
 
     rng = np.random.default_rng(11)
     n = 12

@@ -198,7 +198,7 @@ def test_symbolic_partials_against_sympy():
 
 def test_sympy_translation():
     sp = pytest.importorskip("sympy")
-    from taylorjit._sympy import from_sympy, to_sympy
+    from taylorjit._symbolic.sympy_bridge import from_sympy, to_sympy
 
     for e in (tj.kepF(h, k, lam), tj.kepDE(h, k, lam), tj.relu(x), tj.relup(x)):
         s = to_sympy(e)

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._coutput import ContinuousOutput
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._odesys import Outcome, order_from_tol
+from taylorjit._integrate.coutput import ContinuousOutput
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._integrate.odesys import Outcome, order_from_tol
 
 EPS = np.finfo(float).eps
 _REF_FILE = Path(__file__).resolve().parent / "data" / "references.json"
@@ -321,7 +321,7 @@ def test_bad_input_errors():
 
 
 # ------------------------------------------------------------------ copy / pickle
-from taylorjit._ensemble_io import clone as ensemble_clone, dumps as ens_dumps, loads as ens_loads  # noqa: E402
+from taylorjit._integrate.ensemble_io import clone as ensemble_clone, dumps as ens_dumps, loads as ens_loads  # noqa: E402
 
 def test_pickle_and_deepcopy():
     ta = pendulum()
@@ -361,7 +361,7 @@ def test_step_size_single_pow_rule_equals_min_of_both_pows():
 
     from numba import njit
 
-    from taylorjit import _stepper as S
+    from taylorjit._integrate import stepper as S
 
     @njit(error_model="numpy")
     def h_of(tc, hrows, order, rf, io, io1):
@@ -416,11 +416,11 @@ def test_step_callback_loop_is_the_plain_loop_step_by_step():
 
 
 def test_step_callbacks_called_from_compiled_code():
-    # plain integrators call the callback from the LLVM loop (taylorjit._pycbloop): the same
+    # plain integrators call the callback from the LLVM loop (taylorjit._integrate.pycbloop): the same
     # steps, returns read like Python's (None/true go on, false stops), exceptions raised,
     # changes made by the callback seen by the next step, re-entry refused
     import taylorjit as tj
-    from taylorjit._integrator import TaylorAdaptive
+    from taylorjit._integrate.integrator import TaylorAdaptive
 
     x, v = tj.make_vars("x", "v")
     sys_ = [(x, v), (v, -9.8 * tj.sin(x))]

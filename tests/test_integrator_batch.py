@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._batch import TaylorAdaptiveBatch
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._odesys import Outcome
+from taylorjit._integrate.batch import TaylorAdaptiveBatch
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._integrate.odesys import Outcome
 
 
 def _sys():
@@ -167,7 +167,7 @@ def test_stop_all_lanes_on_a_failing_lane(kind):
     else:
         res = tb.propagate_until(T, c_output=kind == "c_output")
     if kind == "simd":
-        from taylorjit import _simdbatch
+        from taylorjit._integrate import simdbatch as _simdbatch
         assert isinstance(tb.__dict__.get("_simd"), _simdbatch.BatchKernel)
     names = [o.name for o in res.outcome]
     assert names == ["success", "err_nf_state", "success", "success", "success"]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._odesys import Outcome
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._integrate.odesys import Outcome
 
 _REF_FILE = Path(__file__).resolve().parent / "data" / "references.json"
 

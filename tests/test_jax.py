@@ -301,7 +301,7 @@ def test_traced_values_in_the_closure_give_a_clear_error():
 
 
 def test_integrators_are_cached_between_calls():
-    from taylorjit import _diffcore
+    from taylorjit._differentiable import core as _diffcore
 
     def f(y, t, w):
         return np.array([y[1], -w * y[0]])

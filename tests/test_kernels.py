@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _cache, _kernel
-from taylorjit._decompose import decompose
-from taylorjit._expr import topo_order, var
-from taylorjit._kernel import get_kernel
+from taylorjit._codegen import cache as _cache, kernel as _kernel
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import topo_order, var
+from taylorjit._codegen.kernel import get_kernel
 
 from _taylor_ref import PARS, TIME, random_expressions
 
@@ -168,7 +168,7 @@ def _reference_prog(d, ode):
     """The program table by its definition, with dicts and lists: state rows,
     then the operations sorted by (level, opcode, position), a header before
     each run of equal opcodes."""
-    from taylorjit._registry import OPS
+    from taylorjit._symbolic.registry import OPS
 
     level, keyed = {}, []
     for pos, (name, outs, ins, c) in enumerate(d.ops):
@@ -287,7 +287,7 @@ def _build_in_subprocess(args):
     os.environ["TAYLORJIT_CACHE_DIR"] = cache
     import numpy as np  # noqa: F811
 
-    from taylorjit._kernel import get_kernel as gk
+    from taylorjit._codegen.kernel import get_kernel as gk
 
     k = gk(_unique_system(tag), ode=True, kind="spec")
     tc = np.zeros((k.n_slots, 9))
@@ -309,7 +309,7 @@ def test_kernels_read_only_computed_coefficients():
     """A kernel at order k may read its outputs only below k: with every slot
     that the jet writes pre-filled with NaN, the result must not change (a read
     of a stale coefficient at order 0 once slipped through zero-filled tests)."""
-    from taylorjit._registry import FUNCTIONS
+    from taylorjit._symbolic.registry import FUNCTIONS
 
     exprs = [X / (1.0 + Y * Y), X * Y - Y / X, tj.sqrt(1.5 + X * X) ** 1.3]
     for f in FUNCTIONS.values():

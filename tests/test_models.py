@@ -10,7 +10,7 @@ import pytest
 
 import taylorjit as tj
 from taylorjit import models as M
-from taylorjit._odesys import Outcome
+from taylorjit._integrate.odesys import Outcome
 
 try:
     import heyoka as hy

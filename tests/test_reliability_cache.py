@@ -83,8 +83,8 @@ def test_tolerance_of_the_wrong_length_is_refused():
 
 # ----------------------------------------------------------------------- unrolled size
 def _one_function_system(name, n=3):
-    from taylorjit._decompose import decompose
-    from taylorjit._registry import FUNCTIONS
+    from taylorjit._codegen.decompose import decompose
+    from taylorjit._symbolic.registry import FUNCTIONS
 
     xs = tj.make_vars(*[f"u{i}" for i in range(n)])
     f = FUNCTIONS[name]     # built-in and tj.extend functions
@@ -105,7 +105,7 @@ def _one_function_system(name, n=3):
 
 
 def _registered_functions():
-    from taylorjit._registry import FUNCTIONS
+    from taylorjit._symbolic.registry import FUNCTIONS
 
     return sorted(FUNCTIONS)
 
@@ -114,7 +114,7 @@ def _registered_functions():
 def test_unrolled_size_bounds_the_traced_program(name):
     # the bound that keeps huge systems off the unrolled path must not be exceeded by the
     # program the tracer builds (kepE's was 2.3 times its old estimate)
-    from taylorjit import _unroll
+    from taylorjit._codegen import unroll as _unroll
 
     d = _one_function_system(name)
     for order in (2, 5, 12, 20):
@@ -126,7 +126,7 @@ def test_unrolled_size_bounds_the_traced_program(name):
 
 
 def _variational_pendulum(k):
-    from taylorjit._decompose import decompose
+    from taylorjit._codegen.decompose import decompose
 
     x, v = tj.make_vars("x", "v")
     vsys = tj.var_ode_sys([(x, v), (v, -9.8 * tj.sin(x))], "vars", k)
@@ -137,8 +137,8 @@ def test_compiled_kind_keeps_huge_systems_off_the_compilers():
     # the size decision alone (nothing is built): the order-8 variational pendulum (90
     # equations, 2548 operations) at the default order 20 traced and compiled for minutes
     # past 20 GB with compact=False
-    from taylorjit import _kernel, _unroll
-    from taylorjit._decompose import decompose
+    from taylorjit._codegen import kernel as _kernel, unroll as _unroll
+    from taylorjit._codegen.decompose import decompose
 
     _, d = _variational_pendulum(8)
     assert len(d.ops) > _kernel.MAX_SPEC_OPS
@@ -171,7 +171,7 @@ def fresh_cache(tmp_path, monkeypatch):
     """An empty cache directory, with every in-process memo of cached code reset
     (the compact VM, compiled once per installation, stays loaded: it is not
     compiled again in the empty directory)."""
-    from taylorjit import _cache, _kernel
+    from taylorjit._codegen import cache as _cache, kernel as _kernel
 
     _kernel.vm_jet()
     monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
@@ -184,7 +184,10 @@ def fresh_cache(tmp_path, monkeypatch):
 def _reset_memos(monkeypatch):
     """Forget every kernel loaded in this process except the VM (the next use
     reads the disk cache)."""
-    from taylorjit import _cjet, _gvm, _jet, _kernel, _plainloop, _unroll, _vcfunc, _vjet
+    from taylorjit._codegen import (cjet as _cjet, gvm as _gvm, kernel as _kernel, unroll as _unroll,
+        vcfunc as _vcfunc, vjet as _vjet)
+    from taylorjit._frontends import jet as _jet
+    from taylorjit._integrate import plainloop as _plainloop
 
     monkeypatch.setattr(_kernel, "_MEMO", {k: v for k, v in _kernel._MEMO.items()
                                            if k[0] == "vm"})
@@ -194,7 +197,7 @@ def _reset_memos(monkeypatch):
         monkeypatch.setattr(mod, name, type(getattr(mod, name))())
     monkeypatch.setattr(_plainloop, "_FN", [])
     monkeypatch.setattr(_plainloop, "_DENSE", [])
-    from taylorjit import _integrator, _simdbatch
+    from taylorjit._integrate import integrator as _integrator, simdbatch as _simdbatch
 
     monkeypatch.setattr(_integrator, "_LOOP", None)
     monkeypatch.setattr(_simdbatch, "_LOADED", {})
@@ -215,23 +218,23 @@ def _integrated(tag):          # unrolled kernel (tj_unrolled_*.o) and plain loo
     return np.concatenate([ta.state, [ta.time]])
 
 
-def _coefficients(tag):       # direct coefficients kernel (taylorjit._cjet)
+def _coefficients(tag):       # direct coefficients kernel (taylorjit._codegen.cjet)
     return np.asarray(tj.taylor_coefficients(_expr(tag), list(_XY), [0.3, 0.2], order=8,
                                              direction=[1.0, 0.5], kind="unrolled"))
 
 
-def _partials(tag):           # SIMD partials kernel (taylorjit._vjet)
+def _partials(tag):           # SIMD partials kernel (taylorjit._codegen.vjet)
     r = tj.derivatives(_expr(tag), list(_XY), [0.3, 0.2], order=3, kind="unrolled")
     return np.array([r[(i, j)] for i in range(4) for j in range(4 - i)])
 
 
-def _simd(tag):               # SIMD evaluator (taylorjit._vcfunc)
+def _simd(tag):               # SIMD evaluator (taylorjit._codegen.vcfunc)
     g = tj.cfunc([_expr(tag)], list(_XY), simd=True)
     return g(np.linspace(0.1, 1.0, 22).reshape(11, 2))
 
 
 def _table(tag):              # interpolation matrices of the partials (guw_*.npz)
-    from taylorjit import _multi
+    from taylorjit._codegen import multi as _multi
 
     n, p = {1.5: (2, 3), 2.5: (3, 2)}[tag]
     mats = _multi.interpolation_matrices.__wrapped__(n, p)      # no in-process memo
@@ -240,22 +243,22 @@ def _table(tag):              # interpolation matrices of the partials (guw_*.np
     return np.concatenate([C.ravel() for _, C in mats])
 
 
-def _group(tag):              # group functions of the VM (taylorjit._gvm)
-    from taylorjit import _gvm
+def _group(tag):              # group functions of the VM (taylorjit._codegen.gvm)
+    from taylorjit._codegen import gvm as _gvm
 
     addrs = _gvm.group_functions({1.5: "mul", 2.5: "sincos"}[tag], 7)
     assert all(addrs)
     return np.array([len(addrs)])
 
 
-def _dense(tag):              # dense and continuous output (taylorjit._plainloop.dense)
+def _dense(tag):              # dense and continuous output (taylorjit._integrate.plainloop.dense)
     x, y = _XY
     ta = tj.TaylorAdaptive([(x, y), (y, -tag * tj.sin(x))], [0.1, 0.0], compact=False)
     co = ta.propagate_until(3.0, c_output=True).c_output
     return np.concatenate([co(np.linspace(0.0, 3.0, 7)).ravel(), ta.update_d_output(2.9)])
 
 
-def _lanes(tag):              # SIMD batch kernel (taylorjit._simdbatch)
+def _lanes(tag):              # SIMD batch kernel (taylorjit._integrate.simdbatch)
     x, y = _XY
     ta = tj.TaylorAdaptiveBatch([(x, y), (y, -tag * tj.sin(x))], [[0.1, 0.2, 0.3], [0.0] * 3],
                                 compact=False)
@@ -297,7 +300,7 @@ def _damage(path, how, other):
                                  "unchecked", "directory"])
 @pytest.mark.parametrize("prefix", sorted(_BLOBS))
 def test_damaged_binary_cache_file_is_rebuilt(fresh_cache, monkeypatch, prefix, how):
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     make = _BLOBS[prefix]
     ref = make(1.5)
@@ -322,12 +325,12 @@ def test_damaged_binary_cache_file_is_rebuilt(fresh_cache, monkeypatch, prefix, 
 @pytest.mark.parametrize("suffix", [".py", ".nbi", ".nbc"])
 def test_damaged_source_or_numba_cache_file_is_rebuilt(fresh_cache, how, suffix):
     # kernel sources (checksummed) and numba's cache files beside them: a tiny numba module
-    # stands in for the kernels (same functions of taylorjit._cache)
+    # stands in for the kernels (same functions of taylorjit._codegen.cache)
     import sys
 
     from numba import njit
 
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     def load(tag, k):
         body = f"@_jit\ndef f(x):\n    return x * {k!r}\n"
@@ -356,7 +359,7 @@ def test_damaged_source_or_numba_cache_file_is_rebuilt(fresh_cache, how, suffix)
 
 def test_rebuilt_entries_are_checked_against_their_name(fresh_cache):
     # the checksum covers the name: bytes stored under one name never read under another
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     _cache.write_blob("a.o", b"payload")
     (fresh_cache / next(fresh_cache.iterdir()).name / "b.o").write_bytes(
@@ -367,7 +370,7 @@ def test_rebuilt_entries_are_checked_against_their_name(fresh_cache):
 
 # ----------------------------------------------------------------------- unwritable cache
 def _cache_warnings(record):
-    from taylorjit._cache import CacheWarning
+    from taylorjit._codegen.cache import CacheWarning
 
     return [w for w in record if issubclass(w.category, CacheWarning)]
 
@@ -383,7 +386,7 @@ def test_cache_dir_that_cannot_be_created(tmp_path, monkeypatch):
     # TAYLORJIT_CACHE_DIR under a regular file: no directory can be made there (as root too)
     import warnings
 
-    from taylorjit import _cache, _kernel
+    from taylorjit._codegen import cache as _cache, kernel as _kernel
 
     _kernel.vm_jet()
     blocker = tmp_path / "file"
@@ -445,7 +448,7 @@ def read_only(tmp_path):
 def test_read_only_cache_dir(fresh_cache, monkeypatch, read_only):
     import warnings
 
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     ref = _integrated(1.5)                  # compiled into the cache
     d = _cache.cache_dir()
@@ -472,7 +475,8 @@ def test_unwritable_cache_in_background_builds(fresh_cache, monkeypatch):
     import threading
     import warnings
 
-    from taylorjit import _cache, _jet, _tiering
+    from taylorjit._codegen import cache as _cache, tiering as _tiering
+    from taylorjit._frontends import jet as _jet
     from taylorjit.models import kepler
 
     main = _cache.cache_dir()
@@ -519,7 +523,7 @@ def test_any_change_of_a_stored_entry_is_detected(tmp_path_factory, data):
     # a checksummed entry reads back as what was stored, or as missing: never as other bytes
     import os
 
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     d = tmp_path_factory.mktemp("blobs")
     old = os.environ.get("TAYLORJIT_CACHE_DIR")
@@ -560,7 +564,7 @@ def test_cache_directory_removed_while_running_is_recreated(fresh_cache):
     import shutil
     import warnings
 
-    from taylorjit import _cache
+    from taylorjit._codegen import cache as _cache
 
     d = _cache.cache_dir()
     shutil.rmtree(d)

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _jet
-from taylorjit._multi import _compute, multi_indices
+from taylorjit._frontends import jet as _jet
+from taylorjit._codegen.multi import _compute, multi_indices
 
 x, y = tj.make_vars("x", "y")
 

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import taylorjit as tj
-from taylorjit import _ensemble as E
-from taylorjit._batch import TaylorAdaptiveBatch
-from taylorjit._events import Event
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._odesys import Outcome
+from taylorjit._integrate import ensemble as E
+from taylorjit._integrate.batch import TaylorAdaptiveBatch
+from taylorjit._integrate.events import Event
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._integrate.odesys import Outcome
 
 EPS = np.finfo(float).eps
 T_END = 5.0

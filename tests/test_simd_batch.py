@@ -1,4 +1,4 @@
-"""Batch propagation on SIMD lanes (taylorjit._simdbatch): every lane equals the
+"""Batch propagation on SIMD lanes (taylorjit._integrate.simdbatch): every lane equals the
 scalar integration of its initial condition bit for bit -- here checked against the
 compiled batch loop on the compact VM (itself tested lane by lane against scalar
 runs) on random systems, batch sizes that do and do not fill the vectors, lanes that
@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _cache, _kernel, _simdbatch, _tiering, _unroll
-from taylorjit._expr import var
+from taylorjit._codegen import cache as _cache, kernel as _kernel, tiering as _tiering, unroll as _unroll
+from taylorjit._integrate import simdbatch as _simdbatch
+from taylorjit._symbolic.expr import var
 
 from _taylor_ref import PARS, random_expressions
 from test_kernels import _bitwise
@@ -179,7 +180,7 @@ def test_chunked_kernels_of_bigger_systems(monkeypatch):
     """Above SMALL_NODES the SIMD step is split into functions of CHUNK nodes on a table
     in memory (values used by later chunks through a spill area): forced here on small
     systems with small chunks, against the VM."""
-    from taylorjit import _unroll
+    from taylorjit._codegen import unroll as _unroll
 
     monkeypatch.setattr(_simdbatch, "SMALL_NODES", 40)
     monkeypatch.setattr(_unroll, "CHUNK", 37)

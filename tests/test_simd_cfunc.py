@@ -1,4 +1,4 @@
-"""SIMD evaluators (taylorjit._vcfunc) behind cfunc: values against the scalar
+"""SIMD evaluators (taylorjit._codegen.vcfunc) behind cfunc: values against the scalar
 kernels (bit for bit with the C library's functions lane by lane, within the
 vector functions' ulp otherwise), every registered function, tails, wide rows,
 parameters, fallbacks, threads and the disk cache."""
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._decompose import decompose
-from taylorjit._registry import FUNCTIONS
-from taylorjit._vcfunc import UnsupportedSIMD, simd_cfunc, simd_supported, simd_width
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.registry import FUNCTIONS
+from taylorjit._codegen.vcfunc import UnsupportedSIMD, simd_cfunc, simd_supported, simd_width
 
 x, y = tj.make_vars("x", "y")
 EPS = np.finfo(float).eps
@@ -65,7 +65,7 @@ def test_domain_edges_match_the_c_library(name):
     P = np.stack([vals, np.zeros_like(vals)], axis=1)
     lane = _run(simd_cfunc(d, vector_math=False), P)[:, 0]
     vec = _run(simd_cfunc(d), P)[:, 0]
-    from taylorjit._kernel import get_kernel
+    from taylorjit._codegen.kernel import get_kernel
 
     k = get_kernel(d, ode=False, kind="compact")
     ref = []
@@ -174,7 +174,7 @@ def test_parallel_threads_equal_serial():
 
 
 def test_disk_cache_reload_and_corruption(tmp_path, monkeypatch):
-    from taylorjit import _vcfunc
+    from taylorjit._codegen import vcfunc as _vcfunc
 
     monkeypatch.setenv("TAYLORJIT_CACHE_DIR", str(tmp_path))
     f = tj.atan(x * 1.2345) + tj.cos(y)

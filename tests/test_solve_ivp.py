@@ -16,8 +16,8 @@ from numpy.testing import assert_allclose, assert_equal
 
 import scipy.integrate
 
-from taylorjit._expr import TracingError
-from taylorjit._solve_ivp import solve_ivp
+from taylorjit._symbolic.expr import TracingError
+from taylorjit._integrate.solve_ivp import solve_ivp
 
 EPS = np.finfo(float).eps
 
@@ -560,7 +560,7 @@ def test_tol_and_compact_options():
 
 
 def test_chunked_propagation_matches_one_piece(monkeypatch):
-    import taylorjit._solve_ivp as mod
+    import taylorjit._integrate.solve_ivp as mod
 
     f, event = _oscillator()
     event.terminal = 0

@@ -9,9 +9,9 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 
 import taylorjit as tj
-from taylorjit._expr import var
-from taylorjit._registry import FUNCTIONS
-from taylorjit._sympy import TIME_SYMBOL, from_sympy, kepE, sigmoid, to_sympy
+from taylorjit._symbolic.expr import var
+from taylorjit._symbolic.registry import FUNCTIONS
+from taylorjit._symbolic.sympy_bridge import TIME_SYMBOL, from_sympy, kepE, sigmoid, to_sympy
 
 from _taylor_ref import PARS, TIME, mp_eval, random_expressions
 

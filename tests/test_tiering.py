@@ -31,10 +31,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _batch, _cache, _integrator, _kernel, _odesys, _stepper as S, _tiering
-from taylorjit import _unroll
-from taylorjit._decompose import decompose
-from taylorjit._tiering import TierWarning
+from taylorjit._integrate import batch as _batch, integrator as _integrator, odesys as _odesys, stepper as S
+from taylorjit._codegen import cache as _cache, kernel as _kernel, tiering as _tiering
+from taylorjit._codegen import unroll as _unroll
+from taylorjit._codegen.decompose import decompose
+from taylorjit._codegen.tiering import TierWarning
 
 from _taylor_ref import random_expressions
 

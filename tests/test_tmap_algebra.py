@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._dynamics.tmap_algebra import basis
-from taylorjit._taylor_map import TaylorMap
-from taylorjit._variational import multi_indices
+from taylorjit._integrate.tmap_algebra import basis
+from taylorjit._integrate.taylor_map import TaylorMap
+from taylorjit._integrate.variational import multi_indices
 
 sp = pytest.importorskip("sympy")
 

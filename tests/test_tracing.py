@@ -1,4 +1,4 @@
-"""Tracing of scipy-style numpy right-hand sides (taylorjit._tracing).
+"""Tracing of scipy-style numpy right-hand sides (taylorjit._symbolic.tracing).
 
 Every supported construct is checked by value: the traced expressions, with
 numbers substituted for the state, time and parameters, must equal what the
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._expr import TracingError, subs
-from taylorjit._tracing import clear_trace_cache, trace
+from taylorjit._symbolic.expr import TracingError, subs
+from taylorjit._symbolic.tracing import clear_trace_cache, trace
 
 EPS = np.finfo(float).eps
 RNG = np.random.default_rng(7)

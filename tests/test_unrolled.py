@@ -1,4 +1,4 @@
-"""Unrolled kernels (taylorjit._unroll): straight-line LLVM code traced from the
+"""Unrolled kernels (taylorjit._codegen.unroll): straight-line LLVM code traced from the
 registry's kernels must give the compact VM's results bit for bit, fall back to
 the VM for calls it was not built for, and survive the disk cache."""
 import pickle
@@ -9,12 +9,13 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import taylorjit as tj
-from taylorjit import _cache, _kernel, _stepper as S, _unroll
-from taylorjit._decompose import decompose
-from taylorjit._expr import var
-from taylorjit._integrator import TaylorAdaptive
-from taylorjit._kernel import get_kernel
-from taylorjit._registry import FUNCTIONS
+from taylorjit._codegen import cache as _cache, kernel as _kernel, unroll as _unroll
+from taylorjit._integrate import stepper as S
+from taylorjit._codegen.decompose import decompose
+from taylorjit._symbolic.expr import var
+from taylorjit._integrate.integrator import TaylorAdaptive
+from taylorjit._codegen.kernel import get_kernel
+from taylorjit._symbolic.registry import FUNCTIONS
 
 from _taylor_ref import PARS, TIME, random_expressions
 from test_kernels import _bitwise, run_expr, run_ode

@@ -9,17 +9,17 @@ import scipy.linalg
 from scipy.integrate import solve_ivp
 
 import taylorjit as tj
-from taylorjit._taylor_map import (TaylorMap, VariationalMixin, eval_taylor_map, require_variational,
-                                   sensitivity, state_event_sensitivity, taylor_map)
-from taylorjit._variational import (VarODESys, evaluator, event_sensitivity, multi_indices,
-                                    var_ode_sys)
+from taylorjit._integrate.taylor_map import (TaylorMap, VariationalMixin, eval_taylor_map,
+    require_variational, sensitivity, state_event_sensitivity, taylor_map)
+from taylorjit._integrate.variational import (VarODESys, evaluator, event_sensitivity, multi_indices,
+    var_ode_sys)
 
 
 # --------------------------------------------------------------------------- propagation helper
 def propagate(sys, x0, t1, pars=(), t0=0.0):
     """Final augmented state, with taylorjit's integrator (compact VM, tol =
     eps).  ``x0`` is the full initial state."""
-    from taylorjit._integrator import TaylorAdaptive
+    from taylorjit._integrate.integrator import TaylorAdaptive
 
     ta = TaylorAdaptive(sys, np.asarray(x0, dtype=float), time=t0, pars=list(pars) or None,
                         compact=True)
@@ -332,7 +332,7 @@ def test_non_variational_integrator_asked_for_sensitivities():
 
 
 def test_batch_integrator_lanes_match_scalar_runs():
-    from taylorjit._batch import TaylorAdaptiveBatch
+    from taylorjit._integrate.batch import TaylorAdaptiveBatch
 
     x = tj.var("x")
     vs = var_ode_sys([(x, -tj.par[0] * x * x)], "all", order=2)

@@ -1,4 +1,4 @@
-"""SIMD partials kernels (taylorjit._vjet) behind derivatives(): bit-identical to
+"""SIMD partials kernels (taylorjit._codegen.vjet) behind derivatives(): bit-identical to
 the scalar path (directional jets + recombination), every kind of order-0
 operation, parameters and time, tiering with the default kind, fallbacks."""
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit import _jet, _tiering, _vjet
-from taylorjit._jet import _deriv_layout, _plan
+from taylorjit._frontends import jet as _jet
+from taylorjit._codegen import tiering as _tiering, vjet as _vjet
+from taylorjit._frontends.jet import _deriv_layout, _plan
 
 x, y, z, w = tj.make_vars("x", "y", "z", "w")
 

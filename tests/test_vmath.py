@@ -1,4 +1,4 @@
-"""The SIMD vector math of ``taylorjit._vmath``: accuracy against mpmath (at 40
+"""The SIMD vector math of ``taylorjit._codegen.vmath``: accuracy against mpmath (at 40
 digits) on random points spread over the whole double domain and on hard cases,
 C libm special values, widths 2, 4 (8 with AVX-512) with and without FMA, and the
 per-lane libm fallback.  ``TJ_VMATH_POINTS`` sets the number of random points
@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from taylorjit import _vmath as vm
+from taylorjit._codegen import vmath as vm
 
 llb = pytest.importorskip("llvmlite.binding")
 
@@ -42,7 +42,7 @@ LIBM_ONLY = ["erf", "asinh", "cbrt"]      # per-lane libm calls
 
 
 def _target_machine():
-    from taylorjit._unroll import _target_machine as host_machine
+    from taylorjit._codegen.unroll import _target_machine as host_machine
 
     return host_machine(fresh=True)[0]      # host CPU and features, as the library
 

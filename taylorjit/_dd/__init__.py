@@ -7,18 +7,18 @@ significand (~32 significant digits), computed in compiled code.
   operations in dd;
 * :mod:`._build` -- the dd VM over a decomposition and the compiled entry points
   (cached on disk);
-* :mod:`.values` -- :class:`DDArray` and the lossless conversion of inputs;
-* :mod:`.coefficients` -- ``taylor_coefficients(..., precision="dd")``;
-* :mod:`.integrator` -- :class:`DDTaylorAdaptive`.
+* :mod:`.values` -- :class:`DDArray` and the lossless conversion of inputs.
+
+The front end (``taylor_coefficients(..., precision="dd")``) lives in
+``taylorjit._frontends.dd``, the integrator (:class:`DDTaylorAdaptive`) in
+``taylorjit._integrate.dd``: this package is the layer under both.
 
 Importing this package is cheap: numba code is loaded (or compiled, the first
 time) on first use.  See docs/extended-precision.md.
 """
-from .coefficients import taylor_coefficients_dd
-from .integrator import DD_EPS, DDTaylorAdaptive
 from .values import DDArray
 
-__all__ = ["DDArray", "DDTaylorAdaptive", "DD_EPS", "taylor_coefficients_dd", "evaluate"]
+__all__ = ["DDArray", "evaluate"]
 
 # dd value routines reachable through the compiled ``dd_eval`` (tests, accuracy tables):
 # name -> (code, number of dd arguments, number of dd results)

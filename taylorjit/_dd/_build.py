@@ -40,7 +40,7 @@ _MOD: dict = {}
 
 def _call(name: str) -> str:
     """The call of kernel ``k_<name>`` in the dispatch block (the registry's arity)."""
-    from .._registry import OPS
+    from .._symbolic.registry import OPS
 
     op = OPS[name]
     args = ["H", "L", "k"] + [f"o{i}" for i in range(op.n_out)] + [f"i{i}" for i in range(op.n_in)]
@@ -81,7 +81,7 @@ def entry_points():
     with _lock:
         mod = _MOD.get("m")
         if mod is None:
-            from .. import _cache
+            from .._codegen import cache as _cache
 
             name = f"ddvm_{_key()}"
             path = _cache.write_source(name, source())
@@ -91,7 +91,7 @@ def entry_points():
 
 
 def program(d, ode: bool):
-    """``(prog, cvals, upd)`` of a :class:`~taylorjit._decompose.Decomposition` for
+    """``(prog, cvals, upd)`` of a :class:`~taylorjit._codegen.decompose.Decomposition` for
     the dd VM: rows ``[opcode, out0..out3, in0..in2]`` in the decomposition's
     order, the operations' constants, and for an ODE the rows
     ``(state slot, right-hand-side slot)``."""

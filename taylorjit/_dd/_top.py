@@ -10,7 +10,7 @@ import math
 
 from numba import njit
 
-from taylorjit._registry import no_refcount_opts
+from taylorjit._symbolic.registry import no_refcount_opts
 
 from taylorjit._dd.arith import add, mul, mul_d
 from taylorjit._dd import funcs as F
@@ -132,7 +132,7 @@ def dd_eval(code, XH, XL, R):
 
 
 # --------------------------------------------------------------------------- integrator
-# outcome codes (taylorjit._dd.integrator maps them to tj.Outcome)
+# outcome codes (taylorjit._integrate.dd maps them to tj.Outcome)
 OC_SUCCESS = 0
 OC_TIME_LIMIT = 1
 OC_STEP_LIMIT = 2

@@ -23,7 +23,7 @@ import math
 from numba import njit
 
 from .._funcs._common import fma
-from .._registry import no_refcount_opts
+from .._symbolic.registry import no_refcount_opts
 
 _J = dict(nogil=True, error_model="numpy", **no_refcount_opts())
 

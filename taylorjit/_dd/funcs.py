@@ -36,7 +36,7 @@ from numba import njit
 
 from .._funcs.kepler import kepDE_solve, kepF_solve
 from .._funcs.special import kepE_solve
-from .._registry import no_refcount_opts
+from .._symbolic.registry import no_refcount_opts
 from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sqrt, sub, two_prod, two_sum
 
 _J = dict(nogil=True, error_model="numpy", **no_refcount_opts())

@@ -21,7 +21,7 @@ import numpy as np
 from numba import njit
 
 from .._funcs._common import fma
-from .._registry import no_refcount_opts
+from .._symbolic.registry import no_refcount_opts
 from . import funcs as F
 from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sub, two_sum
 

@@ -101,8 +101,8 @@ def _finite_time(v, what):
 
 
 def _system(sys, what):
-    from .._odesys import parse_system
-    from .._variational import VarODESys
+    from .._integrate.odesys import parse_system
+    from .._integrate.variational import VarODESys
 
     if isinstance(sys, VarODESys):
         raise TypeError(f"{what} takes the original system (list of (var, rhs) pairs), not a "
@@ -221,9 +221,9 @@ def lyapunov_spectrum(sys, x0, T, *, pars=None, n=None, renorm=1.0, t0=0.0, tol=
     >>> bool(abs(res.exponents.sum() + 1.0 + 10.0 + 8.0 / 3.0) < 1e-3)
     True
     """
-    from .._integrator import TaylorAdaptive, make_progress
-    from .._odesys import Outcome
-    from .._variational import var_ode_sys
+    from .._integrate.integrator import TaylorAdaptive, make_progress
+    from .._integrate.odesys import Outcome
+    from .._integrate.variational import var_ode_sys
 
     state, _ = _system(sys, "lyapunov_spectrum")
     N = len(state)
@@ -295,8 +295,8 @@ def lyapunov_spectrum(sys, x0, T, *, pars=None, n=None, renorm=1.0, t0=0.0, tol=
 # --------------------------------------------------------------------------- FLI
 def _fli_template(sys, x0s, T, pars, w0, t0, tol, n_samples):
     """(template integrator, grid, N, initial tangent vector, x0s as (M, N), scalar?)."""
-    from .._integrator import TaylorAdaptive
-    from .._variational import var_ode_sys
+    from .._integrate.integrator import TaylorAdaptive
+    from .._integrate.variational import var_ode_sys
 
     state, _ = _system(sys, "fli")
     N = len(state)
@@ -396,8 +396,8 @@ def fli(sys, x0, T, *, pars=None, w0=None, t0=0.0, tol=None, n_samples=200, exec
     >>> bool(vals[0] < 4 < vals[1])          # regular < 4 < chaotic
     True
     """
-    from .._ensemble import ensemble_propagate_grid
-    from .._odesys import Outcome
+    from .._integrate.ensemble import ensemble_propagate_grid
+    from .._integrate.odesys import Outcome
 
     ta, grid, N, w, X, P, scalar = _fli_template(sys, x0, T, pars, w0, t0, tol, n_samples)
     M = X.shape[0]

@@ -35,9 +35,9 @@ import numbers
 
 import numpy as np
 
-from .._expr import Expr, div, expr, get_variables, mul, nary_sum, neg, num, sub, var
-from .._expr import time as _time
-from .._calculus import diff
+from .._symbolic.expr import Expr, div, expr, get_variables, mul, nary_sum, neg, num, sub, var
+from .._symbolic.expr import time as _time
+from .._symbolic.calculus import diff
 
 __all__ = ["hamiltonian", "lagrangian"]
 
@@ -270,8 +270,8 @@ _SINGULAR_RCOND = 1e-11      # reciprocal condition number below which M is susp
 def _python_evaluator(exprs, inputs):
     """``ev(x, pars, t)``: the values of ``exprs`` by the pure-Python kernel (no
     compilation and no VM to load: a handful of evaluations only)."""
-    from .._decompose import decompose
-    from .._kernel import get_kernel
+    from .._codegen.decompose import decompose
+    from .._codegen.kernel import get_kernel
 
     d = decompose(list(exprs), list(inputs))
     kern = get_kernel(d, ode=False, kind="python")
@@ -293,7 +293,7 @@ def _python_evaluator(exprs, inputs):
 
 def _test_points(M, inputs, deps, n_points=3):
     """Values of M (n x n arrays) at random points where every entry is finite."""
-    from .._expr import get_params, uses_time
+    from .._symbolic.expr import get_params, uses_time
 
     n = len(M)
     flat = [M[i][j] for i in range(n) for j in range(n)]
@@ -333,7 +333,7 @@ def _symbolic_det_is_zero(M):
     try:
         import sympy as sp
 
-        from .._sympy import to_sympy
+        from .._symbolic.sympy_bridge import to_sympy
     except ImportError:
         return None
     n = len(M)

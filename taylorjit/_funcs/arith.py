@@ -12,9 +12,9 @@ import math
 import mpmath
 from numba import njit
 
-from .._registry import kernel_op, register_function
+from .._symbolic.registry import kernel_op, register_function
 from ._common import fma, psum, square_rec
-from .._expr import mul as _mul, div as _div
+from .._symbolic.expr import mul as _mul, div as _div
 
 
 # --- leaves -------------------------------------------------------------------

@@ -7,8 +7,8 @@ import math
 
 import mpmath
 
-from .._expr import div as _div, add as _add
-from .._registry import kernel_op, register_function
+from .._symbolic.expr import div as _div, add as _add
+from .._symbolic.registry import kernel_op, register_function
 from ._common import dsum, pwsum, quot_rec
 
 

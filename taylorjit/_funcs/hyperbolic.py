@@ -8,8 +8,8 @@ import math
 
 import mpmath
 
-from .._expr import div as _div, sub as _sub, add as _add
-from .._registry import kernel_op, register_function
+from .._symbolic.expr import div as _div, sub as _sub, add as _add
+from .._symbolic.registry import kernel_op, register_function
 from ._common import dsum, quot_rec, square_rec
 from .arith import sqrt, square
 

@@ -45,8 +45,8 @@ import math
 import mpmath
 from numba import njit
 
-from .._expr import div as _div, mul as _mul, neg as _neg, sub as _sub, add as _add
-from .._registry import kernel_op, register_function
+from .._symbolic.expr import div as _div, mul as _mul, neg as _neg, sub as _sub, add as _add
+from .._symbolic.registry import kernel_op, register_function
 from .trig import cos, sin
 
 _TWO_PI = 2.0 * math.pi
@@ -274,7 +274,7 @@ def sympy_functions():
 
     def evalf_with(name):
         def _eval_evalf(self, prec):
-            from .._sympy import _mp_args
+            from .._symbolic.sympy_bridge import _mp_args
 
             vals = _mp_args(self, prec)
             if vals is None:

@@ -19,7 +19,7 @@ stop at the crossing (an event on a) to stay accurate through it.
 """
 import mpmath
 
-from .._registry import kernel_op, register_function
+from .._symbolic.registry import kernel_op, register_function
 
 
 # --- relup ------------------------------------------------------------------------------------------

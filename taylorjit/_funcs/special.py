@@ -14,8 +14,8 @@ import math
 import mpmath
 from numba import njit
 
-from .._expr import div as _div, mul as _mul, neg as _neg, sub as _sub
-from .._registry import kernel_op, register_function
+from .._symbolic.expr import div as _div, mul as _mul, neg as _neg, sub as _sub
+from .._symbolic.registry import kernel_op, register_function
 from ._common import dsum, square_rec
 from .arith import square
 from .explog import exp
@@ -71,7 +71,7 @@ def _sigmoid_decompose(b, a):
 
 
 def _sympy_sigmoid(sp, a):
-    from .._sympy import sigmoid as _s
+    from .._symbolic.sympy_bridge import sigmoid as _s
 
     return _s(a)
 
@@ -180,7 +180,7 @@ def _mp_kepE(e, M):
 
 
 def _sympy_kepE(sp, e, M):
-    from .._sympy import kepE as _k
+    from .._symbolic.sympy_bridge import kepE as _k
 
     return _k(e, M)
 

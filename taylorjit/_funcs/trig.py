@@ -11,8 +11,8 @@ import math
 
 import mpmath
 
-from .._expr import add as _add, div as _div, neg as _neg, sub as _sub
-from .._registry import kernel_op, register_function
+from .._symbolic.expr import add as _add, div as _div, neg as _neg, sub as _sub
+from .._symbolic.registry import kernel_op, register_function
 from ._common import dsum, fma, pwsum, quot_rec, square_rec
 from .arith import sqrt, square
 

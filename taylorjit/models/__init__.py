@@ -30,18 +30,15 @@ constant a runtime parameter.  Names and variable names follow
 ``elements_to_cartesian``  Keplerian elements -> Cartesian state (uses ``kepE``)
 =========================  ==================================================
 """
-from ._classic import (cr3bp, cr3bp_jacobi, fixed_centres, fixed_centres_energy,
-                       fixed_centres_potential, pendulum, pendulum_energy, rotating,
-                       rotating_energy, rotating_potential)
+from ._classic import (cr3bp, cr3bp_jacobi, fixed_centres, fixed_centres_energy, fixed_centres_potential,
+    pendulum, pendulum_energy, rotating, rotating_energy, rotating_potential)
 from ._er3bp import er3bp
-from .._ffnn import ffnn
+from .._symbolic.ffnn import ffnn
 from ._forces import add_acceleration, drag_acc, srp_acc
-from ._gravity import (egm2008_acc, egm2008_pot, get_egm2008_a, get_egm2008_CS, get_egm2008_mu,
-                       mascon, mascon_energy, mascon_potential, sh_gravity, sh_gravity_acc,
-                       sh_gravity_energy, sh_gravity_pot)
+from ._gravity import (egm2008_acc, egm2008_pot, get_egm2008_a, get_egm2008_CS, get_egm2008_mu, mascon,
+    mascon_energy, mascon_potential, sh_gravity, sh_gravity_acc, sh_gravity_energy, sh_gravity_pot)
 from ._kepler import cartesian_to_elements, elements_to_cartesian, kepler, kepler_energy
-from ._nbody import (OuterSolarSystem, nbody, nbody_energy, np1body, np1body_energy,
-                     outer_solar_system)
+from ._nbody import OuterSolarSystem, nbody, nbody_energy, np1body, np1body_energy, outer_solar_system
 
 __all__ = [
     "ffnn",

@@ -4,7 +4,7 @@ accelerations of a uniformly rotating frame."""
 from __future__ import annotations
 
 
-from .._expr import Expr, nary_sum, var
+from .._symbolic.expr import Expr, nary_sum, var
 from .._funcs.trig import cos, sin
 from ._common import check_system_vars, coeff, cross, dot, is_zero, state_vars
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._expr import Expr, expr, nary_sum
+from .._symbolic.expr import Expr, expr, nary_sum
 
 __all__ = ["coeff", "is_zero", "dot", "cross", "vsub", "state_vars", "check_system_vars"]
 
@@ -48,7 +48,7 @@ def vsub(a, b):
 
 def state_vars(suffix=""):
     """The six variables ``x, y, z, vx, vy, vz`` (with ``suffix``, e.g. ``"_3"``)."""
-    from .._expr import var
+    from .._symbolic.expr import var
 
     return [var(c + suffix) for c in ("x", "y", "z", "vx", "vy", "vz")]
 

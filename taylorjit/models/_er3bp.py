@@ -2,7 +2,7 @@
 frame, with the true anomaly of the primaries as the independent variable."""
 from __future__ import annotations
 
-from .._expr import nary_sum, time
+from .._symbolic.expr import nary_sum, time
 from .._funcs.trig import cos
 from ._classic import _check_mu, _cr3bp_r
 from ._common import coeff, state_vars

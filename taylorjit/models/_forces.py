@@ -4,7 +4,7 @@ smooth cylindrical shadow), and ``add_acceleration`` to add any acceleration to
 the velocity equations of a model (e.g. :func:`kepler`)."""
 from __future__ import annotations
 
-from .._expr import Expr, expr, nary_sum
+from .._symbolic.expr import Expr, expr, nary_sum
 from .._funcs.arith import sqrt
 from .._funcs.explog import exp
 from .._funcs.special import sigmoid

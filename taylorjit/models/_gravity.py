@@ -23,9 +23,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .._expr import Expr, expr, nary_sum
-from ._classic import (_omega, fixed_centres, fixed_centres_potential, rotating,
-                       rotating_potential)
+from .._symbolic.expr import Expr, expr, nary_sum
+from ._classic import _omega, fixed_centres, fixed_centres_potential, rotating, rotating_potential
 from ._common import coeff, dot, state_vars
 
 __all__ = ["mascon", "mascon_energy", "mascon_potential", "sh_gravity_pot", "sh_gravity_acc",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._expr import nary_sum
+from .._symbolic.expr import nary_sum
 from ._common import coeff, state_vars
 
 __all__ = ["kepler", "kepler_energy", "cartesian_to_elements", "elements_to_cartesian"]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._expr import nary_sum, var
+from .._symbolic.expr import nary_sum, var
 from ._common import coeff, is_zero
 
 __all__ = ["nbody", "nbody_energy", "np1body", "np1body_energy", "outer_solar_system",
