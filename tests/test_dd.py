@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
-from taylorjit._dd import DDArray, DDTaylorAdaptive, evaluate
+from taylorjit import DDArray, DDTaylorAdaptive
+from taylorjit._dd import evaluate
 from taylorjit._dd.values import dd_scalar, dd_str, fraction_to_dd
 from taylorjit._symbolic.registry import FUNCTIONS
 

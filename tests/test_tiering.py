@@ -408,7 +408,7 @@ def test_killed_background_build_leaves_no_broken_entry(tj_cache_dir):
     code = _BIG_CHILD.replace('print("building", flush=True)\nimport time; time.sleep(60)',
                               "")
     code += textwrap.dedent("""
-        from taylorjit import _tiering
+        from taylorjit._codegen import tiering as _tiering
         assert _tiering.wait_all(600)
         ta.propagate_until(0.5)
         print(ta._kernel.kind)
@@ -423,7 +423,7 @@ def test_killed_background_build_leaves_no_broken_entry(tj_cache_dir):
 
 _FORK_CHILD = """
 import os, threading, time, warnings
-from taylorjit import _tiering
+from taylorjit._codegen import tiering as _tiering
 gate = threading.Event()
 up = _tiering.submit(("fork-test", time.time_ns()), lambda: gate.wait(30) and None, "a test")
 pid = os.fork()

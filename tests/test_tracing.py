@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import taylorjit as tj
+from taylorjit._symbolic.expr import topo_order
 from taylorjit._symbolic.expr import TracingError, subs
 from taylorjit._symbolic.tracing import clear_trace_cache, trace
 
@@ -66,7 +67,7 @@ def test_time_dependence():
         return [y[1] * t, np.cos(t) - y[0]]
 
     tf = check(f, 2)
-    assert tj.time in [a for o in tf.outputs for a in tj._expr.topo_order([o])]
+    assert tj.time in [a for o in tf.outputs for a in topo_order([o])]
 
 
 def test_indexing_slicing_fancy_len_iteration_reshape():
