@@ -65,7 +65,7 @@ def tight_loops(name, hy, tj, S):
     """Best time per step of N_TIGHT calls of each step function in a compiled loop."""
     import llvmlite.binding as llb
 
-    from taylorjit._integrate.integrator import TaylorAdaptive
+    from taylorjit import TaylorAdaptive
     from taylorjit._codegen.unroll import _target_machine
 
     f, _ = SYSTEMS[name]
@@ -164,7 +164,7 @@ def main():
 
     import taylorjit as tj
     from taylorjit._integrate import stepper as S
-    from taylorjit._integrate.integrator import TaylorAdaptive
+    from taylorjit import TaylorAdaptive
 
     print(f"# machine: {platform.machine()}, python {platform.python_version()}, numba "
           f"{numba.__version__}, heyoka {hy.__version__}")

@@ -115,7 +115,7 @@ def _setup_child(name, kind, p):
         return
     t0 = time.perf_counter()
     import taylorjit as tj
-    from taylorjit._integrate.integrator import TaylorAdaptive
+    from taylorjit import TaylorAdaptive
     t_imp = time.perf_counter() - t0
     sys_, x0, _ = SYSTEMS[name](tj, p)
     t1 = time.perf_counter()
@@ -161,7 +161,7 @@ def time_interleaved(runs, reps):
 
 def run_tj(name, kind):
     import taylorjit as tj
-    from taylorjit._integrate.integrator import TaylorAdaptive
+    from taylorjit import TaylorAdaptive
 
     sys_, x0, t_end = SYSTEMS[name](tj)
     ta0 = ta = TaylorAdaptive(sys_, x0, compact=(kind == "compact"))

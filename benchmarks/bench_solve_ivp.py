@@ -46,7 +46,7 @@ import numpy as np
 import scipy
 import scipy.integrate
 
-from taylorjit._integrate.solve_ivp import solve_ivp as tj_solve_ivp
+from taylorjit import solve_ivp as tj_solve_ivp
 from taylorjit._symbolic.tracing import clear_trace_cache
 
 REF = os.environ.get("TAYLORJIT_REFERENCES", str(Path(__file__).resolve().parents[1] / "tests" / "data" / "references.json"))

@@ -66,8 +66,8 @@ def run_case(lib_name, system, order):
     if lib_name.startswith("taylorjit"):
         sys.path.insert(0, str(ROOT))
         import taylorjit as lib
-        from taylorjit._integrate.integrator import TaylorAdaptive
-        from taylorjit._integrate.variational import var_ode_sys
+        from taylorjit import TaylorAdaptive
+        from taylorjit import var_ode_sys
 
         def build(s):
             return var_ode_sys(s, "vars", order=order)
