@@ -1,0 +1,75 @@
+"""MkDocs hooks of taylorjit's documentation (see mkdocs.yml).
+
+* The notebooks stay in ``notebooks/`` (where the test suite executes them); they are
+  added to the site as ``notebooks/<name>.ipynb`` pages, executed by mkdocs-jupyter.
+* Every public name, ``taylorjit.__all__`` and the ``__all__`` of the public modules,
+  must be documented on an API page (``::: taylorjit.NAME``, or its module for the
+  modules' members): a missing one is a warning, so ``mkdocs build --strict`` fails.
+* No page may point outside the repository (``../shared`` and the like).
+"""
+from __future__ import annotations
+
+import ast
+import logging
+import re
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+
+log = logging.getLogger("mkdocs.hooks.taylorjit")
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+DIRECTIVE = re.compile(r"^:::\s+([\w.]+)", re.M)
+
+
+@event_priority(100)           # before mkdocs-jupyter wraps the notebook files
+def on_files(files, config):
+    for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
+        files.append(File(f"notebooks/{nb.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
+                          use_directory_urls=config.use_directory_urls))
+    return files
+
+
+def _static_all(path):
+    """``__all__`` of a module, read without importing it (None if not a literal)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else \
+            [node.target] if isinstance(node, ast.AnnAssign) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            try:
+                return list(ast.literal_eval(node.value))
+            except ValueError:
+                return None
+    return None
+
+
+def _public_names():
+    names = _static_all(ROOT / "taylorjit" / "__init__.py")
+    if names is None:
+        import taylorjit
+        names = list(taylorjit.__all__)
+    return [n for n in names if n not in ("models", "plotting", "extend")]
+
+
+def on_env(env, config, files):
+    documented = set()
+    for f in files:
+        if f.src_uri.startswith("api/") and f.src_uri.endswith(".md"):
+            documented.update(DIRECTIVE.findall(Path(f.abs_src_path).read_text(encoding="utf-8")))
+    for mod in ("taylorjit.models", "taylorjit.extend", "taylorjit.jax", "taylorjit.torch",
+                "taylorjit.plotting"):
+        if mod not in documented:
+            log.warning(f"API reference: the public module {mod} is not documented")
+    missing = [n for n in _public_names() if f"taylorjit.{n}" not in documented]
+    if missing:
+        log.warning("API reference: public names missing from docs/api/*.md (add "
+                    "'::: taylorjit.NAME'): " + ", ".join(missing))
+    return env
+
+
+def on_page_markdown(markdown, page, config, files):
+    if "../shared" in markdown:
+        log.warning(f"{page.file.src_uri}: refers to ../shared, outside the repository")
+    return markdown
