@@ -4,7 +4,7 @@ Expressions are captured as a hash-consed DAG, decomposed into elementary
 operations, and turned into numba machine code (a specialised kernel per
 system, or the precompiled Taylor VM).  See the README for a tour.
 """
-__version__ = "0.1.0"
+from ._version import __version__
 
 from . import _funcs  # noqa: F401  (fills the registry)
 from ._symbolic.expr import (Expr, TracingError, var, make_vars, par, time, diff, subs, nary_sum as sum_,

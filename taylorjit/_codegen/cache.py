@@ -45,7 +45,7 @@ def cache_root() -> Path:
 def _version_key() -> str:
     import numba
 
-    from .. import __version__
+    from .._version import __version__
     from .._symbolic.registry import registry_hash
 
     return (f"tj{__version__}-reg{registry_hash()}-nb{numba.__version__}"
