@@ -6,7 +6,9 @@ the solution with respect to chosen *wrt* quantities (initial state variables,
 runtime parameters, the initial time), up to a total order ``k``.  The
 augmented system is an ordinary list of ``(var, rhs)`` pairs, integrated by
 the same engine as any other system.  Reading the result (dense sensitivity
-tensors, Taylor maps) lives in :mod:`taylorjit._integrate.taylor_map`.
+tensors, Taylor maps) lives in :mod:`.taylor_map`; the multi-index layout in
+:mod:`.mindex`; compiled evaluation (initial values involving ``t0``, the
+event-time correction) in :mod:`.var_eval`.
 
 Notation.  ``w = (w_0 .. w_{m-1})`` are the wrt quantities, ``alpha`` a
 multi-index over them, ``D^alpha`` the partial derivative and
@@ -47,56 +49,21 @@ whose first-order case is the standard ``dx/dt0 (t0) = -f(x0, t0)``.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from .._symbolic.expr import Expr, diff, div, mul, num, nary_sum, var
+from .._symbolic.expr import Expr, div, mul, num, var
 from .._symbolic.expr import time as _time
 from .._symbolic.expr import get_params, tangent
+from .mindex import _add_unit, _alpha_factorial, _first_nonzero, _index_name, multi_indices
 from .odesys import parse_system
+from .var_eval import _t0_initial_program
+from .var_eval import evaluator, event_sensitivity  # re-exported
 
 __all__ = ["VarODESys", "var_ode_sys", "multi_indices", "event_sensitivity", "evaluator"]
 
 _WRT_WORDS = ("vars", "params", "all")
-
-
-# --------------------------------------------------------------------------- multi-indices
-def multi_indices(m: int, k: int) -> list:
-    """All multi-indices of total degree ``k`` over ``m`` quantities, in the
-    layout order (descending lexicographic, as heyoka).
-
-    Examples
-    --------
-    >>> from taylorjit._integrate.variational import multi_indices
-    >>> multi_indices(2, 2)
-    [(2, 0), (1, 1), (0, 2)]
-    """
-    if m == 0:
-        return [()] if k == 0 else []
-    out = []
-    for a0 in range(k, -1, -1):
-        for rest in multi_indices(m - 1, k - a0):
-            out.append((a0,) + rest)
-    return out
-
-
-def _add_unit(alpha, j):
-    return alpha[:j] + (alpha[j] + 1,) + alpha[j + 1:]
-
-
-def _first_nonzero(alpha):
-    return next(j for j, a in enumerate(alpha) if a)
-
-
-def _alpha_factorial(alpha):
-    return math.prod(math.factorial(a) for a in alpha)
-
-
-def _index_name(alpha):
-    """'0_0_2' for alpha = (2, 0, 1): the wrt indices with repetition."""
-    return "_".join(str(j) for j, a in enumerate(alpha) for _ in range(a))
 
 
 # --------------------------------------------------------------------------- input checks
@@ -340,9 +307,8 @@ class VarODESys(Sequence):
         Examples
         --------
         >>> import taylorjit as tj
-        >>> from taylorjit._integrate.variational import var_ode_sys
         >>> x, v = tj.make_vars("x", "v")
-        >>> vsys = var_ode_sys([(x, v), (v, -x)], wrt="vars", order=1)
+        >>> vsys = tj.var_ode_sys([(x, v), (v, -x)], wrt="vars", order=1)
         >>> vsys.initial_state([1.0, 0.0]).tolist()
         [1.0, 0.0, 1.0, 0.0, 0.0, 1.0]
         """
@@ -385,54 +351,6 @@ class VarODESys(Sequence):
                 f"order {self.order}, wrt [{', '.join(self.wrt_names())}]>")
 
 
-def _t0_initial_program(vsys, jt):
-    """Targets and a compiled evaluator of the initial values involving t0."""
-    state = vsys.state_vars[:vsys.n_orig]
-    f = vsys._orig_rhs
-    n, m, k = vsys.n_orig, vsys.m, vsys.order
-    # s_q: normalised time-Taylor coefficients of the solution, as functions of (x, p, t)
-    s = [list(state)]
-    for q in range(1, k + 1):
-        prev = s[-1]
-        nxt = []
-        for g in prev:
-            terms = [mul(diff(g, v), fi) for v, fi in zip(state, f)]
-            terms.append(diff(g, _time))
-            nxt.append(div(nary_sum(terms), float(q)))
-        s.append(nxt)
-    leaf = list(vsys.wrt)  # tj.time: the explicit time of s_q(x0, p, t0)
-
-    derivs = {}
-
-    def dgamma(q, gamma):
-        """D^gamma s_q (un-normalised), memoised by recursion on gamma."""
-        key = (q, gamma)
-        if key not in derivs:
-            if not any(gamma):
-                derivs[key] = s[q]
-            else:
-                j = _first_nonzero(gamma)
-                prev = dgamma(q, gamma[:j] + (gamma[j] - 1,) + gamma[j + 1:])
-                derivs[key] = [diff(g, leaf[j]) for g in prev]
-        return derivs[key]
-
-    targets, outs = [], []
-    for order in range(1, k + 1):
-        for i in range(n):
-            for alpha in multi_indices(m, order):
-                a = alpha[jt]
-                if a == 0:
-                    continue
-                terms = []
-                for q in range(1, a + 1):
-                    gamma = alpha[:jt] + (a - q,) + alpha[jt + 1:]
-                    c = (-1.0) ** q / _alpha_factorial(gamma)
-                    terms.append(mul(c, dgamma(q, gamma)[i]))
-                targets.append(vsys._pos[(i, alpha)])
-                outs.append(nary_sum(terms))
-    return np.array(targets, dtype=np.int64), evaluator(outs, state)
-
-
 # --------------------------------------------------------------------------- construction
 def var_ode_sys(sys, wrt="vars", order=1) -> VarODESys:
     """Augment an ODE system with its variational equations up to ``order``.
@@ -457,14 +375,13 @@ def var_ode_sys(sys, wrt="vars", order=1) -> VarODESys:
         system, with the original initial state (the variational initial
         values are filled in).  The augmented variables hold the normalised
         derivatives ``D^alpha x_i / alpha!`` (Taylor-map coefficients);
-        :func:`taylorjit._integrate.taylor_map.sensitivity` returns true derivatives.
+        an integrator's ``ta.sensitivity(order)`` returns true derivatives.
 
     Examples
     --------
     >>> import taylorjit as tj
-    >>> from taylorjit._integrate.variational import var_ode_sys
     >>> x, v = tj.make_vars("x", "v")
-    >>> vsys = var_ode_sys([(x, v), (v, -tj.par[0] * x)], wrt=[x, tj.par[0]], order=1)
+    >>> vsys = tj.var_ode_sys([(x, v), (v, -tj.par[0] * x)], wrt=[x, tj.par[0]], order=1)
     >>> vsys
     <VarODESys: 2 equations + 4 variational, order 1, wrt [x, par[0]]>
     >>> for lhs, rhs in vsys[2:]:
@@ -537,89 +454,3 @@ def var_ode_sys(sys, wrt="vars", order=1) -> VarODESys:
             for alpha in by_order[k]:
                 pairs.append((cvar[(i, alpha)], F[alpha][i]))
     return VarODESys(pairs, n, wrt, order, mindex, f)
-
-
-# --------------------------------------------------------------------------- evaluation helpers
-def evaluator(exprs, inputs):
-    """A compiled function ``ev(x, pars, t) -> values`` of expressions.
-
-    Uses the compact VM (no per-expression compilation).  Used for initial
-    conditions and event corrections; handy in tests.
-    """
-    from .._codegen.decompose import decompose
-    from .._codegen.kernel import get_kernel
-
-    d = decompose(list(exprs), list(inputs))
-    kern = get_kernel(d, ode=False, kind="compact")
-    n_in = len(inputs)
-    outs = np.array(d.outputs, dtype=np.int64)
-    npar = d.n_pars
-
-    def ev(x, pars=None, t=0.0):
-        tc = np.zeros((d.n_slots, 1))
-        tc[:n_in, 0] = x
-        p = np.zeros(npar) if pars is None else np.ascontiguousarray(pars, dtype=float)
-        if p.shape[0] < npar:
-            raise ValueError(f"the expressions use {npar} parameters but {p.shape[0]} were given")
-        kern.jet(tc, 0, p, float(t), 1, kern.prog, kern.cvals)
-        return tc[outs, 0].copy()
-
-    return ev
-
-
-def event_sensitivity(phi, f, dgdx, dgdt=0.0):
-    """Sensitivities of the state at an event, corrected for the event time.
-
-    If the integration stops where ``g(x, t) = 0`` and ``phi = dx(t)/dw`` is
-    the sensitivity at the fixed event time, the event time itself moves with
-    ``w``: differentiating ``g(x(t_e(w), w), t_e(w)) = 0`` gives::
-
-        dt_e/dw   = -(dg/dx . phi) / (dg/dx . f + dg/dt)
-        dx(t_e)/dw = phi + f(x_e) dt_e/dw
-                   = phi - f (dg/dx phi) / (dg/dx f + dg/dt)
-
-    Parameters
-    ----------
-    phi : array (n, m)
-        First-order sensitivities at the event (e.g. the state-transition
-        matrix ``sensitivity(order=1)``), or ``(n, m, B)`` in batch.
-    f : array (n,)
-        The right-hand side at the event.
-    dgdx : array (n,)
-        Gradient of the event function with respect to the state.
-    dgdt : float
-        Explicit time derivative of the event function.
-
-    Returns
-    -------
-    dxdw : array (n, m)
-    dtdw : array (m,)
-
-    Raises
-    ------
-    ZeroDivisionError
-        If the trajectory is tangent to the event surface (``dg/dt = 0``
-        along the flow), where the event time is not differentiable.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from taylorjit._integrate.variational import event_sensitivity
-    >>> # x' = 1 from x0, event x = 1: t_e = 1 - x0, x(t_e) = 1 whatever x0
-    >>> dxdw, dtdw = event_sensitivity(np.eye(1), np.array([1.0]), np.array([1.0]))
-    >>> dxdw.tolist(), dtdw.tolist()
-    ([[0.0]], [-1.0])
-    """
-    phi = np.asarray(phi, dtype=float)
-    f = np.asarray(f, dtype=float)
-    dgdx = np.asarray(dgdx, dtype=float)
-    if phi.ndim < 2 or f.shape[0] != phi.shape[0] or dgdx.shape[0] != phi.shape[0]:
-        raise ValueError(f"shapes do not match: phi {phi.shape}, f {f.shape}, dgdx {dgdx.shape}; "
-                         "expected phi (n, m), f (n,), dgdx (n,)")
-    denom = np.einsum("i...,i...->...", dgdx, f) + dgdt
-    if np.any(denom == 0.0):
-        raise ZeroDivisionError("the trajectory is tangent to the event surface (dg/dt = 0 along "
-                                "the flow): the event time is not differentiable there")
-    dgphi = np.einsum("i...,im...->m...", dgdx, phi)
-    dtdw = -dgphi / denom
-    return phi + f[:, None] * dtdw[None], dtdw
