@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import taylorjit as tj                                   # noqa: E402
-from taylorjit._dd import DDTaylorAdaptive               # noqa: E402
+DDTaylorAdaptive = tj.DDTaylorAdaptive
 
 try:
     import heyoka as hy

@@ -3,6 +3,8 @@ significand (~32 significant digits), computed in compiled code.
 
 * :mod:`.arith` -- dd arithmetic (error-free transformations with fma);
 * :mod:`.funcs` -- dd values of the elementary functions;
+* :mod:`.special` -- powers, erf, the sigmoid and the Kepler solvers in dd (on
+  :mod:`.funcs`);
 * :mod:`.recur` -- the Taylor-coefficient recurrences of the registry's kernel
   operations in dd;
 * :mod:`._build` -- the dd VM over a decomposition and the compiled entry points

@@ -6,10 +6,10 @@ without renumbering anything here: a decomposition using an operation without
 a dd kernel raises NotImplementedError naming it (:func:`program`).
 
 The module source is written into taylorjit's kernel cache under a name that
-hashes the sources it is compiled from (this package, the fma helper and the
-double Kepler solvers that start the dd Newton iterations) and numba's
-version, then imported from there: numba's cache of the entry points is keyed
-by that file, so it can never hold code compiled from older sources.  The
+hashes the sources it is compiled from (this package's numba modules
+(:data:`_DEPS`), the fma helper and the double Kepler solvers that start the
+dd Newton iterations) and numba's version, then imported from there: numba's
+cache of the entry points is keyed by that file, so it can never hold code compiled from older sources.  The
 first use compiles everything (about a minute on a slow machine); later
 processes load it from the disk cache.
 """
@@ -31,7 +31,8 @@ OPNAMES = ("const", "par", "time", "add", "sub", "neg", "add_s", "sub_us", "sub_
 OPCODES = {name: i for i, name in enumerate(OPNAMES)}
 
 _HERE = Path(__file__).resolve().parent
-_DEPS = [_HERE / f for f in ("arith.py", "funcs.py", "recur.py", "_top.py", "_build.py")] + \
+_DEPS = [_HERE / f for f in ("arith.py", "funcs.py", "special.py", "recur.py", "_top.py",
+                             "_build.py")] + \
         [_HERE.parent / "_funcs" / f for f in ("_common.py", "kepler.py", "special.py")]
 
 _lock = threading.Lock()

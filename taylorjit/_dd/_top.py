@@ -14,6 +14,7 @@ from taylorjit._symbolic.registry import no_refcount_opts
 
 from taylorjit._dd.arith import add, mul, mul_d
 from taylorjit._dd import funcs as F
+from taylorjit._dd import special as S
 from taylorjit._dd.recur import *  # noqa: F401,F403 - the kernels k_<op>
 
 _OPTS = dict(cache=True, nogil=True, error_model="numpy", **no_refcount_opts())
@@ -115,20 +116,20 @@ def dd_eval(code, XH, XL, R):
         elif code == 15:
             R[i, 0], R[i, 1] = F.sqrt(a, b)
         elif code == 16:
-            R[i, 0], R[i, 1] = F.pow_c(a, b, XH[1, i])
+            R[i, 0], R[i, 1] = S.pow_c(a, b, XH[1, i])
         elif code == 17:
-            R[i, 0], R[i, 1] = F.erf(a, b)
+            R[i, 0], R[i, 1] = S.erf(a, b)
         elif code == 18:
-            R[i, 0], R[i, 1] = F.sigmoid(a, b)
+            R[i, 0], R[i, 1] = S.sigmoid(a, b)
         elif code == 19:
             (R[i, 0], R[i, 1], R[i, 2], R[i, 3], R[i, 4],
-             R[i, 5]) = F.kepE(a, b, XH[1, i], XL[1, i])
+             R[i, 5]) = S.kepE(a, b, XH[1, i], XL[1, i])
         elif code == 20:
             (R[i, 0], R[i, 1], R[i, 2], R[i, 3], R[i, 4],
-             R[i, 5]) = F.kepF(a, b, XH[1, i], XL[1, i], XH[2, i], XL[2, i])
+             R[i, 5]) = S.kepF(a, b, XH[1, i], XL[1, i], XH[2, i], XL[2, i])
         elif code == 21:
             (R[i, 0], R[i, 1], R[i, 2], R[i, 3], R[i, 4],
-             R[i, 5]) = F.kepDE(a, b, XH[1, i], XL[1, i], XH[2, i], XL[2, i])
+             R[i, 5]) = S.kepDE(a, b, XH[1, i], XL[1, i], XH[2, i], XL[2, i])
 
 
 # --------------------------------------------------------------------------- integrator

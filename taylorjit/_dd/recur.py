@@ -6,7 +6,8 @@ every coefficient a dd stored in two tables ``H`` (heads) and ``L`` (tails) of
 shape ``(n_slots, order + 1)``: ``H[u, k] + L[u, k]`` is the normalised
 coefficient ``u^(k)(t0)/k!`` of slot ``u``.  A kernel writes coefficient ``k``
 of its outputs from coefficients ``0..k`` of its inputs and ``0..k-1`` of its
-outputs; order 0 calls the dd value routines of :mod:`taylorjit._dd.funcs`.
+outputs; order 0 calls the dd value routines of :mod:`taylorjit._dd.funcs` and
+:mod:`taylorjit._dd.special`.
 
 Sums of products (:func:`conv`, :func:`wconv`) accumulate the heads of the
 exact products with a two-sum and everything below (the products' low parts
@@ -23,6 +24,7 @@ from numba import njit
 from .._funcs._common import fma
 from .._symbolic.registry import no_refcount_opts
 from . import funcs as F
+from . import special as S
 from .arith import add, add_d, div, div_d, mul, mul_d, sqr, sub, two_sum
 
 _J = dict(nogil=True, error_model="numpy", **no_refcount_opts())
@@ -280,7 +282,7 @@ def k_pow(H, L, k, o, a, c):
     S1 = sum_{i=1}^{k} i a_i b_{k-i} and T = sum_{i=1}^{k} a_i b_{k-i}: integer
     weights (exact) and one product per term; c + 1 is an exact dd."""
     if k == 0:
-        H[o, 0], L[o, 0] = F.pow_c(H[a, 0], L[a, 0], c)
+        H[o, 0], L[o, 0] = S.pow_c(H[a, 0], L[a, 0], c)
     else:
         s1h, s1l, th, tl = _pow_sums(H[a], L[a], H[o], L[o], k)
         ch, cl = two_sum(c, 1.0)
@@ -434,7 +436,7 @@ def k_atanh(H, L, k, o, a, d):
 @njit(**_J)
 def k_erf(H, L, k, o, a, e):
     if k == 0:
-        H[o, 0], L[o, 0] = F.erf(H[a, 0], L[a, 0])
+        H[o, 0], L[o, 0] = S.erf(H[a, 0], L[a, 0])
     else:
         sh, sl = _dsum(H[a], L[a], H[e], L[e], k)
         H[o, k], L[o, k] = mul(sh, sl, F._TWO_OVER_SQRT_PI_1, F._TWO_OVER_SQRT_PI_2)
@@ -443,7 +445,7 @@ def k_erf(H, L, k, o, a, e):
 @njit(**_J)
 def k_sigmoid(H, L, k, s, w, a):
     if k == 0:
-        H[s, 0], L[s, 0] = F.sigmoid(H[a, 0], L[a, 0])
+        H[s, 0], L[s, 0] = S.sigmoid(H[a, 0], L[a, 0])
     else:
         ah, al = wconv(H[a], L[a], H[s], L[s], k, 1, k + 1)
         bh, bl = wconv(H[a], L[a], H[w], L[w], k, 1, k + 1)
@@ -475,7 +477,7 @@ def _kep_solve_k(H, L, k, X, w, ah, al):
 def k_kepE(H, L, k, E, s, c, w, e, M):
     if k == 0:
         (H[E, 0], L[E, 0], H[s, 0], L[s, 0],
-         H[c, 0], L[c, 0]) = F.kepE(H[e, 0], L[e, 0], H[M, 0], L[M, 0])
+         H[c, 0], L[c, 0]) = S.kepE(H[e, 0], L[e, 0], H[M, 0], L[M, 0])
     else:
         ah, al = mul_d(H[M, k], L[M, k], float(k))
         bh, bl = wconv(H[e], L[e], H[s], L[s], k, 1, k + 1)
@@ -489,7 +491,7 @@ def k_kepE(H, L, k, E, s, c, w, e, M):
 def k_kepF(H, L, k, Fo, s, c, w, h, kk, lam):
     if k == 0:
         (H[Fo, 0], L[Fo, 0], H[s, 0], L[s, 0],
-         H[c, 0], L[c, 0]) = F.kepF(H[h, 0], L[h, 0], H[kk, 0], L[kk, 0], H[lam, 0], L[lam, 0])
+         H[c, 0], L[c, 0]) = S.kepF(H[h, 0], L[h, 0], H[kk, 0], L[kk, 0], H[lam, 0], L[lam, 0])
     else:
         ah, al = mul_d(H[lam, k], L[lam, k], float(k))
         bh, bl = wconv(H[kk], L[kk], H[s], L[s], k, 1, k + 1)
@@ -507,7 +509,7 @@ def k_kepF(H, L, k, Fo, s, c, w, h, kk, lam):
 def k_kepDE(H, L, k, D, s, c, w, s0, c0, M):
     if k == 0:
         (H[D, 0], L[D, 0], H[s, 0], L[s, 0],
-         H[c, 0], L[c, 0]) = F.kepDE(H[s0, 0], L[s0, 0], H[c0, 0], L[c0, 0], H[M, 0], L[M, 0])
+         H[c, 0], L[c, 0]) = S.kepDE(H[s0, 0], L[s0, 0], H[c0, 0], L[c0, 0], H[M, 0], L[M, 0])
     else:
         ah, al = sub(H[M, k], L[M, k], H[s0, k], L[s0, k])
         ah, al = mul_d(ah, al, float(k))
