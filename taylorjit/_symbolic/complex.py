@@ -11,6 +11,14 @@ conj, absolute`` through the standard real formulas (principal branches, cut
 along the negative real axis for ``log``/``sqrt``/non-integer powers, as
 numpy).  Comparisons of complex values raise :class:`~taylorjit.TracingError`.
 
+This module holds :class:`CExpr`, its arithmetic (``+ - * /``; the real
+arithmetic of :mod:`.expr` calls it on a complex operand) and
+:class:`ComplexArray`, the object array of ``CExpr`` with per-element
+``.real``/``.imag``.  Its siblings: :mod:`.complex_funcs` (powers, the
+elementary functions, the numpy ufunc table) and :mod:`.complex_state` (the
+layout below: the traced complex state, complex arguments, splitting the
+outputs).
+
 Complex state layout
 --------------------
 A complex state ``y`` of ``n`` components is integrated as ``2n`` real
@@ -23,7 +31,6 @@ complex outputs are split back into ``2n`` real ones.
 """
 from __future__ import annotations
 
-import cmath
 import math
 import numbers
 
@@ -31,11 +38,11 @@ import numpy as np
 
 from .expr import Expr, NotRealError, TracingError, _call, _short, add, div, expr, mul, neg, num, power, sub
 
-__all__ = ["CExpr", "as_real", "complex_call", "complex_state"]
+__all__ = ["CExpr", "ComplexArray", "as_real"]
 
 ZERO = num(0.0)
 ONE = num(1.0)
-_MAX_INT_POWER = 64   # z**k by repeated squaring up to this |k|; polar form beyond
+
 
 
 def _is_zero(e):
@@ -390,42 +397,6 @@ def _div(a, b):
                  div(sub(mul(a.im, b.re), mul(a.re, b.im)), den))
 
 
-def _int_power(a, k):
-    if k < 0:
-        return _div(_c(1.0), _int_power(a, -k))
-    result, base = None, a
-    while k:
-        if k & 1:
-            result = base if result is None else _mul(result, base)
-        k >>= 1
-        if k:
-            base = _square(base)
-    return _c(1.0) if result is None else result
-
-
-def _pow(a, b):
-    if _is_zero(b.im):
-        p = b.re
-        if p.op == "num":
-            v = p.value
-            if v.is_integer() and abs(v) <= _MAX_INT_POWER:
-                return _int_power(a, int(v))
-            if v == 0.5:
-                return _sqrt(a)
-        if _is_zero(a.im) and a.re.op == "num" and a.re.value > 0:
-            return CExpr(power(a.re, p), ZERO)
-        # polar form |a|^p (cos p*theta + i sin p*theta), principal argument theta
-        mag = power(add(mul(a.re, a.re), mul(a.im, a.im)), mul(p, 0.5))
-        th = mul(p, _call("atan2", a.im, a.re))
-        return CExpr(mul(mag, _call("cos", th)), mul(mag, _call("sin", th)))
-    if a.re.op == "num" and a.im.op == "num":       # constant base: exp(b * log(a))
-        la = cmath.log(complex(a.re.value, a.im.value)) if (a.re.value or a.im.value) else None
-        if la is None:
-            raise ZeroDivisionError("0 raised to a complex symbolic power")
-        return _exp(_mul(b, _c(la)))
-    return _exp(_mul(b, _log(a)))
-
-
 def _abs(a):
     if _is_zero(a.im):
         return abs(a.re)
@@ -434,181 +405,7 @@ def _abs(a):
     return _call("sqrt", add(mul(a.re, a.re), mul(a.im, a.im)))
 
 
-# ------------------------------------------------------------------ elementary functions
-def _sin_cos(x):
-    return _call("sin", x), _call("cos", x)
-
-
-def _exp(a):
-    e = _call("exp", a.re)
-    if _is_zero(a.im):
-        return CExpr(e, ZERO)
-    s, c = _sin_cos(a.im)
-    return CExpr(mul(e, c), mul(e, s))
-
-
-def _expm1(a):
-    # e^a cos b - 1 = expm1(a) cos b - 2 sin^2(b/2): no cancellation near 0
-    if _is_zero(a.im):
-        return CExpr(_call("expm1", a.re), ZERO)
-    s, c = _sin_cos(a.im)
-    h = _call("sin", mul(a.im, 0.5))
-    return CExpr(sub(mul(_call("expm1", a.re), c), mul(2.0, mul(h, h))),
-                 mul(_call("exp", a.re), s))
-
-
-def _log(a):
-    r2 = add(mul(a.re, a.re), mul(a.im, a.im))
-    return CExpr(mul(0.5, _call("log", r2)), _call("atan2", a.im, a.re))
-
-
-def _log1p(a):
-    # log|1+z| = 0.5 log1p(2 re + re^2 + im^2): accurate near z = 0
-    u = add(mul(2.0, a.re), add(mul(a.re, a.re), mul(a.im, a.im)))
-    return CExpr(mul(0.5, _call("log1p", u)), _call("atan2", a.im, add(1.0, a.re)))
-
-
-def _sqrt(a):
-    # polar form sqrt|z| (cos th/2 + i sin th/2): no cancellation anywhere off the cut
-    r = _call("sqrt", _call("sqrt", add(mul(a.re, a.re), mul(a.im, a.im))))
-    h = mul(0.5, _call("atan2", a.im, a.re))
-    return CExpr(mul(r, _call("cos", h)), mul(r, _call("sin", h)))
-
-
-def _sin(a):
-    s, c = _sin_cos(a.re)
-    if _is_zero(a.im):
-        return CExpr(s, ZERO)
-    return CExpr(mul(s, _call("cosh", a.im)), mul(c, _call("sinh", a.im)))
-
-
-def _cos(a):
-    s, c = _sin_cos(a.re)
-    if _is_zero(a.im):
-        return CExpr(c, ZERO)
-    return CExpr(mul(c, _call("cosh", a.im)), neg(mul(s, _call("sinh", a.im))))
-
-
-def _sinh(a):
-    if _is_zero(a.im):
-        return CExpr(_call("sinh", a.re), ZERO)
-    s, c = _sin_cos(a.im)
-    return CExpr(mul(_call("sinh", a.re), c), mul(_call("cosh", a.re), s))
-
-
-def _cosh(a):
-    if _is_zero(a.im):
-        return CExpr(_call("cosh", a.re), ZERO)
-    s, c = _sin_cos(a.im)
-    return CExpr(mul(_call("cosh", a.re), c), mul(_call("sinh", a.re), s))
-
-
-def _tan(a):
-    # tan(x + iy) = (sin 2x + i sinh 2y) / (cos 2x + cosh 2y)
-    if _is_zero(a.im):
-        return CExpr(_call("tan", a.re), ZERO)
-    x2, y2 = mul(2.0, a.re), mul(2.0, a.im)
-    den = add(_call("cos", x2), _call("cosh", y2))
-    return CExpr(div(_call("sin", x2), den), div(_call("sinh", y2), den))
-
-
-def _tanh(a):
-    # tanh(x + iy) = (sinh 2x + i sin 2y) / (cosh 2x + cos 2y)
-    if _is_zero(a.im):
-        return CExpr(_call("tanh", a.re), ZERO)
-    x2, y2 = mul(2.0, a.re), mul(2.0, a.im)
-    den = add(_call("cosh", x2), _call("cos", y2))
-    return CExpr(div(_call("sinh", x2), den), div(_call("sin", y2), den))
-
-
-_I = None
-
-
-def _i():
-    global _I
-    if _I is None:
-        _I = _c(1j)
-    return _I
-
-
-def _arcsin(a):
-    # -i log(i z + sqrt(1 - z^2))
-    w = _log(_add(_mul(_i(), a), _sqrt(_sub(_c(1.0), _square(a)))))
-    return CExpr(w.im, neg(w.re))
-
-
-def _arccos(a):
-    s = _arcsin(a)
-    return CExpr(sub(math.pi / 2, s.re), neg(s.im))
-
-
-def _arctan(a):
-    # (i/2) (log(1 - i z) - log(1 + i z))
-    iz = _mul(_i(), a)
-    d = _sub(_log(_sub(_c(1.0), iz)), _log(_add(_c(1.0), iz)))
-    return CExpr(mul(-0.5, d.im), mul(0.5, d.re))
-
-
-def _arcsinh(a):
-    return _log(_add(a, _sqrt(_add(_square(a), _c(1.0)))))
-
-
-def _arccosh(a):
-    return _log(_add(a, _mul(_sqrt(_add(a, _c(1.0))), _sqrt(_sub(a, _c(1.0))))))
-
-
-def _arctanh(a):
-    return _scale(_sub(_log1p(a), _log1p(-a)), 0.5)
-
-
-def _unary(fn):
-    def f(x):
-        p = _parts(x)
-        if p is None:
-            raise TypeError(f"cannot apply a complex function to {type(x).__name__} {x!r:.40}")
-        return fn(x if isinstance(x, CExpr) else CExpr(*p))
-    return f
-
-
-def _bin(fn):
-    def f(a, b):
-        return arith(fn, a, b)
-    return f
-
-
-_UFUNCS = {
-    "add": _bin("add"), "subtract": _bin("sub"), "multiply": _bin("mul"),
-    "true_divide": _bin("div"), "divide": _bin("div"), "power": _bin("pow"),
-    "float_power": _bin("pow"),
-    "negative": lambda a: -a, "positive": lambda a: a,
-    "conjugate": _unary(CExpr.conjugate), "absolute": lambda a: abs(a),
-    "square": _unary(_square), "reciprocal": _unary(lambda a: _div(_c(1.0), a)),
-    "exp": _unary(_exp), "expm1": _unary(_expm1), "exp2": _unary(CExpr.exp2),
-    "log": _unary(_log), "log1p": _unary(_log1p), "log2": _unary(CExpr.log2),
-    "log10": _unary(CExpr.log10), "sqrt": _unary(_sqrt),
-    "sin": _unary(_sin), "cos": _unary(_cos), "tan": _unary(_tan),
-    "sinh": _unary(_sinh), "cosh": _unary(_cosh), "tanh": _unary(_tanh),
-    "arcsin": _unary(_arcsin), "arccos": _unary(_arccos), "arctan": _unary(_arctan),
-    "arcsinh": _unary(_arcsinh), "arccosh": _unary(_arccosh), "arctanh": _unary(_arctanh),
-}
-_ORDERED = ("greater", "greater_equal", "less", "less_equal", "maximum", "minimum", "fmax",
-            "fmin", "clip", "sign", "heaviside", "fabs", "floor", "ceil", "trunc", "rint")
-
-
-def _ufunc(name):
-    fn = _UFUNCS.get(name)
-    if fn is not None:
-        return fn
-    if name in _ORDERED:
-        raise _no_order(f"apply np.{name} to")
-    if name in ("arctan2", "hypot"):
-        raise TracingError(f"np.{name} is defined for real arguments only: use "
-                           "np.arctan2(z.imag, z.real) or abs(z) for a complex z")
-    raise TracingError(f"numpy function np.{name} is not supported on complex symbolic values; "
-                       "supported: " + ", ".join(sorted(_UFUNCS)))
-
-
-# ------------------------------------------------------------------ the complex state
+# ------------------------------------------------------------------ arrays of complex values
 def _re(x):
     if isinstance(x, CExpr):
         return x.re
@@ -694,101 +491,7 @@ class ComplexArray(np.ndarray):
         return _wrap(super().__array_function__(func, types, args, kwargs))
 
 
-def complex_state(z, n):
-    """The complex state ``y`` (a :class:`ComplexArray` of ``n`` :class:`CExpr`) over the
-    real variables ``z`` (real parts first, then imaginary parts)."""
-    y = np.empty(n, dtype=object)
-    for i in range(n):
-        y[i] = CExpr(z[i], z[n + i])
-    return y.view(ComplexArray)
-
-
-def complex_args(value, first):
-    """A complex argument as runtime parameters: (symbolic value, number of parameters).
-    A scalar is ``CExpr(par[first], par[first + 1])``; an array of size m uses
-    ``par[first .. first + m)`` for the real parts and the next m for the imaginary parts."""
-    from .expr import par
-
-    if not isinstance(value, np.ndarray):
-        return CExpr(par[first], par[first + 1]), 2
-    m = value.size
-    out = np.empty(value.shape, dtype=object)
-    for i, idx in enumerate(np.ndindex(value.shape)):
-        out[idx] = CExpr(par[first + i], par[first + m + i])
-    return out.view(ComplexArray), 2 * m
-
-
-def complex_arg_values(value):
-    """The parameter values of a complex argument (the layout of :func:`complex_args`)."""
-    v = np.asarray(value, dtype=complex).ravel()
-    return np.concatenate([v.real, v.imag])
-
-
-def _split_scalar(res):
-    v = res
-    if isinstance(v, np.ndarray) and v.size == 1:
-        v = v.reshape(-1)[0]
-    elif isinstance(v, (list, tuple)) and len(v) == 1:
-        v = v[0]
-    if isinstance(v, CExpr) or (isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)):
-        if isinstance(v, CExpr):
-            im = v.im
-            zero = _is_zero(im)
-        else:
-            zero = v.imag == 0
-        if not zero:
-            raise TracingError(
-                f"the event function returned the complex value {v!r:.80}: an event function "
-                "must return a real value (its sign changes are the events). Return e.g. "
-                "y[0].real, y[0].imag or abs(y[0]) - r")
-        return v.re if isinstance(v, CExpr) else float(v.real)
-    return res
-
-
-def split_result(res, n, scalar):
-    """The ``2n`` real outputs (real parts, then imaginary parts) of a function of a complex
-    state that returned ``res`` (``n`` complex derivatives), or its real scalar if ``scalar``."""
-    if scalar:
-        return _split_scalar(res)
-    if isinstance(res, (CExpr, Expr, numbers.Number)):
-        arr = [res]
-    else:
-        try:
-            arr = list(np.asarray(res, dtype=object).reshape(-1))
-        except ValueError as e:
-            raise TracingError(f"the function returned a ragged sequence ({e}): return a flat "
-                               "list or np.array of its components") from None
-    if any(isinstance(a, (np.ndarray, list, tuple)) for a in arr):
-        raise TracingError("the function returned nested sequences: return a flat list or "
-                           "np.array of its components")
-    if len(arr) != n:
-        raise TracingError(f"the function returned {len(arr)} components but the complex state "
-                           f"has {n}: return one derivative per state component (y0 has length "
-                           f"{n})")
-    re, im = [], []
-    for i, a in enumerate(arr):
-        if a is None:
-            raise TracingError(f"component {i} returned is None (was it created with "
-                               "np.empty_like(y) and never assigned?): assign every component "
-                               "or build the result with np.array([...])")
-        if isinstance(a, CExpr):
-            re.append(a.re)
-            im.append(a.im)
-        elif isinstance(a, numbers.Complex) and not isinstance(a, bool):
-            re.append(float(a.real))
-            im.append(float(a.imag))
-        else:
-            re.append(a)        # an Expr (or something the real checks will refuse)
-            im.append(0.0)
-    return re + im
-
-
-def complex_call(call, n, scalar):
-    """``call(t, y, *args)`` of a complex state ``y`` (``n`` components) as a function of the
-    ``2n`` real variables ``z`` (see :func:`complex_state`) returning real outputs."""
-
-    def traced_complex(t, z, *args):
-        return split_result(call(t, complex_state(z, n), *args), n, scalar)
-
-    traced_complex._tj_traced_fun = call
-    return traced_complex
+# The methods of CExpr and the arithmetic above dispatch to the elementary functions, which
+# build CExpr with this arithmetic (a genuine cycle): bound once CExpr is defined.
+from .complex_funcs import (_arccos, _arccosh, _arcsin, _arcsinh, _arctan,  # noqa: E402
+    _arctanh, _cos, _cosh, _exp, _expm1, _log, _log1p, _pow, _sin, _sinh, _sqrt, _tan, _tanh, _ufunc)

@@ -92,7 +92,7 @@ class TracedFunction:
                 continue
             first, shape = lay[:2]
             if len(lay) > 2:    # a complex argument (complex state): real parts, imag parts
-                from .complex import complex_arg_values
+                from .complex_state import complex_arg_values
 
                 if np.shape(a) != shape:
                     raise ValueError(f"argument of shape {np.shape(a)} where the traced "
@@ -147,7 +147,7 @@ def _symbolic_args(args, constant, cplx=False):
     new, layout, k = [], [], 0
     for a in args:
         if not constant and cplx and _is_complex_arg(a):
-            from .complex import complex_args
+            from .complex_state import complex_args
 
             sym, m = complex_args(a, k)
             new.append(sym)
@@ -537,7 +537,7 @@ def _par_values(args, layout, n_pars):
     out = np.zeros(n_pars)
     for a, lay in zip(args, layout):
         if lay is not None and len(lay) > 2:    # a complex argument
-            from .complex import complex_arg_values
+            from .complex_state import complex_arg_values
 
             vals = complex_arg_values(a)
             out[lay[0]:lay[0] + vals.size] = vals
@@ -640,7 +640,7 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
         if patched is not None:
             call = patched if self_obj is None else types.MethodType(patched, self_obj)
     if cplx:
-        from .complex import complex_call
+        from .complex_state import complex_call
 
         call = complex_call(call, n_c, scalar)
 
