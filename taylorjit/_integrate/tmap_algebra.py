@@ -1,7 +1,7 @@
 """Taylor-map algebra: composition, inversion, derivatives, integrals and range bounds.
 
 The functions here work on coefficient arrays in the layout of
-:class:`taylorjit._integrate.taylor_map.TaylorMap`: ``coeffs[i, q]`` multiplies the
+:class:`~.tmap.TaylorMap` (:mod:`.tmap`, :mod:`.tmap_ops`): ``coeffs[i, q]`` multiplies the
 monomial ``dw^alpha_q``, the monomials being all multi-indices of total degree
 ``<= k`` in ``m`` variables, by increasing degree and, within a degree, in
 descending lexicographic order (heyoka's layout).  Because the order is graded,
