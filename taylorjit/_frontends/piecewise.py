@@ -46,7 +46,7 @@ class PiecewiseFront:
         self._resolved = {}
 
     def guard_values(self, X, pars, time):
-        from .jet import cfunc
+        from .cfunc import cfunc
 
         if self._gfun is None:
             self._gfun = cfunc(self.guards, self.variables, simd=False)
