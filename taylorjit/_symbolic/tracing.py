@@ -25,31 +25,28 @@ Untraceable constructs raise :class:`~taylorjit.TracingError` naming the
 construct, the user's ``file:line`` and the rewrite.  Calls of random number
 generators are detected (their value would be frozen into the compiled system).
 
+Argument handling and cache keys live in :mod:`.tracing_args`, error reporting
+and random-number detection in :mod:`.tracing_errors`.
+
 Traced systems are cached per (function, its code, n, argument structure,
 numeric globals and closure values it reads), so repeated calls do not retrace.
 """
 from __future__ import annotations
 
-import inspect
 import numbers
-import os
-import random as _pyrandom
-import sys
-import traceback
 import types
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import Expr, TracingError, expr, par, time as _time, var
+from .expr import Expr, TracingError, expr, time as _time, var
+from .tracing_args import _arg_key, _environment_key, _par_values, _symbolic_args, _unwrap
+from .tracing_args import _const_key  # noqa: F401  (re-exported)
+from .tracing_errors import _RandomWatch, _raise_traced, check_random
 from .tracing_math import with_symbolic_math
 
 __all__ = ["trace", "TracedFunction", "clear_trace_cache"]
-
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))   # taylorjit/
-_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
-_STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__))
 
 
 @dataclass
@@ -108,274 +105,6 @@ class TracedFunction:
         return out
 
 
-# ----------------------------------------------------------------- argument classification
-def _is_float_scalar(a):
-    return (isinstance(a, numbers.Real) and not isinstance(a, (bool, numbers.Integral, np.bool_)))
-
-
-def _is_float_array(a):
-    return isinstance(a, np.ndarray) and a.dtype.kind == "f"
-
-
-def _is_complex_arg(a):
-    """A complex scalar or a non-empty complex array (parameters of a complex-state trace)."""
-    return ((isinstance(a, numbers.Complex) and not isinstance(a, numbers.Real))
-            or (isinstance(a, np.ndarray) and a.dtype.kind == "c" and a.size > 0))
-
-
-def _const_key(a, depth=0):
-    """Hashable key of a pass-through argument: its value where possible (sequences,
-    dicts and arrays of numbers), else its identity plus a snapshot of its numeric
-    attributes, so that mutating an argument in place is seen as a change."""
-    if isinstance(a, np.ndarray):
-        return ("arr", a.dtype.str, a.shape, a.tobytes() if a.dtype.kind in "biufc" else id(a))
-    if depth < 4 and isinstance(a, (list, tuple)):
-        return (type(a).__name__,) + tuple(_const_key(x, depth + 1) for x in a)
-    if depth < 4 and isinstance(a, dict):
-        return ("dict",) + tuple((repr(k), _const_key(v, depth + 1)) for k, v in a.items())
-    if isinstance(a, (numbers.Number, str, bytes, type(None), bool)):
-        return ("val", type(a).__name__, a)
-    attrs = getattr(a, "__dict__", None)
-    snap = ()
-    if isinstance(attrs, dict):
-        snap = tuple((k, s) for k, v in sorted(attrs.items()) if (s := _snapshot_value(v)))
-    return ("id", id(a), snap)
-
-
-def _symbolic_args(args, constant, cplx=False):
-    """Replace numeric arguments by parameters; return (new_args, layout, n_pars)."""
-    new, layout, k = [], [], 0
-    for a in args:
-        if not constant and cplx and _is_complex_arg(a):
-            from .complex_state import complex_args
-
-            sym, m = complex_args(a, k)
-            new.append(sym)
-            layout.append((k, np.shape(a), "complex"))
-            k += m
-        elif not constant and _is_float_scalar(a):
-            new.append(par[k])
-            layout.append((k, ()))
-            k += 1
-        elif not constant and _is_float_array(a) and a.size > 0:
-            p = np.empty(a.shape, dtype=object)
-            for i, idx in enumerate(np.ndindex(a.shape)):
-                p[idx] = par[k + i]
-            new.append(p)
-            layout.append((k, a.shape))
-            k += a.size
-        else:
-            new.append(a)
-            layout.append(None)
-    return tuple(new), tuple(layout), k
-
-
-def _arg_key(args, constant, cplx=False):
-    key = []
-    for a in args:
-        if not constant and cplx and _is_complex_arg(a):
-            key.append(("cpars", np.shape(a)))
-        elif not constant and _is_float_scalar(a):
-            key.append(("par",))
-        elif not constant and _is_float_array(a) and a.size > 0:
-            key.append(("pars", a.shape))
-        else:
-            key.append(_const_key(a))
-    return tuple(key)
-
-
-# ----------------------------------------------------------------- what the function reads
-def _unwrap(fun):
-    """(python function, bound self or None) behind ``fun``."""
-    if isinstance(fun, types.FunctionType):
-        return fun, None
-    if isinstance(fun, types.MethodType) and isinstance(fun.__func__, types.FunctionType):
-        return fun.__func__, fun.__self__
-    call = getattr(type(fun), "__call__", None)
-    if isinstance(call, types.FunctionType):
-        return call, fun
-    return None, None
-
-
-def _snapshot_value(v):
-    if isinstance(v, (bool, numbers.Number)):
-        return ("num", type(v).__name__, v)
-    if isinstance(v, np.ndarray) and v.dtype.kind in "biufc" and v.size <= 10_000:
-        return ("arr", v.dtype.str, v.shape, v.tobytes())
-    return None
-
-
-def _environment_key(func, self_obj):
-    """Numeric globals / closure cells / attributes that ``func`` reads (cache validity)."""
-    key = []
-    g = func.__globals__
-    for name in func.__code__.co_names:
-        if name in g:
-            s = _snapshot_value(g[name])
-            if s is not None:
-                key.append((name, s))
-    for name, cell in zip(func.__code__.co_freevars, func.__closure__ or ()):
-        try:
-            s = _snapshot_value(cell.cell_contents)
-        except ValueError:  # empty cell
-            continue
-        if s is not None:
-            key.append((name, s))
-    if self_obj is not None:
-        for name, v in sorted(getattr(self_obj, "__dict__", {}).items()):
-            s = _snapshot_value(v)
-            if s is not None:
-                key.append(("self." + name, s))
-    return tuple(key)
-
-
-# ----------------------------------------------------------------- random-number detection
-_RNG_TYPES = (np.random.RandomState, np.random.Generator, _pyrandom.Random)
-
-
-def _is_library_file(filename):
-    fn = os.path.abspath(filename)
-    return (fn.startswith(_PKG_DIR) or fn.startswith(_NUMPY_DIR) or fn.startswith(_STDLIB_DIR)
-            or filename.startswith("<frozen"))
-
-
-def _rng_state(g):
-    st = g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state(legacy=False)
-    return _freeze(st)
-
-
-def _freeze(obj):
-    """A cheaply comparable copy of a generator state (dicts of ints and arrays)."""
-    if isinstance(obj, dict):
-        return tuple((k, _freeze(v)) for k, v in obj.items())
-    if isinstance(obj, np.ndarray):
-        return obj.tobytes()
-    return obj
-
-
-class _RandomWatch:
-    """Detects random numbers drawn while tracing.
-
-    Python's ``random`` functions are seen by a profile hook (with the user's
-    line); numpy generators are Cython methods that profile hooks do not see, so
-    the states of the global numpy generator and of the generators the function
-    can reach (arguments, globals, closure) are compared before and after.
-    """
-
-    def __init__(self, func, args):
-        self.hit = None
-        self.previous = None
-        rngs = [np.random.mtrand._rand]
-        cands = list(args)
-        if func is not None:
-            g = func.__globals__
-            cands += [g[nm] for nm in func.__code__.co_names if nm in g]
-            for cell in func.__closure__ or ():
-                try:
-                    cands.append(cell.cell_contents)
-                except ValueError:
-                    pass
-        rngs += [c for c in cands if isinstance(c, (np.random.Generator, np.random.RandomState))]
-        self.rngs = rngs
-        self.before = [_rng_state(r) for r in rngs]
-
-    def changed(self):
-        return any(_rng_state(r) != b for r, b in zip(self.rngs, self.before))
-
-    def __call__(self, frame, event, arg):
-        if self.hit is None and event == "c_call":
-            owner = getattr(arg, "__self__", None)
-            if isinstance(owner, _RNG_TYPES) and not _is_library_file(frame.f_code.co_filename):
-                self.hit = (getattr(arg, "__name__", "?"), frame.f_code.co_filename,
-                            frame.f_lineno, frame.f_code.co_name, "random")
-
-    def __enter__(self):
-        self.previous = sys.getprofile()
-        if self.previous is None:
-            sys.setprofile(self)
-        return self
-
-    def __exit__(self, *exc):
-        if self.previous is None:
-            sys.setprofile(None)
-        return False
-
-
-def _random_line(func):
-    """(file, line, name) of the first source line of ``func`` mentioning random numbers."""
-    try:
-        lines, first = inspect.getsourcelines(func)
-        fname = inspect.getsourcefile(func)
-    except (OSError, TypeError):
-        return None
-    for i, ln in enumerate(lines):
-        if "random" in ln or "rng" in ln:
-            return fname, first + i, func.__name__
-    return fname, first, func.__name__
-
-
-# ----------------------------------------------------------------- error reporting
-_BRANCH_HINT = ("a branch on a symbolic value is decided where the function is traced at a "
-                "point: tj.solve_ivp's right-hand side handles it (each branch becomes a "
-                "smooth piece, switched at the exact crossing). Elsewhere (event functions, "
-                "expressions built for tj.TaylorAdaptive/cfunc) write tj.select(cond, a, b)")
-_HINTS = [
-    ("np.where", "np.where: " + _BRANCH_HINT),
-    ("np.select", "np.select: " + _BRANCH_HINT),
-    ("np.piecewise", "np.piecewise: " + _BRANCH_HINT),
-    ("np.clip", "np.clip: " + _BRANCH_HINT),
-    ("np.maximum", "np.maximum/np.minimum: " + _BRANCH_HINT),
-    ("np.minimum", "np.maximum/np.minimum: " + _BRANCH_HINT),
-    ("max(", "max()/min(): " + _BRANCH_HINT),
-    ("min(", "max()/min(): " + _BRANCH_HINT),
-    ("np.sign", "np.sign: " + _BRANCH_HINT),
-    ("if ", _BRANCH_HINT),
-    ("math.", "math.* functions convert their argument to float; use np.sin, np.sqrt ... (or "
-              "tj.sin ...) inside the right-hand side"),
-    ("np.empty(", "do not write into a float array created with np.empty/np.zeros: build the "
-                  "result with np.array([...]) or a list, or create it with "
-                  "np.zeros(n, dtype=object)"),
-    ("np.zeros(", "do not write into a float array created with np.empty/np.zeros: build the "
-                  "result with np.array([...]) or a list, or create it with "
-                  "np.zeros(n, dtype=object)"),
-]
-
-
-def _user_frame(tb, func):
-    """(filename, lineno, name, line) of the innermost frame in user code."""
-    best = None
-    code = getattr(func, "__code__", None)
-    for fs, (frame, lineno) in zip(traceback.extract_tb(tb), traceback.walk_tb(tb)):
-        if frame.f_code is code:
-            best = (fs.filename, lineno, fs.name, fs.line or "")
-        elif not _is_library_file(fs.filename):
-            best = (fs.filename, lineno, fs.name, fs.line or "")
-    return best
-
-
-def _raise_traced(exc, func, what):
-    where = _user_frame(exc.__traceback__, func)
-    msg = str(exc)
-    if isinstance(exc, TypeError) and "loop of ufunc does not support" in msg:
-        msg = ("a numpy function that taylorjit cannot trace was applied to an array of "
-               f"symbolic expressions ({msg}). Supported numpy functions: arithmetic, **, "
-               "np.sin/cos/tan/arcsin/arccos/arctan/arctan2/sinh/cosh/tanh/exp/expm1/log/"
-               "log1p/sqrt/square, np.dot, @, np.sum, np.linalg.norm")
-    elif not isinstance(exc, TracingError):
-        msg = f"{type(exc).__name__}: {msg}"
-    line = ""
-    if where is not None:
-        fname, lineno, name, src = where
-        line = f"\n    {fname}:{lineno}, in {name}: {src.strip()}"
-        for key, hint in _HINTS:
-            if key in src:
-                msg += f". Hint: {hint}"
-                break
-    err = TracingError(f"cannot trace {what}: {msg}{line}")
-    err.filename, err.lineno = (where[0], where[1]) if where else (None, None)
-    raise err from None
-
-
 # ----------------------------------------------------------------- tracing proper
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _CACHE_STRONG: dict = {}
@@ -430,25 +159,6 @@ def _to_components(res, n, scalar, what):
         except TypeError as e:
             raise TracingError(f"component {i} returned by {what}: {e}") from None
     return out
-
-
-def check_random(watch, plain, what):
-    """Raise the TracingError of a :class:`_RandomWatch` that saw random numbers drawn
-    while ``plain`` (the user's function, or None) was traced."""
-    if watch.hit is None and watch.changed():
-        where = _random_line(plain) if plain is not None else None
-        fname, lineno, code_name = where or ("?", 0, "?")
-        watch.hit = ("<generator>", fname, lineno, code_name, "numpy.random")
-    if watch.hit is not None:
-        name, fname, lineno, code_name, mod = watch.hit
-        err = TracingError(
-            f"cannot trace {what}: it draws random numbers ({mod}.{name}) at "
-            f"{fname}:{lineno}, in {code_name}. The value drawn while tracing would be frozen "
-            "into the compiled system. Draw the random values outside and pass them in args "
-            "(float arguments become runtime parameters); stochastic equations are not "
-            "supported")
-        err.filename, err.lineno = fname, lineno
-        raise err
 
 
 def _call_traced(func, n, args, t_symbol, scalar, what):
@@ -531,20 +241,6 @@ def _trace_at(call, n, sym_args, t_symbol, what, env, pars, t, forced):
         outputs = _call_traced(call, n, sym_args, t_symbol, False, what)
         outputs = resolve(outputs, ctx)
     return outputs, ctx.guards
-
-
-def _par_values(args, layout, n_pars):
-    out = np.zeros(n_pars)
-    for a, lay in zip(args, layout):
-        if lay is not None and len(lay) > 2:    # a complex argument
-            from .complex_state import complex_arg_values
-
-            vals = complex_arg_values(a)
-            out[lay[0]:lay[0] + vals.size] = vals
-        elif lay is not None:
-            first, shape = lay
-            out[first:first + int(np.prod(shape, dtype=int))] = np.asarray(a, dtype=float).ravel()
-    return out
 
 
 def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
