@@ -1,7 +1,9 @@
-"""Gravity fields of extended bodies: mascon models (``mascon``, as heyoka's
-``model.mascon``) and spherical-harmonics potentials (``sh_gravity_pot`` /
-``sh_gravity_acc`` with heyoka's arguments, the ``sh_gravity`` system and its
-energy), with the Earth's EGM2008 coefficients to degree and order 4.
+"""Gravity fields of extended bodies: spherical-harmonics potentials
+(``sh_gravity_pot`` / ``sh_gravity_acc`` with heyoka's arguments, the
+``sh_gravity`` system and its energy) and the Earth's EGM2008 geopotential to
+degree and order 4 (``egm2008_pot`` / ``egm2008_acc``; the coefficients are in
+:mod:`._egm2008`).  The mascon models (``mascon``, as heyoka's
+``model.mascon``) are in :mod:`._mascon`; this module re-exports both.
 
 The spherical harmonics use the fully normalised V/W recursion of Cunningham
 (1970) in the form of Montenbruck & Gill, *Satellite Orbits* (2000), Sec. 3.2:
@@ -24,100 +26,15 @@ from fractions import Fraction
 import numpy as np
 
 from .._symbolic.expr import Expr, expr, nary_sum
-from ._classic import _omega, fixed_centres, fixed_centres_potential, rotating, rotating_potential
+from ._classic import _omega, rotating, rotating_potential
 from ._common import coeff, dot, state_vars
+from ._egm2008 import _EGM2008_A, _EGM2008_MU, _egm2008
+from ._egm2008 import get_egm2008_a, get_egm2008_CS, get_egm2008_mu  # noqa: F401  (re-exported)
+from ._mascon import mascon, mascon_energy, mascon_potential  # noqa: F401  (re-exported)
 
 __all__ = ["mascon", "mascon_energy", "mascon_potential", "sh_gravity_pot", "sh_gravity_acc",
            "sh_gravity", "sh_gravity_energy", "egm2008_pot", "egm2008_acc", "get_egm2008_CS",
            "get_egm2008_mu", "get_egm2008_a"]
-
-
-# ------------------------------------------------------------------ mascon
-def mascon(masses, positions, omega=None, Gconst=1.0):
-    """A test particle near a rotating body modelled by point masses (mascons),
-    in the body-fixed frame.
-
-    ``r'' = -G sum_j m_j (r - r_j) / |r - r_j|^3 - 2 omega x v
-    - omega x (omega x r)``: the field of :func:`fixed_centres` seen from a
-    frame rotating uniformly with angular velocity ``omega`` (the Coriolis and
-    centrifugal terms of :func:`rotating`), as ``heyoka.model.mascon``.
-
-    Parameters
-    ----------
-    masses : sequence of float or Expr
-        The mascon masses (N values).
-    positions : array_like, shape (N, 3)
-        The mascon positions in the body-fixed frame (numbers or expressions).
-    omega : sequence of 3 float or Expr, optional
-        Angular velocity of the body (rad/time) in body-fixed coordinates;
-        ``None`` (default) for a non-rotating body.
-    Gconst : float or Expr, optional
-        Gravitational constant (default 1; units consistent with the state).
-
-    Returns
-    -------
-    list of (Expr, Expr)
-        Pairs for ``x, y, z, vx, vy, vz`` (body-fixed position and velocity).
-
-    Notes
-    -----
-    The keywords are heyoka's (``Gconst``, ``masses``, ``positions``,
-    ``omega``); the positional order is ``(masses, positions, omega,
-    Gconst)``, as :func:`fixed_centres`: pass them by keyword when porting
-    heyoka code.  :func:`mascon_energy` is the conserved Jacobi integral.
-
-    Examples
-    --------
-    A dumbbell-shaped body spinning about ``z``; the Jacobi integral is
-    conserved:
-
-    >>> import taylorjit as tj
-    >>> args = dict(masses=[0.5, 0.5], positions=[[-0.5, 0, 0], [0.5, 0, 0]],
-    ...             omega=[0, 0, 0.3])
-    >>> sys = tj.models.mascon(**args)
-    >>> E = tj.cfunc(tj.models.mascon_energy(**args), [v for v, _ in sys])
-    >>> ta = tj.TaylorAdaptive(sys, [2.0, 0, 0.2, 0, 0.1, 0], compact=True)
-    >>> e0 = E(ta.state); _ = ta.propagate_until(20.0)
-    >>> bool(abs(E(ta.state) - e0) < 1e-14)
-    True
-    """
-    sys = fixed_centres(masses, positions, Gconst)
-    if omega is None:
-        return sys
-    return rotating(_omega(omega, "mascon"), sys)
-
-
-def mascon_potential(masses, positions, omega=None, Gconst=1.0):
-    """Potential energy per unit mass of :func:`mascon` (gravitational plus
-    centrifugal): ``-G sum_j m_j / |r - r_j| - |omega x r|^2 / 2``, as
-    ``heyoka.model.mascon_potential``.
-
-    Examples
-    --------
-    >>> import taylorjit as tj
-    >>> U = tj.models.mascon_potential([2.0], [[0, 0, 0]], [0, 0, 1.0])
-    >>> float(tj.cfunc(U, tj.make_vars("x", "y", "z"))([1.0, 0, 0]))   # -2 - 1/2
-    -2.5
-    """
-    pot = fixed_centres_potential(masses, positions, Gconst)
-    if omega is None:
-        return pot
-    return pot + rotating_potential(_omega(omega, "mascon_potential"))
-
-
-def mascon_energy(masses, positions, omega=None, Gconst=1.0):
-    """The conserved energy (Jacobi integral) per unit mass of :func:`mascon`:
-    ``|v|^2 / 2`` + :func:`mascon_potential`, as ``heyoka.model.mascon_energy``.
-
-    Examples
-    --------
-    >>> import taylorjit as tj
-    >>> E = tj.models.mascon_energy([1.0], [[0, 0, 0]], [0, 0, 1.0])
-    >>> float(tj.cfunc(E, tj.make_vars("x", "y", "z", "vx", "vy", "vz"))([1.0, 0, 0, 0, 2, 0]))
-    0.5
-    """
-    v = state_vars()[3:]
-    return 0.5 * dot(v, v) + mascon_potential(masses, positions, omega, Gconst)
 
 
 # ------------------------------------------------------------------ spherical harmonics
@@ -482,113 +399,7 @@ def sh_gravity_energy(sh_coefficients, mu, a, *, max_degree=None, max_order=None
     return e
 
 
-# ------------------------------------------------------------------ EGM2008 to degree 4
-_EGM2008_MU = 3.986004415e14     # m^3 / s^2
-_EGM2008_A = 6378136.3           # m
-_EGM2008_MAX = 4
-# fully normalised [C, S] for n = 2..4, m = 0..n (tide-free system)
-_EGM2008_CS = (
-    (-0.484165143790815e-03, 0.0),
-    (-0.206615509074176e-09, 0.138441389137979e-08),
-    (0.243938357328313e-05, -0.140027370385934e-05),
-    (0.957161207093473e-06, 0.0),
-    (0.203046201047864e-05, 0.248200415856872e-06),
-    (0.904787894809528e-06, -0.619005475177618e-06),
-    (0.721321757121568e-06, 0.141434926192941e-05),
-    (0.539965866638991e-06, 0.0),
-    (-0.536157389388867e-06, -0.473567346518086e-06),
-    (0.350501623962649e-06, 0.662480026275829e-06),
-    (0.990856766672321e-06, -0.200956723567452e-06),
-    (-0.188519633023033e-06, 0.308803882149194e-06),
-)
-
-
-def get_egm2008_mu():
-    """The gravitational parameter of EGM2008, ``3.986004415e14`` m^3/s^2 (as
-    ``heyoka.model.get_egm2008_mu``).
-
-    Examples
-    --------
-    >>> import taylorjit as tj
-    >>> tj.models.get_egm2008_mu()
-    398600441500000.0
-    """
-    return _EGM2008_MU
-
-
-def get_egm2008_a():
-    """The reference radius of EGM2008, ``6378136.3`` m (as
-    ``heyoka.model.get_egm2008_a``).
-
-    Examples
-    --------
-    >>> import taylorjit as tj
-    >>> tj.models.get_egm2008_a()
-    6378136.3
-    """
-    return _EGM2008_A
-
-
-def get_egm2008_CS():
-    """The Earth's fully normalised harmonic coefficients of EGM2008, degrees 2 to 4.
-
-    A fresh ``(12, 2)`` array of ``[C, S]`` pairs by degree then order,
-    ``n = 2..4``, ``m = 0..n`` (the layout of ``heyoka.model.get_egm2008_CS``,
-    which holds the full model; taylorjit carries degrees 2 to 4 only).  As
-    in heyoka, prepend ``[1, 0], [0, 0], [0, 0]`` (degrees 0 and 1) to use them
-    with :func:`sh_gravity_pot` / :func:`sh_gravity_acc`.
-
-    ====  ==========================  ==========================
-    n m   C_nm                        S_nm
-    ====  ==========================  ==========================
-    2 0   -0.484165143790815e-03      0
-    2 1   -0.206615509074176e-09      0.138441389137979e-08
-    2 2   0.243938357328313e-05       -0.140027370385934e-05
-    3 0   0.957161207093473e-06       0
-    3 1   0.203046201047864e-05       0.248200415856872e-06
-    3 2   0.904787894809528e-06       -0.619005475177618e-06
-    3 3   0.721321757121568e-06       0.141434926192941e-05
-    4 0   0.539965866638991e-06       0
-    4 1   -0.536157389388867e-06      -0.473567346518086e-06
-    4 2   0.350501623962649e-06       0.662480026275829e-06
-    4 3   0.990856766672321e-06       -0.200956723567452e-06
-    4 4   -0.188519633023033e-06      0.308803882149194e-06
-    ====  ==========================  ==========================
-
-    Source: the EGM2008 coefficient file ``EGM2008_to2190_TideFree``
-    published by the U.S. National Geospatial-Intelligence Agency (N. K.
-    Pavlis, S. A. Holmes, S. C. Kenyon, J. K. Factor, "The development and
-    evaluation of the Earth Gravitational Model 2008 (EGM2008)", J. Geophys.
-    Res. 117 (2012) B04406); tide-free system, with ``GM = 3.986004415e14``
-    m^3/s^2 and ``a = 6378136.3`` m (:func:`get_egm2008_mu`,
-    :func:`get_egm2008_a`).  ``J2 = -sqrt(5) C20 = 1.08262617e-3``.
-
-    Examples
-    --------
-    >>> import math, taylorjit as tj
-    >>> cs = tj.models.get_egm2008_CS()
-    >>> cs.shape, round(-math.sqrt(5) * float(cs[0, 0]), 11)       # (shape, J2)
-    ((12, 2), 0.00108262617)
-    """
-    return np.array(_EGM2008_CS)
-
-
-def _egm2008(n, m, what):
-    for val, name in ((n, "n"), (m, "m")):
-        if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 0:
-            raise ValueError(f"{what}: {name} (the maximum degree/order) must be a non-negative "
-                             f"integer, got {val!r}")
-    if n > _EGM2008_MAX:
-        raise ValueError(f"{what}: degree n = {n} requested, but taylorjit carries EGM2008 to "
-                         f"degree and order {_EGM2008_MAX} only: for higher degrees pass the "
-                         "full coefficient table (e.g. heyoka.model.get_egm2008_CS(), with "
-                         "[1, 0], [0, 0], [0, 0] prepended) to sh_gravity_acc")
-    if m > n:
-        raise ValueError(f"{what}: order m = {m} exceeds the degree n = {n}")
-    shc = [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]] + [list(p) for p in _EGM2008_CS]
-    return shc, int(n), int(m)
-
-
+# ------------------------------------------------------------------ EGM2008 (the data: _egm2008)
 def egm2008_pot(xyz, n, m, mu=_EGM2008_MU, a=_EGM2008_A):
     """The Earth's geopotential of EGM2008 to degree ``n`` and order ``m`` (``n <= 4``),
     as ``heyoka.model.egm2008_pot``: :func:`sh_gravity_pot` with
