@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ivp_args import _check_tol_shapes
+
 __all__ = ["ComplexDenseSolution", "solve_ivp_complex"]
 
 
@@ -43,8 +45,6 @@ def solve_ivp_complex(solve, fun, t_span, y0, t_eval, dense_output, events, args
     """``solve_ivp`` for a complex ``y0``: the ``2n`` real equations (real parts, then
     imaginary parts) are integrated by ``solve`` (taylorjit's real solve_ivp, told to trace
     ``fun`` and the events with a complex state) and the results made complex."""
-    from .solve_ivp import _check_tol_shapes
-
     y0 = np.asarray(y0, dtype=complex)
     if y0.ndim != 1:
         raise ValueError(f"`y0` must be 1-dimensional, got shape {y0.shape}.")
