@@ -39,11 +39,15 @@ of one period 38k ungrouped, 36-46k grouped by 8 (heyoka: 1.2k with threads, 9.7
 batch-8 templates); 64 outer solar systems to 10^4 years 15 ungrouped, 44-46 grouped
 by 8 (heyoka 14 and 57).  A member's Python (its clone from a per-job
 :class:`~taylorjit._integrate.ensemble_io.ClonePlan`, ``gen``, the result) costs ~10-20 us.
+
+This module is the driver (argument checks, executors, chunks of members, the
+worker task, the public functions); members, their results and the job they
+share are in :mod:`.ensemble_members`, batch groups in :mod:`.ensemble_groups`,
+copies and pickles in :mod:`.ensemble_io`.
 """
 from __future__ import annotations
 
 import collections
-import copy
 import math
 import os
 import threading
@@ -56,145 +60,19 @@ import numpy as np
 from . import simdbatch as _simdbatch
 from . import stepper as S
 from .batch import TaylorAdaptiveBatch
-from .ensemble_io import ClonePlan, clone, dumps, loads, shared_of as _shared_of
-from .events import EventBundleBatch
+from .ensemble_groups import _LANE_ARRAYS, _group, _groupable, _grouping
+from .ensemble_groups import _run_group   # looked up here by _run_chunk (tests spy on it)
+from .ensemble_io import ClonePlan  # noqa: F401  re-exported
+from .ensemble_io import clone, dumps, loads, shared_of as _shared_of
+from .ensemble_members import (EnsembleMemberError, MemberResult, _failed, _Job, _make_member,
+                               _member_kwargs, _propagate)
 from .integrator import TaylorAdaptive
-from .odesys import GridResult, PropagateResult
 
 __all__ = ["ensemble_propagate_until", "ensemble_propagate_for", "ensemble_propagate_grid",
            "MemberResult", "EnsembleMemberError", "dumps", "loads"]
 
 
-
-class EnsembleMemberError(RuntimeError):
-    """A member of an ensemble failed (raised when its result is unpacked)."""
-
-
-class MemberResult:
-    """The outcome of one ensemble member.
-
-    Attributes
-    ----------
-    index : int
-        The member's index ``i`` (the argument of ``gen``).
-    ta : TaylorAdaptive or TaylorAdaptiveBatch or None
-        The member's integrator after the propagation (None if ``gen`` failed).
-    result : PropagateResult, GridResult, BatchResult or None
-        What ``propagate_*`` returned (None if the member failed).
-    error : Exception or None
-        The exception raised by ``gen``, a callback or the propagation.
-    traceback : str or None
-        The formatted traceback of ``error`` (from the worker that ran it).
-
-    Unpacks and indexes like heyoka 7's tuples, ``ta, *result``: e.g. for ``_until``
-    ``ta, outcome, min_h, max_h, n_steps, c_output, callback = member``,
-    ``member[-1]``; unpacking a failed member raises :class:`EnsembleMemberError`
-    with the traceback.
-    """
-
-    __slots__ = ("index", "ta", "result", "error", "traceback")
-
-    def __init__(self, index, ta, result, error=None, traceback=None):
-        self.index = index
-        self.ta = ta
-        self.result = result
-        self.error = error
-        self.traceback = traceback
-
-    @property
-    def ok(self):
-        """True if the member ran without an exception (check ``outcome`` too)."""
-        return self.error is None
-
-    @property
-    def outcome(self):
-        """The propagation's outcome (None if the member failed with an exception)."""
-        return None if self.result is None else self.result.outcome
-
-    def __iter__(self):
-        if self.error is not None:
-            raise EnsembleMemberError(
-                f"ensemble member {self.index} failed with {self.error!r}; check "
-                f"member.ok before unpacking. Traceback from the worker:\n{self.traceback}")
-        return iter((self.ta, *self.result))
-
-    def __getitem__(self, i):
-        return tuple(self)[i]
-
-    def __len__(self):
-        return 1 + len(self.result) if self.error is None else 0
-
-    def __repr__(self):
-        if self.error is not None:
-            return f"MemberResult(index={self.index}, error={self.error!r})"
-        return f"MemberResult(index={self.index}, result={self.result!r})"
-
-
 # --------------------------------------------------------------------------- running members
-class _Job:
-    """What every task needs: the template, gen, the propagation and its options."""
-
-    def __init__(self, ta, gen, mode, arg, kwargs, batch):
-        self.ta = ta
-        self.gen = gen
-        self.mode = mode
-        self.arg = arg
-        self.kwargs = kwargs
-        self.batch = batch
-        self._plan = None
-        # (kernel, attributes) a batch group found (the SIMD kernel, the plain-path check)
-        self.batch_cache = None
-
-    @property
-    def plan(self):
-        """How members are cloned from the template (made once per job and process)."""
-        p = self._plan
-        if p is None:       # threads may race here: both make the same plan
-            p = self._plan = ClonePlan(self.ta)
-        return p
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_plan"] = None       # arrays and addresses of this process
-        state["batch_cache"] = None
-        return state
-
-
-def _member_kwargs(kwargs):
-    cb = kwargs.get("callback")
-    if cb is None:
-        return kwargs
-    kw = dict(kwargs)
-    kw["callback"] = copy.deepcopy(cb)   # as heyoka: each member gets its own callback object
-    return kw
-
-
-def _propagate(ta, mode, arg, kwargs):
-    if mode == "until":
-        return ta.propagate_until(arg, **kwargs)
-    if mode == "for":
-        return ta.propagate_for(arg, **kwargs)
-    return ta.propagate_grid(arg, **kwargs)
-
-
-def _failed(i, ta, exc):
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return MemberResult(i, ta, None, exc, tb)
-
-
-def _make_member(job, i, ta=None):
-    """Member ``i``: ``gen`` applied to a clone of the template (or to ``ta``)."""
-    if ta is None:
-        ta = clone(job.ta, job.plan)
-    if job.gen is None:
-        return ta
-    out = job.gen(ta, i)
-    if not isinstance(out, (TaylorAdaptive, TaylorAdaptiveBatch)):
-        raise TypeError(f"gen(ta, {i}) returned {type(out).__name__}: it must set up the copy "
-                        "of the template it receives and return it (return ta)")
-    return out
-
-
 def _run_chunk(job, indices):
     """Run the members ``indices``: returns a list of MemberResult in that order."""
     out = {}
@@ -244,123 +122,6 @@ def _run_chunk(job, indices):
         except Exception as exc:                      # noqa: BLE001
             out[i] = _failed(i, ta, exc)
     return [out[i] for i in indices]
-
-
-def _groupable(job, ta):
-    t = job.ta
-    return (type(ta) is type(t) and isinstance(t, TaylorAdaptive) and ta._kernel is t._kernel
-            and ta._events.n_events == 0 and ta._order == t._order
-            and ta._iw[S.I_HACC] == t._iw[S.I_HACC] and ta._pars.shape == t._pars.shape
-            and ta._iw[S.I_FULL] == t._iw[S.I_FULL])
-
-
-def _grouping(job):
-    return (job.batch >= 2 and job.kwargs.get("callback") is None
-            and not job.kwargs.get("c_output"))
-
-
-def _group(job, members):
-    b = job.batch
-    if not _grouping(job):
-        return [], list(members)
-    ok = [m for m in members if _groupable(job, m[1])]
-    singles = [m for m in members if not _groupable(job, m[1])]
-    groups = [ok[j:j + b] for j in range(0, len(ok), b)]
-    if groups and len(groups[-1]) == 1:
-        singles.append(groups.pop()[0])
-    return groups, singles
-
-
-# iw fields of a scalar integrator bound to its kernel's fused step / light entry
-# (TaylorAdaptive._bind_jet)
-_LIGHT_FIELDS = [S.I_LIGHT, S.I_RADDR, S.I_LADDR]
-# a scalar integrator's arrays that are a lane of a batch integrator's
-_LANE_ARRAYS = ("_state", "_pars", "_tm", "_tc", "_iw", "_fw")
-_BATCH_NAMES = ("_st", "_pa", "_tm", "_tc", "_iw", "_fw")
-
-
-def _run_group(job, group, blocks=None):
-    """Propagate scalar members as the lanes of one batch integrator (lanes equal
-    scalar runs bit for bit).  With ``blocks`` (:meth:`ClonePlan.clone_group`) the
-    members' arrays are the rows of the batch integrator's, else they are stacked
-    and the lanes copied back."""
-    tas = [ta for _, ta in group]
-    t0 = tas[0]
-    b = len(tas)
-    n = t0._state.shape[0]
-    tb = object.__new__(TaylorAdaptiveBatch)
-    tb.__dict__.update(_sys=t0._sys, _tol=t0._tol, _order=t0._order, _kernel=t0._kernel,
-                       _hrows=t0._hrows, _batch=b, _xnew=np.zeros(n),
-                       event_log=[[] for _ in range(b)], _last_event=[None] * b,
-                       _auto=False, _upgrade=None)
-    cached = job.batch_cache
-    if cached is not None and cached[0] is t0._kernel:
-        tb.__dict__.update(cached[1])       # the SIMD kernel and plain-path check found before
-    if blocks is not None:
-        for name, key in zip(_BATCH_NAMES, _LANE_ARRAYS):
-            tb.__dict__[name] = blocks[key]
-    else:
-        for name, key in zip(_BATCH_NAMES, _LANE_ARRAYS):
-            tb.__dict__[name] = np.stack([ta.__dict__[key] for ta in tas])
-    iw = tb._iw
-    light = iw[:, _LIGHT_FIELDS]
-    budget = iw[:, S.I_BUDGET].copy()
-    iw[:, S.I_BUDGET] = 0
-    # the batch loops call the kernel's jet (first-class function): not the fused step or
-    # light entry whose addresses a scalar integrator of an unrolled kernel keeps in iw
-    iw[:, _LIGHT_FIELDS] = 0
-    words = None if blocks is None else (blocks.get(("_events", 7)), blocks.get(("_events", 8)))
-    if words is not None and words[0] is not None and words[1] is not None:
-        # no events: the members' own event words are the lanes' (EventBundleBatch layout)
-        ev = object.__new__(EventBundleBatch)
-        ev.events = []
-        a = t0._events.arrays
-        ev.arrays = (a[0], np.zeros((b,) + a[1].shape), a[2], a[3], a[4], a[5],
-                     np.zeros((b,) + a[6].shape), words[0], words[1])
-        tb._events = ev
-    else:
-        tb._events = EventBundleBatch([], t0._hrows[n:n], t0._order, t0._tol, b)
-    kw = dict(job.kwargs)
-    kw.pop("c_output", None)
-    # the members' own memory: put back as it was if the group fails (they then run alone)
-    before = None if blocks is None else (tb._st.copy(), tb._tm.copy(), tb._fw.copy())
-    try:
-        if job.mode == "until":
-            res = tb.propagate_until(job.arg, **kw)
-        elif job.mode == "for":
-            res = tb.propagate_for(job.arg, **kw)
-        else:
-            res = tb.propagate_grid(job.arg, **kw)
-        if blocks is not None:
-            iw[:, _LIGHT_FIELDS] = light
-            iw[:, S.I_BUDGET] = budget
-        out = {}
-        grid = job.mode == "grid"
-        for j, (i, ta) in enumerate(group):
-            if blocks is None:
-                ta._state[:] = tb._st[j]
-                ta._tm[:] = tb._tm[j]
-                ta._tc[:] = tb._tc[j]
-                ta._iw[:] = tb._iw[j]
-                ta._iw[_LIGHT_FIELDS] = light[j]
-                ta._fw[:] = tb._fw[j]
-            fields = (res.outcome[j], float(res.min_h[j]), float(res.max_h[j]),
-                      int(res.n_steps[j]))
-            if grid:
-                r = GridResult(*fields, np.ascontiguousarray(res.states[:, :, j]))
-            else:
-                r = PropagateResult(*fields, None)
-            out[i] = MemberResult(i, ta, r)
-    except BaseException:
-        if blocks is not None:      # the members as they were: they run alone next
-            tb._st[:], tb._tm[:], tb._fw[:] = before
-            iw[:, _LIGHT_FIELDS] = light
-            iw[:, S.I_BUDGET] = budget
-        raise
-    simd, ok = tb.__dict__.get("_simd"), tb.__dict__.get("_plainok")
-    if ok is not None and (simd is False or isinstance(simd, _simdbatch.BatchKernel)):
-        job.batch_cache = (t0._kernel, {"_simd": simd, "_plainok": ok})
-    return out
 
 
 # --------------------------------------------------------------------------- remote workers
@@ -627,13 +388,12 @@ ensemble_propagate_until.__doc__ = """Propagate ``n_iter`` copies of ``ta`` unti
     Examples
     --------
     >>> import numpy as np, taylorjit as tj
-    >>> from taylorjit._integrate.ensemble import ensemble_propagate_until
     >>> x, v = tj.make_vars("x", "v")
     >>> ta = tj.TaylorAdaptive([(x, v), (v, -9.8 * tj.sin(x))], [0.0, 0.0], compact=True)
     >>> def gen(ta, i):
     ...     ta.state[:] = [0.01 * (i + 1), 0.0]
     ...     return ta
-    >>> res = ensemble_propagate_until(ta, 10.0, 4, gen)
+    >>> res = tj.ensemble_propagate_until(ta, 10.0, 4, gen)
     >>> [r.outcome.name for r in res]
     ['time_limit', 'time_limit', 'time_limit', 'time_limit']
     >>> ta_2, oc, min_h, max_h, n_steps, c_out, cb = res[2]
@@ -653,13 +413,12 @@ ensemble_propagate_for.__doc__ = """Propagate ``n_iter`` copies of ``ta`` for ``
     Examples
     --------
     >>> import taylorjit as tj
-    >>> from taylorjit._integrate.ensemble import ensemble_propagate_for
     >>> x, v = tj.make_vars("x", "v")
     >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [1.0, 0.0], compact=True)
     >>> def gen(ta, i):
     ...     ta.time = float(i)
     ...     return ta
-    >>> [r.ta.time for r in ensemble_propagate_for(ta, 1.5, 3, gen, executor="serial")]
+    >>> [r.ta.time for r in tj.ensemble_propagate_for(ta, 1.5, 3, gen, executor="serial")]
     [1.5, 2.5, 3.5]
 """
 
@@ -676,13 +435,12 @@ ensemble_propagate_grid.__doc__ = """Propagate ``n_iter`` copies of ``ta`` over 
     Examples
     --------
     >>> import numpy as np, taylorjit as tj
-    >>> from taylorjit._integrate.ensemble import ensemble_propagate_grid
     >>> x, v = tj.make_vars("x", "v")
     >>> ta = tj.TaylorAdaptive([(x, v), (v, -x)], [0.0, 0.0], compact=True)
     >>> def gen(ta, i):
     ...     ta.state[:] = [float(i), 0.0]
     ...     return ta
-    >>> res = ensemble_propagate_grid(ta, [0.0, np.pi], 3, gen)
+    >>> res = tj.ensemble_propagate_grid(ta, [0.0, np.pi], 3, gen)
     >>> np.round(res[2].result.states[:, 0], 12).tolist()
     [2.0, -2.0]
 """
