@@ -407,3 +407,151 @@ def test_step_and_errors():
     ta2 = DDTaylorAdaptive([(y, y ** 2)], [1.0])               # blows up at t = 1
     res = ta2.propagate_until(2.0)
     assert res.outcome == tj.Outcome.err_nf_state and float(ta2.time) < 1.0
+
+
+# --------------------------------------------------------------------------- events, continuous output
+def test_events_bouncing_ball():
+    """Impacts (terminal, the velocity reversed by 9/10 in the callback) and apexes
+    (non-terminal) of y'' = -9.8 from y = 10 against the closed form."""
+    y, w = tj.make_vars("y", "w")
+    impacts, apexes = [], []
+
+    def bounce(ta, d_sgn):
+        assert d_sgn == -1
+        impacts.append(ta.time.to_mpmath())
+        f = ta.state.to_fractions()
+        ta.state = [f[0], -Fraction(9, 10) * f[1]]
+        return True
+
+    ta = DDTaylorAdaptive([(y, w), (w, -tj.par[0])], ["10", "0"], pars=["9.8"],
+                          events=[tj.Event(y, direction="negative", terminal=True, callback=bounce),
+                                  tj.Event(w, direction="negative",
+                                           callback=lambda ta, t, d: apexes.append(t.to_mpmath()))])
+    res = ta.propagate_until(12)
+    assert res.outcome == tj.Outcome.time_limit and len(impacts) == 6
+    with mpmath.workdps(40):
+        g, e = mpf_of("9.8"), mpf_of("0.9")
+        t = mpmath.sqrt(20 / g)
+        vi = g * t
+        ref, ref_apex = [t], [mpmath.mpf(0)]        # w = 0 at t = 0: an apex
+        for _ in range(6):
+            vi *= e
+            ref_apex.append(t + vi / g)
+            t += 2 * vi / g
+            ref.append(t)
+        assert max(abs(a - b) for a, b in zip(impacts, ref)) < 1e-30
+        ref_apex = [a for a in ref_apex if a < 12]
+        assert len(apexes) == len(ref_apex) == 6
+        assert max(abs(a - b) for a, b in zip(apexes, ref_apex)) < 1e-30
+    # without a callback the terminal event stops the propagation at the first impact
+    ta = DDTaylorAdaptive([(y, w), (w, -tj.par[0])], ["10", "0"], pars=["9.8"],
+                          t_events=[tj.t_event(y)])
+    res = ta.propagate_until(12)
+    assert res.outcome == tj.Outcome.event and res.event_index == 0
+    assert int(res[0]) == -1 and res.n_steps >= 1
+    with mpmath.workdps(40):
+        assert abs(ta.time.to_mpmath() - mpmath.sqrt(20 / mpf_of("9.8"))) < 1e-31
+
+
+def test_events_zero_crossings_there_and_back():
+    """x = cos t: the zeros (k + 1/2) pi to dd accuracy, forward and backward."""
+    x, v = tj.make_vars("x", "v")
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], events=[tj.Event(x)])
+    res = ta.propagate_until(50)
+    assert res.outcome == tj.Outcome.time_limit and res.event_index is None
+    fwd = ta.event_log[:]
+    assert len(fwd) == 16 and [s for _, _, s in fwd] == [-1, 1] * 8
+    with mpmath.workdps(40):
+        for k, (i, t, _) in enumerate(fwd):
+            ref = (k + mpmath.mpf(1) / 2) * mpmath.pi
+            assert i == 0 and abs(t.to_mpmath() - ref) < 4 * U2 * ref, k
+        ta.event_log.clear()
+        ta.propagate_until(0)
+        back = ta.event_log
+        assert [s for _, _, s in back] == [s for _, _, s in reversed(fwd)]
+        for (_, t1, _), (_, t2, _) in zip(fwd, reversed(back)):
+            assert abs(t1.to_mpmath() - t2.to_mpmath()) < 8 * U2 * 50
+        st = ta.state.to_mpmath()
+        assert abs(st[0] - 1) < 1e-30 and abs(st[1]) < 1e-30
+    # direction, tangency (x - 1 touches 0 at 2 pi: no crossing), time and parameters
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], pars=["1.3"],
+                          events=[tj.Event(v, direction="positive"), tj.Event(x - 1.0),
+                                  tj.Event(tj.time - tj.par[0])])
+    ta.propagate_until(7)
+    got = [(i, float(t), s) for i, t, s in ta.event_log]
+    assert got == [(1, 0.0, 0), (2, 1.3, 1), (0, math.pi, 1)]
+    assert ta.event_log[1][1] == DDArray(*dd_scalar("1.3"))
+
+
+def test_terminal_events_step_grid_cooldown():
+    x, v = tj.make_vars("x", "v")
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"],
+                          events=[tj.t_event(x, callback=lambda ta, d: True)])
+    outcomes = [ta.step() for _ in range(4)]
+    assert [r.outcome for r in outcomes] == [tj.Outcome.event, tj.Outcome.success] * 2
+    assert outcomes[0].event_index == 0
+    with mpmath.workdps(40):
+        assert abs(ta.time.to_mpmath() - 3 * mpmath.pi / 2) > 0.1
+        t_ev = outcomes[0].h.to_mpmath()
+        assert abs(t_ev - mpmath.pi / 2) < 1e-31
+    # a terminal event ends a grid propagation: NaN rows after it
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"],
+                          events=[tj.t_event(x, direction="positive")])
+    res = ta.propagate_grid([str(k) for k in range(10)])
+    assert res.outcome == tj.Outcome.event and res.event_index == 0
+    rows = np.asarray(res.states)[:, 0]
+    assert np.all(np.isfinite(rows[:5])) and np.all(np.isnan(rows[5:]))
+    with mpmath.workdps(40):
+        assert abs(ta.time.to_mpmath() - 3 * mpmath.pi / 2) < 1e-31
+        assert abs(res.states[4].to_mpmath()[0] - mpmath.cos(4)) < 1e-31
+    # the user's cooldown: the crossing at 3 pi / 2 is skipped
+    hits = []
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], events=[
+        tj.t_event(x, callback=lambda ta, d: hits.append(float(ta.time)) or True, cooldown=4.0)])
+    ta.propagate_until(20)
+    assert np.allclose(hits, [math.pi / 2, 5 * math.pi / 2, 9 * math.pi / 2])
+    assert len(ta.events) == 1
+    # non-terminal callbacks see the state at the event; nested propagation refused
+    seen = []
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], nt_events=[
+        tj.nt_event(x, lambda ta, t, d: seen.append(ta.update_d_output(t).to_mpmath()))])
+    ta.propagate_until(2)
+    assert len(seen) == 1 and abs(seen[0][0]) < 1e-31 and abs(seen[0][1] + 1) < 1e-31
+
+    def nested(ta, t, d):
+        ta.propagate_until(100)
+
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], events=[tj.Event(x, callback=nested)])
+    with pytest.raises(RuntimeError, match="already propagating"):
+        ta.propagate_until(5)
+    with pytest.raises(TypeError, match="True to continue"):
+        DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"],
+                         events=[tj.t_event(x, callback=lambda ta, d: 1)]).propagate_until(5)
+
+
+def test_continuous_output():
+    x, v = tj.make_vars("x", "v")
+    ta = DDTaylorAdaptive([(x, v), (v, -x)], ["0", "1"])
+    res = ta.propagate_until(20, c_output=True)
+    co = res.c_output
+    assert co.n_steps == res.n_steps and co.tcs.shape == (res.n_steps, 2, 39)
+    assert co.times[-1] == ta.time
+    rng = random.Random(3)
+    with mpmath.workdps(40):
+        pts = [mpmath.mpf(rng.uniform(0, 20)) for _ in range(30)]
+        out = co(pts).to_mpmath()
+        for t, row in zip(pts, out):
+            assert abs(row[0] - mpmath.sin(t)) < 1e-30 and abs(row[1] - mpmath.cos(t)) < 1e-30
+        assert abs(co("2.5")[0].to_mpmath() - mpmath.sin(mpf_of("2.5"))) < 1e-31
+    assert co(co.times[3]).shape == (2,)
+    assert co(ta.time) == ta.state
+    # the same steps as without continuous output, bit for bit; backward too
+    sys = [(x, v), (v, -tj.sin(x))]
+    a, b = DDTaylorAdaptive(sys, ["0.05", "0.025"]), DDTaylorAdaptive(sys, ["0.05", "0.025"])
+    ra, rb = a.propagate_until(300), b.propagate_until(300, c_output=True)
+    assert a.state == b.state and ra.n_steps == rb.n_steps and rb.c_output.n_steps > 64
+    co = b.propagate_until(0, c_output=True).c_output
+    mid = co.times[5].to_mpmath() + (co.times[6].to_mpmath() - co.times[5].to_mpmath()) / 3
+    with mpmath.workdps(45):
+        ref = pendulum_exact(mpf_of("0.05"), mpf_of("0.025"), mid)
+        assert abs(co(mid).to_mpmath()[0] - ref[0]) < 1e-30

@@ -5,6 +5,8 @@ significand (~32 significant digits), computed in compiled code.
 * :mod:`.funcs` -- dd values of the elementary functions;
 * :mod:`.special` -- powers, erf, the sigmoid and the Kepler solvers in dd (on
   :mod:`.funcs`);
+* :mod:`.poly` -- polynomials with dd coefficients: Horner with the derivative,
+  Newton's method from a double root (the dd integrator's event times);
 * :mod:`.recur` -- the Taylor-coefficient recurrences of the registry's kernel
   operations in dd;
 * :mod:`._build` -- the dd VM over a decomposition and the compiled entry points

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OPNAMES", "OPCODES", "entry_points", "program"]
+__all__ = ["OPNAMES", "OPCODES", "entry_points", "program", "source_key"]
 
 # dd kernels, in opcode order (the names of the registry's kernel operations)
 OPNAMES = ("const", "par", "time", "add", "sub", "neg", "add_s", "sub_us", "sub_su", "mul",
@@ -64,7 +64,9 @@ def source() -> str:
     return text.replace("#DISPATCH#", "\n".join(lines))
 
 
-def _key() -> str:
+def source_key() -> str:
+    """The hash naming the compiled dd module: numba's version and the sources it is
+    compiled from (modules compiled against it include it in their own key)."""
     import numba
 
     h = hashlib.sha256(numba.__version__.encode())
@@ -84,7 +86,7 @@ def entry_points():
         if mod is None:
             from .._codegen import cache as _cache
 
-            name = f"ddvm_{_key()}"
+            name = f"ddvm_{source_key()}"
             path = _cache.write_source(name, source())
             mod = _cache.load_module(path, f"taylorjit_cache_{name}", {})
             _MOD["m"] = mod

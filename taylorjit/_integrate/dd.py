@@ -5,8 +5,13 @@ The whole propagation runs in one compiled function (``dd_propagate`` in
 heyoka's step-size rule picks ``h`` (at the dd tolerance, order
 ``ceil(-ln(tol)/2 + 1)``: 38 at the default ``2^-104``), and Horner's scheme in dd
 evaluates the new state.  Steps are doubles except the last one of a
-propagation (the dd difference to the final time), so the time, a dd, stays
-exact over any practical number of steps and the final time is hit exactly.
+propagation (the dd difference to the final time) and those cut at a terminal
+event, so the time, a dd, stays exact over any practical number of steps and
+the final time is hit exactly.
+
+With events (:mod:`.dd_events`) or continuous output (:mod:`.dd_coutput`) the
+propagation runs in the compiled loop of :file:`_ddev_top.py` instead, which
+returns to Python for the events' callbacks.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import math
 import numpy as np
 
 from .._dd.values import DDArray, dd_array, dd_scalar
+from .dd_events import OC_BUFFER_FULL, OC_EVENT, OC_EVENT_PY
 
 __all__ = ["DDTaylorAdaptive", "DD_EPS"]
 
@@ -31,7 +37,7 @@ def _outcomes():
         from .odesys import Outcome
 
         _OC.update({0: Outcome.success, 1: Outcome.time_limit, 2: Outcome.step_limit,
-                    3: Outcome.err_nf_state})
+                    3: Outcome.err_nf_state, OC_EVENT: Outcome.event})
     return _OC
 
 
@@ -58,6 +64,13 @@ class DDTaylorAdaptive:
         Values of the runtime parameters (same conversions as ``state``).
     tol : float, optional
         Tolerance (default ``2**-104``, the dd epsilon); order ``ceil(-ln(tol)/2 + 1)``.
+    events : list of Event, optional
+        Events located to dd accuracy, as for :class:`taylorjit.TaylorAdaptive` (see
+        :class:`taylorjit.Event`; heyoka's ``t_events=`` / ``nt_events=`` too): a
+        terminal event ends the step at the event and stops ``propagate_*`` with
+        ``Outcome.event`` unless its callback ``cb(ta, d_sgn)`` returns True;
+        non-terminal events call ``cb(ta, t, d_sgn)`` after the step (``t`` a 0-d
+        DDArray) or are recorded in :attr:`event_log` as ``(index, t, d_sgn)``.
 
     Attributes
     ----------
@@ -80,16 +93,30 @@ class DDTaylorAdaptive:
     >>> with mpmath.workdps(40):
     ...     bool(abs(ta.state.to_mpmath()[0] - mpmath.cos(mpmath.mpf(1) / 10)) < 1e-32)
     True
+
+    The first zero of the cosine, to dd accuracy:
+
+    >>> ta = tj.DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], events=[tj.t_event(x)])
+    >>> res = ta.propagate_until(10)
+    >>> res.outcome, res.event_index
+    (<Outcome.event>, 0)
+    >>> with mpmath.workdps(40):
+    ...     bool(abs(ta.time.to_mpmath() - mpmath.pi / 2) < 1e-31)
+    True
     """
 
-    def __init__(self, sys, state, time=0.0, pars=None, tol=None):
+    def __init__(self, sys, state, time=0.0, pars=None, tol=None, *, events=None,
+                 t_events=None, nt_events=None):
         from .._codegen.decompose import decompose
-        from .odesys import check_variables, order_from_tol, parse_system
+        from .odesys import check_variables, heyoka_options, order_from_tol, parse_system
+        from .events import prepare_events
         from .._dd._build import entry_points, program
 
         svars, rhs = parse_system(sys)
+        _, events = heyoka_options(None, events, None, t_events, nt_events)
+        events, ev_exprs = prepare_events(events, svars)
         try:
-            d = decompose(list(rhs), svars)
+            d = decompose(list(rhs) + list(ev_exprs), svars)
         except ValueError:
             check_variables(svars, rhs)
             raise
@@ -97,6 +124,8 @@ class DDTaylorAdaptive:
         self._decomposition = d
         self._n = n = len(svars)
         self._svars = svars
+        self._hrows = np.array(list(range(n)) + list(d.outputs[n:]), dtype=np.int64)
+        self._full = 1 if np.any(self._hrows[n:] >= n) else 0
         if tol is None:
             tol = DD_EPS
         tol = float(dd_scalar(tol, "tol")[0]) if not isinstance(tol, float) else tol
@@ -105,6 +134,12 @@ class DDTaylorAdaptive:
                              "is the double-double epsilon 2**-104)")
         self._tol = tol
         self._order = order = order_from_tol(tol)
+        from .dd_events import DDEventBundle
+
+        self._ev = DDEventBundle(events, d.outputs[n:], order, tol)
+        self.event_log = []
+        self._last_event = None
+        self._busy = False
         self._XH = np.zeros(n)
         self._XL = np.zeros(n)
         self.state = state
@@ -118,7 +153,7 @@ class DDTaylorAdaptive:
         self._NH = np.zeros(n)
         self._NL = np.zeros(n)
         self._ws = np.zeros(15)
-        self._iw = np.zeros(5, dtype=np.int64)
+        self._iw = np.zeros(8, dtype=np.int64)
         self.time = time
         self._ws[5] = _rho_factor(order)
         self._ws[6] = 1.0 / order
@@ -192,8 +227,25 @@ class DDTaylorAdaptive:
     def decomposition(self):
         return self._decomposition
 
+    @property
+    def events(self):
+        """The events of this integrator (list of :class:`~taylorjit.Event`)."""
+        return list(self._ev.events)
+
+    def reset_cooldowns(self):
+        """Forget the cooldowns of the terminal events (e.g. after moving the state by hand)."""
+        self._ev.reset_cooldowns()
+
     # ------------------------------------------------------------------ stepping
-    def _run(self, has_tf, tf, single, max_delta_t, max_steps, direction, grid=None):
+    def _run(self, has_tf, tf, single, max_delta_t, max_steps, direction, grid=None,
+             c_output=False):
+        """One compiled propagation: ``(code, OH, OL, c_output)``."""
+        if self._busy:
+            raise RuntimeError("this integrator is already propagating (a step or propagate_* "
+                               "call from one of its own event callbacks): a nested "
+                               "propagation would corrupt the outer one; return False from a "
+                               "terminal event's callback to stop it and continue after it "
+                               "returns")
         ws, iw = self._ws, self._iw
         ws[2], ws[3] = tf
         if max_delta_t is None:
@@ -225,10 +277,64 @@ class DDTaylorAdaptive:
             gH, gL = grid
             OH = np.full((gH.shape[0], self._n), np.nan)
             OL = np.full((gH.shape[0], self._n), np.nan)
+        self._last_event = None
+        if self._ev.n_events or c_output:
+            self._busy = True
+            try:
+                code, co = self._run_ev(single, gH, gL, OH, OL, c_output)
+            finally:
+                self._busy = False
+            return code, OH, OL, co
         code = self._ep.dd_propagate(self._prog, self._cv, self._upd, self._H, self._L,
                                      self._order, self._pH, self._pL, self._XH, self._XL,
                                      self._NH, self._NL, ws, iw, gH, gL, OH, OL)
-        return code, OH, OL
+        return code, OH, OL, None
+
+    def _run_ev(self, single, gH, gL, OH, OL, c_output):
+        """The loop with events / continuous output (:mod:`.dd_events`): the compiled
+        loop returns for the callbacks, run here in time order."""
+        from .dd_events import drain_log, ev_entry_points, terminal_callback
+
+        call = ev_entry_points().dd_propagate_ev
+        ev, iw, n = self._ev, self._iw, self._n
+        iw[5] = 1 if c_output else 0
+        iw[6] = 0
+        if c_output:
+            CH = np.empty((64, n, self._order + 1))
+            CL = np.empty((64, n, self._order + 1))
+            CT = np.empty((65, 2))
+            CT[0] = self._ws[:2]
+        else:
+            CH = CL = np.zeros((0, 0, 0))
+            CT = np.zeros((0, 2))
+        while True:
+            code = call(self._prog, self._cv, self._upd, self._H, self._L, self._order,
+                        self._full, self._pH, self._pL, self._XH, self._XL, self._NH, self._NL,
+                        self._ws, iw, gH, gL, OH, OL, self._hrows, *ev.arrays, CH, CL, CT)
+            if code == OC_BUFFER_FULL:
+                m = CH.shape[0]
+                CH = np.concatenate([CH, np.empty_like(CH)])
+                CL = np.concatenate([CL, np.empty_like(CL)])
+                CT = np.concatenate([CT, np.empty((m, 2))])
+                continue
+            drain_log(self, ev, self.event_log)
+            if code == OC_EVENT:
+                self._last_event = int(ev.eiw[1])
+                if terminal_callback(self, ev) and not single:
+                    continue
+            elif code == OC_EVENT_PY:
+                continue
+            elif code == 3:
+                ev.reset_cooldowns()    # as heyoka: meaningless after a failure
+            break
+        co = None
+        if c_output and iw[6] > 0:
+            from .dd_coutput import DDContinuousOutput
+
+            k = int(iw[6])
+            co = DDContinuousOutput(DDArray(CH[:k].copy(), CL[:k].copy()),
+                                    DDArray(CT[:k + 1, 0].copy(), CT[:k + 1, 1].copy()))
+        return code, co
 
     def step(self, max_delta_t=None):
         """One step forward (at most ``max_delta_t`` long; negative: backward).
@@ -236,7 +342,9 @@ class DDTaylorAdaptive:
         Returns a :class:`~taylorjit.StepResult` ``(outcome, h)`` with the step ``h`` as
         a 0-d DDArray: ``Outcome.time_limit`` when the step was clamped to
         ``max_delta_t``, ``Outcome.err_nf_state`` when it would produce a non-finite
-        state (left unchanged)."""
+        state (left unchanged), ``Outcome.event`` when a terminal event ended the step
+        (``event_index`` says which; also when its callback returned True, as in
+        heyoka)."""
         from .odesys import Outcome, StepResult
 
         direction = -1.0 if (max_delta_t is not None and float(max_delta_t) < 0) else 1.0
@@ -249,9 +357,11 @@ class DDTaylorAdaptive:
         return self._one_step(max_delta_t, -1.0, Outcome, StepResult)
 
     def _one_step(self, max_delta_t, direction, Outcome, StepResult):
-        code, _, _ = self._run(False, (0.0, 0.0), True, max_delta_t, 0, direction)
+        code = self._run(False, (0.0, 0.0), True, max_delta_t, 0, direction)[0]
         oc = _outcomes()[code]
         h = DDArray(self._ws[11], self._ws[12])
+        if oc is Outcome.event:
+            return StepResult(oc, h, self._last_event)
         if oc is Outcome.success and max_delta_t is not None and \
                 abs(self._ws[11]) == abs(float(max_delta_t)):
             oc = Outcome.time_limit
@@ -280,34 +390,39 @@ class DDTaylorAdaptive:
         d = getattr(self, "_d_output", None)
         return DDArray(np.full(self._n, np.nan)) if d is None else d
 
-    def propagate_until(self, t, *, max_delta_t=None, max_steps=None):
+    def propagate_until(self, t, *, max_delta_t=None, max_steps=None, c_output=False):
         """Propagate to time ``t`` (a number, decimal string, mpf or (hi, lo) pair; the
         final time is reached exactly in dd).
 
         Returns a :class:`~taylorjit.PropagateResult` ``(outcome, min_h, max_h,
-        n_steps, ...)`` (step sizes as floats)."""
+        n_steps, c_output, ...)`` (step sizes as floats; ``event_index`` after a
+        terminal event).  ``c_output=True``: ``c_output`` is a continuous output of the
+        propagation evaluated in dd (``res.c_output(t)``, a DDArray)."""
         from .odesys import PropagateResult
 
         tf = dd_scalar(t, "t")
-        code, _, _ = self._run(True, tf, False, max_delta_t, max_steps,
-                               self._direction(tf))
-        return PropagateResult(_outcomes()[code], *self._stats())
+        code, _, _, co = self._run(True, tf, False, max_delta_t, max_steps,
+                                   self._direction(tf), c_output=c_output)
+        return PropagateResult(_outcomes()[code], *self._stats(), co,
+                               self._last_event if code == OC_EVENT else None)
 
-    def propagate_for(self, delta_t, *, max_delta_t=None, max_steps=None):
+    def propagate_for(self, delta_t, *, max_delta_t=None, max_steps=None, c_output=False):
         """Propagate for ``delta_t`` (negative: backward); the final time is the dd sum."""
         from .._dd.arith import add
 
         dh, dl = dd_scalar(delta_t, "delta_t")
         tf = add.py_func(self._ws[0], self._ws[1], dh, dl)
-        return self.propagate_until(tf, max_delta_t=max_delta_t, max_steps=max_steps)
+        return self.propagate_until(tf, max_delta_t=max_delta_t, max_steps=max_steps,
+                                    c_output=c_output)
 
     def propagate_grid(self, grid, *, max_delta_t=None, max_steps=None):
         """Propagate over ``grid`` (monotonic, starting at or after the current time in
         the direction of integration) and return the states there.
 
         Returns a :class:`~taylorjit.GridResult` whose ``states`` is a DDArray of shape
-        ``(len(grid), n)`` (NaN rows after an early stop), evaluated from the Taylor
-        polynomial of the step containing each grid point (no step is shortened)."""
+        ``(len(grid), n)`` (NaN rows after an early stop, e.g. a terminal event:
+        ``event_index`` says which), evaluated from the Taylor polynomial of the step
+        containing each grid point (no step is shortened for a grid point)."""
         from .odesys import GridResult
         from .._dd.arith import add
 
@@ -329,9 +444,10 @@ class DDTaylorAdaptive:
                                  "the direction of integration: the grid must be strictly "
                                  "monotonic and start at or after the current time")
             prev = (gH[j], gL[j])
-        code, OH, OL = self._run(True, tf, False, max_delta_t, max_steps, direction,
-                                 grid=(gH, gL))
-        return GridResult(_outcomes()[code], *self._stats(), DDArray(OH, OL))
+        code, OH, OL, _ = self._run(True, tf, False, max_delta_t, max_steps, direction,
+                                    grid=(gH, gL))
+        return GridResult(_outcomes()[code], *self._stats(), DDArray(OH, OL),
+                          event_index=self._last_event if code == OC_EVENT else None)
 
     def _direction(self, tf):
         from .._dd.arith import add
@@ -353,6 +469,7 @@ class DDTaylorAdaptive:
 
         self.__dict__.update(state)
         self._ep = entry_points()
+        self._busy = False
 
     def __repr__(self):
         return (f"DDTaylorAdaptive(dim={self._n}, order={self._order}, tol={self._tol!r}, "
