@@ -34,6 +34,7 @@ import math
 import numpy as np
 from numba import njit, types
 
+from .dtime import dd_add_d
 from .._symbolic.expr import Expr, expr, get_variables
 from .roots import (auto_cooldown, fast_exclude, make_workspace, roots_on_step, sort_rows_by_abs,
     wrong_direction)
@@ -42,7 +43,8 @@ from .._symbolic.registry import no_refcount_opts
 __all__ = ["Event", "EventBundle", "EventBundleBatch", "prepare_events", "detect_events",
            "detect_events_full",
            "EV_TYPE", "EVB_TYPE", "lane_bundle", "drain_log", "run_terminal_callback",
-           "terminal_result", "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "EF_TOL", "EF_DSGN"]
+           "terminal_result", "DIRECTIONS", "E_NLOG", "E_TERM", "E_NEEDPY", "NO_TERM", "EF_TOL",
+           "EF_DSGN"]
 
 DIRECTIONS = {"any": 0, "positive": 1, "negative": -1}
 _DIR_NAMES = {v: k for k, v in DIRECTIONS.items()}
@@ -51,8 +53,9 @@ _DIR_NAMES = {v: k for k, v in DIRECTIONS.items()}
 EI_SLOT, EI_DIR, EI_TERM, EI_CB = range(4)
 # evf columns (float per event): user cooldown (-1: automatic), remaining cooldown
 EF_CD, EF_REM = range(2)
-# eiw (int state): log length, terminal event of the last step (-1 none), Python needed
+# eiw (int state): log length, terminal event of the last step (NO_TERM: none), Python needed
 E_NLOG, E_TERM, E_NEEDPY = range(3)
+NO_TERM = -1
 # efw (float state): tolerance, d_sgn of the terminal event of the last step
 EF_TOL, EF_DSGN = range(2)
 _EPS = float(np.finfo(float).eps)
@@ -98,24 +101,22 @@ class Event:
     A ball dropped from 10 m, bouncing with restitution 0.9:
 
     >>> import taylorjit as tj
-    >>> from taylorjit._integrate.events import Event
-    >>> from taylorjit._integrate.integrator import TaylorAdaptive
     >>> y, v = tj.make_vars("y", "v")
     >>> impacts = []
     >>> def bounce(ta, d_sgn):
     ...     impacts.append(ta.time)
     ...     ta.state[1] = -0.9 * ta.state[1]
     ...     return True                       # continue (False: stop here)
-    >>> ground = Event(y, direction="negative", terminal=True, callback=bounce)
-    >>> ta = TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0], events=[ground], compact=True)
+    >>> ground = tj.Event(y, direction="negative", terminal=True, callback=bounce)
+    >>> ta = tj.TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0], events=[ground], compact=True)
     >>> res = ta.propagate_until(5.0)
     >>> [round(t, 12) for t in impacts]        # sqrt(20 / 9.8), then + 2 * 0.9 * 14 / 9.8
     [1.428571428571, 4.0]
 
     Without a callback, the terminal event stops the propagation:
 
-    >>> ta = TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0],
-    ...                     events=[Event(y, terminal=True)], compact=True)
+    >>> ta = tj.TaylorAdaptive([(y, v), (v, -9.8)], [10.0, 0.0],
+    ...                        events=[tj.Event(y, terminal=True)], compact=True)
     >>> res = ta.propagate_until(5.0)
     >>> res.outcome, res.event_index, round(ta.time, 12)
     (<Outcome.event>, 0, 1.428571428571)
@@ -235,7 +236,7 @@ class EventBundle:
         else:
             ws = np.zeros((0, 0))
             iv = out = cand = log = np.zeros((0, 0))
-        eiw = np.array([0, -1, 0], dtype=np.int64)
+        eiw = np.array([0, NO_TERM, 0], dtype=np.int64)
         efw = np.array([float(tol), 0.0])
         self.arrays = (evi, evf, ws, np.ascontiguousarray(iv), out, cand, log, eiw, efw)
 
@@ -297,23 +298,6 @@ def lane_bundle(evb, b):
 
 
 @njit(inline="always", error_model="numpy")
-def _two_sum(a, b):
-    s = a + b
-    bb = s - a
-    return s, (a - (s - bb)) + (b - bb)
-
-
-@njit(inline="always", error_model="numpy")
-def _dd_add_d(ahi, alo, b):
-    """(ahi, alo) + b as heyoka's dfloat addition with b = (b, 0)."""
-    xh, yh = _two_sum(ahi, b)
-    yh += alo
-    s = xh + yh
-    yh = yh - (s - xh)
-    return s, yh
-
-
-@njit(inline="always", error_model="numpy")
 def detect_events(tc, order, hrows, tm, h, ev):
     """Events of the step of size ``h`` starting at time ``tm`` (double-length): see
     :func:`detect_events_full`, which this calls unless every event is excluded on
@@ -326,15 +310,15 @@ def detect_events(tc, order, hrows, tm, h, ev):
     evf = ev[1]
     n_ev = evi.shape[0]
     if n_ev == 0:
-        ev[7][E_TERM] = -1
+        ev[7][E_TERM] = NO_TERM
         return h
     if h == 0.0 or not math.isfinite(h):
-        ev[7][E_TERM] = -1
+        ev[7][E_TERM] = NO_TERM
         return h
     for e in range(n_ev):
         if evf[e, EF_REM] > 0.0 or not fast_exclude(tc[evi[e, EI_SLOT]], order, h):
             return detect_events_full(tc, order, hrows, tm, h, ev)
-    ev[7][E_TERM] = -1
+    ev[7][E_TERM] = NO_TERM
     return h
 
 
@@ -351,7 +335,7 @@ def detect_events_full(tc, order, hrows, tm, h, ev):
     """
     evi, evf, ws, iv, out, cand, log, eiw, efw = ev
     n_ev = evi.shape[0]
-    eiw[E_TERM] = -1
+    eiw[E_TERM] = NO_TERM
     if n_ev == 0:
         return h
     if h == 0.0 or not math.isfinite(h):
@@ -400,7 +384,7 @@ def detect_events_full(tc, order, hrows, tm, h, ev):
         if not (abs(cand[c, 1]) < lim):
             break
         if nl < log.shape[0]:
-            thi, tlo = _dd_add_d(tm[0], tm[1], cand[c, 1])
+            thi, tlo = dd_add_d(tm[0], tm[1], cand[c, 1])
             log[nl, 0] = e
             log[nl, 1] = thi
             log[nl, 2] = tlo

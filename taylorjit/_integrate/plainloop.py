@@ -3,8 +3,8 @@
 ``propagate_until`` of an integrator without events, grid, continuous output,
 callback or progress bar, whose kernel has a fused step (an unrolled kernel,
 see ``taylorjit._codegen.unroll._emit_step``), is one loop around the step function.
-This module writes that loop -- :func:`taylorjit._integrate.stepper.init_run` followed by
-:func:`taylorjit._integrate.stepper.propagate_fused`, the same IEEE operations in the same
+This module writes that loop -- :func:`taylorjit._integrate.steploop.init_run` followed by
+:func:`taylorjit._integrate.steploop.propagate_fused`, the same IEEE operations in the same
 order, so the trajectories are bit-identical (tested) -- as one LLVM function,
 compiled once per installation and loaded from the disk cache in milliseconds.
 A fresh process, even one with empty caches, then integrates without waiting for
@@ -17,10 +17,12 @@ argument costs less than thirteen)::
     blk = [step fn, tc, iw, fw, state, pars, tm, tlim, xnew,   (addresses)
            max_steps, init, budget, t_end (bits), max_dt (bits), single, steph (bits)]
 
-and returns the outcome code of :mod:`taylorjit._integrate.stepper`.  ``init = 1`` starts a
+and returns the outcome code of :mod:`taylorjit._integrate.stepcodes`.  ``init = 1`` starts a
 propagation to ``t_end`` (``init_run``); ``0`` resumes one after a budget.  ``single = 1``
 limits every step by ``steph`` (signed) alone, as ``do_step``'s ``max_h``: with
-``max_steps = 1`` that is the integrators' ``step()`` (:func:`single_step`).
+``max_steps = 1`` that is the integrators' ``step()`` (:func:`single_step`).  The
+double-length time arithmetic is :class:`taylorjit._integrate.dtime.DD`, the
+numba loops' ``dd_add`` / ``dd_sub`` / ``dd_lt`` written with an llvmlite builder.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ import threading
 
 import numpy as np
 
-from . import stepper as S
+from . import stepcodes as S
+from .dtime import DD  # (re-exported: the SIMD batch loop builds its time arithmetic with it)
 
 __all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
            "single_step", "B_WANTGRID", "B_GRID", "B_GOUT", "B_NGRID", "B_WANTC", "B_CTC", "B_CT",
@@ -44,43 +47,6 @@ B_STEP, B_TC, B_IW, B_FW, B_STATE, B_PARS, B_TM, B_TLIM, B_XNEW, B_MAXSTEPS, B_I
 BLOCK = 24
 _lock = threading.Lock()
 _FN: list = []
-
-
-class DD:
-    """Double-double arithmetic written with an llvmlite builder: the IEEE operations of
-    ``taylorjit._integrate.stepper``'s ``dd_add``/``dd_sub``/``dd_lt``, in the same order (the
-    LLVM loops keep double-length times bit for bit as the numba loops do)."""
-
-    def __init__(self, b):
-        self.b = b
-
-    def two_sum(self, x, y):
-        b = self.b
-        s = b.fadd(x, y)
-        bb = b.fsub(s, x)
-        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
-
-    def fast_two_sum(self, x, y):
-        b = self.b
-        s = b.fadd(x, y)
-        return s, b.fsub(y, b.fsub(s, x))
-
-    def add(self, ahi, alo, bhi, blo):
-        b = self.b
-        xh, yh = self.two_sum(ahi, bhi)
-        xl, yl = self.two_sum(alo, blo)
-        yh = b.fadd(yh, xl)
-        xh, yh = self.fast_two_sum(xh, yh)
-        yh = b.fadd(yh, yl)
-        return self.fast_two_sum(xh, yh)
-
-    def sub(self, ahi, alo, bhi, blo):
-        return self.add(ahi, alo, self.b.fneg(bhi), self.b.fneg(blo))
-
-    def lt(self, ahi, alo, bhi, blo):
-        b = self.b
-        return b.or_(b.fcmp_ordered("<", ahi, bhi),
-                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))
 
 
 def _make_ir(name: str) -> str:

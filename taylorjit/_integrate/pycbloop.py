@@ -15,8 +15,8 @@ It is called through a ``ctypes.PYFUNCTYPE`` prototype: the GIL stays held, and 
 exception raised by the callback (``PyObject_Call`` returns NULL) ends the loop and is
 raised by ctypes on return.  The loop: one plain-loop call with a budget of one step;
 a full continuous-output buffer or a non-finite state returns at once (no callback,
-as the Python loop); else the callback, whose result stops the propagation (code -1)
-when it is neither None nor true; any outcome but "continue" returns; else the next
+as the Python loop); else the callback, whose result stops the propagation (code
+``CB_STOP``) when it is neither None nor true; any outcome but "continue" returns; else the next
 step resumes (``init = 0``), reading the state, time and parameters the callback may
 have changed.  The steps are those of the plain loop: bit-identical to the general
 loop's (tested)."""
@@ -27,14 +27,13 @@ import threading
 
 import numpy as np
 
-from . import stepper as S
+from . import stepcodes as S
 from .plainloop import B_INIT
+from .stepcodes import CB_STOP, PY_ERROR  # (named in stepcodes with the other codes)
 
 __all__ = ["cb_loop", "cb_block", "CB_STOP", "PY_ERROR"]
 
 _LAYOUT = 1
-CB_STOP = -1          # the callback returned a false value (Outcome.cb_stop)
-PY_ERROR = -99        # the callback raised (ctypes raises the exception on return)
 K_PLAIN, K_CB, K_ARGS, K_CALL, K_ISTRUE, K_DECREF, K_NONE = range(7)
 _lock = threading.Lock()
 _FN: list = []
