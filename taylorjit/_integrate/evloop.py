@@ -49,6 +49,9 @@ __all__ = ["EvBlock", "propagate_block", "entry"]
 NBLK = 66
 #: what the entry returns when its compiled code is for another signature, and to a probe
 OC_STALE, OC_PROBE = -77, -78
+#: ``blk[INIT]`` of a probe (checks that the cached code matches the signature); a run
+#: has 1 (start) or 0 (resume)
+INIT_PROBE = -1
 # float64 block
 F_TEND, F_MAXDT = range(2)
 
@@ -137,7 +140,7 @@ _SIG_KEY = _sig_key()
 def _propagate_block(b, fb):
     if b[SIGKEY] != _SIG_KEY:
         return OC_STALE
-    if b[INIT] == -1:
+    if b[INIT] == INIT_PROBE:
         return OC_PROBE     # (a probe: the signature matches)
     # (carray's arrays own no memory: numba's reference counting skips them)
     ev = (carray(_iptr(b[EVI]), (b[EVI_R], b[EVI_C])),
@@ -171,7 +174,7 @@ def _make_entry():
     prop_from_addr = _prop_from_addr()
     from .._numba_compat import entry_point, wrapper_address
 
-    prop = _stepper.propagate      # compiled (or loaded from numba's cache) first
+    prop = _stepper.entry("propagate")      # compiled (or loaded from numba's cache) first
     sig = prop.signatures[0]
     want = prop_signature()
     if tuple(sig) != tuple(want.args):
@@ -187,7 +190,7 @@ def _make_entry():
     fn = entry_point(njit(sig, cache=True, nogil=True, error_model="numpy")(_propagate_block))
     probe = np.zeros(NBLK, dtype=np.int64)
     probe[SIGKEY] = _SIG_KEY
-    probe[INIT] = -1
+    probe[INIT] = INIT_PROBE
     if fn(probe, np.zeros(2)) != OC_PROBE:
         # numba's cache held code compiled for an older signature: compile afresh
         fn = entry_point(njit(sig, cache=False, nogil=True, error_model="numpy")(
