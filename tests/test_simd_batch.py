@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import taylorjit as tj
 from taylorjit._codegen import cache as _cache, kernel as _kernel, tiering as _tiering, unroll as _unroll
-from taylorjit._integrate import simdbatch as _simdbatch
+from taylorjit._integrate import simdbatch as _simdbatch, simdjet as _simdjet
 from taylorjit._symbolic.expr import var
 
 from _taylor_ref import PARS, random_expressions
@@ -182,7 +182,7 @@ def test_chunked_kernels_of_bigger_systems(monkeypatch):
     systems with small chunks, against the VM."""
     from taylorjit._codegen import unroll as _unroll
 
-    monkeypatch.setattr(_simdbatch, "SMALL_NODES", 40)
+    monkeypatch.setattr(_simdjet, "SMALL_NODES", 40)
     monkeypatch.setattr(_unroll, "CHUNK", 37)
     monkeypatch.setattr(_simdbatch, "_LOADED", {})
     x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
