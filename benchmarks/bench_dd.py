@@ -9,6 +9,10 @@ initial state (set-up and compilation excluded), the number of steps, and the
 relative energy error at the end (the pendulum's against its closed form at 45
 digits).  Ratios are time per step over the dd integrator's.
 
+``--events`` prints instead the time per step of the dd integrator on the pendulum
+with events and continuous output against the same run without, and heyoka's
+``real128`` with the same events (a zero crossing of x: 318 on the way).
+
 ``--accuracy`` prints instead the accuracy table of the dd value routines:
 the largest relative error against mpmath at 80 digits over random dd
 arguments (random heads and tails) in several ranges, in units of 2^-106.
@@ -17,6 +21,7 @@ Usage::
 
     python benchmarks/bench_dd.py                 # all systems
     python benchmarks/bench_dd.py pendulum kepler
+    python benchmarks/bench_dd.py --events
     python benchmarks/bench_dd.py --accuracy [--n 2000]
 """
 from __future__ import annotations
@@ -164,6 +169,53 @@ def run_hy(name, repeat, fp):
     return best, res[3], [mpmath.mpf(str(v)) for v in ta.state], ta.order
 
 
+# ------------------------------------------------------------------ events
+def events(repeat):
+    """Time per step of the dd pendulum to t = 1000 with events / continuous output."""
+    sys_, x0, tf, _ = pendulum(tj)
+    x, v = sys_[0][0], sys_[1][0]
+    noop = lambda *a: None          # noqa: E731
+    cases = [("no events", {}, False), ("c_output=True", {}, True),
+             ("nt x = 0, event_log", {"events": [tj.Event(x)]}, False),
+             ("nt x = 0, Python callback", {"events": [tj.Event(x, callback=noop)]}, False),
+             ("t x = 0, callback -> True",
+              {"events": [tj.t_event(x, callback=lambda ta, d: True)]}, False),
+             ("nt v = 0 upwards, event_log",
+              {"events": [tj.Event(v, direction="positive")]}, False),
+             ("nt x = 1 (no root)", {"events": [tj.Event(x - 1.0)]}, False)]
+    best = {}
+    for _ in range(repeat):                 # interleaved: a busy machine slows all alike
+        for label, kw, c_out in cases:
+            ta = DDTaylorAdaptive(sys_, x0, tol=TOL, **kw)
+            t = time.perf_counter()
+            res = ta.propagate_until(tf, c_output=c_out)
+            per = (time.perf_counter() - t) / res.n_steps
+            if per < best.get(label, (math.inf,))[0]:
+                best[label] = (per, res.n_steps, len(ta.event_log))
+    if hy is not None:
+        hx, hv = hy.make_vars("x", "v")
+        hsys = [(hx, hv), (hv, -hy.sin(hx))]
+        st = np.array([hy.real128(s) for s in x0])
+        for label, ev in [("hy real128 no events", []),
+                          ("hy real128 nt x = 0, callback",
+                           [hy.nt_event(hx, lambda ta, t, d: None, fp_type=hy.real128)])]:
+            ta = hy.taylor_adaptive(hsys, st, fp_type=hy.real128, tol=hy.real128(TOL),
+                                    nt_events=ev)
+            for _ in range(repeat):
+                ta.state[:] = st
+                ta.time = hy.real128(0)
+                t = time.perf_counter()
+                res = ta.propagate_until(hy.real128(tf))
+                per = (time.perf_counter() - t) / res[3]
+                if per < best.get(label, (math.inf,))[0]:
+                    best[label] = (per, res[3], 0)
+    base = best["no events"][0]
+    print(f"## pendulum (t = {tf:g}), dd at tol 2^-104, best of {repeat}")
+    print(f"{'case':32s} {'us/step':>8s} {'/ none':>7s} {'steps':>6s} {'logged':>7s}")
+    for label, (per, steps, logged) in best.items():
+        print(f"{label:32s} {per * 1e6:8.2f} {per / base:7.2f} {steps:6d} {logged:7d}")
+
+
 # ------------------------------------------------------------------ accuracy of the value routines
 def _lin(a, b):
     return lambda rng: rng.uniform(a, b)
@@ -291,11 +343,16 @@ def main(argv=None):
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--accuracy", action="store_true",
                     help="print the accuracy table of the dd value routines instead")
+    ap.add_argument("--events", action="store_true",
+                    help="time per step with events and continuous output instead")
     ap.add_argument("--n", type=int, default=2000, help="arguments per range (--accuracy)")
     ap.add_argument("--only", nargs="*", help="functions of the accuracy table (default: all)")
     args = ap.parse_args(argv)
     if args.accuracy:
         accuracy(args.n, args.only)
+        return
+    if args.events:
+        events(max(args.repeat, 5))
         return
     mpmath.mp.dps = 45
     print(f"# {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus, "

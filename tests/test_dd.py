@@ -473,6 +473,14 @@ def test_events_zero_crossings_there_and_back():
             assert abs(t1.to_mpmath() - t2.to_mpmath()) < 8 * U2 * 50
         st = ta.state.to_mpmath()
         assert abs(st[0] - 1) < 1e-30 and abs(st[1]) < 1e-30
+    # a root just before or after the end of a propagation: found once
+    for k in (3, 12, 17, 25, 29):
+        for sg in (1, -1):
+            ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], events=[tj.Event(x)])
+            with mpmath.workdps(40):
+                ta.propagate_until(mpmath.pi / 2 + sg * mpmath.mpf(10) ** -k)
+            ta.propagate_until(2)
+            assert len(ta.event_log) == 1, (k, sg)
     # direction, tangency (x - 1 touches 0 at 2 pi: no crossing), time and parameters
     ta = DDTaylorAdaptive([(x, v), (v, -x)], ["1", "0"], pars=["1.3"],
                           events=[tj.Event(v, direction="positive"), tj.Event(x - 1.0),

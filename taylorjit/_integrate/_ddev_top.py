@@ -54,21 +54,26 @@ def _before(ah, al, bh, bl):
 @njit(**_OPTS)
 def _detect(H, L, order, evi, evf, rws, riv, rout, cand, hh, hl):
     """The roots of the event polynomials on the step ``[0, h)`` (dd ``h``): isolated
-    on the heads by the double root finder, polished by Newton's method in dd,
+    on the heads by the double root finder (on ``[0, h (1 + 2^-30))``), polished by
+    Newton's method in dd,
     kept if inside the step and the cooldown in dd and of the wanted direction;
     sorted in time order into ``cand``.  Returns their number."""
     sgn = 1.0 if hh > 0.0 else -1.0
+    # the heads' roots are searched a little beyond the end of the step (2^-30 h): a
+    # root of the dd polynomial just before the end, which the heads' rounding may
+    # move past it, is found and then kept by the comparison in dd below
+    he = hh + hh * 9.313225746154785e-10
     nc = 0
     for e in range(evi.shape[0]):
         s = evi[e, 0]
         g = H[s]
         direction = evi[e, 1]
         cd = evf[e, 1] if evi[e, 2] == 1 else 0.0
-        if fast_exclude(g, order, hh):
+        if fast_exclude(g, order, he):
             continue
-        if wrong_direction(g, order, hh, direction):
+        if wrong_direction(g, order, he, direction):
             continue
-        m = roots_on_step(g, order, hh, direction, cd, rws, riv, rout)
+        m = roots_on_step(g, order, he, direction, cd, rws, riv, rout)
         for i in range(m):
             th, tl, dv, q = polish_root(H[s], L[s], order, rout[i, 0])
             if not (math.isfinite(th) and math.isfinite(tl)):

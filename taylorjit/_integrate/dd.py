@@ -293,6 +293,7 @@ class DDTaylorAdaptive:
     def _run_ev(self, single, gH, gL, OH, OL, c_output):
         """The loop with events / continuous output (:mod:`.dd_events`): the compiled
         loop returns for the callbacks, run here in time order."""
+        from .dd_coutput import DDContinuousOutput, grow_buffers
         from .dd_events import drain_log, ev_entry_points, terminal_callback
 
         call = ev_entry_points().dd_propagate_ev
@@ -312,10 +313,7 @@ class DDTaylorAdaptive:
                         self._full, self._pH, self._pL, self._XH, self._XL, self._NH, self._NL,
                         self._ws, iw, gH, gL, OH, OL, self._hrows, *ev.arrays, CH, CL, CT)
             if code == OC_BUFFER_FULL:
-                m = CH.shape[0]
-                CH = np.concatenate([CH, np.empty_like(CH)])
-                CL = np.concatenate([CL, np.empty_like(CL)])
-                CT = np.concatenate([CT, np.empty((m, 2))])
+                CH, CL, CT = grow_buffers(CH, CL, CT)
                 continue
             drain_log(self, ev, self.event_log)
             if code == OC_EVENT:
@@ -329,11 +327,7 @@ class DDTaylorAdaptive:
             break
         co = None
         if c_output and iw[6] > 0:
-            from .dd_coutput import DDContinuousOutput
-
-            k = int(iw[6])
-            co = DDContinuousOutput(DDArray(CH[:k].copy(), CL[:k].copy()),
-                                    DDArray(CT[:k + 1, 0].copy(), CT[:k + 1, 1].copy()))
+            co = DDContinuousOutput.from_buffers(CH, CL, CT, int(iw[6]))
         return code, co
 
     def step(self, max_delta_t=None):

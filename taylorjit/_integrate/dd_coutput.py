@@ -11,7 +11,7 @@ import numpy as np
 
 from .._dd.values import DDArray, dd_array
 
-__all__ = ["DDContinuousOutput"]
+__all__ = ["DDContinuousOutput", "grow_buffers"]
 
 
 class DDContinuousOutput:
@@ -59,6 +59,16 @@ class DDContinuousOutput:
         self._CL = np.ascontiguousarray(tcs.lo)
         self._CT = np.ascontiguousarray(np.stack([times.hi, times.lo], axis=1))
 
+    @classmethod
+    def from_buffers(cls, CH, CL, CT, k):
+        """From the first ``k`` steps of the compiled loop's buffers (views: copied only
+        when they are less than half full)."""
+        self = object.__new__(cls)
+        if 2 * k < CH.shape[0]:
+            CH, CL, CT = CH[:k].copy(), CL[:k].copy(), CT[:k + 1].copy()
+        self._CH, self._CL, self._CT = CH[:k], CL[:k], CT[:k + 1]
+        return self
+
     def __call__(self, t):
         """The state(s) at ``t`` (one time or a list/array of times, each any dd input:
         float, decimal string, mpf, (hi, lo) pair): a DDArray of shape ``(n,)``, or
@@ -100,3 +110,16 @@ class DDContinuousOutput:
         a, b = self.bounds
         return (f"<DDContinuousOutput t in [{a}, {b}], {self.n_steps} steps, "
                 f"{self._CH.shape[1]} variables, order {self._CH.shape[2] - 1}>")
+
+
+def grow_buffers(CH, CL, CT):
+    """The continuous-output buffers of the compiled loop, 4x larger, holding the steps
+    stored so far."""
+    m = CH.shape[0]
+    nH = np.empty((4 * m,) + CH.shape[1:])
+    nL = np.empty((4 * m,) + CL.shape[1:])
+    nT = np.empty((4 * m + 1, 2))
+    nH[:m] = CH
+    nL[:m] = CL
+    nT[:m + 1] = CT
+    return nH, nL, nT
