@@ -22,6 +22,7 @@ from ._dynamics import hamiltonian, lagrangian, lyapunov_spectrum, LyapunovResul
 from ._symbolic.ffnn import ffnn, ffnn_n_params
 from ._dd.values import DDArray
 from ._integrate.dd import DDTaylorAdaptive
+from ._integrate.dd_coutput import DDContinuousOutput
 from ._codegen.decompose import decompose, Decomposition
 from ._codegen.cache import clear_cache, cache_dir, CacheWarning
 from ._codegen.tiering import TierWarning
@@ -45,7 +46,7 @@ __all__ = [
     "sum_", "get_variables", "get_params",
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
-    "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive",
+    "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive", "DDContinuousOutput",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

@@ -444,8 +444,10 @@ def test_events_bouncing_ball():
         assert len(apexes) == len(ref_apex) == 6
         assert max(abs(a - b) for a, b in zip(apexes, ref_apex)) < 1e-30
     # without a callback the terminal event stops the propagation at the first impact
-    ta = DDTaylorAdaptive([(y, w), (w, -tj.par[0])], ["10", "0"], pars=["9.8"],
-                          t_events=[tj.t_event(y)])
+    # (built through the public constructor: precision="dd" passes the events on)
+    ta = tj.TaylorAdaptive([(y, w), (w, -tj.par[0])], ["10", "0"], pars=["9.8"],
+                           t_events=[tj.t_event(y)], precision="dd")
+    assert isinstance(ta, DDTaylorAdaptive)
     res = ta.propagate_until(12)
     assert res.outcome == tj.Outcome.event and res.event_index == 0
     assert int(res[0]) == -1 and res.n_steps >= 1

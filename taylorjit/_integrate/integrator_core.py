@@ -35,10 +35,11 @@ class AdaptiveCore(VariationalMixin):
         if precision in ("double", None):
             return super().__new__(cls)
         if precision == "dd":
-            # double-double: its own integrator (taylorjit._dd), the same constructor
-            extra = sorted(set(kwargs) - {"time", "pars", "tol"})
+            # double-double: its own integrator (DDTaylorAdaptive), the same constructor
+            extra = sorted(set(kwargs) - {"time", "pars", "tol", "events", "t_events", "nt_events"})
             if extra:
-                raise ValueError(f"precision='dd' integrators take time=, pars= and tol=; "
+                raise ValueError(f"precision='dd' integrators take time=, pars=, tol= and events "
+                                 f"(events=, t_events=, nt_events=); "
                                  f"{', '.join(extra)} are not supported in double-double yet "
                                  "(docs/extended-precision.md)")
             from .dd import DDTaylorAdaptive
