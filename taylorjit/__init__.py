@@ -26,7 +26,10 @@ from ._integrate.dd_coutput import DDContinuousOutput
 from ._codegen.decompose import decompose, Decomposition
 from ._codegen.cache import clear_cache, cache_dir, CacheWarning
 from ._codegen.tiering import TierWarning
-from ._frontends.jet import taylor_coefficients, derivatives, Derivatives, cfunc, CFunc, taylor_jet, TaylorJet
+from ._frontends.coefficients import taylor_coefficients
+from ._frontends.derivatives import derivatives, Derivatives
+from ._frontends.cfunc import cfunc, CFunc
+from ._frontends.taylor_jet import taylor_jet, TaylorJet
 from ._integrate.odesys import Outcome, EventOutcome
 from ._integrate.integrator import TaylorAdaptive
 from ._integrate.batch import TaylorAdaptiveBatch, BatchContinuousOutput

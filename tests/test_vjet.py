@@ -8,7 +8,8 @@ import pytest
 import taylorjit as tj
 from taylorjit._frontends import jet as _jet
 from taylorjit._codegen import tiering as _tiering, vjet as _vjet
-from taylorjit._frontends.jet import _deriv_layout, _plan
+from taylorjit._frontends.derivatives import _deriv_layout
+from taylorjit._frontends.jet import _plan
 
 x, y, z, w = tj.make_vars("x", "y", "z", "w")
 

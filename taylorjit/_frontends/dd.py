@@ -137,7 +137,7 @@ def taylor_coefficients_dd(f, variables, point, direction=None, order=10, *, par
     >>> print(c)          # exp(1/10) / k! = 1.10517091807564762481170782649024666...
     [1.10517091807564762481170782649024 1.10517091807564762481170782649024 0.55258545903782381240585391324512 0.184195153012607937468617971081705]
     """
-    from .jet import _as_exprs, _as_vars, _check_order
+    from .args import _as_exprs, _as_vars, _check_order
     from .._dd._build import entry_points
 
     order = _check_order(order, MAX_ORDER)

@@ -15,7 +15,7 @@ Parameters ``par[i]`` take their values from ``pars=``; the time variable
 ``tj.time`` from ``time=``.  Either may also be listed among the variables,
 then it is differentiated like a variable.
 
-The front ends import this module; it re-exports them at its end.
+The front ends import this module; it imports none of them.
 """
 from __future__ import annotations
 
@@ -332,12 +332,3 @@ def _tier(plan, store, calls, order, too_big, cached, build, what):
             up = _tiering.submit((what, id(store), order), run, f"the {what} of an expression")
             store[order] = up if up is not None else False
     return None
-
-
-# ------------------------------------------------------------------ re-exported
-# The entry points, importable from here as before (taylorjit/__init__.py, tests).  They
-# import this module, so they are imported at its end, once everything above is defined.
-from .coefficients import taylor_coefficients  # noqa: E402  re-exported
-from .derivatives import Derivatives, _deriv_layout, derivatives  # noqa: E402  re-exported
-from .cfunc import CFunc, cfunc  # noqa: E402  re-exported
-from .taylor_jet import TaylorJet, taylor_jet  # noqa: E402  re-exported
