@@ -65,10 +65,6 @@ def _check_times(ts):
                          "decreasing to integrate backwards; no repeated times)")
 
 
-def is_float_dtype(dtype):
-    return np.dtype(dtype).kind == "f"
-
-
 def check_direction(direction):
     """Event direction as taylorjit's word: 'any', 'positive', 'negative' (also 0, 1, -1)."""
     if isinstance(direction, str):

@@ -15,9 +15,9 @@ import weakref
 import numpy as np
 
 from .._symbolic.expr import Expr, TracingError, par, time as _time
-from .._symbolic.tracing import (_RandomWatch, _environment_key, _raise_traced, check_random,
-    _to_components, _unwrap, _const_key)
-from .._symbolic.tracing import _state as _state_vars
+from .._symbolic.tracing import _state as _state_vars, _to_components
+from .._symbolic.tracing_args import _const_key, _environment_key, _unwrap
+from .._symbolic.tracing_errors import _RandomWatch, _raise_traced, check_random
 from .._symbolic.tracing_math import _copy_func, with_symbolic_math
 from .problem import ODEProblem
 

@@ -3,7 +3,7 @@
 ``tangent`` is the one forward-mode sweep (tangents of many roots along one
 direction, with seeds for any leaves and a memo that can persist across calls);
 ``diff`` is a tangent with the seed 1 on one variable, parameter or time, and
-the variational equations (``_variational``) use it with several seeds.
+the variational equations (``taylorjit._integrate.variational``) use it with several seeds.
 Iterative, linear in the DAG size, results share sub-expressions.
 """
 from __future__ import annotations
