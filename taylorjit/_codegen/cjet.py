@@ -10,7 +10,7 @@ decomposition at one order as a C function of raw pointers::
 
 which reads the point and the direction, and writes the coefficients of every
 output (``OUT[m * (order + 1) + k]``) without any table in memory.  The code is
-the unrolled kernels' traced program (:func:`taylorjit._codegen.unroll.trace_program`),
+the unrolled kernels' traced program (:func:`taylorjit._codegen.trace.trace_program`),
 so every coefficient is the same sequence of IEEE operations as in the other
 kinds (bit-identical, tested); the order-0 operations the tracer leaves to the
 VM are C calls as in :mod:`taylorjit._codegen.vcfunc` (kepE is not supported here and
@@ -24,8 +24,9 @@ import threading
 
 import numpy as np
 
+from . import cache as _cache, unroll as _unroll
 from .decompose import Decomposition
-from .unroll import UnsupportedUnroll, trace_program
+from .trace import UnsupportedUnroll, trace_program, unrolled_size
 from .vcfunc import UnsupportedSIMD, _hexd, vm_row_call
 
 __all__ = ["coefficients_kernel", "is_cached", "CoefficientsKernel", "MAX_OPS"]
@@ -187,15 +188,11 @@ class CoefficientsKernel:
 
 
 def _name(d: Decomposition, order: int) -> str:
-    from . import unroll as _unroll
-
     return f"tj_coefs_{d.key()}_o{order}_{_LAYOUT}_{_unroll._target_machine()[1]}"
 
 
 def is_cached(d: Decomposition, order: int) -> bool:
     """Whether the kernel is loaded or its object code is in the disk cache."""
-    from . import cache as _cache
-
     name = _name(d, order)
     return name in _LOADED or (_cache.cache_dir() / f"{name}.o").exists()
 
@@ -203,10 +200,8 @@ def is_cached(d: Decomposition, order: int) -> bool:
 def coefficients_kernel(d: Decomposition, order: int) -> CoefficientsKernel:
     """The direct coefficients kernel of ``d`` at ``order`` (loaded from the disk
     cache, else compiled and cached).  Raises :class:`UnsupportedSIMD`."""
-    from . import unroll as _unroll
-
-    if _unroll.unrolled_size(d, order) > MAX_OPS:
-        raise UnsupportedSIMD(f"{_unroll.unrolled_size(d, order)} operations, above "
+    if unrolled_size(d, order) > MAX_OPS:
+        raise UnsupportedSIMD(f"{unrolled_size(d, order)} operations, above "
                               f"MAX_OPS = {MAX_OPS}")
     with _lock:
         name = _name(d, order)
@@ -215,7 +210,7 @@ def coefficients_kernel(d: Decomposition, order: int) -> CoefficientsKernel:
             return hit
         addr, ee = _unroll.load_module(
             name, lambda: build_ir(d, name, order),
-            passes=_unroll.unrolled_size(d, order) <= _unroll.IR_PASSES_MAX_NODES,
+            passes=unrolled_size(d, order) <= _unroll.IR_PASSES_MAX_NODES,
             symbol=name + "_1")
         k = CoefficientsKernel(_FN_TYPE(addr), ee, d.n_in, len(d.outputs), order)
         _LOADED[name] = k

@@ -1,7 +1,7 @@
 """Group kernels: straight-line machine code for one operation at one order,
 looped over a whole group of the compact VM.
 
-The compact VM (``_kernel.vm_source``) runs a program table of groups (runs of
+The compact VM (``taylorjit._codegen.vm.vm_source``) runs a program table of groups (runs of
 one opcode at one topological level): for every order ``k`` and every group it
 loops over the rows and calls the numba kernel of the operation with ``k`` as
 a run-time value.  On big systems that costs a call per row and order and
@@ -16,7 +16,7 @@ that does ``op`` at order ``k`` for every row of a group::
            double *pars, double t)
 
 The body is the registry's own Python kernel traced at the concrete order ``k``
-(:mod:`taylorjit._codegen.unroll`'s tracer, on a template row whose slots are read from
+(the tracer :mod:`taylorjit._codegen.trace`, on a template row whose slots are read from
 the group's rows), so every coefficient is the same sequence of IEEE
 operations as in the other kinds and the results are bit-identical (tested).
 The constant of a row (a real power's exponent) is a value read from
@@ -35,6 +35,10 @@ a second half of the integrator's table.  On the 50-body system the jet took
 slot-major table (with ``<4 x double>`` sums), 5.5 ms order-major without the
 renumbering and 3.3 ms with it (heyoka's compact mode: 3.2-5.8 ms per step
 in the same runs).
+
+Imports the tracer (:mod:`.trace`), the IR helpers (:mod:`.unroll_ir`), the
+LLVM loader (:mod:`.unroll`), the jet handles (:mod:`.jetabi`) and the VM
+(:mod:`.vm`); the kernel selection (:mod:`.kernel`) imports it.
 """
 from __future__ import annotations
 
@@ -42,7 +46,12 @@ import threading
 
 import numpy as np
 
-from .._symbolic.registry import OPS, registry_hash
+from .jetabi import JET_SIG, _jetref_class, call_group, jet_from_addr
+from .trace import NoTrace, Pars, Prog, State, Sym, TC, traced
+from .unroll import _target_machine, load_module
+from .unroll_ir import emit_scalar, ir_types
+from .vm import vm_jet
+from .._symbolic.registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["GROUP_MIN_OPS", "order_major_prog", "om_jet", "group_functions"]
 
@@ -61,18 +70,16 @@ def _trace(op, k: int):
     """The traced program of ``op`` at order ``k`` on a template row: inputs are
     slots ``0..n_in-1``, outputs ``n_in..``; the constant is the node ``("cv",)``.
     None if the kernel cannot be traced at this order (value-dependent)."""
-    from .unroll import _NoTrace, _Pars, _Prog, _State, _TC, _V, _traced
-
-    p = _Prog()            # no vector sums: order-major terms are not contiguous
-    st = _State(p)
-    tc = _TC(p, st)
-    t = _V(p, p.node("t"))
-    c = _V(p, p.node("cv")) if op.has_c else None
+    p = Prog()            # no vector sums: order-major terms are not contiguous
+    st = State(p)
+    tc = TC(p, st)
+    t = Sym(p, p.node("t"))
+    c = Sym(p, p.node("cv")) if op.has_c else None
     ins = list(range(op.n_in))
     outs = [op.n_in + m for m in range(op.n_out)]
     try:
-        _traced(op)(*op.args(tc, k, outs, ins, c, _Pars(p), t))
-    except (_NoTrace, TypeError, IndexError, ValueError, ArithmeticError):
+        traced(op)(*op.args(tc, k, outs, ins, c, Pars(p), t))
+    except (NoTrace, TypeError, IndexError, ValueError, ArithmeticError):
         return None
     for (slot, j), v in tc.pending.items():
         st.set(slot, j, v.i)
@@ -91,9 +98,7 @@ def build_ir(op, kmax: int, name: str):
     ``0..kmax``: functions ``<name>_<k>`` (see the module docstring) on an
     order-major table (coefficient j of slot s at ``tc[j * ncol + s]``, ``ncol``
     = the number of slots)."""
-    from .unroll import _ir_types, emit_scalar
-
-    ir, f64, i64, ptr, _, _ = _ir_types()
+    ir, f64, i64, ptr, _, _ = ir_types()
     mod = ir.Module(name=name)
     fnty = ir.FunctionType(ir.VoidType(), [ptr, i64, ptr, i64, ptr, ptr, f64])
     i32 = ir.IntType(32)
@@ -183,8 +188,6 @@ def build_ir(op, kmax: int, name: str):
 
 
 def _mod_name(op, kmax: int) -> str:
-    from .unroll import _target_machine
-
     return (f"tj_group_{op.name}_k{kmax}om_L{_LAYOUT}p{PREFETCH}_"
             f"{registry_hash()}_{_target_machine()[1]}")
 
@@ -195,8 +198,6 @@ def group_functions(name: str, kmax: int) -> list:
     from the disk cache, else compiled and cached.  Modules cover orders up to
     a multiple of 8 minus 1 (one module serves integrators of nearby
     tolerances); one loaded for a higher order is reused."""
-    from .unroll import load_module
-
     op = OPS[name]
     with _lock:
         for (nm, km), (addrs, _) in _MODS.items():
@@ -318,8 +319,6 @@ def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
     relative to ``r_m``); rows ``r_k``: the slots whose
     coefficients are copied back (states and outputs) and their new numbers.
     ``cvals`` is aligned with the rows."""
-    from .kernel import vm_jet
-
     NS = d.n_slots
     P = renumbering(prog, NS)
     om = _attach(_renumber(prog, P), order)
@@ -347,7 +346,7 @@ def order_major_prog(d, prog: np.ndarray, cvals: np.ndarray, order: int):
     return full, cv
 
 
-# numba intrinsics, bound by om_jet() before compiling (taylorjit._codegen.kernel)
+# numba intrinsics, bound by om_jet() before compiling (taylorjit._codegen.jetabi)
 _jet_from_addr = _call_group = None
 
 
@@ -396,7 +395,7 @@ _OM_JET = []
 
 
 def om_jet():
-    """The order-major driver (a jet, :data:`taylorjit._codegen.kernel.JET_SIG`; compiled
+    """The order-major driver (a jet, :data:`taylorjit._codegen.jetabi.JET_SIG`; compiled
     once per installation) for programs from :func:`order_major_prog`:
 
     1. the order-0 coefficients of the states copied into the order-major half
@@ -413,9 +412,6 @@ def om_jet():
     with _lock:
         if not _OM_JET:
             from numba import njit
-
-            from .kernel import JET_SIG, _jetref_class, call_group, jet_from_addr
-            from .._symbolic.registry import no_refcount_opts
 
             g = _om_jet_py.__globals__
             g["_jet_from_addr"] = jet_from_addr()

@@ -36,253 +36,36 @@ inputs whatever the order of independent operations, so the kinds agree to the
 last bit (tested).  Since every jet has the same numba type, the
 drivers (integrator loops, derivative drivers) take it as a first-class
 function argument and are compiled once per installation, not per system.
+
+This module chooses a kind and builds the :class:`Kernel` (:func:`get_kernel`,
+:func:`auto_kind`, :func:`compiled_kind`) and the VM's program table
+(:func:`build_prog`).  It sits on top of the kernel layer and imports its
+siblings one way: the jet's signature and handles (:mod:`.jetabi`), the VM and
+the generated source (:mod:`.vm`), the unrolled jets (:mod:`.unroll`, on the
+tracer :mod:`.trace`) and the group kernels (:mod:`.gvm`).  Their names used
+elsewhere (``JET_SIG``, ``vm_jet``, ``call_light`` ...) are re-exported here.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
-from . import cache as _cache
+from . import cache as _cache, gvm as _gvm
 from .. import _numba_compat as _nc
 from .decompose import Decomposition
-from .._symbolic.registry import OPS, no_refcount_opts, registry_hash
+from .jetabi import (JET_SIG, JET_TYPE, _jetref_class, _lock,  # noqa: F401 - re-exported
+                     call_group, call_jet, call_light, call_step, jet_from_addr)
+from .trace import MAX_UNROLLED, UnsupportedUnroll, unrolled_size
+from .unroll import is_cached as _unroll_cached, unrolled_jet
+from .vm import (_load, group_rows, numba_cached,  # noqa: F401 - re-exported
+                 spec_source, vm_jet, vm_loaded, vm_source)
+from .._symbolic.registry import OPS
 
 __all__ = ["Kernel", "get_kernel", "JET_SIG", "JET_TYPE", "KINDS"]
 
 KINDS = ("spec", "compact", "python", "unrolled")
-# bump when the VM's compiled form changes without its source text changing
-# (e.g. how kernels are bound), so numba's cache of the old form is not reused
-_VM_LAYOUT = 5
 _SPEC_LAYOUT = 2
 _NCOL = 8
-_lock = threading.RLock()
 _MEMO: dict = {}
-
-
-def _sig():
-    from numba import types
-
-    sig = types.void(types.float64[:, ::1], types.int64, types.float64[::1], types.float64,
-                     types.int64, types.int64[:, ::1], types.float64[::1])
-    return sig, types.FunctionType(sig)
-
-
-class _Lazy:
-    def __init__(self):
-        self.v = None
-
-    def get(self):
-        if self.v is None:
-            self.v = _sig()
-        return self.v
-
-
-_SIG = _Lazy()
-
-
-def JET_SIG():  # noqa: N802 - a constant computed lazily (numba import)
-    return _SIG.get()[0]
-
-
-def JET_TYPE():  # noqa: N802
-    return _SIG.get()[1]
-
-
-_JET_FROM_ADDR = []
-
-
-def jet_from_addr():
-    """The numba intrinsic ``jet_from_addr(addr)``: the first-class jet function at
-    address ``addr`` (``JetRef._addr``, the C-ABI wrapper of a compiled jet).
-
-    Entry points called from Python at a high rate take the jet as this integer:
-    unboxing a ``FunctionType`` argument calls back into Python twice (the
-    wrapper and the jit address, each with an unpickled signature), ~3-4 us per
-    call.  The caller keeps the kernel alive while the address is in use."""
-    if _JET_FROM_ADDR:
-        return _JET_FROM_ADDR[0]
-    from numba import types
-    from numba.extending import intrinsic
-
-    jt = JET_TYPE()
-
-    @intrinsic
-    def _jet_from_addr(typingctx, addr):
-        if not isinstance(addr, types.Integer):
-            return None
-
-        def codegen(context, builder, signature, args):
-            return _nc.fc_from_c_address(context, builder, jt, args[0])
-
-        return jt(addr), codegen
-
-    _JET_FROM_ADDR.append(_jet_from_addr)
-    return _jet_from_addr
-
-
-_CALL_LIGHT = []
-
-
-def call_light():
-    """The numba intrinsic ``call_light(jet, tc, pars, t)``: call the *light*
-    entry of an unrolled kernel (``void f(double *tc, double *pars, double t)``,
-    see ``taylorjit._codegen.unroll.build_ir``) whose address is the jet's ``c_addr``.
-
-    A first-class jet takes numba's by-value array structs: ~35 words pushed on
-    the stack per call, read back by the callee.  The light entry takes the two
-    data pointers in registers and skips the order/shape checks: callers use it
-    only for a table of the kernel's own shape, order and ``full``."""
-    if _CALL_LIGHT:
-        return _CALL_LIGHT[0]
-    from llvmlite import ir
-    from numba import types
-    from numba.extending import intrinsic
-
-    jt = JET_TYPE()
-
-    @intrinsic
-    def _call_light(typingctx, jet, tc, pars, t):
-        if not (isinstance(tc, types.Array) and isinstance(pars, types.Array)):
-            return None
-
-        def codegen(context, builder, signature, args):
-            c_addr = _nc.fc_c_address(context, builder, jt, args[0])
-            d = ir.DoubleType()
-            fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), d.as_pointer(), d])
-            fn = builder.bitcast(c_addr, fnty.as_pointer())
-            tcd = _nc.array_data(context, builder, signature.args[1], args[1])
-            pd = _nc.array_data(context, builder, signature.args[2], args[2])
-            builder.call(fn, [builder.bitcast(tcd, d.as_pointer()),
-                              builder.bitcast(pd, d.as_pointer()), args[3]])
-            return context.get_dummy_value()
-
-        return types.none(jt, tc, pars, types.float64), codegen
-
-    _CALL_LIGHT.append(_call_light)
-    return _call_light
-
-
-_CALL_STEP = []
-
-
-def call_step():
-    """The numba intrinsic ``call_step(jet, tc, pars, t, state, xnew, max_h, rhofac,
-    inv_o, inv_om1) -> h``: call the *fused step* of an unrolled ODE kernel
-    (``taylorjit._codegen.unroll._emit_step``: jet, step size and Horner in one function)
-    whose address is the jet's ``c_addr``.  Callers use it only for a table of the
-    kernel's own shape and order, no events and no compensated summation."""
-    if _CALL_STEP:
-        return _CALL_STEP[0]
-    from llvmlite import ir
-    from numba import types
-    from numba.extending import intrinsic
-
-    jt = JET_TYPE()
-
-    @intrinsic
-    def _call_step(typingctx, jet, tc, pars, t, state, xnew, max_h, rhofac, inv_o, inv_om1):
-        if not all(isinstance(a, types.Array) for a in (tc, pars, state, xnew)):
-            return None
-
-        def codegen(context, builder, signature, args):
-            c_addr = _nc.fc_c_address(context, builder, jt, args[0])
-            d = ir.DoubleType()
-            dp = d.as_pointer()
-            fnty = ir.FunctionType(d, [dp, dp, d, dp, dp, d, d, d, d])
-            fn = builder.bitcast(c_addr, fnty.as_pointer())
-
-            def data(k):
-                return builder.bitcast(_nc.array_data(context, builder, signature.args[k], args[k]),
-                                       dp)
-
-            return builder.call(fn, [data(1), data(2), args[3], data(4), data(5)] + list(args[6:]))
-
-        f8 = types.float64
-        return f8(jt, tc, pars, f8, state, xnew, f8, f8, f8, f8), codegen
-
-    _CALL_STEP.append(_call_step)
-    return _call_step
-
-
-_CALL_GROUP = []
-
-
-def call_group():
-    """The numba intrinsic ``call_group(addr, tc, off, ncol, prog, r0, n, cvals, pars, t)``:
-    call the group kernel at ``addr`` (``taylorjit._codegen.gvm``: ``void g(double *tc,
-    int64 ncol, int64 *rows, int64 n, double *cv, double *pars, double t)``) on
-    the table at ``tc``'s data + ``off`` doubles, for the ``n`` program rows from
-    ``r0`` (and their constants ``cvals[r0:]``)."""
-    if _CALL_GROUP:
-        return _CALL_GROUP[0]
-    from llvmlite import ir
-    from numba import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def _call_group(typingctx, addr, tc, off, ncol, prog, r0, n, cvals, pars, t):
-        if not all(isinstance(a, types.Array) for a in (tc, prog, cvals, pars)):
-            return None
-
-        def codegen(context, builder, signature, args):
-            d, i64 = ir.DoubleType(), ir.IntType(64)
-            fnty = ir.FunctionType(ir.VoidType(), [d.as_pointer(), i64, i64.as_pointer(), i64,
-                                                   d.as_pointer(), d.as_pointer(), d])
-            fn = builder.inttoptr(args[0], fnty.as_pointer())
-            data = [_nc.array_data(context, builder, signature.args[i], args[i])
-                    for i in (1, 4, 7, 8)]
-            tcd = builder.gep(builder.bitcast(data[0], d.as_pointer()), [args[2]])
-            pstride = _nc.array_stride(context, builder, signature.args[4], args[4], 0)
-            rows = builder.gep(builder.bitcast(data[1], ir.IntType(8).as_pointer()),
-                               [builder.mul(args[5], pstride)])
-            cv = builder.gep(builder.bitcast(data[2], d.as_pointer()), [args[5]])
-            pd = builder.bitcast(data[3], d.as_pointer())
-            builder.call(fn, [tcd, args[3], builder.bitcast(rows, i64.as_pointer()), args[6], cv,
-                              pd, args[9]])
-            return context.get_dummy_value()
-
-        i = types.int64
-        return types.none(i, tc, i, i, prog, i, i, cvals, pars, types.float64), codegen
-
-    _CALL_GROUP.append(_call_group)
-    return _call_group
-
-
-_JETREF_CLS = []
-
-
-def _jetref_class():
-    """A first-class-function handle for a compiled jet.
-
-    numba unboxes a plain dispatcher passed as a ``FunctionType`` argument
-    slowly (it rebuilds the function type and looks up the address on every
-    call: ~100-200 us).  This handle implements numba's wrapper-address protocol
-    with the address computed once and a registered ``typeof`` returning the
-    cached type, so a driver call costs a few microseconds.  It is also callable
-    from Python like the dispatcher itself.
-    """
-    if _JETREF_CLS:
-        return _JETREF_CLS[0]
-    class JetRef(_nc.wrapper_address_protocol()):
-        __slots__ = ("dispatcher", "_addr")
-
-        def __init__(self, dispatcher):
-            self.dispatcher = dispatcher
-            self._addr = _nc.wrapper_address(dispatcher, JET_SIG())
-
-        def __wrapper_address__(self):
-            return self._addr
-
-        def signature(self):
-            return JET_SIG()
-
-        def __call__(self, *args):
-            return self.dispatcher(*args)
-
-    _nc.register_typeof(JetRef, JET_TYPE())
-    _JETREF_CLS.append(JetRef)
-    return JetRef
 
 
 class Kernel:
@@ -341,8 +124,6 @@ class Kernel:
         hit = memo.get(order)       # decided once per order (tables depend on it)
         if hit is not None:
             return hit
-        from . import gvm as _gvm
-
         if (self.kind != "compact" or not self.ode
                 or len(self.decomposition.ops) < _gvm.GROUP_MIN_OPS):
             hit = (self.jet, self.prog, self.cvals)
@@ -379,12 +160,6 @@ class _CompactKernel(Kernel):
     @jet.setter
     def jet(self, value):
         self.__dict__["_jet"] = value
-
-
-def vm_loaded() -> bool:
-    """Whether the VM is loaded in this process (a fresh process loads it from numba's
-    cache in ~0.3-1.4 s; a first use after installation compiles it, tens of seconds)."""
-    return ("vm", registry_hash()) in _MEMO
 
 
 # --------------------------------------------------------------------------- program table
@@ -433,28 +208,6 @@ def _levels(tab, n_slots):
     return _LEVELS[0](np.ascontiguousarray(tab), nin, nout, int_in, int(n_slots))
 
 
-def group_rows(ops):
-    """VM rows of ``ops`` in the given order: a header ``[opcode, count, 0...]``
-    before each run of equal opcodes, then one row ``[opcode, out0..out3,
-    in0..in2]`` per operation; and the matching ``cvals``."""
-    rows = []
-    cvals = []
-    last = None
-    opcodes = {name: op.opcode for name, op in OPS.items()}
-    pad = [(0,) * n for n in range(5)]
-    for name, outs, ins, c in ops:
-        opc = opcodes[name]
-        if opc != last:
-            last = opc
-            header = [opc, 0, 0, 0, 0, 0, 0, 0]
-            rows.append(header)
-            cvals.append(0.0)
-        header[1] += 1
-        rows.append((opc,) + tuple(outs) + pad[4 - len(outs)] + tuple(ins) + pad[3 - len(ins)])
-        cvals.append(0.0 if c is None else c)
-    return rows, cvals
-
-
 def build_prog(d: Decomposition, ode: bool):
     """Program table of the VM and its constants ``(prog, cvals)``.
 
@@ -501,118 +254,6 @@ def build_prog(d: Decomposition, ode: bool):
     return prog, cvals
 
 
-# --------------------------------------------------------------------------- source generation
-def _lit(c: float) -> str:
-    if c != c:
-        return "math.nan"
-    if c in (float("inf"), float("-inf")):
-        return "math.inf" if c > 0 else "-math.inf"
-    return repr(float(c))
-
-
-_PRELUDE = "import math\n\n"
-
-
-def spec_source(d: Decomposition, ode: bool) -> str:
-    lines = [_PRELUDE.rstrip("\n"), f"# kernel for {len(d.ops)} operations, {d.n_slots} slots",
-             "# the names _jit and K_<op> are injected by taylorjit._codegen.kernel before execution", "",
-             "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
-             "    for k in range(order + 1):"]
-    if ode:
-        lines.append("        if k > 0:")
-        for i, r in enumerate(d.outputs[:d.n_in]):
-            lines.append(f"            tc[{i}, k] = tc[{r}, k - 1] / k")
-    lines.append("        if k == order and full == 0:")
-    lines.append("            break")
-    for name, outs, ins, c in d.ops:
-        op = OPS[name]
-        lines.append(f"        K_{name}({op.call_args(outs, ins, _lit(c) if c is not None else '')})")
-    if not d.ops:
-        lines.append("        pass")
-    lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def vm_source() -> str:
-    lines = [_PRELUDE.rstrip("\n"),
-             "# the Taylor VM: runs any program table (see taylorjit._codegen.kernel.build_prog)",
-             "", "", "@_jit", "def jet(tc, order, pars, t, full, prog, cvals):",
-             "    n = prog.shape[0]", "    n_upd = 0",
-             "    while n_upd < n and prog[n_upd, 0] < 0:", "        n_upd += 1",
-             "    for k in range(order + 1):", "        if k > 0:",
-             "            for r in range(n_upd):",
-             "                tc[prog[r, 1], k] = tc[prog[r, 5], k - 1] / k",
-             "        if k == order and full == 0:", "            break",
-             "        h = n_upd",
-             "        while h < n:", "            op = prog[h, 0]", "            r0 = h + 1",
-             "            r1 = r0 + prog[h, 1]", "            h = r1"]
-    first = True
-    for op in OPS.values():
-        outs = [f"prog[r, {1 + i}]" for i in range(op.n_out)]
-        ins = [f"prog[r, {5 + i}]" for i in range(op.n_in)]
-        kw = "if" if first else "elif"
-        first = False
-        lines.append(f"            {kw} op == {op.opcode}:")
-        lines.append("                for r in range(r0, r1):")
-        lines.append(f"                    K_{op.name}({op.call_args(outs, ins, 'cvals[r]')})")
-    lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def _namespace(python: bool, inline: bool = True):
-    import math
-
-    ns = {"math": math}
-    if python:
-        ns["_jit"] = lambda f: f
-        for op in OPS.values():
-            ns[f"K_{op.name}"] = op.py
-    else:
-        from numba import njit
-
-        ns["_jit"] = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy",
-                          **no_refcount_opts())
-        for op in OPS.values():
-            ns[f"K_{op.name}"] = op.jit if inline else op.jit_call
-    return ns
-
-
-def _load(name: str, source: str, python: bool, inline: bool = True):
-    if python:
-        ns = _namespace(True)
-        code = compile(source, f"<taylorjit {name}>", "exec")
-        import linecache
-
-        linecache.cache[f"<taylorjit {name}>"] = (len(source), None, source.splitlines(True),
-                                                    f"<taylorjit {name}>")
-        exec(code, ns)
-        return ns["jet"]
-    path = _cache.write_source(name, source)
-    mod = _cache.load_module(path, f"taylorjit_cache_{name}", _namespace(False, inline))
-    return mod.jet
-
-
-def _vm_name():
-    return f"vm{_VM_LAYOUT}_{registry_hash()}"
-
-
-def vm_jet():
-    """The compact VM's jet (compiled once per installation, then loaded from the cache)."""
-    with _lock:
-        k = ("vm", registry_hash())
-        jet = _MEMO.get(k)
-        if jet is None:
-            jet = _jetref_class()(_load(_vm_name(), vm_source(), python=False, inline=False))
-            _MEMO[k] = jet
-        return jet
-
-
-def numba_cached(src_dir, stem: str) -> bool:
-    """Whether numba's cache holds compiled code of the module ``src_dir/stem.py``
-    (in ``__pycache__`` beside it, or under ``$NUMBA_CACHE_DIR``)."""
-    return _nc.has_numba_cache(src_dir, stem)
-
-
 def _spec_name(d: Decomposition, ode: bool) -> str:
     return f"spec{_SPEC_LAYOUT}_{d.key()}_{'ode' if ode else 'expr'}"
 
@@ -646,9 +287,7 @@ def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400, order: int |
             return "spec"
         return env
     if order is not None and can_unroll(d, order):
-        from .unroll import is_cached
-
-        if is_cached(d, ode, order, full):
+        if _unroll_cached(d, ode, order, full):
             return "unrolled"
     if len(d.ops) <= max_spec_ops and spec_is_compiled(d, ode):
         return "spec"
@@ -657,9 +296,7 @@ def auto_kind(d: Decomposition, ode: bool, max_spec_ops: int = 400, order: int |
 
 def can_unroll(d: Decomposition, order: int) -> bool:
     """Whether ``d`` at ``order`` is small enough for an unrolled kernel
-    (:data:`taylorjit._codegen.unroll.MAX_UNROLLED` scalar operations)."""
-    from .unroll import MAX_UNROLLED, unrolled_size
-
+    (:data:`taylorjit._codegen.trace.MAX_UNROLLED` scalar operations)."""
     return unrolled_size(d, order) <= MAX_UNROLLED
 
 
@@ -681,8 +318,6 @@ def compiled_kind(d: Decomposition, order: int) -> str:
         return "spec"
     import warnings
 
-    from .unroll import MAX_UNROLLED, unrolled_size
-
     warnings.warn(f"compact=False: the system has {len(d.ops)} operations, "
                   f"{unrolled_size(d, order)} once unrolled at order {order} (more than "
                   f"MAX_UNROLLED = {MAX_UNROLLED}) and too many for a specialised kernel "
@@ -691,26 +326,6 @@ def compiled_kind(d: Decomposition, order: int) -> str:
                   "VM (identical results; pass compact=True to silence this warning)",
                   RuntimeWarning, stacklevel=4)
     return "compact"
-
-
-_CALL = []
-
-
-def _call(jet, tc, order, pars, t, full, prog, cvals):
-    jet(tc, order, pars, t, full, prog, cvals)
-
-
-def call_jet():
-    """A compiled trampoline ``call(jet, tc, order, pars, t, full, prog, cvals)``
-    for calling a jet handle without a Python dispatcher (unrolled kernels)."""
-    with _lock:
-        if not _CALL:
-            from numba import njit, types
-
-            sig = types.void(JET_TYPE(), *JET_SIG().args)
-            _CALL.append(njit(sig, cache=True, nogil=True, error_model="numpy",
-                              **no_refcount_opts())(_call))
-    return _CALL[0]
 
 
 def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
@@ -732,8 +347,6 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
     if kind == "unrolled":
         # built without this module's lock (a background build must not hold up the
         # foreground's kernels); unrolled_jet builds each kernel once
-        from .unroll import UnsupportedUnroll, unrolled_jet
-
         try:
             jet = unrolled_jet(d, ode, order, full)
         except UnsupportedUnroll:
@@ -776,8 +389,6 @@ def quick_kernel(d: Decomposition, order: int, full: int = 0) -> Kernel:
     while the optimised one builds in the background
     (``taylorjit._integrate.odesys.tier_up``).  Raises ``UnsupportedUnroll`` like
     ``unrolled_jet``."""
-    from .unroll import unrolled_jet
-
     full = int(bool(full))
     hit = _MEMO.get((d.key(), True, "unrolled", order, full))
     if hit is not None:

@@ -9,7 +9,7 @@ program where order-0 values are scalars and higher orders are vectors of W
 directions (W = 8 with AVX-512) does all directions at once:
 
 1. **Trace** the jet of the decomposition to order p with the unrolled
-   kernels' tracer (:func:`taylorjit._codegen.unroll.trace_program`).  Inputs: order 0
+   kernels' tracer (:func:`taylorjit._codegen.trace.trace_program`).  Inputs: order 0
    is the point (scalar), order 1 the direction (a constant vector per block of
    W directions), higher orders 0.  Operations the tracer leaves to the VM at
    order 0 become C calls (as in :mod:`taylorjit._codegen.vcfunc`; kepE is not
@@ -37,8 +37,9 @@ import threading
 
 import numpy as np
 
+from . import cache as _cache, unroll as _unroll, vmath as _vmath
 from .decompose import Decomposition
-from .unroll import UnsupportedUnroll, trace_program
+from .trace import UnsupportedUnroll, trace_program, unrolled_size
 from .vcfunc import UnsupportedSIMD, _hexd, vm_row_call
 
 __all__ = ["partials_kernel", "is_cached", "size", "MAX_OPS", "PartialsKernel"]
@@ -50,10 +51,7 @@ MAX_OPS = 200000   # bound on the generated operations (compile time: ~0.5 s at 
 def size(d: Decomposition, order: int, ndirs: int, rows: int) -> int:
     """Rough count of the generated operations: the jet once per block of W
     directions, plus the recombination."""
-    from .unroll import unrolled_size
-    from .vmath import host_width
-
-    return unrolled_size(d, order) * -(-ndirs // host_width()) + 2 * rows * ndirs
+    return unrolled_size(d, order) * -(-ndirs // _vmath.host_width()) + 2 * rows * ndirs
 
 
 def build_ir(d: Decomposition, name: str, order: int, W: int, dirs: np.ndarray,
@@ -306,8 +304,6 @@ class PartialsKernel:
 def _name(d, order, dirs, C, W):
     import hashlib
 
-    from . import unroll as _unroll
-
     tkey = _unroll._target_machine()[1]
     return (f"tj_partials_{d.key()}_o{order}_n{dirs.shape[1]}_w{W}_{_LAYOUT}_{tkey}_"
             + hashlib.sha256(np.ascontiguousarray(C).tobytes()).hexdigest()[:8])
@@ -315,8 +311,6 @@ def _name(d, order, dirs, C, W):
 
 def is_cached(d: Decomposition, order: int, dirs, C) -> bool:
     """Whether the kernel is loaded or its object code is in the disk cache."""
-    from . import cache as _cache, vmath as _vmath
-
     name = _name(d, order, dirs, C, _vmath.host_width())
     return name in _LOADED or (_cache.cache_dir() / f"{name}.o").exists()
 
@@ -324,8 +318,6 @@ def is_cached(d: Decomposition, order: int, dirs, C) -> bool:
 def partials_kernel(d: Decomposition, order: int, dirs, C, degs) -> PartialsKernel:
     """The SIMD partials kernel of ``d`` at ``order`` (loaded from the disk cache,
     else compiled and cached).  Raises :class:`UnsupportedSIMD`."""
-    from . import unroll as _unroll, vmath as _vmath
-
     W = _vmath.host_width()
     if size(d, order, dirs.shape[0], C.shape[0]) > MAX_OPS:
         raise UnsupportedSIMD(f"{size(d, order, dirs.shape[0], C.shape[0])} operations, above "
