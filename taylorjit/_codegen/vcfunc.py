@@ -6,7 +6,7 @@ functions; heyoka's cfunc instead runs W points per instruction (SIMD) with
 SLEEF's vector functions.  This module does the same:
 
 1. **Trace** order 0 of the decomposition with the unrolled kernels' tracer
-   (:func:`taylorjit._codegen.unroll.trace_program`): the same IEEE operations as every
+   (:func:`taylorjit._codegen.trace.trace_program`): the same IEEE operations as every
    other kind.  Operations whose order 0 depends on a value (the VM groups of
    the tracer: the domain branches of log, log1p, asin, acos, acosh, atanh, the
    real power, atan2) become calls of the C function they reproduce
@@ -35,8 +35,9 @@ from __future__ import annotations
 import ctypes
 import threading
 
+from . import unroll as _unroll, vmath as _vmath, vmath_exp, vmath_ir, vmath_trig
 from .decompose import Decomposition
-from .unroll import UnsupportedUnroll, trace_program
+from .trace import UnsupportedUnroll, trace_program
 
 __all__ = ["AS_CALL", "UnsupportedSIMD", "simd_cfunc", "simd_width", "simd_supported"]
 
@@ -65,9 +66,7 @@ def vm_row_call(op: str, ins, c):
 
 def simd_width() -> int:
     """Doubles per SIMD vector on this CPU (8 with AVX-512F, 4 with AVX2, else 2)."""
-    from .vmath import host_width
-
-    return host_width()
+    return _vmath.host_width()
 
 
 # --------------------------------------------------------------------------- program
@@ -151,8 +150,6 @@ def _hexd(x: float) -> str:
 
 def build_ir(d: Decomposition, name: str, width: int, fma: bool, vector_math: bool = True) -> str:
     """IR text of ``void @<name>(ptr X, ptr OUT, ptr PARS, i64 n)``."""
-    from . import vmath as _vmath
-
     nodes, outs = _program(d)
     W, n_in, m = width, d.n_in, len(outs)
     VT = f"<{W} x double>"
@@ -411,9 +408,9 @@ def _name(d: Decomposition, width: int, fma: bool, vector_math: bool) -> str:
     import hashlib
     import inspect
 
-    from . import unroll as _unroll, vmath as _vmath
-
-    vm_src = hashlib.sha256(inspect.getsource(_vmath).encode()).hexdigest()[:8]
+    # the vector math's source (the tables and the routines) is part of the key
+    src = "".join(inspect.getsource(m) for m in (_vmath, vmath_ir, vmath_exp, vmath_trig))
+    vm_src = hashlib.sha256(src.encode()).hexdigest()[:8]
     key = _unroll._target_machine()[1]
     return (f"tj_simd_{d.key()}_w{width}{'f' if fma else ''}{'v' if vector_math else 'l'}"
             f"_{vm_src}_{_LAYOUT}_{key}")
@@ -423,8 +420,6 @@ def simd_cfunc(d: Decomposition, vector_math: bool = True) -> SIMDFunc:
     """The SIMD evaluator of ``d`` (loaded from the disk cache, else compiled and
     cached).  ``vector_math=False`` calls the C library's functions lane by lane
     (values identical to the other kinds).  Raises :class:`UnsupportedSIMD`."""
-    from . import unroll as _unroll, vmath as _vmath
-
     width, fma = _vmath.host_width(), _vmath.has_fma()
     with _lock:
         name = _name(d, width, fma, vector_math)
