@@ -341,6 +341,8 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
         ``False``: the scalar kernels (C library values, bit-identical to
         :func:`taylor_coefficients`); ``True``: SIMD or an error.
 
+    Notes
+    -----
     The evaluator takes ``g(x, pars=None, time=None)``: ``x`` of shape (n,) or
     (npoints, n); ``pars`` of shape (npars,), the same parameters for every
     point, or (npars, npoints), one column per point as in heyoka (an array of

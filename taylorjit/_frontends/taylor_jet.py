@@ -91,6 +91,8 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
         ``"unrolled"`` (default) compiles the direct kernel; the others use
         that kernel kind through :func:`taylor_coefficients`.
 
+    Notes
+    -----
     The callable pickles and copies: the copy is rebuilt from the expressions
     and reloads its compiled code from the disk cache (same values to the
     last bit).

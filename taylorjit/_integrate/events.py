@@ -35,7 +35,7 @@ import numpy as np
 from numba import njit, types
 
 from .dtime import dd_add_d
-from .._symbolic.expr import Expr, expr, get_variables
+from .._symbolic.expr import Expr, expr as _to_expr, get_variables
 from .roots import (auto_cooldown, fast_exclude, make_workspace, roots_on_step, sort_rows_by_abs,
     wrong_direction)
 from .._symbolic.registry import no_refcount_opts
@@ -124,12 +124,12 @@ class Event:
 
     __slots__ = ("expr", "direction", "terminal", "callback", "cooldown")
 
-    def __init__(self, expr_, *, direction="any", terminal=False, callback=None, cooldown=None):
-        if isinstance(expr_, bool) or not isinstance(expr_, (Expr, int, float, np.floating,
+    def __init__(self, expr, *, direction="any", terminal=False, callback=None, cooldown=None):
+        if isinstance(expr, bool) or not isinstance(expr, (Expr, int, float, np.floating,
                                                              np.integer)):
             raise TypeError(f"the event function must be a taylorjit expression (built from "
-                            f"tj.make_vars, tj.par, tj.time), got {type(expr_).__name__} "
-                            f"{expr_!r}")
+                            f"tj.make_vars, tj.par, tj.time), got {type(expr).__name__} "
+                            f"{expr!r}")
         direction = getattr(direction, "value", direction)     # event_direction members
         if direction not in DIRECTIONS:
             raise ValueError(f"invalid event direction {direction!r}: use 'any', 'positive' "
@@ -147,7 +147,7 @@ class Event:
             if not (cooldown >= 0.0 and math.isfinite(cooldown)):
                 raise ValueError(f"cooldown must be a finite number >= 0, got {cooldown!r} "
                                  "(None: automatic)")
-        self.expr = expr(expr_)
+        self.expr = _to_expr(expr)
         self.direction = direction
         self.terminal = bool(terminal)
         self.callback = callback
