@@ -4,6 +4,8 @@ Expressions are captured as a hash-consed DAG, decomposed into elementary
 operations, and turned into numba machine code (a specialised kernel per
 system, or the precompiled Taylor VM).  See the README for a tour.
 """
+from typing import TYPE_CHECKING
+
 from ._version import __version__
 
 from . import _funcs  # noqa: F401  (fills the registry)
@@ -43,6 +45,9 @@ from ._symbolic.dtens import diff_tensors, DTens
 from ._integrate.ensemble import (ensemble_propagate_until, ensemble_propagate_for,
     ensemble_propagate_grid, MemberResult, EnsembleMemberError)
 from . import extend, models, plotting
+
+if TYPE_CHECKING:       # loaded on first use (__getattr__ below): sympy takes ~0.5 s to import
+    from ._symbolic.sympy_bridge import from_sympy, to_sympy
 
 __all__ = [
     "__version__", "Expr", "TracingError", "expression", "var", "make_vars", "par", "time", "diff", "subs",
