@@ -3,7 +3,9 @@ committed with its outputs.
 
 The notebooks are executed in memory (the committed files are not modified)
 with the session's kernel cache; skipped when nbclient, nbformat or ipykernel
-are missing (``pip install nbclient nbformat ipykernel matplotlib``).
+are missing (``pip install nbclient nbformat ipykernel matplotlib``).  With
+``TAYLORJIT_EXECUTED_NOTEBOOKS=<dir>`` the executed copies are written there, for the
+documentation build of the same run to render (CI: the notebooks execute once).
 """
 import os
 from pathlib import Path
@@ -57,3 +59,7 @@ def test_notebook_executes(path, tmp_path, tj_cache_dir, monkeypatch):
         client.execute()
     except nbclient.exceptions.CellExecutionError as exc:
         pytest.fail(f"{path.name} failed:\n{str(exc)[-3000:]}")
+    out = os.environ.get("TAYLORJIT_EXECUTED_NOTEBOOKS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, Path(out) / path.name)

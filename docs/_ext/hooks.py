@@ -2,6 +2,9 @@
 
 * The notebooks stay in ``notebooks/`` (where the test suite executes them); they are
   added to the site as ``notebooks/<name>.ipynb`` pages, executed by mkdocs-jupyter.
+  With ``TAYLORJIT_EXECUTED_NOTEBOOKS=<dir>`` (and ``TAYLORJIT_DOCS_EXECUTE=false``) the
+  pages are the copies the test suite executed into ``<dir>`` in the same run (CI), and
+  a notebook without its executed copy fails the build.
 * Every public name, ``taylorjit.__all__`` and the ``__all__`` of the public modules,
   must be documented on an API page (``::: taylorjit.NAME``, or its module for the
   modules' members): a missing one is a warning, so ``mkdocs build --strict`` fails.
@@ -11,7 +14,9 @@ from __future__ import annotations
 
 import ast
 import logging
+import os
 import re
+import shutil
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -25,8 +30,19 @@ DIRECTIVE = re.compile(r"^:::\s+([\w.]+)", re.M)
 
 @event_priority(100)           # before mkdocs-jupyter wraps the notebook files
 def on_files(files, config):
+    executed = os.environ.get("TAYLORJIT_EXECUTED_NOTEBOOKS")
     for nb in sorted(NOTEBOOKS.glob("*.ipynb")):
-        files.append(File(f"notebooks/{nb.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
+        src = ROOT
+        if executed:
+            copy = Path(executed) / nb.name
+            if not copy.exists():
+                log.warning(f"notebooks/{nb.name}: no executed copy in {executed} "
+                            "(did the notebook tests run, and pass, with TAYLORJIT_EXECUTED_NOTEBOOKS?)")
+                continue
+            os.makedirs(Path(executed) / "notebooks", exist_ok=True)
+            shutil.copy(copy, Path(executed) / "notebooks" / nb.name)
+            src = Path(executed)
+        files.append(File(f"notebooks/{nb.name}", src_dir=str(src), dest_dir=config.site_dir,
                           use_directory_urls=config.use_directory_urls))
     return files
 
