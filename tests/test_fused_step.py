@@ -1,4 +1,4 @@
-"""The fused step of unrolled ODE kernels (``_unroll._emit_step``) and the plain
+"""The fused step of unrolled ODE kernels (``taylorjit._codegen.step_ir.emit_step``) and the plain
 propagation loop that calls it (``_stepper.propagate_fused`` / ``taylorjit._integrate.plainloop``).
 
 The fused step must perform the IEEE operations of the three numba phases

@@ -68,7 +68,6 @@ from . import cache as _cache
 from .. import _numba_compat as _nc
 from .decompose import Decomposition
 from .jetabi import _jetref_class, call_jet
-from .step_ir import emit_step as _emit_step  # noqa: F401 - re-exported (named in docs)
 from .trace import (MAX_UNROLLED, UnsupportedUnroll,  # noqa: F401 - re-exported
                     trace_program, unrolled_size)
 from .chunk_text import _hex  # noqa: F401 - re-exported (tests, _integrate.simdbatch)

@@ -2,7 +2,7 @@
 
 ``propagate_until`` of an integrator without events, grid, continuous output,
 callback or progress bar, whose kernel has a fused step (an unrolled kernel,
-see ``taylorjit._codegen.unroll._emit_step``), is one loop around the step function.
+see ``taylorjit._codegen.step_ir.emit_step``), is one loop around the step function.
 This module writes that loop -- :func:`taylorjit._integrate.steploop.init_run` followed by
 :func:`taylorjit._integrate.steploop.propagate_fused`, the same IEEE operations in the same
 order, so the trajectories are bit-identical (tested) -- as one LLVM function,

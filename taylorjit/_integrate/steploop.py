@@ -118,7 +118,7 @@ def propagate_fused(jet, tc, iw, fw, state, pars, tm, tlim, xnew):
     used up.
 
     From the :data:`REG_AFTER`-th step of a call on, the loop calls the *register
-    step* (``iw[I_RADDR]``, :func:`taylorjit._codegen.unroll._emit_step` with a local
+    step* (``iw[I_RADDR]``, :func:`taylorjit._codegen.step_ir.emit_step` with a local
     table: the same values, no coefficient stored; see
     ``benchmarks/bench_fused_step.py``), keeping each step's initial state in ``tc[:, 0]``; on exit the
     light entry (``iw[I_LADDR]``) recomputes the last step's coefficients from

@@ -19,7 +19,7 @@ a compilation of these loops.  The code is in three layers, one module each:
   numba's dispatch, and the module-level functions of the same names call them.
 
 An unrolled kernel without VM calls also has a *fused step*
-(:func:`taylorjit._codegen.unroll._emit_step`): the three phases in one generated
+(:func:`taylorjit._codegen.step_ir.emit_step`): the three phases in one generated
 function, bit for bit.  ``do_step`` calls it when ``iw[I_LIGHT] == JET_FUSED`` (set
 by the driver for integrators without events, extra rows or compensated
 summation), and ``propagate_fused`` is the propagation loop of that case

@@ -292,7 +292,7 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     ``ev`` is the event bundle (:class:`taylorjit._integrate.events.EventBundle`): the
     event detection may end the step early at a terminal event (OC_EVENT).
     ``iw[I_LIGHT] == JET_FUSED``: the jet is an unrolled kernel's fused step (the three
-    phases in one generated function, :func:`taylorjit._codegen.unroll._emit_step`)."""
+    phases in one generated function, :func:`taylorjit._codegen.step_ir.emit_step`)."""
     if iw[I_LIGHT] == JET_FUSED:
         h = _call_step(jet, tc, pars, tm[0], state, xnew, max_h, fw[F_RHOFAC], fw[F_INVO],
                        fw[F_INVOM1])
