@@ -288,8 +288,9 @@ def trace(fun, n, args=(), *, t_symbol=None, scalar=False, mode="auto",
 
     Examples
     --------
+    (``tj.solve_ivp`` traces its right-hand side with this function.)
+
     >>> import numpy as np
-    >>> from taylorjit._symbolic.tracing import trace
     >>> def f(t, y, k):
     ...     return np.array([y[1], -k * np.sin(y[0])])
     >>> tf = trace(f, 2, args=(9.8,))
