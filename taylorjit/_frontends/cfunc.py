@@ -330,7 +330,7 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
         heyoka's cfunc does); ``False``: one thread.  Values do not depend on it.
     simd : bool, optional
         Evaluate W points at a time with SIMD instructions (W = 8 with AVX-512,
-        4 with AVX2; see ``taylorjit._codegen.vcfunc``), compiled with LLVM on the first
+        4 with AVX2), compiled with LLVM on the first
         call (~0.1 s for a small expression, then cached on disk).  exp, log,
         sin, cos, tan, expm1, log1p, atan, sinh, cosh and tanh are then
         taylorjit's vector functions, within 1 ulp like heyoka's (SLEEF), so a

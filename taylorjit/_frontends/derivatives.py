@@ -210,7 +210,7 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
 
     Uses C(n+order-1, order) univariate Taylor expansions along integer
     directions, run in one compiled loop, and recombines them exactly
-    (Griewank, Utke & Walther 2000; see ``taylorjit._codegen.multi``).
+    (Griewank, Utke & Walther 2000; see "How it works" in the documentation).
 
     Parameters
     ----------

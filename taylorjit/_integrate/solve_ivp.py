@@ -102,8 +102,8 @@ def solve_ivp(fun, t_span, y0, method="taylor", t_eval=None, dense_output=False,
         Initial state.  A complex ``y0`` integrates in complex arithmetic, as
         scipy: ``y`` is complex while ``fun`` is traced and the results
         (``y``, ``sol(t)``, ``y_events``) are complex (internally ``2n`` real
-        equations, real parts then imaginary parts; see
-        :mod:`taylorjit._symbolic.complex`).
+        equations, real parts then imaginary parts; the supported complex
+        operations are listed under "Complex states" in the documentation's solve_ivp page).
     method : str
         ``"taylor"``.  scipy's method names are accepted with a warning.
     t_eval : array_like, optional
