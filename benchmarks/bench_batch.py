@@ -13,6 +13,11 @@ Usage::
 
     python benchmarks/bench_batch.py                  # pendulum, Kepler, outer solar system; 4 and 8 lanes
     python benchmarks/bench_batch.py --reps 5 --sizes 4
+    python benchmarks/bench_batch.py kepler kepler_event  # Kepler without and with a terminal event
+
+``kepler_event`` is Kepler with a terminal event (at r = 10, never reached): the events
+run the compiled batch loop, the lanes' tables from the SIMD event jet (the SIMD width
+column is that jet's).
 """
 from __future__ import annotations
 
@@ -40,6 +45,21 @@ def kepler(lib, B):
     return [(x, vx), (y, vy), (vx, -x * r3), (vy, -y * r3)], x0, 1000.0
 
 
+def kepler_event(lib, B):
+    """Kepler with a terminal event at r = 10 (never reached: the cost of the detection,
+    event rows taking part in the step size)."""
+    sys_, x0, T = kepler(lib, B)
+    x, y = sys_[0][0], sys_[1][0]
+    g = x * x + y * y - 100.0
+
+    def events():
+        if lib.__name__ == "heyoka":
+            return {"t_events": [lib.t_event_batch(g)]}, {"t_events": [lib.t_event(g)]}
+        return {"t_events": [lib.t_event(g)]}, {"t_events": [lib.t_event(g)]}
+
+    return sys_, x0, T, events
+
+
 def outer_ss(lib, B):
     from bench_integrator import SYSTEMS
 
@@ -50,7 +70,12 @@ def outer_ss(lib, B):
     return sys_, X0, t_end
 
 
-SYSTEMS = {"pendulum": pendulum, "kepler": kepler, "outer_ss": outer_ss}
+SYSTEMS = {"pendulum": pendulum, "kepler": kepler, "kepler_event": kepler_event,
+           "outer_ss": outer_ss}
+
+
+def _no_events():
+    return {}, {}
 
 
 def main():
@@ -70,13 +95,15 @@ def main():
     print(f"# machine: {platform.machine()}, python {platform.python_version()}, "
           f"heyoka {'-' if hy is None else hy.__version__}")
     print("| system | lanes | taylorjit per step per lane | SIMD width | heyoka batch | ratio | "
+          "taylorjit, lanes' own jets (events) | whole run: taylorjit / own jets / heyoka | "
           "steps (max lane) | background builds landed after | lanes equal scalar runs |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name in a.systems:
         for B in [int(s) for s in a.sizes.split(",")]:
-            sys_, x0, T = SYSTEMS[name](tj, B)
+            sys_, x0, T, *ev = SYSTEMS[name](tj, B)
+            events = ev[0] if ev else _no_events
             t0 = time.perf_counter()
-            ta = tj.TaylorAdaptiveBatch(sys_, x0)
+            ta = tj.TaylorAdaptiveBatch(sys_, x0, **events()[0])
             # two rounds of background builds: the unrolled kernel, then the SIMD batch
             # kernel it enables (submitted at the first propagation on the unrolled kernel)
             for t_warm in (1.0, 2.0, 3.0):
@@ -85,12 +112,19 @@ def main():
             built = time.perf_counter() - t0
             hta = None
             if hy is not None:
-                hsys, hx0, _ = SYSTEMS[name](hy, B)
-                hta = hy.taylor_adaptive_batch(hsys, np.array(hx0, dtype=float))
+                hsys, hx0, _, *hev = SYSTEMS[name](hy, B)
+                hta = hy.taylor_adaptive_batch(hsys, np.array(hx0, dtype=float),
+                                               **(hev[0]()[0] if hev else {}))
+            own = None
+            if ev:      # the same integrator without the SIMD event jet (each lane's own jet)
+                own = tj.TaylorAdaptiveBatch(sys_, x0, **events()[0])
+                own.propagate_until(1.0)
+                _tiering.wait_all(1200)
+                own._simd_events = lambda: None
             best = {}
             steps = 0
             for _ in range(a.reps):
-                for nm, o in (("tj", ta), ("hy", hta)):
+                for nm, o in (("tj", ta), ("own", own), ("hy", hta)):
                     if o is None:
                         continue
                     if nm == "hy":
@@ -104,18 +138,22 @@ def main():
                     if nm == "tj":
                         steps = int(np.max(r.n_steps))
                     best[nm] = min(best.get(nm, np.inf), dt)
-            simd = ta.__dict__.get("_simd")
+            simd = ta._simd_events() if ev else ta.__dict__.get("_simd")
             width = getattr(simd, "width", "-")
             # lane 0 against a scalar integration of its initial condition
-            sc = tj.TaylorAdaptive(sys_, x0[:, 0])
+            sc = tj.TaylorAdaptive(sys_, x0[:, 0], **events()[1])
             sc.propagate_until(T)
             same = bool(np.array_equal(sc.state, ta.state[:, 0]))
             per = best["tj"] / (steps * B)
             hyp = best.get("hy")
             ratio = "-" if hyp is None else f"{best['tj'] / hyp:.2f}x"
+            ownp = best.get("own")
+            whole = " / ".join("-" if best.get(k) is None else f"{best[k] * 1e3:.2f} ms"
+                               for k in ("tj", "own", "hy"))
             print(f"| {name} | {B} | {per * 1e9:.1f} ns | {width} | "
                   f"{'-' if hyp is None else f'{hyp / (steps * B) * 1e9:.1f} ns'} | "
-                  f"{ratio} | {steps} | "
+                  f"{ratio} | {'-' if ownp is None else f'{ownp / (steps * B) * 1e9:.1f} ns'} | "
+                  f"{whole} | {steps} | "
                   f"{built:.2f} s | {same} |", flush=True)
 
 

@@ -200,3 +200,123 @@ def test_stop_all_lanes_errors():
     tb = TaylorAdaptiveBatch(sys_, np.ones((2, 2)), compact=True)
     tb.stop_all_lanes = True
     assert pickle.loads(pickle.dumps(tb)).stop_all_lanes
+
+
+# ------------------------------------------------------------------ events on SIMD lanes
+def _kepler():
+    x, y, vx, vy = tj.make_vars("x", "y", "vx", "vy")
+    r3 = (x * x + y * y) ** -1.5
+    return [(x, vx), (y, vy), (vx, -x * r3), (vy, -y * r3)], x, y
+
+
+def _simd_events(sys_, x0, monkeypatch, **kw):
+    """A batch integrator whose events run on SIMD lanes (the vector jet built at once)."""
+    monkeypatch.setenv("TAYLORJIT_TIERING", "0")
+    tb = TaylorAdaptiveBatch(sys_, x0, compact=False, **kw)
+    from taylorjit._integrate import simdev as _simdev
+    assert isinstance(tb._simd_events(), _simdev.EventJet)
+    return tb
+
+
+def _bits(a, b):
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return a.shape == b.shape and np.array_equal(a.view(np.uint64), b.view(np.uint64))
+
+
+@pytest.mark.parametrize("B", [3, 4, 9])
+def test_events_on_simd_lanes_equal_scalar_runs(B, monkeypatch):
+    """Kepler orbits (e up to ~0.5) from (1, 0), a terminal event at the downward crossing
+    of y = 0 (half a period: pi a^1.5, a from the energy) and a logged non-terminal event
+    at x = 0:
+    on SIMD lanes (padding lanes with 3, two groups with 9) each lane is the scalar run
+    with the same events bit for bit -- states, times, tables, steps, event logs --
+    through two propagations (the second resumes after the terminal event)."""
+    sys_, x, y = _kepler()
+    vy0 = np.linspace(0.8, 1.2, B)
+    x0 = np.array([[1.0] * B, [0.0] * B, [0.0] * B, list(vy0)])
+    ev = lambda: [tj.t_event(y, direction=tj.event_direction.negative), tj.Event(x)]
+    tb = _simd_events(sys_, x0, monkeypatch, events=ev())
+    half = np.pi * (1.0 / (2.0 - vy0 ** 2)) ** 1.5         # a = 1 / (2 / r - v^2)
+    for T in (20.0, 25.0):
+        res = tb.propagate_until(T)
+        for j in range(B):
+            ta = TaylorAdaptive(sys_, x0[:, j], compact=False, events=ev())
+            r = ta.propagate_until(20.0)
+            if T == 25.0:
+                ta.event_log.clear()
+                r = ta.propagate_until(25.0)
+            assert res.outcome[j] is r.outcome and res.n_steps[j] == r.n_steps
+            assert _bits(tb.state[:, j], ta.state) and tb.dtime[j].tolist() == list(ta.dtime)
+            assert _bits(tb.tc[:, :, j], ta.tc)
+            assert tb.event_log[j] == ta.event_log
+        if T == 20.0:
+            assert all(o is Outcome.event for o in res.outcome)
+            assert np.allclose(tb.time, half, rtol=0, atol=1e-12)
+            assert all([e for e, _, _ in log] == [1] for log in tb.event_log)   # x = 0 once
+        for log in tb.event_log:
+            log.clear()
+
+
+def test_events_on_simd_lanes_callbacks_and_stop_all(monkeypatch):
+    """Callbacks get the lane (``cb(ta, d_sgn, lane)``, ``cb(ta, t, d_sgn, lane)``) and run
+    as the scalar ones; a terminal callback returning True goes on.  With
+    stop_all_lanes the first lane's event stops the others after the same step, each
+    the scalar run truncated there."""
+    sys_, x, y = _kepler()
+    B = 5
+    x0 = np.array([[1.0] * B, [0.0] * B, [0.0] * B, list(np.linspace(0.9, 1.1, B))])
+    seen, nt = [], []
+
+    def term(ta, d, *lane):
+        seen.append((lane, ta.time if not lane else ta.time[lane[0]]))
+        return True
+
+    def mk():
+        return [tj.t_event(y, callback=term, cooldown=1e-6),
+                tj.nt_event(x, callback=lambda ta, t, d, *lane: nt.append((lane, t)))]
+    tb = _simd_events(sys_, x0, monkeypatch, events=mk())
+    res = tb.propagate_until(15.0)
+    assert [o.name for o in res.outcome] == ["time_limit"] * B
+    batch_seen, batch_nt = list(seen), list(nt)
+    for j in range(B):
+        seen.clear()
+        nt.clear()
+        ta = TaylorAdaptive(sys_, x0[:, j], compact=False, events=mk())
+        r = ta.propagate_until(15.0)
+        assert r.n_steps == res.n_steps[j] and _bits(ta.state, tb.state[:, j])
+        assert [t for (lane, t) in batch_seen if lane == (j,)] == [t for _, t in seen]
+        assert [t for (lane, t) in batch_nt if lane == (j,)] == [t for _, t in nt]
+        assert len(seen) >= 3 and len(nt) >= 2
+    # stop_all_lanes: the first lane (in steps) to reach its half period stops the batch
+    ev = lambda: [tj.t_event(y, direction=tj.event_direction.negative)]
+    tb = _simd_events(sys_, x0, monkeypatch, events=ev(), stop_all_lanes=True)
+    res = tb.propagate_until(15.0)
+    first = [o.name for o in res.outcome].index("event")
+    assert [o.name for o in res.outcome] == ["event" if j == first else "success"
+                                             for j in range(B)]
+    assert np.all(res.n_steps == res.n_steps[first])
+    for j in range(B):
+        ta = _truncated_scalar(sys_, x0[:, j], 15.0, res.n_steps[j], events=ev(),
+                               compact=False)
+        assert _bits(ta.state, tb.state[:, j]) and ta.time == tb.time[j]
+
+
+def test_events_on_simd_lanes_grid_and_c_output(monkeypatch):
+    """Grids and continuous output with events on SIMD lanes: the scalar runs' bits."""
+    sys_, x, y = _kepler()
+    B = 4
+    x0 = np.array([[1.0] * B, [0.0] * B, [0.0] * B, list(np.linspace(0.85, 1.15, B))])
+    ev = lambda: [tj.Event(x * x + y * y - 100.0)]      # never triggers
+    tb = _simd_events(sys_, x0, monkeypatch, events=ev())
+    grid = np.linspace(0.0, 12.0, 37)
+    res = tb.propagate_grid(grid)
+    co = _simd_events(sys_, x0, monkeypatch, events=ev()).propagate_until(
+        12.0, c_output=True).c_output
+    ts = np.linspace(0.0, 12.0, 101)
+    for j in range(B):
+        ta = TaylorAdaptive(sys_, x0[:, j], compact=False, events=ev())
+        r = ta.propagate_grid(grid)
+        assert r.n_steps == res.n_steps[j] and _bits(r.states, res.states[:, :, j])
+        ta = TaylorAdaptive(sys_, x0[:, j], compact=False, events=ev())
+        c = ta.propagate_until(12.0, c_output=True).c_output
+        assert _bits(c(ts), co.lanes[j](ts))

@@ -11,7 +11,9 @@ its initial condition bit for bit, whichever loop runs it:
   runs the scalar LLVM plain loop (:mod:`taylorjit._integrate.plainloop`) in turn;
 - events, callbacks and the VM run the compiled batch loop
   (:func:`taylorjit._integrate.stepper.propagate_batch`), the per-lane step code of the
-  scalar integrator on ``tc[lane]`` of a ``(batch, n_slots, order + 1)`` array.  Storage is lane-major (``(batch, n)``); the public ``state`` / ``pars``
+  scalar integrator on ``tc[lane]`` of a ``(batch, n_slots, order + 1)`` array; with
+  events on an unrolled kernel, the tables of W lanes at once from a vector jet
+  (:mod:`taylorjit._integrate.batchev`, built in the background at the first call).  Storage is lane-major (``(batch, n)``); the public ``state`` / ``pars``
 are writable transposed views of shape ``(n, batch)`` / ``(n_pars, batch)`` as
 in heyoka.
 
@@ -32,6 +34,7 @@ from .._codegen import tiering as _tiering
 from . import stepper as S
 from .batch_output import BatchContinuousOutput, BatchResult
 from .batch_state import BatchState
+from .batchev import SimdEvents
 from .batch_stop import _STOPPED, StopAllLanes
 from .integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, grow_c, make_progress,
     reentrant_error)
@@ -46,7 +49,7 @@ _INF_DT = math.inf
 _TIER_ROUNDS = 500       # rounds per compiled call while a faster kernel is being built
 
 
-class TaylorAdaptiveBatch(StopAllLanes, BatchState):
+class TaylorAdaptiveBatch(StopAllLanes, SimdEvents, BatchState):
     """Adaptive Taylor integrator for a batch of initial conditions.
 
     Parameters
@@ -351,11 +354,8 @@ class TaylorAdaptiveBatch(StopAllLanes, BatchState):
                 if self._stop_all and snap is None:
                     snap = self._snapshot(status)
                 # while a faster kernel is being built: come back between chunks to take it
-                left = S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, fw, self._hrows,
-                                         self._st, self._pa, tm, t_lim, grid, gout, ctc, ct,
-                                         self._xnew, status,
-                                         rounds or (0 if self._upgrade is None else _TIER_ROUNDS),
-                                         self._events.arrays)
+                left = self._batch_call(k, t_lim, grid, gout, ctc, ct, status,
+                                        rounds or (0 if self._upgrade is None else _TIER_ROUNDS))
                 if left == -1:          # a lane's continuous output is full: grow them all
                     cap = 2 * ctc.shape[1]
                     ctc = np.concatenate([ctc, np.zeros_like(ctc)], axis=1)

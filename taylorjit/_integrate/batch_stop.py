@@ -91,9 +91,7 @@ class StopAllLanes:
             cap = np.minimum(cap, user)
         iw[active, S.I_MAXSTEPS] = cap[active]
         while True:
-            left = S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, iw, self._fw,
-                                     self._hrows, self._st, self._pa, self._tm, t_lim, grid,
-                                     gout, ctc, ct, self._xnew, status, 0, self._events.arrays)
+            left = self._batch_call(k, t_lim, grid, gout, ctc, ct, status, 0)
             if left != -1:
                 break
             n2 = 2 * ctc.shape[1]

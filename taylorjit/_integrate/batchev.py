@@ -1,0 +1,223 @@
+"""The compiled batch loop of a batch integrator with events, on SIMD lanes.
+
+:func:`taylorjit._integrate.stepper.propagate_batch` runs every lane's step as the
+scalar integrator's, one lane after the other, each computing its Taylor table with
+the scalar jet.  Here the same loop computes, at the start of each round, the tables
+of all running lanes W at a time with the vector jet of
+:mod:`taylorjit._integrate.simdev`, then runs each lane's scalar step code
+(:func:`taylorjit._integrate.steploop.until_step`: step size over the state and event
+rows, event detection, Horner, bookkeeping) with a light entry that does nothing, on
+the table just filled.  The step code, and so every lane's steps, events and states, is
+the scalar integrator's, bit for bit; the returns to Python (events needing callbacks,
+a full continuous-output buffer, the round budget) are those of ``propagate_batch``.
+
+:class:`SimdEvents` is the batch integrator's side (a mixin of
+:class:`taylorjit.TaylorAdaptiveBatch`): :meth:`SimdEvents._simd_events` finds the
+vector jet (built in the background on first use), :meth:`SimdEvents._propagate_ev`
+makes the call.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+from . import simdbatch as _simdbatch
+from . import simdev as _simdev
+from . import stepper as S
+from .events import EVB_TYPE, lane_bundle
+from .stepcodes import (BATCH_GROW, I_CIDX, I_LIGHT, I_WANTC, JET_LIGHT, OC_CONTINUE, OC_EVENT,
+    OC_EVENT_PY)
+from .steploop import until_step
+from .stepphases import _INL, _OPTS, _jet_from_addr
+from .._codegen import tiering as _tiering
+
+__all__ = ["SimdEvents", "propagate_batch_simd"]
+
+_BUILT: list = []
+_BUILD_LOCK = threading.Lock()
+
+
+@intrinsic
+def _call_bjet(typingctx, fn, blk, lanes):
+    """``fn(blk.data, lanes.data)`` for the address ``fn`` of a vector jet."""
+    if not isinstance(fn, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        from llvmlite import ir
+
+        i8p = ir.IntType(8).as_pointer()
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i8p])
+        f = builder.inttoptr(args[0], fnty.as_pointer())
+        pb = context.make_array(signature.args[1])(context, builder, args[1]).data
+        pl = context.make_array(signature.args[2])(context, builder, args[2]).data
+        builder.call(f, [builder.bitcast(pb, i8p), builder.bitcast(pl, i8p)])
+        return context.get_dummy_value()
+
+    return types.void(fn, blk, lanes), codegen
+
+
+@njit(**_INL)
+def _tables(bjet, blk, lanes, status):
+    """The tables of the running lanes, W at a time (padding lanes repeat the first
+    lane of their group and write to the scratch table)."""
+    nb = status.shape[0]
+    W = lanes.shape[0] // 2
+    k = 0
+    for b in range(nb):
+        if status[b] == OC_CONTINUE:
+            lanes[k] = b
+            lanes[W + k] = 1
+            k += 1
+            if k == W:
+                _call_bjet(bjet, blk, lanes)
+                k = 0
+    if k > 0:
+        for j in range(k, W):
+            lanes[j] = lanes[0]
+            lanes[W + j] = 0
+        _call_bjet(bjet, blk, lanes)
+
+
+@njit(**_INL)
+def _running(status):
+    active = 0
+    for b in range(status.shape[0]):
+        if status[b] == OC_CONTINUE:
+            active += 1
+    return active
+
+
+@njit(**_INL)
+def _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
+          ctc, ct, xnew, status, rounds, evb, lanes):
+    jet = _jet_from_addr(noop)
+    nb = tc.shape[0]
+    done = 0
+    while True:
+        active = 0
+        for b in range(nb):
+            if status[b] == OC_CONTINUE:
+                active += 1
+                if iw[b, I_WANTC] == 1 and iw[b, I_CIDX] >= ctc.shape[1]:
+                    return BATCH_GROW
+        if active == 0:
+            return 0
+        _tables(bjet, blk, lanes, status)
+        for b in range(nb):
+            if status[b] == OC_CONTINUE:
+                status[b] = until_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b],
+                                       pars[b], tm[b], tlim[b], grid[b], gout[b], ctc[b], ct[b],
+                                       xnew, lane_bundle(evb, b))
+        done += 1
+        # lanes waiting for Python (event callbacks) end the call after the round
+        for b in range(nb):
+            if status[b] == OC_EVENT or status[b] == OC_EVENT_PY:
+                return _running(status)
+        if rounds > 0 and done >= rounds:
+            return _running(status)
+
+
+def _entry(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
+           ctc, ct, xnew, status, rounds, evb, lanes):
+    # the step code calls the (no-op) light entry on the table the vector jet filled
+    nb = tc.shape[0]
+    light = iw[0, I_LIGHT]
+    for b in range(nb):
+        iw[b, I_LIGHT] = JET_LIGHT
+    left = _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
+                 gout, ctc, ct, xnew, status, rounds, evb, lanes)
+    for b in range(nb):
+        iw[b, I_LIGHT] = light
+    return left
+
+
+def propagate_batch_simd(*args):
+    """:func:`_entry` compiled on first use (numba's cache, explicit signature): the
+    arguments of :func:`taylorjit._integrate.stepper.propagate_batch` with the vector
+    jet's address and block first, the no-op light entry's address instead of the
+    jet, and the lanes buffer (``2 W`` int64) last."""
+    if not _BUILT:
+        with _BUILD_LOCK:
+            if not _BUILT:
+                f8, i8 = types.float64, types.int64
+                a1, a2, a3, f4 = f8[::1], f8[:, ::1], f8[:, :, ::1], f8[:, :, :, ::1]
+                i1, i2 = i8[::1], i8[:, ::1]
+                sig = i8(i8, i1, i8, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1,
+                         i1, i8, EVB_TYPE(), i1)
+                _BUILT.append(njit(sig, **_OPTS)(_entry))
+    return _BUILT[0](*args)
+
+
+_JETS: dict = {}        # (id(kernel), order, W, full) -> (kernel, EventJet | False | Upgrade)
+
+
+class SimdEvents:
+    """The batch integrator's side of the SIMD event loop (see the module doc)."""
+
+    def _simd_events(self):
+        """The vector jet of the system with its event rows (:mod:`taylorjit._integrate.simdev`)
+        once it is built, else None: built in the background on first use (at once
+        with background builds off); None for ever when the system does not qualify.
+        Only for unrolled kernels (as the SIMD path without events) whose table has
+        the decomposition's shape."""
+        k, b = self._kernel, self._batch
+        if b < 2 or not self._events.n_events or k.kind != "unrolled":
+            return None
+        d, order = k.decomposition, self._order
+        if self._tc.shape[1:] != (d.n_slots, order + 1):
+            return None
+        full = int(self._iw[0, S.I_FULL])
+        W = min(_simdbatch.simd_width(), 1 << (b - 1).bit_length())
+        key = (id(k), order, W, full)
+        hit = _JETS.get(key)
+        if hit is not None and hit[1].__class__ is not _tiering.Upgrade:
+            return hit[1] or None
+        if hit is None:
+            up = _tiering.submit(("simdev", d.key(), order, W, full),
+                                 lambda: _simdev.event_jet(d, order, W, full) or False,
+                                 f"the SIMD event jet of a system of {len(d.outputs)} outputs")
+            if up is None:          # background builds off: now
+                try:
+                    got = _simdev.event_jet(d, order, W, full) or False
+                except Exception as exc:        # noqa: BLE001 - the lanes run one by one
+                    import warnings
+
+                    warnings.warn(f"taylorjit could not compile the SIMD event jet "
+                                  f"({type(exc).__name__}: {exc}); the lanes run one after "
+                                  "the other, with identical results", _tiering.TierWarning,
+                                  stacklevel=4)
+                    got = False
+                _JETS[key] = (k, got)
+                return got or None
+            hit = _JETS[key] = (k, up)
+        kern, up = hit[1].claim()
+        if up is None:
+            _JETS[key] = (k, kern if kern is not None else False)
+        return kern or None
+
+    def _batch_call(self, k, t_lim, grid, gout, ctc, ct, status, rounds):
+        """One call of the compiled batch loop on kernel ``k``: on SIMD lanes
+        (:func:`propagate_batch_simd`) when the vector jet is ready, else
+        :func:`taylorjit._integrate.stepper.propagate_batch`; the same results."""
+        ek = self._simd_events() if k is self._kernel else None
+        if ek is None:
+            return S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw,
+                                     self._hrows, self._st, self._pa, self._tm, t_lim, grid,
+                                     gout, ctc, ct, self._xnew, status, rounds,
+                                     self._events.arrays)
+        W = ek.width
+        scratch = np.empty(W * ek.cells)
+        blk = np.zeros(_simdev.NWORDS, dtype=np.int64)
+        for i, a in ((_simdev.W_STATE, self._st), (_simdev.W_PARS, self._pa),
+                     (_simdev.W_TM, self._tm), (_simdev.W_TC, self._tc),
+                     (_simdev.W_SCRATCH, scratch)):
+            blk[i] = a.ctypes.data
+        blk[_simdev.W_PSTRIDE] = self._pa.shape[1]
+        return propagate_batch_simd(ek.jet, blk, ek.noop, k.prog, k.cvals, self._tc, self._iw,
+                                    self._fw, self._hrows, self._st, self._pa, self._tm, t_lim,
+                                    grid, gout, ctc, ct, self._xnew, status, rounds,
+                                    self._events.arrays, np.zeros(2 * W, dtype=np.int64))

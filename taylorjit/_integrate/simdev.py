@@ -1,0 +1,211 @@
+"""The vector jet of a batch integrator with events: Taylor tables of W lanes at once.
+
+A batch integrator with events runs the compiled batch loop, each lane's step as the
+scalar integrator's: Taylor coefficients, step size over the state and event rows,
+event detection, Horner, bookkeeping (:func:`taylorjit._integrate.steploop.until_step`).
+The coefficients are most of the cost, and they are what SIMD lanes compute best: this
+module builds, per system and order, an LLVM module with
+
+``<name>_bjet(blk, lanes)``
+    the traced jet of :func:`taylorjit._codegen.unroll.trace_program` (with the event
+    rows, ``full`` as the scalar kernel) on ``<W x double>`` vectors: lane ``l`` is
+    the batch lane ``lanes[l]``, its state, parameters and time gathered from the
+    batch integrator's lane-major arrays (block words :data:`W_STATE` ...), and every
+    table cell the scalar kernel keeps (state and output slots) scattered to
+    ``tc[lanes[l]]`` if ``lanes[W + l]`` is 1, else to a scratch table (padding lanes);
+``<name>_noop(tc, pars, t)``
+    a light entry that does nothing: the compiled loop of
+    :mod:`taylorjit._integrate.batchev` calls the step code of the scalar integrator
+    with it, on the table the vector jet has just filled.
+
+Every lane performs exactly the IEEE operations of the scalar jet in the same order
+(vector operations are lane-wise, no fast-math; C library calls lane by lane), so the
+tables, and with them the steps, events and states, are the scalar integrator's bit for
+bit.  Systems whose trace runs operations in the VM at order 0, or that are bigger than
+:data:`taylorjit._integrate.simdjet.SMALL_NODES` traced nodes, get none (the lanes then
+run the scalar jet one by one).
+"""
+from __future__ import annotations
+
+import threading
+
+__all__ = ["EventJet", "event_jet", "W_STATE", "W_PARS", "W_TM", "W_TC", "W_PSTRIDE",
+           "W_SCRATCH", "NWORDS"]
+
+# the words of the block of <name>_bjet: addresses of lane 0's rows, the parameter stride
+W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH = range(6)
+NWORDS = 6
+_LAYOUT = 1
+_lock = threading.Lock()
+_LOADED: dict = {}
+
+
+def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep) -> str:
+    """The IR text of ``<name>_bjet`` and ``<name>_noop`` (see the module doc) for the
+    traced program ``p``; ``keep``: the slots whose cells are scattered to the lanes."""
+    from .simdjet import _hex
+
+    ncol = order + 1
+    V = f"<{W} x double>"
+    decls = {"fma": f"declare {V} @llvm.fma.v{W}f64({V}, {V}, {V})"}
+    body = ["entry:"]
+    cnt = [0]
+
+    def emit(instr):
+        cnt[0] += 1
+        r = f"%v{cnt[0]}"
+        body.append(f"  {r} = {instr}")
+        return r
+
+    def void(instr):
+        body.append("  " + instr)
+
+    def splat(x):
+        return "<" + ", ".join([f"double {_hex(x)}"] * W) + ">"
+
+    def gep(base, i, ty=V):
+        return emit(f"getelementptr inbounds {ty}, ptr {base}, i64 {i}")
+
+    def word(i, ty="ptr"):
+        w = emit(f"load i64, ptr {gep('%blk', i, 'i64')}, align 8")
+        return emit(f"inttoptr i64 {w} to ptr") if ty == "ptr" else w
+
+    def gather(ptrs, i):
+        v = "undef"
+        for lane, base in enumerate(ptrs):
+            x = emit(f"load double, ptr {gep(base, i, 'double')}, align 8")
+            v = emit(f"insertelement {V} {v}, double {x}, i32 {lane}")
+        return v
+
+    def lanewise(fn, args):
+        res = "undef"
+        for lane in range(W):
+            xs = [emit(f"extractelement {V} {a}, i32 {lane}") for a in args]
+            r = emit(f"call double @{fn}({', '.join(f'double {x}' for x in xs)})")
+            res = emit(f"insertelement {V} {res}, double {r}, i32 {lane}")
+        return res
+
+    state, pars, tm, tc = (word(i) for i in (W_STATE, W_PARS, W_TM, W_TC))
+    pstride, scratch = word(W_PSTRIDE, "i64"), word(W_SCRATCH)
+    void(f"%tbl = alloca {V}, i64 {n_slots * ncol}, align 64")
+    void(f"%vpars = alloca {V}, i64 {max(npar, 1)}, align 64")
+    srows, prows, trows, dst = [], [], [], []
+    for lane in range(W):
+        src = emit(f"load i64, ptr {gep('%lanes', lane, 'i64')}, align 8")
+        flag = emit(f"load i64, ptr {gep('%lanes', W + lane, 'i64')}, align 8")
+        srows.append(gep(state, emit(f"mul i64 {src}, {n}"), "double"))
+        prows.append(gep(pars, emit(f"mul i64 {src}, {pstride}"), "double"))
+        trows.append(gep(tm, emit(f"mul i64 {src}, 2"), "double"))
+        own = gep(tc, emit(f"mul i64 {src}, {n_slots * ncol}"), "double")
+        pad = gep(scratch, lane * n_slots * ncol, "double")
+        dst.append(emit(f"select i1 {emit(f'icmp ne i64 {flag}, 0')}, ptr {own}, ptr {pad}"))
+    for i in range(n):
+        void(f"store {V} {gather(srows, i)}, ptr {gep('%tbl', i * ncol)}, align 64")
+    for i in range(npar):
+        void(f"store {V} {gather(prows, i)}, ptr {gep('%vpars', i)}, align 64")
+    tvec = gather(trows, 0)
+    ops = {"+": "fadd", "-": "fsub", "*": "fmul", "/": "fdiv"}
+    vals = {}
+    for idx, nd in enumerate(p.nodes):
+        kind = nd[0]
+
+        def get(i):
+            return vals[i]
+
+        if kind == "st":
+            cell = nd[1] * ncol + nd[2]
+            v = get(nd[3])
+            void(f"store {V} {v}, ptr {gep('%tbl', cell)}, align 64")
+            if nd[1] in keep:
+                for lane in range(W):
+                    x = emit(f"extractelement {V} {v}, i32 {lane}")
+                    void(f"store double {x}, ptr {gep(dst[lane], cell, 'double')}, align 8")
+            continue
+        if kind in ops:
+            v = emit(f"{ops[kind]} {V} {get(nd[1])}, {get(nd[2])}")
+        elif kind == "c":
+            v = splat(nd[1])
+        elif kind == "ld":
+            v = emit(f"load {V}, ptr {gep('%tbl', nd[1] * ncol + nd[2])}, align 64")
+        elif kind == "fma":
+            v = emit(f"call {V} @llvm.fma.v{W}f64({V} {get(nd[1])}, {V} {get(nd[2])}, "
+                     f"{V} {get(nd[3])})")
+        elif kind == "t":
+            v = tvec
+        elif kind == "par":
+            v = emit(f"load {V}, ptr {gep('%vpars', nd[1])}, align 64")
+        elif kind == "neg":
+            v = emit(f"fneg {V} {get(nd[1])}")
+        elif kind == "call":
+            decls.setdefault(nd[1], f"declare double @{nd[1]}(double)")
+            v = lanewise(nd[1], [get(nd[2])])
+        elif kind == "powc":
+            decls["pow"] = "declare double @pow(double, double) nobuiltin"
+            v = lanewise("pow", [get(nd[1]), get(nd[2])])
+        else:       # "vm", "vsum": not built for these programs (event_jet checks)
+            raise AssertionError(f"node {nd!r} in a SIMD event jet")
+        vals[idx] = v
+    void("ret void")
+    out = list(decls.values())
+    out.append(f"define void @{name}_bjet(ptr noalias %blk, ptr noalias %lanes) {{")
+    out.extend(body)
+    out.append("}")
+    out.append(f"define void @{name}_noop(ptr %tc, ptr %pars, double %t) {{")
+    out.append("entry:")
+    out.append("  ret void")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+class EventJet:
+    """The vector jet of one system at one order and ``full`` for ``W`` lanes (see the
+    module doc): ``jet`` and ``noop`` are the addresses of its two functions."""
+
+    def __init__(self, jet, noop, ee, W, n_slots, ncol):
+        self.jet = jet
+        self.noop = noop
+        self.keep = ee
+        self.width = W
+        self.cells = n_slots * ncol         # doubles of one lane's table
+
+
+def event_jet(d, order: int, W: int, full: int):
+    """The :class:`EventJet` of the ODE decomposition ``d`` (state rows and event rows)
+    at ``order`` for ``W``-lane vectors (loaded from the disk cache, else traced and
+    compiled), or None when the system does not qualify (VM groups at order 0, more
+    than :data:`taylorjit._integrate.simdjet.SMALL_NODES` traced nodes)."""
+    from .._codegen.unroll import _hash16, _target_machine, load_module, trace_program
+    from .simdjet import SMALL_NODES
+
+    key = f"{d.key()}_o{order}_w{W}_f{full}_{_target_machine()[1]}_{_LAYOUT}_{SMALL_NODES}"
+    name = f"tj_simdev_{_hash16(key)}"
+    hit = _LOADED.get(name)
+    if hit is not None:
+        return hit or None
+    from .._codegen import cache as _cache
+
+    def traced():
+        p = trace_program(d, True, order, full, vector_sums=False, trace_pow=True)
+        if len(p.nodes) > SMALL_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
+            return None
+        keep = set(d.outputs) | set(range(d.n_in))
+        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W, keep)
+
+    cached = (_cache.cache_dir() / f"{name}.o").exists()
+    text = [None if cached else traced()]
+    if text[0] is None and not cached:
+        _LOADED[name] = False
+        return None
+
+    def make_ir():
+        if text[0] is None:
+            text[0] = traced()
+            if text[0] is None:     # pragma: no cover - it qualified when it was cached
+                raise RuntimeError("the system no longer qualifies for a SIMD event jet")
+        return text[0]
+
+    addr, ee = load_module(name, make_ir, symbol=name + "_bjet")
+    k = EventJet(addr, ee.get_function_address(name + "_noop"), ee, W, d.n_slots, order + 1)
+    with _lock:
+        _LOADED[name] = k
+    return k
