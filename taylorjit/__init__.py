@@ -67,14 +67,6 @@ __all__ = [
 ]
 
 
-# Public classes name ``taylorjit`` as their module (as numpy's do): reprs show the public
-# name, and pickles refer to ``taylorjit.<Name>``, which stays valid when private modules move.
-for _name in __all__:
-    _obj = globals().get(_name)
-    if isinstance(_obj, type) and _obj.__qualname__ == _name and _obj.__module__.startswith("taylorjit._"):
-        _obj.__module__ = "taylorjit"
-del _name, _obj
-
 def __getattr__(name):
     # the sympy bridge imports sympy (~0.5 s): load it on first use, not at import
     if name in ("to_sympy", "from_sympy"):
