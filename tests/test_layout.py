@@ -8,7 +8,8 @@ lower layers only; imports inside functions count too):
 1. ``_symbolic`` (expressions, registry, calculus, guards, tracing)
 2. ``_funcs`` (the elementary-function blocks, registered into the registry)
 3. ``_codegen`` (decomposition, VM and kernels, LLVM code, cache, background builds)
-4. ``_dd`` (double-double arithmetic, value routines, recurrences, VM)
+4. ``_dd`` (double-double arithmetic, value routines, recurrences, VM), ``_mp``
+   (arbitrary precision: numbers, recurrences, VM)
 5. ``_frontends`` (taylor_coefficients, derivatives, cfunc, taylor_jet)
 6. ``_integrate`` (ODE systems, stepper, events, integrators, solve_ivp, ensembles)
 7. ``_dynamics``, ``_differentiable``, ``models``
@@ -22,7 +23,7 @@ import pytest
 
 PKG = pathlib.Path(__file__).resolve().parents[1] / "taylorjit"
 LAYERS = {"_version": 0, "_numba_compat": 0, "_symbolic": 1, "_funcs": 2, "_codegen": 3, "_dd": 4,
-          "_frontends": 5, "_integrate": 6, "_dynamics": 7, "_differentiable": 7, "models": 7,
+          "_mp": 4, "_frontends": 5, "_integrate": 6, "_dynamics": 7, "_differentiable": 7, "models": 7,
           "taylorjit": 8, "extend": 8, "jax": 8, "torch": 8, "plotting": 8, "__main__": 8}
 MAX_LINES = 600
 
