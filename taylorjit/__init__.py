@@ -25,6 +25,7 @@ from ._symbolic.ffnn import ffnn, ffnn_n_params
 from ._dd.values import DDArray
 from ._integrate.dd import DDTaylorAdaptive
 from ._integrate.dd_coutput import DDContinuousOutput
+from ._integrate.mp import MPTaylorAdaptive
 from ._codegen.decompose import decompose, Decomposition
 from ._codegen.cache import clear_cache, cache_dir, CacheWarning
 from ._codegen.tiering import TierWarning
@@ -55,6 +56,7 @@ __all__ = [
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
     "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive", "DDContinuousOutput",
+    "MPTaylorAdaptive",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
     "decompose", "Decomposition", "clear_cache", "cache_dir", "CacheWarning", "TierWarning",

@@ -42,11 +42,13 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
         disk; fastest per call), ``"spec"`` a looped specialised kernel (numba),
         ``"compact"`` the VM (no compilation).  ``None``: the fastest kind already
         compiled in the disk cache, else the VM.
-    precision : {None, "double", "dd"}, optional
+    precision : {None, "double", "dd"} or int, optional
         ``"dd"``: double-double arithmetic (~32 significant digits, see
         docs/extended-precision.md); points, directions, ``pars`` and ``time`` are then
         read without loss (decimal strings such as ``"0.1"`` exactly, mpmath numbers,
         ``(hi, lo)`` tuples) and the result is a ``DDArray`` (``kind`` is ignored).
+        An int: arbitrary precision with that many bits (e.g. ``256``; a Python VM,
+        slow), inputs read the same way, the result an object array of mpmath numbers.
 
     Returns
     -------
@@ -69,8 +71,13 @@ def taylor_coefficients(f, variables, point, direction=None, order=10, *, pars=N
 
             return taylor_coefficients_dd(f, variables, point, direction, order, pars=pars,
                                           time=time)
-        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision) or "
-                         "'dd' (double-double, ~32 digits)")
+        if isinstance(precision, (int, np.integer)) and not isinstance(precision, bool):
+            from .mp import taylor_coefficients_mp
+
+            return taylor_coefficients_mp(f, variables, point, direction, order, pars=pars,
+                                          time=time, precision=precision)
+        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision), "
+                         "'dd' (double-double, ~32 digits) or a number of bits (e.g. 256)")
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     if plan.__class__ is _PiecewisePlan:
         return _pw_coefficients(plan, scalar, point, direction, order, pars, time, kind)

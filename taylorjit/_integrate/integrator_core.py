@@ -45,7 +45,19 @@ class AdaptiveCore(VariationalMixin):
             from .dd import DDTaylorAdaptive
 
             return DDTaylorAdaptive(*args, **kwargs)
-        raise ValueError(f"precision must be 'double' or 'dd', got {precision!r}")
+        if isinstance(precision, (int, np.integer)) and not isinstance(precision, bool):
+            # arbitrary precision (mpmath numbers): MPTaylorAdaptive, the same constructor
+            extra = sorted(set(kwargs) - {"time", "pars", "tol", "events", "t_events", "nt_events"})
+            if extra:
+                raise ValueError(f"precision=<bits> integrators take time=, pars=, tol= and "
+                                 f"events (events=, t_events=, nt_events=); "
+                                 f"{', '.join(extra)} are not supported at arbitrary precision "
+                                 "(docs/extended-precision.md)")
+            from .mp import MPTaylorAdaptive
+
+            return MPTaylorAdaptive(*args, precision=int(precision), **kwargs)
+        raise ValueError(f"precision must be 'double', 'dd' or a number of bits (e.g. 256), got "
+                         f"{precision!r}")
 
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, compact_mode=None, t_events=None,
