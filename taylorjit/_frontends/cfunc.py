@@ -314,7 +314,7 @@ _SIMD_AUTO_MAX_OPS = 5000
 
 
 def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=None,  # noqa: A002
-          fn=None, outputs=None) -> CFunc:
+          fn=None, outputs=None, precision=None) -> CFunc:
     """Compile expressions into a fast evaluator.
 
     Parameters
@@ -340,6 +340,11 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
         an operation SIMD does not cover (kepE) or more than 5000 operations;
         ``False``: the scalar kernels (C library values, bit-identical to
         :func:`taylor_coefficients`); ``True``: SIMD or an error.
+    precision : {None, "double", "dd"}, optional
+        ``"dd"``: a double-double evaluator (~32 significant digits, see
+        docs/extended-precision.md): inputs, ``pars`` and ``time`` read without
+        loss (decimal strings exactly, mpmath numbers, ``(hi, lo)`` tuples), results
+        as DDArrays; ``kind`` and ``simd`` are ignored.
 
     Notes
     -----
@@ -380,6 +385,13 @@ def cfunc(f=None, variables=None, *, kind=None, parallel=None, simd=None, vars=N
     variables = vars if variables is None else variables
     fs, scalar = _as_exprs(f)
     variables = _as_vars(variables)
+    if precision is not None and precision != "double":
+        if precision == "dd":
+            from .dd_cfunc import cfunc_dd
+
+            return cfunc_dd(fs, variables, scalar, parallel)
+        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision) or "
+                         "'dd' (double-double, ~32 digits)")
     if simd is None and kind is not None:
         simd = False
     plan = _plan(fs, variables, kind or default_kind())

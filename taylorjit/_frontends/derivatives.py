@@ -205,7 +205,8 @@ def _partials_jit():
     return _DRIVERS["partials"]
 
 
-def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None) -> Derivatives:
+def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None,
+                precision=None) -> Derivatives:
     """All partial derivatives of total order <= ``order`` at ``point``.
 
     Uses C(n+order-1, order) univariate Taylor expansions along integer
@@ -225,6 +226,10 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
         orders).
     pars, time, kind
         As in :func:`taylor_coefficients`.
+    precision : {None, "double", "dd"}, optional
+        ``"dd"``: double-double arithmetic (~32 significant digits, see
+        docs/extended-precision.md): the point, ``pars`` and ``time`` are read
+        without loss and the result's values are DDArrays (``kind`` is ignored).
 
     Returns
     -------
@@ -240,6 +245,13 @@ def derivatives(f, variables, point, order=2, *, pars=None, time=None, kind=None
     >>> round(d[(3, 1)], 12)      # d^4/dx^3 dy of e^x sin y at 0 = 1
     1.0
     """
+    if precision is not None and precision != "double":
+        if precision == "dd":
+            from .dd_derivatives import derivatives_dd
+
+            return derivatives_dd(f, variables, point, order, pars=pars, time=time)
+        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision) or "
+                         "'dd' (double-double, ~32 digits)")
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     if plan.__class__ is _PiecewisePlan:     # the derivatives of the branch active there
         P = _point1(point, plan.n_in)

@@ -69,7 +69,7 @@ class TaylorJet:
                 f"{self._n} variable(s), {how}>")
 
 
-def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
+def taylor_jet(f, variables, order=10, *, kind="unrolled", precision=None) -> TaylorJet:
     """Compile ``point -> Taylor coefficients`` for repeated calls.
 
     The callable computes what :func:`taylor_coefficients` computes (the same
@@ -90,6 +90,10 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     kind : {"unrolled", "compact", "spec"}
         ``"unrolled"`` (default) compiles the direct kernel; the others use
         that kernel kind through :func:`taylor_coefficients`.
+    precision : {None, "double", "dd"}, optional
+        ``"dd"``: double-double coefficients (~32 significant digits, see
+        docs/extended-precision.md), returned as DDArrays, with points,
+        directions, ``pars`` and ``time`` read without loss (``kind`` is ignored).
 
     Notes
     -----
@@ -105,6 +109,13 @@ def taylor_jet(f, variables, order=10, *, kind="unrolled") -> TaylorJet:
     >>> [round(float(c), 12) for c in J(0.0)]
     [1.0, 1.0, 0.5, 0.166666666667]
     """
+    if precision is not None and precision != "double":
+        if precision == "dd":
+            from .dd_taylor_jet import taylor_jet_dd
+
+            return taylor_jet_dd(f, variables, order)
+        raise ValueError(f"precision={precision!r}: use None or 'double' (double precision) or "
+                         "'dd' (double-double, ~32 digits)")
     order, fs, scalar, variables, plan = _front(f, variables, kind, order)
     if plan.__class__ is _PiecewisePlan:
         raise TracingError("taylor_jet compiles one smooth function, and this one has "
