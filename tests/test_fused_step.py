@@ -332,7 +332,7 @@ def test_dense_output_functions_equal_the_numba_ones():
         d = ta.update_d_output(t_end - 0.05)
         o3 = np.zeros(2)
         tshi, tslo = ta._fw[S.F_TSHI], ta._fw[S.F_TSLO]
-        from taylorjit._integrate.integrator import _dd_add
+        from taylorjit._dd.arith import py_add as _dd_add
         S.eval_poly_entry(ta._tc, 2, ta.order, _dd_add(t_end - 0.05, 0.0, -tshi, -tslo)[0], o3, 0)
         assert _bitwise(d, o3)
 

@@ -16,7 +16,15 @@ are ``(hi, lo)`` tuples), so numba keeps them in registers.  The products use
 
 These are numba functions without ``cache=True``: they are compiled into the
 cached entry points of :mod:`taylorjit._dd._build`, whose cache key hashes this
-file (numba's own cache key would not see a change here).
+file (numba's own cache key would not see a change here), and into the
+integrators' compiled loops.
+
+The integrators keep their time as a double-length pair too (heyoka's ``dfloat``:
+``add``, ``sub``, ``add_d`` and :func:`lt` here are its operations, IEEE operation
+for IEEE operation), and need the same operations in two more spellings, kept
+beside the numba ones so that every loop gives the same bits: :func:`py_add`
+(Python floats, for the drivers) and :class:`DDBuilder` (an llvmlite builder, for
+the loops written as LLVM code).
 """
 import math
 
@@ -139,3 +147,62 @@ def sqrt(ah, al):
     ph, pl = two_prod(s, s)
     r = ((ah - ph) - pl) + al
     return fast_two_sum(s, r / (2.0 * s))
+
+
+@njit(**_J)
+def lt(ah, al, bh, bl):
+    """``(ah, al) < (bh, bl)`` for normalised pairs."""
+    return ah < bh or (ah == bh and al < bl)
+
+
+# --------------------------------------------------------------------------- Python floats
+def py_add(ah, al, bh, bl):
+    """:func:`add` in Python floats (the same IEEE operations in the same order)."""
+    sh = ah + bh
+    bb = sh - ah
+    sl = (ah - (sh - bb)) + (bh - bb)
+    th = al + bl
+    bb = th - al
+    tl = (al - (th - bb)) + (bl - bb)
+    c = sl + th
+    vh = sh + c
+    vl = c - (vh - sh)
+    w = vl + tl
+    r = vh + w
+    return r, w - (r - vh)
+
+
+# --------------------------------------------------------------------------- LLVM builder
+class DDBuilder:
+    """:func:`add`, :func:`sub` and :func:`lt` written with an llvmlite IR builder ``b``
+    (the same IEEE operations in the same order: the loops written as LLVM code keep
+    double-length times bit for bit as the numba loops do)."""
+
+    def __init__(self, b):
+        self.b = b
+
+    def two_sum(self, x, y):
+        b = self.b
+        s = b.fadd(x, y)
+        bb = b.fsub(s, x)
+        return s, b.fadd(b.fsub(x, b.fsub(s, bb)), b.fsub(y, bb))
+
+    def fast_two_sum(self, x, y):
+        b = self.b
+        s = b.fadd(x, y)
+        return s, b.fsub(y, b.fsub(s, x))
+
+    def add(self, ahi, alo, bhi, blo):
+        b = self.b
+        sh, sl = self.two_sum(ahi, bhi)
+        th, tl = self.two_sum(alo, blo)
+        vh, vl = self.fast_two_sum(sh, b.fadd(sl, th))
+        return self.fast_two_sum(vh, b.fadd(vl, tl))
+
+    def sub(self, ahi, alo, bhi, blo):
+        return self.add(ahi, alo, self.b.fneg(bhi), self.b.fneg(blo))
+
+    def lt(self, ahi, alo, bhi, blo):
+        b = self.b
+        return b.or_(b.fcmp_ordered("<", ahi, bhi),
+                     b.and_(b.fcmp_ordered("==", ahi, bhi), b.fcmp_ordered("<", alo, blo)))

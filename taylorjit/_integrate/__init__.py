@@ -3,7 +3,7 @@ front ends); nothing below imports it.
 
 * ODE systems and their kernels: :mod:`.odesys`.
 * The compiled stepper, one phase per file: outcome codes and work-array slots
-  (:mod:`.stepcodes`), double-length time (:mod:`.dtime`), the step's phases --
+  (:mod:`.stepcodes`), double-length time (``taylorjit._dd.arith``), the step's phases --
   jet, step size, Horner update, commit (:mod:`.stepphases`) -- the numba loops
   (:mod:`.steploop`) and their entry points (:mod:`.stepper`); the LLVM loops:
   plain propagation (:mod:`.plainloop`), events (:mod:`.evloop`), step

@@ -36,7 +36,8 @@ from .batch_output import BatchContinuousOutput, BatchResult
 from .batch_state import BatchState
 from .batchev import SimdEvents
 from .batch_stop import _STOPPED, StopAllLanes
-from .integrator import (_PROPAGATING, OUTCOMES, _dd_add, check_max_steps, grow_c, make_progress,
+from .._dd.arith import py_add as _dd_add
+from .drivers_common import (_PROPAGATING, OUTCOMES, check_max_steps, grow_c, make_progress,
     reentrant_error)
 from .odesys import Outcome
 from .plainloop import (B_BUDGET, B_CAP, B_CT, B_CTC, B_GOUT, B_GRID, B_INIT, B_MAXDT, B_MAXSTEPS, B_NGRID,
@@ -356,7 +357,7 @@ class TaylorAdaptiveBatch(StopAllLanes, SimdEvents, BatchState):
                 # while a faster kernel is being built: come back between chunks to take it
                 left = self._batch_call(k, t_lim, grid, gout, ctc, ct, status,
                                         rounds or (0 if self._upgrade is None else _TIER_ROUNDS))
-                if left == -1:          # a lane's continuous output is full: grow them all
+                if left == S.BATCH_GROW:    # a lane's continuous output is full: grow them all
                     cap = 2 * ctc.shape[1]
                     ctc = np.concatenate([ctc, np.zeros_like(ctc)], axis=1)
                     ct = np.concatenate([ct, np.zeros((b, cap + 1 - ct.shape[1], 2))], axis=1)
@@ -371,7 +372,7 @@ class TaylorAdaptiveBatch(StopAllLanes, SimdEvents, BatchState):
                     k = self._kernel
                 if self._events.n_events:
                     for j in range(b):
-                        if status[j] != S.OC_CONTINUE and status[j] != -1:
+                        if status[j] != S.OC_CONTINUE and status[j] != S.CB_STOP:
                             status[j] = self._handle_events(j, int(status[j]))
                 if self._stop_all and np.any((status == S.OC_EVENT) | (status == S.OC_ERR_NF)):
                     status[status == S.OC_CONTINUE] = _STOPPED     # heyoka: the batch stops
@@ -381,13 +382,13 @@ class TaylorAdaptiveBatch(StopAllLanes, SimdEvents, BatchState):
                 if callback is not None:
                     r = callback(self)
                     if r is not None and not r:
-                        status[status == S.OC_CONTINUE] = -1
+                        status[status == S.OC_CONTINUE] = S.CB_STOP
                         break
         finally:
             _PROPAGATING.discard(key)
             if bar is not None:
                 bar.close()
-        outcomes = [Outcome.cb_stop if s == -1 else Outcome.event if s == S.OC_EVENT
+        outcomes = [Outcome.cb_stop if s == S.CB_STOP else Outcome.event if s == S.OC_EVENT
                     else Outcome.success if s == _STOPPED else OUTCOMES[int(s)] for s in status]
         res = BatchResult(outcomes, fw[:, S.F_MINH].copy(), fw[:, S.F_MAXH].copy(),
                           iw[:, S.I_NSTEPS].copy(), None if grid.shape[1] == 0 else

@@ -17,7 +17,8 @@ import numpy as np
 
 from . import stepper as S
 from .events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
-from .integrator import _PROPAGATING, OUTCOMES, _dd_add, reentrant_error
+from .._dd.arith import py_add as _dd_add
+from .drivers_common import _PROPAGATING, OUTCOMES, reentrant_error
 from .taylor_map import VariationalMixin
 from .odesys import (Outcome, as_pars, build_kernel, check_tol, heyoka_options, order_from_tol,
     parse_system, tier_up)

@@ -34,7 +34,7 @@ import math
 import numpy as np
 from numba import njit, types
 
-from .dtime import dd_add_d
+from .._dd.arith import add_d as dd_add_d
 from .._symbolic.expr import Expr, expr as _to_expr, get_variables
 from .roots import (auto_cooldown, fast_exclude, make_workspace, roots_on_step, sort_rows_by_abs,
     wrong_direction)

@@ -18,7 +18,7 @@ The class is assembled from three parts:
 
 The argument checks and bookkeeping shared with the batch integrator are in
 :mod:`taylorjit._integrate.drivers_common`, the double-length time in
-:mod:`taylorjit._integrate.dtime`.
+:mod:`taylorjit._dd.arith`.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from .coutput import ContinuousOutput
 from .drivers_common import (_PROPAGATING, EMPTY1 as _EMPTY1, EMPTY2 as _EMPTY2,
     EMPTY3 as _EMPTY3, OUTCOMES, check_grid, check_max_dt, check_max_steps, grow_c,
     make_progress, reentrant_error)
-from .dtime import py_dd_add as _dd_add     # (also re-exported: batch.py, tests)
+from .._dd.arith import py_add as _dd_add
 from .evloop import INIT as _EB_INIT
 from .evloop import propagate_block as _propagate_block
 from .integrator_core import AdaptiveCore

@@ -18,7 +18,7 @@ import math
 from . import stepper as S
 from .drivers_common import (_PROPAGATING, EMPTY1 as _EMPTY1, EMPTY2 as _EMPTY2,
     EMPTY3 as _EMPTY3, OUTCOMES, grow_c, reentrant_error)
-from .dtime import py_dd_add as _dd_add
+from .._dd.arith import py_add as _dd_add
 from .events import E_NEEDPY as _E_NEEDPY, E_NLOG as _E_NLOG, E_TERM as _E_TERM
 from .events import EF_DSGN as _EF_DSGN
 from .events import drain_log, run_terminal_callback, terminal_result

@@ -21,7 +21,7 @@ and returns the outcome code of :mod:`taylorjit._integrate.stepcodes`.  ``init =
 propagation to ``t_end`` (``init_run``); ``0`` resumes one after a budget.  ``single = 1``
 limits every step by ``steph`` (signed) alone, as ``do_step``'s ``max_h``: with
 ``max_steps = 1`` that is the integrators' ``step()`` (:func:`single_step`).  The
-double-length time arithmetic is :class:`taylorjit._integrate.dtime.DD`, the
+double-length time arithmetic is :class:`taylorjit._dd.arith.DDBuilder`, the
 numba loops' ``dd_add`` / ``dd_sub`` / ``dd_lt`` written with an llvmlite builder.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ import threading
 import numpy as np
 
 from . import stepcodes as S
-from .dtime import DD  # (re-exported: the SIMD batch loop builds its time arithmetic with it)
+from .._dd.arith import DDBuilder as DD
 
 __all__ = ["plain_loop", "new_block", "BLOCK", "B_STEP", "B_MAXSTEPS", "B_INIT", "B_BUDGET", "B_TEND",
            "single_step", "B_WANTGRID", "B_GRID", "B_GOUT", "B_NGRID", "B_WANTC", "B_CTC", "B_CT",

@@ -66,7 +66,7 @@ def _loop_ir(name: str, n: int, n_slots: int, npar: int, order: int, W: int,
     def ld(base, i, ty=f64):
         return b.load(at(base, i, ty), typ=ty)
 
-    from .plainloop import DD
+    from .._dd.arith import DDBuilder as DD
 
     dd = DD(b)
     dd_add, dd_lt = dd.add, dd.lt

@@ -18,7 +18,7 @@ import math
 
 from numba import njit
 
-from .dtime import dd_add, dd_lt, dd_sub
+from .._dd.arith import add as dd_add, lt as dd_lt, sub as dd_sub
 from .events import E_NEEDPY
 from .stepcodes import (F_H, F_INVO, F_INVOM1, F_LASTH, F_MAXDT, F_MAXH, F_MINH, F_RHOFAC,
     F_TSHI, F_TSLO, I_BUDGET, I_CIDX, I_FWD, I_GIDX, I_HACC, I_LADDR, I_MAXSTEPS, I_N, I_NEV,

@@ -26,7 +26,7 @@ summation), and ``propagate_fused`` is the propagation loop of that case
 with its bookkeeping in registers.
 
 Time is a double-length pair ``tm = [hi, lo]`` updated with heyoka's
-``dfloat`` addition (:mod:`taylorjit._integrate.dtime`), so long and back-and-forth
+``dfloat`` addition (:mod:`taylorjit._dd.arith`), so long and back-and-forth
 propagations keep full accuracy.
 
 Integer and float bookkeeping travels in two small work arrays (``iw``,
@@ -40,7 +40,7 @@ import threading
 
 from numba import njit, types
 
-from .dtime import dd_sub
+from .._dd.arith import sub as dd_sub
 from .events import EV_TYPE, EVB_TYPE, lane_bundle
 from .stepcodes import (BATCH_GROW, CB_STOP, F_H, F_INVO, F_INVOM1, F_LASTH, F_MAXDT,  # re-exported
     F_MAXH, F_MINH, F_RHOFAC, F_TSHI, F_TSLO, I_BUDGET, I_CIDX, I_FULL, I_FWD, I_GIDX, I_HACC,

@@ -14,7 +14,7 @@ One step is three separate phases (issue 4, events, slots in between):
    step and shortens it to the first terminal event (a no-op without events);
 3. :func:`finish_step` -- Horner (or compensated) evaluation of the new state
    (:func:`eval_poly`), double-length time update
-   (:mod:`taylorjit._integrate.dtime`), non-finite check (the state is only
+   (:mod:`taylorjit._dd.arith`), non-finite check (the state is only
    committed when everything is finite).
 
 :func:`do_step` chains them (or calls an unrolled kernel's fused step, the three
@@ -31,7 +31,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .dtime import dd_add
+from .._dd.arith import add as dd_add
 from .events import E_NLOG, E_TERM, NO_TERM, detect_events
 from .stepcodes import (F_H, F_INVO, F_INVOM1, F_LASTH, F_RHOFAC, F_TSHI, F_TSLO, I_FULL,
     I_HACC, I_LIGHT, I_N, I_NEV, I_ORDER, JET_FC, JET_FUSED, JET_LIGHT, OC_ERR_NF, OC_EVENT,
