@@ -228,3 +228,74 @@ def test_taylor_jet_dd():
         J(pt)
     with pytest.raises(ValueError, match="precision"):
         tj.taylor_jet(f, [x, y], order=3, precision="single")
+
+
+# --------------------------------------------------------------------------- variational systems
+def _close(got, ref, rel):
+    got = got.to_mpmath() if isinstance(got, DDArray) else got
+    return abs(got - ref) <= rel * max(abs(ref), 1)
+
+
+def test_variational_dd_vars_order1_harmonic():
+    """The state-transition matrix of the harmonic oscillator at t = 1 (and back at 0)."""
+    xx, vv = tj.make_vars("x", "v")
+    vs = tj.var_ode_sys([(xx, vv), (vv, -xx)], "vars", order=1)
+    ta = tj.TaylorAdaptive(vs, ["1", "0"], precision="dd")
+    assert isinstance(ta, tj.DDTaylorAdaptive) and ta.is_variational and ta.dim == 6
+    assert ta.state == DDArray([1.0, 0.0, 1.0, 0.0, 0.0, 1.0])
+    ta.propagate_until("1")
+    c, s = mpmath.cos(1), mpmath.sin(1)
+    phi = ta.sensitivity(1)
+    assert isinstance(phi, DDArray) and phi.shape == (2, 2)
+    for (i, j), ref in {(0, 0): c, (0, 1): s, (1, 0): -s, (1, 1): c}.items():
+        assert _close(phi[i, j], ref, 16 * U), (i, j)
+    ta.propagate_until(0)
+    assert ta.sensitivity(1) == ta.sensitivity(1)
+    assert all(_close(ta.sensitivity(1)[i, j], float(i == j), 64 * U) for i in range(2)
+               for j in range(2))
+    assert ta.n_orig_sv == 2 and ta.vorder == 1 and ta.get_mindex(3) == (0, (0, 1))
+    assert ta.get_vslice(1) == vs.get_vslice(1)
+    with pytest.raises(NotImplementedError, match="double-double"):
+        ta.taylor_map
+
+
+def test_variational_dd_high_order_vars_params_t0():
+    """Closed forms: x' = x^2 to order 3 in x0; x' = -p x in (x0, p) to order 2;
+    y' = t y in (y0, t0) to order 2 (the initial values involving t0 filled in dd)."""
+    xx = tj.var("x")
+    ta = tj.TaylorAdaptive(tj.var_ode_sys([(xx, xx * xx)], "vars", order=3), ["1/2"],
+                           precision="dd")
+    ta.propagate_until("1")
+    # x = x0 / (1 - x0 t): D^k x = k! t^(k-1) / (1 - x0 t)^(k+1) = k! 2^(k+1) at x0 = 1/2, t = 1
+    for k in (1, 2, 3):
+        got = ta.sensitivity(k)
+        assert got.shape == (1,) * (k + 1)
+        assert _close(got.to_mpmath().ravel()[0], mpmath.factorial(k) * 2 ** (k + 1), 8 * U)
+    sd = ta.state_derivatives.to_mpmath()
+    assert all(_close(sd[k], mpmath.factorial(k) * 2 ** (k + 1), 8 * U) for k in range(1, 4))
+    assert _close(sd[0], 1, 8 * U)
+    tp = pickle.loads(pickle.dumps(ta))
+    assert tp.sensitivity(3) == ta.sensitivity(3) and tp.is_variational
+    # x' = -p x, wrt (x0, p): x = x0 e^(-p t)
+    ta = tj.TaylorAdaptive(tj.var_ode_sys([(xx, -tj.par[0] * xx)], [xx, tj.par[0]], order=2),
+                           ["3/4"], pars=["1/3"], precision="dd")
+    ta.propagate_until(2)
+    e = mpmath.exp(-mpmath.mpf(2) / 3)
+    x0, t = mq("3/4"), 2
+    S1, S2 = ta.sensitivity(1), ta.sensitivity(2)
+    assert _close(S1[0, 0], e, 8 * U) and _close(S1[0, 1], -t * x0 * e, 8 * U)
+    assert _close(S2[0, 0, 0], 0, 8 * U) and _close(S2[0, 0, 1], -t * e, 8 * U)
+    assert S2[0, 1, 0] == S2[0, 0, 1] and _close(S2[0, 1, 1], t * t * x0 * e, 8 * U)
+    # y' = t y from t0 = 1/2, wrt (y0, t0): y = y0 exp((t^2 - t0^2) / 2)
+    yy = tj.var("y")
+    vs = tj.var_ode_sys([(yy, tj.time * yy)], [yy, tj.time], order=2)
+    ta = tj.TaylorAdaptive(vs, ["1/3"], time="1/2", precision="dd")
+    assert np.allclose(np.asarray(ta.state), vs.initial_state([1 / 3], time=0.5), rtol=1e-15,
+                       atol=1e-16)
+    ta.propagate_until("3/2")
+    t0, y0 = mq("1/2"), mq("1/3")
+    E = mpmath.exp((mq("3/2") ** 2 - t0 ** 2) / 2)
+    S1, S2 = ta.sensitivity(1), ta.sensitivity(2)
+    assert _close(S1[0, 0], E, 8 * U) and _close(S1[0, 1], -t0 * y0 * E, 8 * U)
+    assert _close(S2[0, 0, 1], -t0 * E, 8 * U)
+    assert _close(S2[0, 1, 1], (t0 ** 2 - 1) * y0 * E, 8 * U)

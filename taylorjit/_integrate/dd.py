@@ -21,6 +21,7 @@ import numpy as np
 
 from .._dd.values import DDArray, dd_array, dd_scalar
 from .dd_events import OC_BUFFER_FULL, OC_EVENT, OC_EVENT_PY
+from .dd_variational import DDVariationalMixin
 
 __all__ = ["DDTaylorAdaptive", "DD_EPS"]
 
@@ -47,17 +48,20 @@ def _rho_factor(order):
     return math.exp((-7.0 / 10.0) / float(order - 1)) / (e * e)
 
 
-class DDTaylorAdaptive:
+class DDTaylorAdaptive(DDVariationalMixin):
     """Adaptive Taylor integrator in double-double arithmetic (~32 significant digits).
 
     Parameters
     ----------
     sys : list of (variable, expression) pairs, or dict
         The ODE system, as for :class:`taylorjit.TaylorAdaptive` (``tj.par[i]`` and
-        ``tj.time`` allowed).
+        ``tj.time`` allowed), or a variational system (:func:`taylorjit.var_ode_sys`):
+        then ``ta.sensitivity(k)`` and ``ta.state_derivatives`` are DDArrays.
     state : sequence
         Initial state, converted without loss: floats, decimal strings (``"0.05"`` is
-        exactly 1/20), mpmath numbers, ``(hi, lo)`` tuples, or a DDArray.
+        exactly 1/20), mpmath numbers, ``(hi, lo)`` tuples, or a DDArray (for a
+        variational system, the original ``n`` values: the variational ones are filled
+        in, in dd; or all of them).
     time : number, str, mpf or (hi, lo), optional
         Initial time (default 0).
     pars : sequence, optional
@@ -142,7 +146,7 @@ class DDTaylorAdaptive:
         self._busy = False
         self._XH = np.zeros(n)
         self._XL = np.zeros(n)
-        self.state = state
+        self.state = self._init_variational(sys, state, pars, time)
         self._n_pars = d.n_pars
         self._pH = np.zeros(d.n_pars)
         self._pL = np.zeros(d.n_pars)
