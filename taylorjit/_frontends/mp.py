@@ -19,8 +19,9 @@ MAX_ORDER = 10000
 
 
 def _plan(fs, variables, p):
-    """``(program, outs, n_pars, time_par, keep)`` of ``fs`` in ``variables`` at ``p`` bits
-    (cached by the objects' identities and ``p``)."""
+    """``(program, outs, n_pars, time_par, keep, lock)`` of ``fs`` in ``variables`` at ``p``
+    bits (cached by the objects' identities and ``p``; the lock guards the program's
+    parameters during a call)."""
     from .._mp.vm import MPProgram
     from .._symbolic.guards import has_select
     from .jet import decompose_front
@@ -36,7 +37,8 @@ def _plan(fs, variables, p):
                                   "are not supported at arbitrary precision yet: use double "
                                   "precision, or expand each branch separately")
     d, n_pars, time_par = decompose_front(fs, variables)
-    plan = (MPProgram(d, p, ode=False), list(d.outputs), n_pars, time_par, (fs, variables))
+    plan = (MPProgram(d, p, ode=False), list(d.outputs), n_pars, time_par, (fs, variables),
+            threading.Lock())
     with _LOCK:
         _PLANS[key] = plan
         while len(_PLANS) > 256:
@@ -116,7 +118,7 @@ def taylor_coefficients_mp(f, variables, point, direction=None, order=10, *, par
     order = _check_order(order, MAX_ORDER)
     fs, scalar = _as_exprs(f)
     variables = _as_vars(variables)
-    prog, outs, n_pars, time_par, _ = _plan(fs, variables, p)
+    prog, outs, n_pars, time_par, _, lock = _plan(fs, variables, p)
     n = len(variables)
     P, single = _points(point, n, "point", p)
     if direction is None:
@@ -134,9 +136,11 @@ def taylor_coefficients_mp(f, variables, point, direction=None, order=10, *, par
             single = False
         elif len(D) != len(P):
             raise ValueError(f"{len(P)} points but {len(D)} directions")
-    prog.env.pars = mp_pars(n_pars, time_par, pars, time, p)
+    pv = mp_pars(n_pars, time_par, pars, time, p)
     try:
-        res = prog.points(P, D, order, outs)
+        with lock:
+            prog.env.pars = pv
+            res = prog.points(P, D, order, outs)
     except (ZeroDivisionError, ValueError) as exc:
         raise ValueError(f"a Taylor coefficient is not finite or not real at this point "
                          f"({exc})") from None
