@@ -52,11 +52,11 @@ def _general(ta, S):
 def _compile_loop(ir_text, fname, argtypes):
     import llvmlite.binding as llb
 
-    from taylorjit._codegen.unroll import _target_machine
+    from taylorjit._codegen.unroll import target_machine
 
     mod = llb.parse_assembly(ir_text)
     mod.verify()
-    ee = llb.create_mcjit_compiler(mod, _target_machine(fresh=True)[0])
+    ee = llb.create_mcjit_compiler(mod, target_machine(fresh=True)[0])
     ee.finalize_object()
     return ctypes.CFUNCTYPE(None, *argtypes)(ee.get_function_address(fname)), ee
 
@@ -66,7 +66,7 @@ def tight_loops(name, hy, tj, S):
     import llvmlite.binding as llb
 
     from taylorjit import TaylorAdaptive
-    from taylorjit._codegen.unroll import _target_machine
+    from taylorjit._codegen.unroll import target_machine
 
     f, _ = SYSTEMS[name]
     hs, x0, _ = f(hy)
@@ -75,7 +75,7 @@ def tight_loops(name, hy, tj, S):
     # heyoka's object code may call its own SLEEF copies (sin/cos: heyoka_Sleef_*), which
     # are not exported to this process: that step cannot run outside heyoka
     hy_ok = b"heyoka_Sleef" not in obj
-    hee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
+    hee = llb.create_mcjit_compiler(llb.parse_assembly(""), target_machine(fresh=True)[0])
     if hy_ok:
         hee.add_object_file(llb.ObjectFileRef.from_data(obj))
         hee.finalize_object()

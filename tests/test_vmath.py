@@ -41,8 +41,8 @@ LIBM_ONLY = ["erf", "asinh", "cbrt"]      # per-lane libm calls
 # compilation
 
 
-def _target_machine():
-    from taylorjit._codegen.unroll import _target_machine as host_machine
+def target_machine():
+    from taylorjit._codegen.unroll import target_machine as host_machine
 
     return host_machine(fresh=True)[0]      # host CPU and features, as the library
 
@@ -67,7 +67,7 @@ def compile_drivers(names, width, fma, scalar=False, passes=True):
                     ir += f"declare double @{c}(double)\n"
                     declared.add(c)
             ir += vm.driver_ir(n, width, scalar=True)
-    tm = _target_machine()
+    tm = target_machine()
     mod = llb.parse_assembly(ir)
     mod.triple = tm.triple
     mod.data_layout = str(tm.target_data)

@@ -188,7 +188,7 @@ class CoefficientsKernel:
 
 
 def _name(d: Decomposition, order: int) -> str:
-    return f"tj_coefs_{d.key()}_o{order}_{_LAYOUT}_{_unroll._target_machine()[1]}"
+    return f"tj_coefs_{d.key()}_o{order}_{_LAYOUT}_{_unroll.target_machine()[1]}"
 
 
 def is_cached(d: Decomposition, order: int) -> bool:

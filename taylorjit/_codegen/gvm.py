@@ -46,9 +46,9 @@ import threading
 
 import numpy as np
 
-from .jetabi import JET_SIG, _jetref_class, call_group, jet_from_addr
+from .jetabi import JET_SIG, jetref_class, call_group, jet_from_addr
 from .trace import NoTrace, Pars, Prog, State, Sym, TC, traced
-from .unroll import _target_machine, load_module
+from .unroll import target_machine, load_module
 from .unroll_ir import emit_scalar, ir_types
 from .vm import vm_jet
 from .._symbolic.registry import OPS, no_refcount_opts, registry_hash
@@ -189,7 +189,7 @@ def build_ir(op, kmax: int, name: str):
 
 def _mod_name(op, kmax: int) -> str:
     return (f"tj_group_{op.name}_k{kmax}om_L{_LAYOUT}p{PREFETCH}_"
-            f"{registry_hash()}_{_target_machine()[1]}")
+            f"{registry_hash()}_{target_machine()[1]}")
 
 
 def group_functions(name: str, kmax: int) -> list:
@@ -418,5 +418,5 @@ def om_jet():
             g["_call_group"] = call_group()
             fn = njit(JET_SIG(), cache=True, nogil=True, error_model="numpy",
                       **no_refcount_opts())(_om_jet_py)
-            _OM_JET.append(_jetref_class()(fn))
+            _OM_JET.append(jetref_class()(fn))
         return _OM_JET[0]

@@ -8,7 +8,7 @@ its first-class function type :func:`JET_TYPE`)::
 so the compiled drivers (integrator loops, derivative drivers) take any jet as
 a first-class function argument and are compiled once per installation.  This
 module holds what makes a compiled jet such an argument and what calls one:
-the handle class (:func:`_jetref_class`: numba's wrapper-address protocol with
+the handle class (:func:`jetref_class`: numba's wrapper-address protocol with
 the address computed once), the intrinsics that call a jet from its address
 (:func:`jet_from_addr`), the light entry and the fused step of an unrolled
 kernel (:func:`call_light`, :func:`call_step`), a group kernel
@@ -31,7 +31,7 @@ __all__ = ["JET_SIG", "JET_TYPE", "jet_from_addr", "call_light", "call_step", "c
            "call_jet"]
 
 # one lock for the numba builds of the kernel layer (shared by .vm and .kernel)
-_lock = threading.RLock()
+KERNEL_LOCK = threading.RLock()
 
 
 def _sig():
@@ -226,7 +226,7 @@ def call_group():
 _JETREF_CLS = []
 
 
-def _jetref_class():
+def jetref_class():
     """A first-class-function handle for a compiled jet.
 
     numba unboxes a plain dispatcher passed as a ``FunctionType`` argument
@@ -269,7 +269,7 @@ def _call(jet, tc, order, pars, t, full, prog, cvals):
 def call_jet():
     """A compiled trampoline ``call(jet, tc, order, pars, t, full, prog, cvals)``
     for calling a jet handle without a Python dispatcher (unrolled kernels)."""
-    with _lock:
+    with KERNEL_LOCK:
         if not _CALL:
             from numba import njit, types
 

@@ -52,7 +52,7 @@ import numpy as np
 from . import cache as _cache, gvm as _gvm
 from .. import _numba_compat as _nc
 from .decompose import Decomposition
-from .jetabi import (JET_SIG, JET_TYPE, _jetref_class, _lock,  # noqa: F401 - re-exported
+from .jetabi import (JET_SIG, JET_TYPE, jetref_class, KERNEL_LOCK,  # noqa: F401 - re-exported
                      call_group, call_jet, call_light, call_step, jet_from_addr)
 from .trace import MAX_UNROLLED, UnsupportedUnroll, unrolled_size
 from .unroll import is_cached as _unroll_cached, unrolled_jet
@@ -75,7 +75,7 @@ class Kernel:
     ----------
     jet : callable
         The jet function: for compiled kinds a handle that numba drivers take as a
-        first-class function argument cheaply (see ``_jetref_class``) and that is
+        first-class function argument cheaply (see ``jetref_class``) and that is
         callable from Python; for ``"python"`` the plain Python function.
     prog, cvals : ndarray
         Program table (used by the VM; the state rows are used by every kind).
@@ -195,7 +195,7 @@ def _levels(tab, n_slots):
     nin, nout, int_in = info[:, 0].copy(), info[:, 1].copy(), info[:, 2].copy()
     if len(tab) < _LEVELS_NUMBA_MIN:
         return _levels_py(tab.tolist(), nin.tolist(), nout.tolist(), int_in.tolist(), n_slots)
-    with _lock:
+    with KERNEL_LOCK:
         if not _LEVELS:
             from numba import njit, types
 
@@ -352,14 +352,14 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
         except UnsupportedUnroll:
             return get_kernel(d, ode, "spec")
         prog, cvals = build_prog(d, ode)
-        with _lock:
+        with KERNEL_LOCK:
             hit = _MEMO.get(key)
             if hit is None:
                 hit = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
                 hit.order, hit.full = order, full
                 _MEMO[key] = hit
             return hit
-    with _lock:
+    with KERNEL_LOCK:
         hit = _MEMO.get(key)
         if hit is not None:
             return hit
@@ -374,7 +374,7 @@ def get_kernel(d: Decomposition, ode: bool = False, kind: str = "compact",
         name = _spec_name(d, ode)
         jet = _load(name, spec_source(d, ode), python=(kind == "python"))
         if kind == "spec":
-            jet = _jetref_class()(jet)
+            jet = jetref_class()(jet)
         kern = Kernel(jet, prog, cvals, kind, d, bool(ode), key)
         kern.order, kern.full = (order, full) if kind == "unrolled" else (None, 0)
         _MEMO[key] = kern
@@ -397,7 +397,7 @@ def quick_kernel(d: Decomposition, order: int, full: int = 0) -> Kernel:
     if not jet.quick:       # the optimised kernel was in the disk cache
         return get_kernel(d, ode=True, kind="unrolled", order=order, full=full)
     key = (d.key(), True, "unrolled", order, full, "quick")
-    with _lock:
+    with KERNEL_LOCK:
         hit = _MEMO.get(key)
         if hit is None:
             prog, cvals = build_prog(d, True)

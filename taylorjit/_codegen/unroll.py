@@ -50,7 +50,7 @@ data, t)`` for the integrator's compiled loop
 
 This module holds the LLVM side shared by every LLVM kernel of the package:
 the host's target machine and the key of its generated code
-(:func:`_target_machine`), :func:`load_module` (object code from the disk
+(:func:`target_machine`), :func:`load_module` (object code from the disk
 cache, else compiled; quick builds without optimisation), and the unrolled
 jets themselves: their cache names (:func:`is_cached`), :func:`unrolled_jet`
 and its jet handle.  It imports the tracer and the IR emission (and
@@ -67,7 +67,7 @@ import threading
 from . import cache as _cache
 from .. import _numba_compat as _nc
 from .decompose import Decomposition
-from .jetabi import _jetref_class, call_jet
+from .jetabi import jetref_class, call_jet
 from .trace import (MAX_UNROLLED, UnsupportedUnroll,  # noqa: F401 - re-exported
                     trace_program, unrolled_size)
 from .chunk_text import _hex  # noqa: F401 - re-exported (tests, _integrate.simdbatch)
@@ -95,7 +95,7 @@ VECTOR_SUMS_MIN_SIZE = 5000
 _LAYOUT = 14        # bump when the generated code changes (part of the cache key)
 
 
-def _target_machine(fresh=False, opt=None):
+def target_machine(fresh=False, opt=None):
     """``(target machine, cache key of the target)``; ``fresh``: a new machine
     (an execution engine takes ownership of its machine) at code generation level
     ``opt`` (default :data:`CODEGEN_OPT`)."""
@@ -125,7 +125,7 @@ def _vector_sums(d: Decomposition, order: int) -> bool:
 
 
 def _name(d: Decomposition, ode: bool, order: int, full: int) -> str:
-    key = _target_machine()[1]
+    key = target_machine()[1]
     v = "v" if _vector_sums(d, order) else "s"
     return (f"tj_unrolled_{d.key()}_{'ode' if ode else 'expr'}_o{order}_f{int(bool(full))}{v}_"
             f"{key}")
@@ -157,11 +157,11 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
         # traced and compiled without taylorjit's or numba's locks, in an LLVM context of
         # its own (contexts are independent; numba compiles in the global one), so a
         # background build does not hold up the foreground
-        _target_machine()
+        target_machine()
         text = make_ir()
         run_passes = not quick and (passes() if callable(passes) else passes)
         opt = 0 if quick else CODEGEN_OPT if run_passes else CODEGEN_OPT_BIG
-        tm = _target_machine(fresh=True, opt=opt)[0]
+        tm = target_machine(fresh=True, opt=opt)[0]
         ctx = llb.create_context()
         mod = llb.parse_assembly(text, context=ctx)
         del text
@@ -177,7 +177,7 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
             _cache.write_blob(f"{name}.o", obj)
     # numba's lock: the engine is made in LLVM's global context, shared with numba
     with _lock, _nc.compiler_lock():
-        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), _target_machine(fresh=True)[0])
+        ee = llb.create_mcjit_compiler(llb.parse_assembly(""), target_machine(fresh=True)[0])
         ee.add_object_file(llb.ObjectFileRef.from_data(obj))
         ee.finalize_object()
         addr = ee.get_function_address(symbol or name)
@@ -188,7 +188,7 @@ def load_module(name: str, make_ir, passes=True, symbol: str | None = None,
 
 def unrolled_jet(d: Decomposition, ode: bool, order: int, full: int, quick: bool = False):
     """The unrolled jet of ``d`` at ``order`` as a first-class jet handle (see
-    ``taylorjit._codegen.jetabi._jetref_class``): loaded from the disk cache, else traced,
+    ``taylorjit._codegen.jetabi.jetref_class``): loaded from the disk cache, else traced,
     compiled by LLVM and cached.  Raises :class:`UnsupportedUnroll` if some
     operation cannot be traced above order 0.
 
@@ -286,7 +286,7 @@ def _unrolled_ref_class():
     goes through a small compiled trampoline."""
     if _REF:
         return _REF[0]
-    base = _jetref_class()
+    base = jetref_class()
 
     class UnrolledRef(base):
         __slots__ = ("keep", "light_addr", "step_addr", "stepr_addr", "vm_global", "quick")

@@ -411,7 +411,7 @@ def _name(d: Decomposition, width: int, fma: bool, vector_math: bool) -> str:
     # the vector math's source (the tables and the routines) is part of the key
     src = "".join(inspect.getsource(m) for m in (_vmath, vmath_ir, vmath_exp, vmath_trig))
     vm_src = hashlib.sha256(src.encode()).hexdigest()[:8]
-    key = _unroll._target_machine()[1]
+    key = _unroll.target_machine()[1]
     return (f"tj_simd_{d.key()}_w{width}{'f' if fma else ''}{'v' if vector_math else 'l'}"
             f"_{vm_src}_{_LAYOUT}_{key}")
 

@@ -304,7 +304,7 @@ class PartialsKernel:
 def _name(d, order, dirs, C, W):
     import hashlib
 
-    tkey = _unroll._target_machine()[1]
+    tkey = _unroll.target_machine()[1]
     return (f"tj_partials_{d.key()}_o{order}_n{dirs.shape[1]}_w{W}_{_LAYOUT}_{tkey}_"
             + hashlib.sha256(np.ascontiguousarray(C).tobytes()).hexdigest()[:8])
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from . import cache as _cache
 from .. import _numba_compat as _nc
 from .decompose import Decomposition
-from .jetabi import JET_SIG, _jetref_class, _lock
+from .jetabi import JET_SIG, jetref_class, KERNEL_LOCK
 from .._symbolic.registry import OPS, no_refcount_opts, registry_hash
 
 __all__ = ["group_rows", "spec_source", "vm_source", "vm_jet", "vm_loaded", "numba_cached"]
@@ -156,11 +156,11 @@ def _vm_name():
 
 def vm_jet():
     """The compact VM's jet (compiled once per installation, then loaded from the cache)."""
-    with _lock:
+    with KERNEL_LOCK:
         k = ("vm", registry_hash())
         jet = _MEMO.get(k)
         if jet is None:
-            jet = _jetref_class()(_load(_vm_name(), vm_source(), python=False, inline=False))
+            jet = jetref_class()(_load(_vm_name(), vm_source(), python=False, inline=False))
             _MEMO[k] = jet
         return jet
 

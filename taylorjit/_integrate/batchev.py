@@ -32,6 +32,7 @@ from .stepcodes import (BATCH_GROW, I_CIDX, I_LIGHT, I_WANTC, JET_LIGHT, OC_CONT
     OC_EVENT_PY)
 from .steploop import until_step
 from .stepphases import _INL, _OPTS, _jet_from_addr
+from .. import _numba_compat as _nc
 from .._codegen import tiering as _tiering
 
 __all__ = ["SimdEvents", "propagate_batch_simd"]
@@ -52,8 +53,8 @@ def _call_bjet(typingctx, fn, blk, lanes):
         i8p = ir.IntType(8).as_pointer()
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i8p])
         f = builder.inttoptr(args[0], fnty.as_pointer())
-        pb = context.make_array(signature.args[1])(context, builder, args[1]).data
-        pl = context.make_array(signature.args[2])(context, builder, args[2]).data
+        pb = _nc.array_data(context, builder, signature.args[1], args[1])
+        pl = _nc.array_data(context, builder, signature.args[2], args[2])
         builder.call(f, [builder.bitcast(pb, i8p), builder.bitcast(pl, i8p)])
         return context.get_dummy_value()
 

@@ -61,9 +61,9 @@ def simd_width() -> int:
     """
     import llvmlite.binding as llb
 
-    from .._codegen.unroll import _target_machine
+    from .._codegen.unroll import target_machine
 
-    _target_machine()           # LLVM's native target initialised
+    target_machine()           # LLVM's native target initialised
     feats = llb.get_host_cpu_features()
     if feats.get("avx512f"):
         return 8
@@ -87,11 +87,11 @@ def batch_kernel(d, order: int, W: int):
     ``W``-lane vectors (loaded from the disk cache, else traced and compiled), or
     None when the system does not qualify (VM groups at order 0, more than
     :data:`MAX_NODES` traced nodes)."""
-    from .._codegen.unroll import _hash16, _target_machine, load_module, trace_program
+    from .._codegen.unroll import _hash16, target_machine, load_module, trace_program
 
     from .._codegen.unroll import CHUNK
 
-    key = (f"{d.key()}_o{order}_w{W}_{_target_machine()[1]}_{_LAYOUT}_{_simdjet.SMALL_NODES}"
+    key = (f"{d.key()}_o{order}_w{W}_{target_machine()[1]}_{_LAYOUT}_{_simdjet.SMALL_NODES}"
            f"_{CHUNK}")
     name = f"tj_simdbatch_{_hash16(key)}"
     hit = _LOADED.get(name)

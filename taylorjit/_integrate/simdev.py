@@ -174,10 +174,10 @@ def event_jet(d, order: int, W: int, full: int):
     at ``order`` for ``W``-lane vectors (loaded from the disk cache, else traced and
     compiled), or None when the system does not qualify (VM groups at order 0, more
     than :data:`taylorjit._integrate.simdjet.SMALL_NODES` traced nodes)."""
-    from .._codegen.unroll import _hash16, _target_machine, load_module, trace_program
+    from .._codegen.unroll import _hash16, target_machine, load_module, trace_program
     from .simdjet import SMALL_NODES
 
-    key = f"{d.key()}_o{order}_w{W}_f{full}_{_target_machine()[1]}_{_LAYOUT}_{SMALL_NODES}"
+    key = f"{d.key()}_o{order}_w{W}_f{full}_{target_machine()[1]}_{_LAYOUT}_{SMALL_NODES}"
     name = f"tj_simdev_{_hash16(key)}"
     hit = _LOADED.get(name)
     if hit is not None:
