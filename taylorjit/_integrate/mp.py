@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from .._mp.num import (ZERO, context, fdot, from_float, log2_abs, norm, powers, to_ctx, to_float,
-                       xadd, cmp)
+from .._mp.num import (ZERO, cmp, context, fdot, from_ctx as _pair, from_float, log2_abs, norm,
+                       powers, to_ctx, to_float, to_tuple as _tuple, xadd)
 from .._mp.values import MPReal, check_precision, mp_array, mp_scalar, out_array
 
 __all__ = ["MPTaylorAdaptive"]
@@ -500,19 +500,6 @@ class MPTaylorAdaptive:
     def __repr__(self):
         return (f"MPTaylorAdaptive(dim={self._n}, precision={self._p}, order={self._order}, "
                 f"time={self.time}, state=[{', '.join(str(v) for v in self.state)}])")
-
-
-def _tuple(a):
-    from .._mp.num import to_tuple
-
-    return to_tuple(a)
-
-
-def _pair(v, p):
-    """A pair from a value of the private context (rounded to ``p`` bits)."""
-    from .._mp.num import from_ctx
-
-    return from_ctx(v, p)
 
 
 def _no_c_output(c_output):
