@@ -25,6 +25,9 @@ from ._symbolic.ffnn import ffnn, ffnn_n_params
 from ._dd.values import DDArray
 from ._integrate.dd import DDTaylorAdaptive
 from ._integrate.dd_coutput import DDContinuousOutput
+from ._frontends.dd_derivatives import DDDerivatives
+from ._frontends.dd_cfunc import DDCFunc
+from ._frontends.dd_taylor_jet import DDTaylorJet
 from ._integrate.mp import MPTaylorAdaptive
 from ._codegen.decompose import decompose, Decomposition
 from ._codegen.cache import clear_cache, cache_dir, CacheWarning
@@ -55,7 +58,7 @@ __all__ = [
     "sum_", "get_variables", "get_params",
     "prod", "kepF", "kepDE", "relu", "relup", "select", "Cond",
     "hamiltonian", "lagrangian", "lyapunov_spectrum", "LyapunovResult", "fli",
-    "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive", "DDContinuousOutput",
+    "ffnn", "ffnn_n_params", "DDArray", "DDTaylorAdaptive", "DDContinuousOutput", "DDDerivatives", "DDCFunc", "DDTaylorJet",
     "MPTaylorAdaptive",
     "square", "sqrt", "exp", "expm1", "log", "log1p", "sin", "cos", "tan", "asin", "acos", "atan",
     "atan2", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "sigmoid", "kepE",
