@@ -106,11 +106,14 @@ class TaylorAdaptive(StepEventsMixin, AdaptiveCore):
         kinds give bit-identical trajectories, so the choice affects speed only.
     high_accuracy : bool, optional
         Compensated summation for the state update and dense output.
-    precision : {"double", "dd"}, optional
+    precision : {"double", "dd"} or int, optional
         ``"dd"``: double-double arithmetic (~32 digits, tolerance 2**-104 by
         default, order 38): returns a :class:`~taylorjit.DDTaylorAdaptive`, which
-        takes ``time``, ``pars`` and ``tol`` and exact inputs (decimal strings,
-        mpmath numbers, ``(hi, lo)`` pairs); see docs/extended-precision.md.
+        takes ``time``, ``pars``, ``tol`` and events, and exact inputs (decimal
+        strings, mpmath numbers, ``(hi, lo)`` pairs).  An int: that many bits of
+        mpmath arbitrary precision (tolerance 2**-bits), returns a
+        :class:`~taylorjit.MPTaylorAdaptive` (slow: ~1 ms per pendulum step at
+        113 bits).  See the Extended precision page of the documentation.
     events : list of Event, optional
         Events located exactly during the propagation (see :class:`~taylorjit.Event`):
         a terminal event ends the step at the event and stops ``propagate_*``
