@@ -16,18 +16,17 @@ import math
 import numpy as np
 
 from . import stepper as S
-from .events import EventBundleBatch, drain_log, prepare_events, run_terminal_callback
+from .events import EventBundleBatch, drain_log, run_terminal_callback
 from .._dd.arith import py_add as _dd_add
 from .drivers_common import _PROPAGATING, OUTCOMES, reentrant_error
-from .taylor_map import VariationalMixin
-from .odesys import (Outcome, as_pars, build_kernel, check_tol, heyoka_options, order_from_tol,
-    parse_system, tier_up)
+from .integrator_base import IntegratorBase
+from .odesys import Outcome, as_pars, build_kernel, tier_up
 from .plainloop import dense, single_step
 
 __all__ = ["BatchState"]
 
 
-class BatchState(VariationalMixin):
+class BatchState(IntegratorBase):
     """Construction, state and single steps of a batch integrator (the base of
     :class:`taylorjit.TaylorAdaptiveBatch`, whose documentation describes the
     constructor's arguments)."""
@@ -43,13 +42,8 @@ class BatchState(VariationalMixin):
                             "(or heyoka's keyword state=)")
         states = state if states is None else states
         self.stop_all_lanes = stop_all_lanes
-        compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
-        states = self._init_variational(sys, states, pars, time)
-        svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
-        self._sys = list(zip(svars, rhs))
-        self._tol = check_tol(tol)
-        self._order = order_from_tol(self._tol)
-        events, ev_exprs = prepare_events(events, svars)
+        compact, states, svars, rhs, events, ev_exprs = self._read_system(
+            sys, states, pars, time, tol, compact, events, compact_mode, t_events, nt_events)
         self._kernel, self._hrows, full = build_kernel(
             svars, rhs, list(ev_exprs) + list(_extra), compact, self._order)
         n = len(svars)
@@ -71,16 +65,8 @@ class BatchState(VariationalMixin):
         self._tm[:, 0] = tm
         self._tc = self._kernel.new_tc(self._order, batch=b)
         self._iw = np.zeros((b, S.NIW), dtype=np.int64)
-        self._iw[:, S.I_ORDER] = self._order
-        self._iw[:, S.I_N] = n
-        self._iw[:, S.I_FULL] = full
-        self._iw[:, S.I_NEV] = len(events)
-        self._iw[:, S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros((b, S.NFW))
-        self._fw[:, S.F_RHOFAC] = S.rho_factor(self._order)
-        self._fw[:, S.F_INVO] = 1.0 / float(self._order)
-        self._fw[:, S.F_INVOM1] = 1.0 / float(self._order - 1)
-        self._fw[:, S.F_TSHI] = self._tm[:, 0]
+        self._init_words(self._iw, self._fw, n, full, len(events), high_accuracy, self._tm[:, 0])
         self._xnew = np.zeros(n)
         self.d_output = np.zeros((n, b))     # the last update_d_output (heyoka's layout)
         self.step_res = None                 # the last step()'s [(outcome, h), ...]
@@ -147,18 +133,6 @@ class BatchState(VariationalMixin):
     @property
     def batch_size(self):
         return self._batch
-
-    @property
-    def order(self):
-        return self._order
-
-    @property
-    def tol(self):
-        return self._tol
-
-    @property
-    def decomposition(self):
-        return self._kernel.decomposition
 
     @property
     def last_h(self):
@@ -312,7 +286,3 @@ class BatchState(VariationalMixin):
         changed = kern is not self._kernel
         self._kernel = kern
         return changed
-
-    def reset_cooldowns(self):
-        """Forget the cooldowns of the terminal events in every lane."""
-        self._events.reset_cooldowns()

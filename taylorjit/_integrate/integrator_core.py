@@ -16,18 +16,17 @@ import warnings
 import numpy as np
 
 from . import stepper as S
-from .events import EventBundle, prepare_events
-from .odesys import (as_pars, as_state, build_kernel, check_time, check_tol, heyoka_options,
-    order_from_tol, parse_system, tier_up)
+from .events import EventBundle
+from .odesys import as_pars, as_state, build_kernel, check_time, tier_up
 from .plainloop import B_INIT as _B_INIT, new_block
 from .stepcodes import JET_FC, JET_FUSED, JET_LIGHT
-from .taylor_map import VariationalMixin
+from .integrator_base import IntegratorBase
 from .._symbolic.guards import has_select
 
 __all__ = ["AdaptiveCore"]
 
 
-class AdaptiveCore(VariationalMixin):
+class AdaptiveCore(IntegratorBase):
     """Construction, state, jet binding and pickling of :class:`~taylorjit.TaylorAdaptive`
     (see there for the constructor's parameters)."""
 
@@ -62,13 +61,8 @@ class AdaptiveCore(VariationalMixin):
     def __init__(self, sys, state, *, time=0.0, pars=None, tol=None, compact=None,
                  high_accuracy=False, events=None, compact_mode=None, t_events=None,
                  nt_events=None, precision="double", _extra=()):
-        compact, events = heyoka_options(compact, events, compact_mode, t_events, nt_events)
-        state = self._init_variational(sys, state, pars, time)
-        svars, rhs = parse_system(sys, check_vars=False)   # build_kernel checks
-        self._sys = list(zip(svars, rhs))
-        self._tol = check_tol(tol)
-        self._order = order_from_tol(self._tol)
-        events, ev_exprs = prepare_events(events, svars)
+        compact, state, svars, rhs, events, ev_exprs = self._read_system(
+            sys, state, pars, time, tol, compact, events, compact_mode, t_events, nt_events)
         self._pw = None
         if has_select(rhs):
             rhs, events, ev_exprs = self._init_piecewise(svars, rhs, events, ev_exprs, state,
@@ -89,18 +83,8 @@ class AdaptiveCore(VariationalMixin):
         self._tm = np.array([t0, 0.0])
         self._tc = self._kernel.new_tc(self._order)
         self._iw = np.zeros(S.NIW, dtype=np.int64)
-        self._iw[S.I_ORDER] = self._order
-        self._iw[S.I_N] = n
-        # extra rows need the last order only if they are not state rows (an event on a
-        # state variable, e.g. a Poincare section x = 0, is complete without it)
-        self._iw[S.I_FULL] = full
-        self._iw[S.I_NEV] = len(events)
-        self._iw[S.I_HACC] = int(bool(high_accuracy))
         self._fw = np.zeros(S.NFW)
-        self._fw[S.F_RHOFAC] = S.rho_factor(self._order)
-        self._fw[S.F_INVO] = 1.0 / float(self._order)
-        self._fw[S.F_INVOM1] = 1.0 / float(self._order - 1)
-        self._fw[S.F_TSHI] = t0
+        self._init_words(self._iw, self._fw, n, full, len(events), high_accuracy, t0)
         self._xnew = np.zeros(n)
         self._d_output = np.zeros(n)
         self._n = n
@@ -237,14 +221,6 @@ class AdaptiveCore(VariationalMixin):
         return self._tc[: self._iw[S.I_N]]
 
     @property
-    def order(self):
-        return self._order
-
-    @property
-    def tol(self):
-        return self._tol
-
-    @property
     def high_accuracy(self):
         return bool(self._iw[S.I_HACC])
 
@@ -252,11 +228,6 @@ class AdaptiveCore(VariationalMixin):
     def compact(self):
         """True when the compact Taylor VM runs the system."""
         return self._kernel.kind == "compact"
-
-    @property
-    def decomposition(self):
-        """The :class:`~taylorjit.Decomposition` of the right-hand sides."""
-        return self._kernel.decomposition
 
     @property
     def sys(self):
@@ -349,11 +320,6 @@ class AdaptiveCore(VariationalMixin):
     # ------------------------------------------------------------------ copy / pickle
     # (the pickling of __dict__ applies; the kernel pickles by reference to the disk
     # cache, see Kernel.__reduce__)
-    def __copy__(self):
-        import copy
-
-        return copy.deepcopy(self)
-
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_head", None)        # rebuilt by _bind_jet (holds this process's address)

@@ -209,10 +209,6 @@ class StepEventsMixin:
         evs = list(self._events.events)
         return evs if self._pw is None else evs[: self._pw.n_user]
 
-    def reset_cooldowns(self):
-        """Forget the cooldowns of the terminal events (e.g. after moving the state by hand)."""
-        self._events.reset_cooldowns()
-
     def step(self, max_delta_t=None, write_tc=True):
         """One step forward (at most ``max_delta_t`` long; negative: backward).
 
