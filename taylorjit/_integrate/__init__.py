@@ -10,6 +10,7 @@ front ends); nothing below imports it.
   callbacks (:mod:`.pycbloop`).
 * Events and roots: :mod:`.events`, root isolation (:mod:`.roots`), polishing
   (:mod:`.roots_polish`), exclusion tests (:mod:`.roots_exclude`).
+* The base of the scalar and batch integrators: :mod:`.integrator_base`.
 * The scalar integrator: :mod:`.integrator` (propagate drivers) on
   :mod:`.integrator_core` (construction, state, pickling) and
   :mod:`.integrator_step` (``step()``, event and callback glue), with checks
