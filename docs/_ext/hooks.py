@@ -17,12 +17,19 @@ import logging
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
 
 log = logging.getLogger("mkdocs.hooks.taylorjit")
+
+# nbconvert finds its page templates under <prefix>/share/jupyter; in a virtual environment
+# made with --system-site-packages that is the base interpreter's prefix, not sys.prefix
+_BASE_SHARE = os.path.join(sys.base_prefix, "share", "jupyter")
+if os.path.isdir(_BASE_SHARE) and _BASE_SHARE not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(p for p in (os.environ.get("JUPYTER_PATH"), _BASE_SHARE) if p)
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 DIRECTIVE = re.compile(r"^:::\s+([\w.]+)", re.M)
