@@ -28,10 +28,9 @@ from . import simdbatch as _simdbatch
 from . import simdev as _simdev
 from . import stepper as S
 from .events import EVB_TYPE, lane_bundle
-from .stepcodes import (BATCH_GROW, I_CIDX, I_LIGHT, I_WANTC, JET_LIGHT, OC_CONTINUE, OC_EVENT,
-    OC_EVENT_PY)
-from .steploop import until_step
-from .stepphases import _INL, _OPTS, _jet_from_addr
+from .stepcodes import BATCH_GROW, I_CIDX, I_WANTC, OC_CONTINUE, OC_EVENT, OC_EVENT_PY
+from .steploop import lane_step_limit, until_step_given
+from .stepphases import _INL, _OPTS
 from .. import _numba_compat as _nc
 from .._codegen import tiering as _tiering
 
@@ -93,9 +92,8 @@ def _running(status):
 
 
 @njit(**_INL)
-def _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
-          ctc, ct, xnew, status, rounds, evb, lanes):
-    jet = _jet_from_addr(noop)
+def _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
+          ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv):
     nb = tc.shape[0]
     done = 0
     while True:
@@ -105,14 +103,15 @@ def _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim
                 active += 1
                 if iw[b, I_WANTC] == 1 and iw[b, I_CIDX] >= ctc.shape[1]:
                     return BATCH_GROW
+                dtl[b] = lane_step_limit(iw[b], fw[b], tm[b], tlim[b])
         if active == 0:
             return 0
         _tables(bjet, blk, lanes, status)
         for b in range(nb):
             if status[b] == OC_CONTINUE:
-                status[b] = until_step(jet, prog, cvals, tc[b], iw[b], fw[b], hrows, state[b],
-                                       pars[b], tm[b], tlim[b], grid[b], gout[b], ctc[b], ct[b],
-                                       xnew, lane_bundle(evb, b))
+                status[b] = until_step_given(tc[b], iw[b], fw[b], hrows, state[b], tm[b],
+                                             tlim[b], grid[b], gout[b], ctc[b], ct[b], xnew,
+                                             lane_bundle(evb, b), hout[b], xv[b])
         done += 1
         # lanes waiting for Python (event callbacks) end the call after the round
         for b in range(nb):
@@ -122,33 +121,26 @@ def _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim
             return _running(status)
 
 
-def _entry(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
-           ctc, ct, xnew, status, rounds, evb, lanes):
-    # the step code calls the (no-op) light entry on the table the vector jet filled
-    nb = tc.shape[0]
-    light = iw[0, I_LIGHT]
-    for b in range(nb):
-        iw[b, I_LIGHT] = JET_LIGHT
-    left = _loop(bjet, blk, noop, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
-                 gout, ctc, ct, xnew, status, rounds, evb, lanes)
-    for b in range(nb):
-        iw[b, I_LIGHT] = light
-    return left
+def _entry(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
+           ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv):
+    return _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
+                 gout, ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv)
 
 
 def propagate_batch_simd(*args):
     """:func:`_entry` compiled on first use (numba's cache, explicit signature): the
     arguments of :func:`taylorjit._integrate.stepper.propagate_batch` with the vector
-    jet's address and block first, the no-op light entry's address instead of the
-    jet, and the lanes buffer (``2 W`` int64) last."""
+    jet's address and block first instead of the jet, then the lanes buffer (``2 W``
+    int64), the lanes' step limits, step sizes and new states (the block's
+    ``W_DTL``, ``W_HOUT``, ``W_XNEW``)."""
     if not _BUILT:
         with _BUILD_LOCK:
             if not _BUILT:
                 f8, i8 = types.float64, types.int64
                 a1, a2, a3, f4 = f8[::1], f8[:, ::1], f8[:, :, ::1], f8[:, :, :, ::1]
                 i1, i2 = i8[::1], i8[:, ::1]
-                sig = i8(i8, i1, i8, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1,
-                         i1, i8, EVB_TYPE(), i1)
+                sig = i8(i8, i1, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1,
+                         i1, i8, EVB_TYPE(), i1, a1, a1, a2)
                 _BUILT.append(njit(sig, **_OPTS)(_entry))
     return _BUILT[0](*args)
 
@@ -205,20 +197,26 @@ class SimdEvents:
         (:func:`propagate_batch_simd`) when the vector jet is ready, else
         :func:`taylorjit._integrate.stepper.propagate_batch`; the same results."""
         ek = self._simd_events() if k is self._kernel else None
+        if ek is not None and (tuple(int(r) for r in self._hrows) != ek.hrows
+                               or self._fw.shape[1] != S.NFW or not self._st.flags.c_contiguous):
+            ek = None
         if ek is None:
             return S.propagate_batch(k.jet, k.prog, k.cvals, self._tc, self._iw, self._fw,
                                      self._hrows, self._st, self._pa, self._tm, t_lim, grid,
                                      gout, ctc, ct, self._xnew, status, rounds,
                                      self._events.arrays)
-        W = ek.width
-        scratch = np.empty(W * ek.cells)
+        W, nb, n = ek.width, self._st.shape[0], self._st.shape[1]
+        scratch = np.empty(_simdev.scratch_len(W, ek.cells, n))
+        dtl, hout, xv = np.zeros(nb), np.zeros(nb), np.zeros((nb, n))
         blk = np.zeros(_simdev.NWORDS, dtype=np.int64)
         for i, a in ((_simdev.W_STATE, self._st), (_simdev.W_PARS, self._pa),
                      (_simdev.W_TM, self._tm), (_simdev.W_TC, self._tc),
-                     (_simdev.W_SCRATCH, scratch)):
+                     (_simdev.W_SCRATCH, scratch), (_simdev.W_FW, self._fw),
+                     (_simdev.W_DTL, dtl), (_simdev.W_HOUT, hout), (_simdev.W_XNEW, xv)):
             blk[i] = a.ctypes.data
         blk[_simdev.W_PSTRIDE] = self._pa.shape[1]
-        return propagate_batch_simd(ek.jet, blk, ek.noop, k.prog, k.cvals, self._tc, self._iw,
+        return propagate_batch_simd(ek.jet, blk, k.prog, k.cvals, self._tc, self._iw,
                                     self._fw, self._hrows, self._st, self._pa, self._tm, t_lim,
                                     grid, gout, ctc, ct, self._xnew, status, rounds,
-                                    self._events.arrays, np.zeros(2 * W, dtype=np.int64))
+                                    self._events.arrays, np.zeros(2 * W, dtype=np.int64),
+                                    dtl, hout, xv)

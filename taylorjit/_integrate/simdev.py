@@ -29,18 +29,27 @@ from __future__ import annotations
 
 import threading
 
+from .stepcodes import F_INVO, F_INVOM1, F_RHOFAC, NFW
+
 __all__ = ["EventJet", "event_jet", "W_STATE", "W_PARS", "W_TM", "W_TC", "W_PSTRIDE",
-           "W_SCRATCH", "NWORDS"]
+           "W_SCRATCH", "W_FW", "W_DTL", "W_HOUT", "W_XNEW", "NWORDS", "scratch_len"]
 
 # the words of the block of <name>_bjet: addresses of lane 0's rows, the parameter stride
-W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH = range(6)
-NWORDS = 6
-_LAYOUT = 1
+W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH, W_FW, W_DTL, W_HOUT, W_XNEW = range(10)
+NWORDS = 10
+_LAYOUT = 2
 _lock = threading.Lock()
 _LOADED: dict = {}
 
 
-def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep) -> str:
+def scratch_len(W: int, cells: int, n: int) -> int:
+    """Doubles of the scratch area of ``<name>_bjet`` (padding lanes' tables, steps and
+    new states)."""
+    return W * (cells + 1 + n)
+
+
+def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
+        hrows) -> str:
     """The IR text of ``<name>_bjet`` and ``<name>_noop`` (see the module doc) for the
     traced program ``p``; ``keep``: the slots whose cells are scattered to the lanes."""
     from .simdjet import _hex
@@ -87,9 +96,10 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep)
 
     state, pars, tm, tc = (word(i) for i in (W_STATE, W_PARS, W_TM, W_TC))
     pstride, scratch = word(W_PSTRIDE, "i64"), word(W_SCRATCH)
+    fw, dtl, hout, xnew = (word(i) for i in (W_FW, W_DTL, W_HOUT, W_XNEW))
     void(f"%tbl = alloca {V}, i64 {n_slots * ncol}, align 64")
     void(f"%vpars = alloca {V}, i64 {max(npar, 1)}, align 64")
-    srows, prows, trows, dst = [], [], [], []
+    srows, prows, trows, dst, frows, drows, hdst, xdst = [], [], [], [], [], [], [], []
     for lane in range(W):
         src = emit(f"load i64, ptr {gep('%lanes', lane, 'i64')}, align 8")
         flag = emit(f"load i64, ptr {gep('%lanes', W + lane, 'i64')}, align 8")
@@ -98,7 +108,15 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep)
         trows.append(gep(tm, emit(f"mul i64 {src}, 2"), "double"))
         own = gep(tc, emit(f"mul i64 {src}, {n_slots * ncol}"), "double")
         pad = gep(scratch, lane * n_slots * ncol, "double")
-        dst.append(emit(f"select i1 {emit(f'icmp ne i64 {flag}, 0')}, ptr {own}, ptr {pad}"))
+        real = emit(f"icmp ne i64 {flag}, 0")
+        dst.append(emit(f"select i1 {real}, ptr {own}, ptr {pad}"))
+        frows.append(gep(fw, emit(f"mul i64 {src}, {NFW}"), "double"))
+        drows.append(gep(dtl, src, "double"))
+        padh = gep(scratch, W * n_slots * ncol + lane, "double")
+        hdst.append(emit(f"select i1 {real}, ptr {gep(hout, src, 'double')}, ptr {padh}"))
+        ownx = gep(xnew, emit(f"mul i64 {src}, {n}"), "double")
+        padx = gep(scratch, W * (n_slots * ncol + 1) + lane * n, "double")
+        xdst.append(emit(f"select i1 {real}, ptr {ownx}, ptr {padx}"))
     for i in range(n):
         void(f"store {V} {gather(srows, i)}, ptr {gep('%tbl', i * ncol)}, align 64")
     for i in range(npar):
@@ -145,6 +163,8 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep)
         else:       # "vm", "vsum": not built for these programs (event_jet checks)
             raise AssertionError(f"node {nd!r} in a SIMD event jet")
         vals[idx] = v
+    _step_tail(emit, void, gep, splat, gather, decls, V, W, n, ncol, order, hrows,
+               frows, drows, hdst, xdst)
     void("ret void")
     out = list(decls.values())
     out.append(f"define void @{name}_bjet(ptr noalias %blk, ptr noalias %lanes) {{")
@@ -157,12 +177,123 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep)
     return "\n".join(out) + "\n"
 
 
+def _step_tail(emit, void, gep, splat, gather, decls, V, W, n, ncol, order, hrows, frows,
+               drows, hdst, xdst):
+    """The step size over the rows ``hrows`` (:func:`taylorjit._integrate.stepphases.step_size`,
+    the same operations lane-wise, the pows lane by lane as the scalar step branches)
+    towards each lane's limit ``dtl[lane]``, and the Horner update of the state rows
+    (:func:`taylorjit._integrate.stepphases.eval_poly` without compensation) with it:
+    ``hout[lane]`` and ``xnew[lane]``."""
+    import math
+
+    VI, VB = f"<{W} x i64>", f"<{W} x i1>"
+
+    def isplat(x):
+        return "<" + ", ".join([f"i64 {x}"] * W) + ">"
+
+    def coef(i, j):
+        return emit(f"load {V}, ptr {gep('%tbl', i * ncol + j)}, align 64")
+
+    decls["vfabs"] = f"declare {V} @llvm.fabs.v{W}f64({V})"
+
+    def fabs(x):
+        return emit(f"call {V} @llvm.fabs.v{W}f64({V} {x})")
+
+    def vmax(j):
+        m = None
+        for i in hrows:
+            v = fabs(coef(i, j))
+            if m is None:
+                m = v
+            else:
+                lt = emit(f"fcmp olt {V} {m}, {v}")
+                m = emit(f"select {VB} {lt}, {V} {v}, {V} {m}")
+        return m
+
+    a, mo, mom1 = vmax(0), vmax(order), vmax(order - 1)
+    le1 = emit(f"fcmp ole {V} {a}, {splat(1.0)}")
+    num = emit(f"select {VB} {le1}, {V} {splat(1.0)}, {V} {a}")
+    ra = emit(f"fdiv {V} {num}, {mo}")
+    rb = emit(f"fdiv {V} {num}, {mom1}")
+
+    def log2_rough(x):          # stepphases._log2_rough, lane-wise
+        bits = emit(f"bitcast {V} {x} to {VI}")
+        e = emit(f"and {VI} {emit(f'ashr {VI} {bits}, {isplat(52)}')}, {isplat(0x7FF)}")
+        neg = emit(f"icmp slt {VI} {bits}, {isplat(0)}")
+        e0 = emit(f"icmp eq {VI} {e}, {isplat(0)}")
+        e1 = emit(f"icmp eq {VI} {e}, {isplat(0x7FF)}")
+        bad = emit(f"or {VB} {neg}, {emit(f'or {VB} {e0}, {e1}')}")
+        mb = emit(f"or {VI} {emit(f'and {VI} {bits}, {isplat(0xFFFFFFFFFFFFF)}')}, "
+                  f"{isplat(0x3FF0000000000000)}")
+        m = emit(f"bitcast {VI} {mb} to {V}")
+        s = emit(f"fdiv {V} {emit(f'fsub {V} {m}, {splat(1.0)}')}, "
+                 f"{emit(f'fadd {V} {m}, {splat(1.0)}')}")
+        s2 = emit(f"fmul {V} {s}, {s}")
+        poly = emit(f"fadd {V} {splat(0.5770780163555854)}, "
+                    f"{emit(f'fmul {V} {s2}, {splat(0.4121985831111324)}')}")
+        poly = emit(f"fadd {V} {splat(0.9617966939259756)}, {emit(f'fmul {V} {s2}, {poly}')}")
+        poly = emit(f"fadd {V} {splat(2.8853900817779268)}, {emit(f'fmul {V} {s2}, {poly}')}")
+        ef = emit(f"sitofp {VI} {emit(f'sub {VI} {e}, {isplat(1023)}')} to {V}")
+        r = emit(f"fadd {V} {ef}, {emit(f'fmul {V} {s}, {poly}')}")
+        return emit(f"select {VB} {bad}, {V} {splat(math.nan)}, {V} {r}")
+
+    io, io1, rf = (gather(frows, k) for k in (F_INVO, F_INVOM1, F_RHOFAC))
+    max_h = gather(drows, 0)
+    la = emit(f"fmul {V} {log2_rough(ra)}, {io}")
+    lb = emit(f"fmul {V} {log2_rough(rb)}, {io1}")
+    a_small = emit(f"fcmp olt {V} {la}, {emit(f'fsub {V} {lb}, {splat(1e-4)}')}")
+    b_small = emit(f"fcmp olt {V} {lb}, {emit(f'fsub {V} {la}, {splat(1e-4)}')}")
+    decls["pow"] = "declare double @pow(double, double) nobuiltin"
+    rho = "undef"
+    for lane in range(W):
+        x = [emit(f"extractelement {V} {v}, i32 {lane}") for v in (ra, rb, io, io1)]
+        ral, rbl, iol, io1l = x
+        asl = emit(f"extractelement {VB} {a_small}, i32 {lane}")
+        bsl = emit(f"extractelement {VB} {b_small}, i32 {lane}")
+        L = f"l{lane}"
+        void(f"br i1 {asl}, label %{L}a, label %{L}na")
+        void(f"{L}a:")
+        r_a = emit(f"call double @pow(double {ral}, double {iol})")
+        void(f"br label %{L}h")
+        void(f"{L}na:")
+        void(f"br i1 {bsl}, label %{L}b, label %{L}both")
+        void(f"{L}b:")
+        r_b = emit(f"call double @pow(double {rbl}, double {io1l})")
+        void(f"br label %{L}h")
+        void(f"{L}both:")
+        r_o = emit(f"call double @pow(double {ral}, double {iol})")
+        r_om1 = emit(f"call double @pow(double {rbl}, double {io1l})")
+        lt = emit(f"fcmp olt double {r_om1}, {r_o}")
+        r_ab = emit(f"select i1 {lt}, double {r_om1}, double {r_o}")
+        void(f"br label %{L}h")
+        void(f"{L}h:")
+        rl = emit(f"phi double [ {r_a}, %{L}a ], [ {r_b}, %{L}b ], [ {r_ab}, %{L}both ]")
+        rho = emit(f"insertelement {V} {rho}, double {rl}, i32 {lane}")
+    h = emit(f"fmul {V} {rho}, {rf}")
+    amh = fabs(max_h)
+    h = emit(f"select {VB} {emit(f'fcmp olt {V} {amh}, {h}')}, {V} {amh}, {V} {h}")
+    negm = emit(f"fcmp olt {V} {max_h}, {splat(0.0)}")
+    h = emit(f"select {VB} {negm}, {V} {emit(f'fneg {V} {h}')}, {V} {h}")
+    decls["fma"] = f"declare {V} @llvm.fma.v{W}f64({V}, {V}, {V})"
+    for lane in range(W):
+        void(f"store double {emit(f'extractelement {V} {h}, i32 {lane}')}, ptr {hdst[lane]}, "
+             "align 8")
+    for i in range(n):
+        acc = coef(i, order)
+        for k in range(order - 1, -1, -1):
+            acc = emit(f"call {V} @llvm.fma.v{W}f64({V} {acc}, {V} {h}, {V} {coef(i, k)})")
+        for lane in range(W):
+            x = emit(f"extractelement {V} {acc}, i32 {lane}")
+            void(f"store double {x}, ptr {gep(xdst[lane], i, 'double')}, align 8")
+
+
 class EventJet:
     """The vector jet of one system at one order and ``full`` for ``W`` lanes (see the
     module doc): ``jet`` and ``noop`` are the addresses of its two functions."""
 
-    def __init__(self, jet, noop, ee, W, n_slots, ncol):
+    def __init__(self, jet, noop, ee, W, n_slots, ncol, hrows=()):
         self.jet = jet
+        self.hrows = tuple(hrows)           # the rows of the step size
         self.noop = noop
         self.keep = ee
         self.width = W
@@ -177,6 +308,9 @@ def event_jet(d, order: int, W: int, full: int):
     from .._codegen.unroll import _hash16, target_machine, load_module, trace_program
     from .simdjet import SMALL_NODES
 
+    # the rows of the step size: the state rows, then the event rows (as the batch
+    # integrator's hrows)
+    hrows = list(range(d.n_in)) + [int(r) for r in d.outputs[d.n_in:]]
     key = f"{d.key()}_o{order}_w{W}_f{full}_{target_machine()[1]}_{_LAYOUT}_{SMALL_NODES}"
     name = f"tj_simdev_{_hash16(key)}"
     hit = _LOADED.get(name)
@@ -189,7 +323,7 @@ def event_jet(d, order: int, W: int, full: int):
         if len(p.nodes) > SMALL_NODES or any(nd[0] in ("vm", "vsum") for nd in p.nodes):
             return None
         keep = set(d.outputs) | set(range(d.n_in))
-        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W, keep)
+        return _ir(p, name, d.n_in, d.n_slots, d.n_pars, order, W, keep, hrows)
 
     cached = (_cache.cache_dir() / f"{name}.o").exists()
     text = [None if cached else traced()]
@@ -205,7 +339,8 @@ def event_jet(d, order: int, W: int, full: int):
         return text[0]
 
     addr, ee = load_module(name, make_ir, symbol=name + "_bjet")
-    k = EventJet(addr, ee.get_function_address(name + "_noop"), ee, W, d.n_slots, order + 1)
+    k = EventJet(addr, ee.get_function_address(name + "_noop"), ee, W, d.n_slots, order + 1,
+                 hrows)
     with _lock:
         _LOADED[name] = k
     return k

@@ -24,9 +24,11 @@ from .stepcodes import (F_H, F_INVO, F_INVOM1, F_LASTH, F_MAXDT, F_MAXH, F_MINH,
     F_TSHI, F_TSLO, I_BUDGET, I_CIDX, I_FWD, I_GIDX, I_HACC, I_LADDR, I_MAXSTEPS, I_N, I_NEV,
     I_NSTEPS, I_ORDER, I_RADDR, I_WANTC, I_WANTGRID, OC_BUFFER_FULL, OC_CONTINUE, OC_ERR_NF,
     OC_EVENT, OC_EVENT_PY, OC_STEP_LIMIT, OC_SUCCESS, OC_TIME_LIMIT, REG_AFTER)
-from .stepphases import _INL, _call_light, _call_step, _jet_from_addr, do_step, eval_poly
+from .stepphases import (_INL, _call_light, _call_step, _jet_from_addr, do_step, do_step_given,
+    eval_poly)
 
-__all__ = ["step_limit", "until_step", "propagate_fused", "init_run"]
+__all__ = ["step_limit", "until_step", "propagate_fused", "init_run", "lane_step_limit",
+           "until_step_given"]
 
 
 @njit(**_INL)
@@ -70,6 +72,59 @@ def until_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
     if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
         return OC_BUFFER_FULL
     oc = do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, dtl, xnew, ev)
+    if oc == OC_ERR_NF:
+        return oc
+    h = fw[F_H]
+    if h != 0.0:
+        iw[I_NSTEPS] += 1
+    if oc == OC_SUCCESS:
+        ah = abs(h)
+        if ah < fw[F_MINH]:
+            fw[F_MINH] = ah
+        if ah > fw[F_MAXH]:
+            fw[F_MAXH] = ah
+    if iw[I_WANTC] == 1 and h != 0.0:
+        c = iw[I_CIDX]
+        order = iw[I_ORDER]
+        for i in range(n):
+            for k in range(order + 1):
+                ctc[c, i, k] = tc[i, k]
+        ct[c + 1, 0] = tm[0]
+        ct[c + 1, 1] = tm[1]
+        iw[I_CIDX] = c + 1
+    last = h == rhi
+    if iw[I_WANTGRID] == 1:
+        _emit_grid(tc, iw, fw, tm, grid, gout, last)
+    if oc == OC_EVENT:
+        return OC_EVENT
+    if last:
+        return OC_TIME_LIMIT
+    if iw[I_MAXSTEPS] != 0 and iw[I_NSTEPS] >= iw[I_MAXSTEPS]:
+        return OC_STEP_LIMIT
+    if iw[I_NEV] > 0 and ev[7][E_NEEDPY] == 1:
+        return OC_EVENT_PY
+    return OC_CONTINUE
+
+
+@njit(**_INL)
+def lane_step_limit(iw, fw, tm, tlim):
+    """The step limit ``until_step`` computes first (see :func:`step_limit`)."""
+    rhi, rlo = dd_sub(tlim[0], tlim[1], tm[0], tm[1])
+    return step_limit(iw[I_FWD] == 1, fw[F_MAXDT], rhi, rlo)
+
+
+@njit(**_INL)
+def until_step_given(tc, iw, fw, hrows, state, tm, tlim, grid, gout, ctc, ct, xnew, ev, h0, xv):
+    """:func:`until_step` with the step's table, its step size ``h0`` (towards
+    :func:`lane_step_limit`) and the Horner value ``xv`` of the state at ``h0`` computed
+    elsewhere (:func:`taylorjit._integrate.stepphases.do_step_given`): the same outcome
+    and values."""
+    n = iw[I_N]
+    rhi, rlo = dd_sub(tlim[0], tlim[1], tm[0], tm[1])
+    dtl = step_limit(iw[I_FWD] == 1, fw[F_MAXDT], rhi, rlo)
+    if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
+        return OC_BUFFER_FULL
+    oc = do_step_given(tc, iw, fw, hrows, state, tm, dtl, xnew, ev, h0, xv)
     if oc == OC_ERR_NF:
         return oc
     h = fw[F_H]

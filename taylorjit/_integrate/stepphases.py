@@ -41,7 +41,7 @@ from .._codegen.kernel import call_light, call_step, jet_from_addr
 from .._symbolic.registry import no_refcount_opts
 
 __all__ = ["rho_factor", "compute_jet", "step_size", "eval_poly", "finish_step", "commit_step",
-           "do_step"]
+           "do_step", "do_step_given"]
 
 _jet_from_addr = jet_from_addr()
 _call_light = call_light()
@@ -307,6 +307,44 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
     nlog = eiw[E_NLOG]
     h = detect_events(tc, order, hrows, tm, h, ev)
     oc = finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+    if oc == OC_ERR_NF:
+        eiw[E_NLOG] = nlog          # the step did not happen: forget its events
+        eiw[E_TERM] = NO_TERM
+        return oc
+    if eiw[E_TERM] >= 0:
+        return OC_EVENT
+    return oc
+
+
+@njit(**_INL)
+def do_step_given(tc, iw, fw, hrows, state, tm, max_h, xnew, ev, h0, xv):
+    """:func:`do_step` (not fused) after its first two phases and the Horner update
+    were computed elsewhere on the same table, all but its state cells (the SIMD event jet of
+    :mod:`taylorjit._integrate.simdev`, the same operations): ``h0`` is the step size
+    towards ``max_h`` over ``hrows`` and ``xv`` the Horner value of the state at ``h0``.
+    The event detection runs here; when it shortens the step (or in high-accuracy mode)
+    the new state is evaluated again at the shorter step, so the outcome and every value
+    are :func:`do_step`'s."""
+    n = iw[I_N]
+    order = iw[I_ORDER]
+    for i in range(n):          # the state's cells, as compute_jet (the jet does not write them)
+        tc[i, 0] = state[i]
+    h = h0
+    if iw[I_NEV] == 0:
+        if iw[I_HACC] == 0:
+            for i in range(n):
+                xnew[i] = xv[i]
+            return commit_step(iw, fw, state, tm, h, max_h, xnew)
+        return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
+    eiw = ev[7]
+    nlog = eiw[E_NLOG]
+    h = detect_events(tc, order, hrows, tm, h, ev)
+    if h == h0 and iw[I_HACC] == 0:
+        for i in range(n):
+            xnew[i] = xv[i]
+        oc = commit_step(iw, fw, state, tm, h, max_h, xnew)
+    else:
+        oc = finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
     if oc == OC_ERR_NF:
         eiw[E_NLOG] = nlog          # the step did not happen: forget its events
         eiw[E_TERM] = NO_TERM
