@@ -7,8 +7,15 @@ Inputs are converted without loss (to the nearest dd, |error| <= 2^-107 relative
   rounded once to the nearest dd -- ``"0.1"`` is one tenth, not the double 0.1;
 * ``decimal.Decimal``, ``fractions.Fraction``, mpmath ``mpf`` (exactly);
 * ``(hi, lo)`` tuples of two numbers (their exact sum) and :class:`DDArray` values;
+* numpy_quaddtype values (``QuadPrecision`` scalars and arrays of ``QuadPrecDType``,
+  113-bit significands): read exactly (``as_integer_ratio``, not ``str()``, which is
+  only the shortest round-tripping decimal) and rounded once to the nearest dd;
 * other objects with ``as_integer_ratio()`` (exact), else their ``str()`` parsed as a
-  decimal (e.g. quad-precision numpy scalars).
+  decimal.
+
+Out: :meth:`DDArray.to_quad` (and :func:`to_quad` for dd, mpmath and other exact
+inputs) gives numpy_quaddtype arrays, each value rounded once (to nearest, ties to
+even) to 113 bits.  numpy_quaddtype is imported only when quad values are asked for.
 """
 from __future__ import annotations
 
@@ -19,7 +26,8 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["DDArray", "dd_scalar", "dd_array", "fraction_to_dd"]
+__all__ = ["DDArray", "dd_scalar", "dd_array", "fraction_to_dd", "to_quad", "is_quad",
+           "quad_fraction"]
 
 
 def fraction_to_dd(q: Fraction, what="value"):
@@ -34,6 +42,154 @@ def fraction_to_dd(q: Fraction, what="value"):
         raise ValueError(f"{what} is outside the range of double-double numbers (|x| < 1.8e308)")
     lo = float(q - Fraction(hi))
     return hi, lo
+
+
+# --------------------------------------------------------------------------- numpy quad
+QUAD_BITS = 113                 # IEEE binary128 significand (with the implicit bit)
+_QUAD_EMIN = -16382 - 112       # exponent of the smallest subnormal quad
+_QUAD_MAX_EXP = 16384           # |x| < 2^16384
+
+
+def is_quad(x) -> bool:
+    """A numpy_quaddtype scalar, dtype or array (detected by module and class name:
+    nothing is imported)."""
+    if isinstance(x, np.ndarray):
+        x = x.dtype
+    t = type(x)
+    return t.__module__.split(".")[0] == "numpy_quaddtype" and t.__name__ in (
+        "QuadPrecision", "QuadPrecDType")
+
+
+def quad_fraction(q, what="value") -> Fraction:
+    """The exact value of one numpy_quaddtype scalar."""
+    try:
+        n, d = q.as_integer_ratio()
+    except (OverflowError, ValueError):
+        raise ValueError(f"{what} must be finite, got {q!r}") from None
+    return Fraction(int(n), int(d))
+
+
+def _round_bits(x: Fraction, bits=QUAD_BITS, emin=_QUAD_EMIN):
+    """``(m, e)`` with ``m * 2**e`` the nearest (ties to even) number with a
+    ``bits``-bit significand and ``e >= emin`` (subnormals) to ``x``."""
+    n, d = x.numerator, x.denominator
+    if n == 0:
+        return 0, 0
+    a = abs(n)
+    e = max(a.bit_length() - d.bit_length() - bits, emin)
+    while True:
+        num, den = (a, d << e) if e >= 0 else (a << -e, d)
+        m, r = divmod(num, den)
+        if m >= 1 << bits:
+            e += 1
+            continue
+        if m < 1 << (bits - 1) and e > emin:
+            e -= 1
+            continue
+        break
+    if 2 * r > den or (2 * r == den and m & 1):
+        m += 1
+    return (m if n > 0 else -m), e
+
+
+def _quad_exact(m: int, e: int, qcls, neg_zero=False):
+    """The quad ``m * 2**e`` (representable: |m| <= 2^113) built exactly: an integer
+    of at most 113 bits converts exactly, and products by powers of two whose result
+    is representable are exact."""
+    if m == 0:
+        return qcls(-0.0 if neg_zero else 0.0)
+    if e + abs(m).bit_length() > _QUAD_MAX_EXP:
+        raise ValueError("value outside the range of quad numbers (|x| < 1.19e4932)")
+    q = qcls(m)
+    while e:
+        step = max(-1000, min(1000, e))
+        q = q * qcls(math.ldexp(1.0, step))
+        e -= step
+    return q
+
+
+def _quad_module():
+    try:
+        import numpy_quaddtype
+    except ImportError:
+        raise ImportError("quad output needs the numpy-quaddtype package "
+                          "(pip install numpy-quaddtype)") from None
+    return numpy_quaddtype
+
+
+def _exact_any(x, what):
+    """One number as an exact Fraction (dd, mpmath, quad, and everything dd_scalar
+    reads exactly), for :func:`to_quad`."""
+    if isinstance(x, np.ndarray) and x.ndim == 0:
+        x = x[()]
+    if is_quad(x):
+        return quad_fraction(x, what)
+    t = getattr(x, "_mpf_", None)
+    if t is not None:
+        sign, man, exp, _ = t
+        if not man:
+            if exp:
+                raise ValueError(f"{what} must be finite, got {x!r}")
+            return Fraction(0)
+        v = Fraction(int(man)) * Fraction(2) ** int(exp)
+        return -v if sign else v
+    if isinstance(x, str):
+        try:
+            return Fraction(x.strip().replace("_", ""))
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"{what}: cannot read {x!r} as a decimal number") from None
+    if isinstance(x, (Fraction, int, np.integer)) and not isinstance(x, (bool, np.bool_)):
+        return Fraction(int(x)) if not isinstance(x, Fraction) else x
+    if isinstance(x, decimal.Decimal) and x.is_finite():
+        return Fraction(x)
+    ratio = getattr(x, "as_integer_ratio", None)
+    if ratio is not None and not isinstance(x, tuple):
+        try:
+            return Fraction(*ratio())
+        except (OverflowError, ValueError):
+            raise ValueError(f"{what} must be finite, got {x!r}") from None
+    h, lo = dd_scalar(x, what)          # (hi, lo) pairs, DDArray elements
+    return Fraction(h) + Fraction(lo)
+
+
+def to_quad(x, backend="sleef"):
+    """``x`` as a numpy_quaddtype array (dtype ``QuadPrecDType(backend)``), each value
+    rounded once, to nearest with ties to even, to quad (113 bits).
+
+    ``x``: a :class:`DDArray`, an mpmath number or object array of them (the
+    arbitrary-precision outputs), quad values, or any input the dd functions read
+    exactly (decimal strings, Fractions, floats, (hi, lo) pairs, nested lists).
+    ``backend="longdouble"`` gives numpy_quaddtype's long double dtype (64-bit
+    significand on x86: then the rounding goes through the 113-bit value, once more).
+    Needs the numpy-quaddtype package."""
+    nq = _quad_module()
+    dtype = nq.QuadPrecDType(backend=backend)
+    qcls = nq.QuadPrecision
+    if isinstance(x, DDArray):
+        vals = np.empty(x.shape, dtype=object)
+        for idx in np.ndindex(x.shape):
+            vals[idx] = _exact(x.hi[idx], x.lo[idx])
+        signs = np.signbit(x.hi)
+    else:
+        if isinstance(x, (list, tuple)) and not _is_pair(x):
+            return np.stack([to_quad(v, backend) for v in x]) if len(x) else \
+                np.zeros(0, dtype=dtype)
+        a = x if isinstance(x, np.ndarray) and x.dtype.kind == "O" else None
+        if a is None and isinstance(x, np.ndarray) and not is_quad(x):
+            a = x.astype(object)
+        if a is None:
+            a = np.empty((), dtype=object)
+            a[()] = x
+        vals = np.empty(a.shape, dtype=object)
+        signs = np.zeros(a.shape, dtype=bool)
+        for idx, v in np.ndenumerate(a):
+            vals[idx] = _exact_any(v, "value")
+            signs[idx] = vals[idx] == 0 and isinstance(v, float) and math.copysign(1.0, v) < 0
+    out = np.empty(vals.shape, dtype=dtype)
+    for idx in np.ndindex(vals.shape):
+        m, e = _round_bits(vals[idx])
+        out[idx] = _quad_exact(m, e, qcls, bool(signs[idx]))
+    return out
 
 
 def _two_sum(a, b):
@@ -57,6 +213,8 @@ def dd_scalar(x, what="value"):
         raise TypeError(f"{what} must be a real number, got the boolean {x!r}")
     if isinstance(x, np.ndarray) and x.ndim == 0:
         x = x[()]
+    if is_quad(x):
+        return fraction_to_dd(quad_fraction(x, what), what)
     if type(x) is float or isinstance(x, (np.float64, np.float32, np.float16)):
         v = float(x)
         if not math.isfinite(v):
@@ -129,7 +287,9 @@ def dd_array(x, what="value"):
         return x.hi.copy(), x.lo.copy()
     if isinstance(x, np.ndarray):
         k = x.dtype.kind
-        if k in "fiu" and x.dtype != np.longdouble and x.dtype.itemsize <= 8:
+        if is_quad(x):
+            return _dd_obj(x, what)
+        if k and k in "fiu" and x.dtype != np.longdouble and x.dtype.itemsize <= 8:
             if k != "f" and x.size and np.max(np.abs(x)) > 2 ** 53:
                 return _dd_obj(x.astype(object), what)
             hi = x.astype(np.float64)
@@ -329,6 +489,13 @@ class DDArray:
         for idx in np.ndindex(self.hi.shape):
             out[idx] = one(self.hi[idx], self.lo[idx])
         return out
+
+    def to_quad(self, backend="sleef"):
+        """The values as a numpy_quaddtype array (``QuadPrecDType``), each rounded once
+        to quad (113 bits, to nearest with ties to even): a dd carries 106 bits
+        in an unevaluated sum whose parts can be far apart, so the rounding is
+        needed when the tail lies below the quad's last bit.  Needs numpy-quaddtype."""
+        return to_quad(self, backend)
 
     def to_fractions(self):
         """The exact values as ``fractions.Fraction`` (object array, or one Fraction)."""

@@ -9,14 +9,19 @@ the precision (``p`` bits, round to nearest):
 * ``fractions.Fraction``, ``decimal.Decimal``, mpmath ``mpf`` (of any precision);
 * ``(hi, lo)`` tuples of two numbers (their exact sum) and double-double arrays
   (``tj.DDArray``: read through their ``hi`` and ``lo`` attributes);
+* numpy_quaddtype values (``QuadPrecision`` scalars, ``QuadPrecDType`` arrays): read
+  exactly (``as_integer_ratio``; their ``str()`` is only the shortest round-tripping
+  decimal), so at ``p >= 113`` bits they are kept exactly;
 * other objects with ``as_integer_ratio()`` (exact), else their ``str()`` parsed as a
-  decimal (e.g. quad-precision numpy scalars).
+  decimal.
 
 Outputs are :class:`MPReal` values: mpmath ``mpf`` numbers (a subclass) that
 remember their precision, so that ``str()`` prints every digit (the shortest
 decimal that converts back to the same ``p``-bit number) and pickling keeps
 it.  Arithmetic on them is mpmath's, at mpmath's working precision
-(``mpmath.mp.prec``), and gives plain ``mpf`` numbers.
+(``mpmath.mp.prec``), and gives plain ``mpf`` numbers.  :meth:`MPReal.to_quad`
+(and :func:`to_quad` on an object array of them) rounds once to a numpy_quaddtype
+value (113 bits, to nearest with ties to even).
 """
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ from mpmath import libmp
 
 from . import num as N
 
-__all__ = ["MPReal", "mp_scalar", "mp_array", "out_array", "out_scalar", "check_precision"]
+__all__ = ["MPReal", "mp_scalar", "mp_array", "out_array", "out_scalar", "check_precision",
+           "to_quad"]
 
 
 def check_precision(bits):
@@ -80,8 +86,62 @@ class MPReal(mpmath.mpf):
     def __repr__(self):
         return f"mpf('{self}')"
 
+    def to_quad(self, backend="sleef"):
+        """The number as a numpy_quaddtype ``QuadPrecision`` scalar, rounded once to
+        113 bits (to nearest, ties to even); exact when ``prec <= 113``.  Needs the
+        numpy-quaddtype package."""
+        return to_quad(self, backend)[()]
+
     def __reduce__(self):
         return (MPReal, (self._mpf_, self._prec))
+
+
+def to_quad(x, backend="sleef"):
+    """A number or an (object) array of numbers (:class:`MPReal`, mpf, or anything
+    the precision's inputs read) as a numpy_quaddtype array, each value rounded once
+    to 113 bits (to nearest, ties to even; in the normal range of quads)."""
+    try:
+        import numpy_quaddtype as nq
+    except ImportError:
+        raise ImportError("quad output needs the numpy-quaddtype package "
+                          "(pip install numpy-quaddtype)") from None
+    a = np.asarray(x, dtype=object) if not isinstance(x, np.ndarray) or x.dtype.kind != "O" \
+        else x
+    out = np.empty(a.shape, dtype=nq.QuadPrecDType(backend=backend))
+    for idx, v in np.ndenumerate(a):
+        t = v._mpf_ if hasattr(v, "_mpf_") else mp_scalar(v, QUAD_BITS)
+        t = t if isinstance(t, tuple) and len(t) == 4 else N.to_tuple(t)
+        out[idx] = _quad_of_tuple(libmp.normalize(*t, QUAD_BITS, libmp.round_nearest),
+                                  nq.QuadPrecision)
+    return out
+
+
+QUAD_BITS = 113
+
+
+def _quad_of_tuple(t, qcls):
+    """An mpf tuple of at most 113 bits as a quad, exactly: an integer of at most 113
+    bits converts exactly, and products by powers of two that stay normal are exact."""
+    sign, man, exp, bc = t
+    if not man:
+        if exp:
+            raise ValueError(f"cannot convert {libmp.to_str(t, 10)} to a quad")
+        return qcls(0.0)
+    if not (-16382 <= exp + bc - 1 < 16384):
+        raise ValueError("value outside the normal range of quad numbers (2^-16382 to 2^16384)")
+    q = qcls(-int(man) if sign else int(man))
+    while exp:
+        step = max(-1000, min(1000, exp))
+        q = q * qcls(math.ldexp(1.0, step))
+        exp -= step
+    return q
+
+
+def is_quad(x) -> bool:
+    """A numpy_quaddtype scalar or array (by module and class name: nothing imported)."""
+    t = type(x.dtype if isinstance(x, np.ndarray) else x)
+    return t.__module__.split(".")[0] == "numpy_quaddtype" and t.__name__ in (
+        "QuadPrecision", "QuadPrecDType")
 
 
 def out_scalar(a, p):
@@ -112,6 +172,11 @@ def _exact(x, what):
         x = x[()]
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{what} must be a real number, got the boolean {x!r}")
+    if is_quad(x):
+        try:
+            return Fraction(*x.as_integer_ratio())
+        except (OverflowError, ValueError):
+            raise ValueError(f"{what} must be finite, got {x!r}") from None
     if type(x) is float or isinstance(x, np.floating):
         if not math.isfinite(float(x)) if not isinstance(x, np.longdouble) else \
                 not np.isfinite(x):
