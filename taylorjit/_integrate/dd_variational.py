@@ -11,7 +11,12 @@ dd).  What this module adds is the dd side of :mod:`.taylor_map`'s
   the values ``c_{i,alpha}(t0)`` of :mod:`.var_eval` (rebuilt here with the
   factorials as exact divisions, evaluated by the dd evaluator);
 * ``sensitivity(order)`` and ``state_derivatives`` as DDArrays (the normalised
-  derivatives times ``alpha!``, one dd-by-integer product each).
+  derivatives times ``alpha!``, one dd-by-integer product each);
+* ``eval_taylor_map(dw)``: the polynomial ``sum_alpha c_{i,alpha} dw^alpha`` of the
+  state's normalised derivatives, evaluated in dd (the monomials by the recursion
+  ``dw^alpha = dw^parent * dw_j``, products and sums in dd, the smallest degrees
+  added last).  ``taylor_map`` stays unavailable: the :class:`~taylorjit.TaylorMap`
+  object and its algebra hold double coefficients.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ import numpy as np
 
 from .._dd.values import DDArray, dd_array, dd_scalar
 from .mindex import _alpha_factorial, _first_nonzero, multi_indices
-from .taylor_map import _dense_layout, require_variational
+from .taylor_map import _dense_layout, _map_layout, require_variational
 from .variational import VarODESys
 
 __all__ = ["DDVariationalMixin", "dd_times_int"]
@@ -46,6 +51,53 @@ def dd_times_int(h, l, f):
     e = e + np.asarray(l, dtype=np.float64) * f
     s = p + e
     return s, e - (s - p)
+
+
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def _fast_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+def dd_mul(ah, al, bh, bl):
+    """The dd product of dd arrays (Dekker's exact product of the heads, no fma:
+    numpy; relative error a few u^2)."""
+    p = ah * bh
+    xh, xl = _split(ah)
+    yh, yl = _split(bh)
+    e = ((xh * yh - p) + xh * yl + xl * yh) + xl * yl
+    e = e + (ah * bl + al * bh)
+    return _fast_two_sum(p, e)
+
+
+def dd_add(ah, al, bh, bl):
+    """The dd sum of dd arrays (the accurate two-sum of heads and of tails)."""
+    s, e = _two_sum(ah, bh)
+    t, f = _two_sum(al, bl)
+    s, e = _fast_two_sum(s, e + t)
+    return _fast_two_sum(s, e + f)
+
+
+def _monomial_tree(vsys):
+    """``(parent, var)``: ``dw^alpha = dw^alpha[parent] * dw[var]`` for the monomials
+    of :func:`.taylor_map._map_layout` (listed by degree: parents come first)."""
+    hit = vsys.__dict__.get("_dd_tmap_tree")
+    if hit is None:
+        monomials = _map_layout(vsys)[0]
+        index = {a: q for q, a in enumerate(monomials)}
+        parent = np.zeros(len(monomials), dtype=np.int64)
+        var = np.zeros(len(monomials), dtype=np.int64)
+        for q, a in enumerate(monomials[1:], start=1):
+            j = _first_nonzero(a)
+            parent[q] = index[a[:j] + (a[j] - 1,) + a[j + 1:]]
+            var[q] = j
+        hit = vsys.__dict__["_dd_tmap_tree"] = (parent, var)
+    return hit
 
 
 def _t0_exprs(vsys, jt):
@@ -202,10 +254,48 @@ class DDVariationalMixin:
 
     @property
     def taylor_map(self):
-        self._no_dd("ta.taylor_map")
+        """Not available in dd (a :class:`~taylorjit.TaylorMap` holds doubles): use
+        :meth:`eval_taylor_map`, or ``ta.sensitivity(k)``."""
+        raise NotImplementedError("ta.taylor_map is not available in double-double (a "
+                                  "TaylorMap holds double coefficients): evaluate the map with "
+                                  "ta.eval_taylor_map(dw) (in dd), or read ta.sensitivity(k)")
 
-    def eval_taylor_map(self, delta):
-        self._no_dd("ta.eval_taylor_map")
+    def eval_taylor_map(self, delta) -> DDArray:
+        """The current state predicted by the Taylor map of the variational state for
+        displacement(s) ``delta`` of the wrt quantities, in dd: ``x_i(w + dw) ~
+        sum_{|alpha| <= vorder} c_{i,alpha} dw^alpha`` with ``c_{i,alpha} = D^alpha x_i
+        / alpha!`` the state's dd values.
+
+        ``delta``: shape ``(m,)`` (one displacement) or ``(..., m)``, any values the dd
+        integrator reads without loss (floats, decimal strings, mpmath numbers, (hi, lo)
+        pairs, DDArrays).  Returns a DDArray of shape ``(n,)`` or ``(..., n)``; the
+        evaluation adds a few dd units of rounding (relative to the sum of the terms'
+        magnitudes) to the truncation error of the map."""
+        vsys = require_variational(self._vsys, "a Taylor map")
+        dh, dl = dd_array(list(delta) if isinstance(delta, tuple) else delta, "displacement")
+        if dh.ndim == 0 or dh.shape[-1] != vsys.m:
+            names = ", ".join(vsys.wrt_names())
+            raise ValueError(f"displacement has shape {dh.shape}; expected (..., {vsys.m}): one "
+                             f"value per wrt quantity ({names})")
+        pos = _map_layout(vsys)[1]
+        parent, var = _monomial_tree(vsys)
+        lead = dh.shape[:-1]
+        dwh, dwl = np.moveaxis(dh, -1, 0), np.moveaxis(dl, -1, 0)
+        nmono = len(parent)
+        mh = np.empty((nmono,) + lead)
+        ml = np.zeros((nmono,) + lead)
+        mh[0] = 1.0
+        for q in range(1, nmono):
+            mh[q], ml[q] = dd_mul(mh[parent[q]], ml[parent[q]], dwh[var[q]], dwl[var[q]])
+        st = self.state
+        ch = st.hi[pos].reshape(pos.shape + (1,) * len(lead))      # (n, nmono, 1...)
+        cl = st.lo[pos].reshape(ch.shape)
+        ah = np.zeros((vsys.n_orig,) + lead)
+        al = np.zeros_like(ah)
+        for q in range(nmono - 1, -1, -1):                  # highest degrees first
+            ph, pl = dd_mul(ch[:, q], cl[:, q], mh[q], ml[q])
+            ah, al = dd_add(ah, al, ph, pl)
+        return DDArray(np.moveaxis(ah, 0, -1), np.moveaxis(al, 0, -1))
 
     def event_sensitivity(self, g):
         self._no_dd("ta.event_sensitivity")
