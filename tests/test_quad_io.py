@@ -60,6 +60,8 @@ def test_quad_str_is_not_exact_but_input_is():
         assert (d.hi[i], d.lo[i]) == nearest_dd(exact(q)), i
     assert DDArray.from_values([VALS[:2], VALS[2:4]]) == DDArray.from_values(
         arr[:4].reshape(2, 2))
+    tiny = Q(2) ** -130                                # a (hi, lo) pair of quads: the exact sum
+    assert DDArray.from_values((THIRD, tiny)) == DDArray(*nearest_dd(exact(THIRD) + exact(tiny)))
     with pytest.raises(ValueError, match="finite"):
         DDArray.from_values(Q("nan"))
     with pytest.raises(ValueError, match="range"):

@@ -227,8 +227,9 @@ def dd_scalar(x, what="value"):
         hi, lo = float(x[0]), float(x[1])
         if not (math.isfinite(hi) and math.isfinite(lo)):
             raise ValueError(f"{what} must be finite, got the pair {x!r}")
-        if float(x[0]) != x[0] or float(x[1]) != x[1]:
-            return fraction_to_dd(Fraction(x[0]) + Fraction(x[1]), what)
+        if is_quad(x[0]) or is_quad(x[1]) or float(x[0]) != x[0] or float(x[1]) != x[1]:
+            ex = [quad_fraction(v, what) if is_quad(v) else Fraction(v) for v in x]
+            return fraction_to_dd(ex[0] + ex[1], what)
         return _two_sum(hi, lo)
     if isinstance(x, str):
         s = x.strip().replace("_", "")
