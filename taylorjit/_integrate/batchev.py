@@ -27,7 +27,7 @@ from numba.extending import intrinsic
 from . import simdbatch as _simdbatch
 from . import simdev as _simdev
 from . import stepper as S
-from .events import EVB_TYPE, lane_bundle
+from .events import EI_SLOT, EVB_TYPE, lane_bundle
 from .stepcodes import BATCH_GROW, I_CIDX, I_WANTC, OC_CONTINUE, OC_EVENT, OC_EVENT_PY
 from .steploop import lane_step_limit, until_step_given
 from .stepphases import _INL, _OPTS
@@ -111,7 +111,8 @@ def _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid
             if status[b] == OC_CONTINUE:
                 status[b] = until_step_given(tc[b], iw[b], fw[b], hrows, state[b], tm[b],
                                              tlim[b], grid[b], gout[b], ctc[b], ct[b], xnew,
-                                             lane_bundle(evb, b), hout[b], xv[b])
+                                             lane_bundle(evb, b), hout[b], xv[b],
+                                             xv[b, xv.shape[1] - 1] == 1.0)
         done += 1
         # lanes waiting for Python (event callbacks) end the call after the round
         for b in range(nb):
@@ -197,7 +198,10 @@ class SimdEvents:
         (:func:`propagate_batch_simd`) when the vector jet is ready, else
         :func:`taylorjit._integrate.stepper.propagate_batch`; the same results."""
         ek = self._simd_events() if k is self._kernel else None
+        n = self._st.shape[1]
+        slots = tuple(int(r) for r in self._events.arrays[0][:, EI_SLOT])
         if ek is not None and (tuple(int(r) for r in self._hrows) != ek.hrows
+                               or slots != ek.hrows[n:]
                                or self._fw.shape[1] != S.NFW or not self._st.flags.c_contiguous):
             ek = None
         if ek is None:
@@ -207,7 +211,7 @@ class SimdEvents:
                                      self._events.arrays)
         W, nb, n = ek.width, self._st.shape[0], self._st.shape[1]
         scratch = np.empty(_simdev.scratch_len(W, ek.cells, n))
-        dtl, hout, xv = np.zeros(nb), np.zeros(nb), np.zeros((nb, n))
+        dtl, hout, xv = np.zeros(nb), np.zeros(nb), np.zeros((nb, n + 1))
         blk = np.zeros(_simdev.NWORDS, dtype=np.int64)
         for i, a in ((_simdev.W_STATE, self._st), (_simdev.W_PARS, self._pa),
                      (_simdev.W_TM, self._tm), (_simdev.W_TC, self._tc),

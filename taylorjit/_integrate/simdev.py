@@ -37,7 +37,7 @@ __all__ = ["EventJet", "event_jet", "W_STATE", "W_PARS", "W_TM", "W_TC", "W_PSTR
 # the words of the block of <name>_bjet: addresses of lane 0's rows, the parameter stride
 W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH, W_FW, W_DTL, W_HOUT, W_XNEW = range(10)
 NWORDS = 10
-_LAYOUT = 2
+_LAYOUT = 3
 _lock = threading.Lock()
 _LOADED: dict = {}
 
@@ -45,7 +45,7 @@ _LOADED: dict = {}
 def scratch_len(W: int, cells: int, n: int) -> int:
     """Doubles of the scratch area of ``<name>_bjet`` (padding lanes' tables, steps and
     new states)."""
-    return W * (cells + 1 + n)
+    return W * (cells + 1 + n + 1)
 
 
 def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
@@ -114,8 +114,8 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
         drows.append(gep(dtl, src, "double"))
         padh = gep(scratch, W * n_slots * ncol + lane, "double")
         hdst.append(emit(f"select i1 {real}, ptr {gep(hout, src, 'double')}, ptr {padh}"))
-        ownx = gep(xnew, emit(f"mul i64 {src}, {n}"), "double")
-        padx = gep(scratch, W * (n_slots * ncol + 1) + lane * n, "double")
+        ownx = gep(xnew, emit(f"mul i64 {src}, {n + 1}"), "double")
+        padx = gep(scratch, W * (n_slots * ncol + 1) + lane * (n + 1), "double")
         xdst.append(emit(f"select i1 {real}, ptr {ownx}, ptr {padx}"))
     for i in range(n):
         void(f"store {V} {gather(srows, i)}, ptr {gep('%tbl', i * ncol)}, align 64")
@@ -183,7 +183,9 @@ def _step_tail(emit, void, gep, splat, gather, decls, V, W, n, ncol, order, hrow
     the same operations lane-wise, the pows lane by lane as the scalar step branches)
     towards each lane's limit ``dtl[lane]``, and the Horner update of the state rows
     (:func:`taylorjit._integrate.stepphases.eval_poly` without compensation) with it:
-    ``hout[lane]`` and ``xnew[lane]``."""
+    ``hout[lane]`` and ``xnew[lane, :n]``; ``xnew[lane, n]`` is 1.0 when every event row
+    passes :func:`taylorjit._integrate.roots_exclude.fast_exclude` at that step (the same
+    operations lane-wise), else 0.0."""
     import math
 
     VI, VB = f"<{W} x i64>", f"<{W} x i1>"
@@ -285,6 +287,66 @@ def _step_tail(emit, void, gep, splat, gather, decls, V, W, n, ncol, order, hrow
         for lane in range(W):
             x = emit(f"extractelement {V} {acc}, i32 {lane}")
             void(f"store double {x}, ptr {gep(xdst[lane], i, 'double')}, align 8")
+    allx = _excluded(emit, coef, fabs, splat, V, VB, W, order, h, hrows[n:])
+    flag = emit(f"select {VB} {allx}, {V} {splat(1.0)}, {V} {splat(0.0)}")
+    for lane in range(W):
+        x = emit(f"extractelement {V} {flag}, i32 {lane}")
+        void(f"store double {x}, ptr {gep(xdst[lane], n, 'double')}, align 8")
+
+
+def _excluded(emit, coef, fabs, splat, V, VB, W, order, h, rows):
+    """``<W x i1>``: :func:`taylorjit._integrate.roots_exclude.fast_exclude` of every row
+    of ``rows`` on the step ``h`` (its operations in its order, lane-wise; a branch
+    ``if c < 0: lo += c else: hi += c`` as a select of the two sums)."""
+    import math
+
+    from .roots_polish import EPS
+
+    zero = splat(0.0)
+    allx = "<" + ", ".join(["i1 true"] * W) + ">"
+    for row in rows:
+        h2 = emit(f"fmul {V} {h}, {h}")
+        h4 = emit(f"fmul {V} {h2}, {h2}")
+        q = [h, h2, emit(f"fmul {V} {h2}, {h}"), h4]
+        lo, hi, ab = [zero] * 4, [zero] * 4, [zero] * 4
+
+        def acc(j, k):
+            c = emit(f"fmul {V} {coef(row, k)}, {q[j]}")
+            ab[j] = emit(f"fadd {V} {ab[j]}, {fabs(c)}")
+            neg = emit(f"fcmp olt {V} {c}, {zero}")
+            lo[j] = emit(f"select {VB} {neg}, {V} {emit(f'fadd {V} {lo[j]}, {c}')}, {V} {lo[j]}")
+            hi[j] = emit(f"select {VB} {neg}, {V} {hi[j]}, {V} {emit(f'fadd {V} {hi[j]}, {c}')}")
+
+        k = 1
+        while k + 3 <= order:
+            for j in range(4):
+                acc(j, k + j)
+            for j in range(4):
+                q[j] = emit(f"fmul {V} {q[j]}, {h4}")
+            k += 4
+        while k <= order:
+            acc(0, k)
+            q[0] = emit(f"fmul {V} {q[0]}, {h}")
+            k += 1
+        g0 = coef(row, 0)
+
+        def sum4(v):
+            return emit(f"fadd {V} {emit(f'fadd {V} {v[0]}, {v[1]}')}, "
+                        f"{emit(f'fadd {V} {v[2]}, {v[3]}')}")
+
+        a = sum4(ab)
+        inf = splat(math.inf)
+        fin = emit(f"and {VB} {emit(f'fcmp olt {V} {fabs(a)}, {inf}')}, "
+                   f"{emit(f'fcmp olt {V} {fabs(g0)}, {inf}')}")
+        marg = emit(f"fmul {V} {splat(8.0 * float(order + 2) * EPS)}, "
+                    f"{emit(f'fadd {V} {a}, {fabs(g0)}')}")
+        lo_ = emit(f"fadd {V} {g0}, {sum4(lo)}")
+        hi_ = emit(f"fadd {V} {g0}, {sum4(hi)}")
+        nmarg = emit(f"fneg {V} {marg}")
+        ex = emit(f"or {VB} {emit(f'fcmp ogt {V} {lo_}, {marg}')}, "
+                  f"{emit(f'fcmp olt {V} {hi_}, {nmarg}')}")
+        allx = emit(f"and {VB} {allx}, {emit(f'and {VB} {fin}, {ex}')}")
+    return allx
 
 
 class EventJet:

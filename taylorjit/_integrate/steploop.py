@@ -114,17 +114,18 @@ def lane_step_limit(iw, fw, tm, tlim):
 
 
 @njit(**_INL)
-def until_step_given(tc, iw, fw, hrows, state, tm, tlim, grid, gout, ctc, ct, xnew, ev, h0, xv):
+def until_step_given(tc, iw, fw, hrows, state, tm, tlim, grid, gout, ctc, ct, xnew, ev, h0, xv,
+                     excl):
     """:func:`until_step` with the step's table, its step size ``h0`` (towards
     :func:`lane_step_limit`) and the Horner value ``xv`` of the state at ``h0`` computed
     elsewhere (:func:`taylorjit._integrate.stepphases.do_step_given`): the same outcome
-    and values."""
+    and values; ``excl``: see ``do_step_given``."""
     n = iw[I_N]
     rhi, rlo = dd_sub(tlim[0], tlim[1], tm[0], tm[1])
     dtl = step_limit(iw[I_FWD] == 1, fw[F_MAXDT], rhi, rlo)
     if iw[I_WANTC] == 1 and iw[I_CIDX] >= ctc.shape[0]:
         return OC_BUFFER_FULL
-    oc = do_step_given(tc, iw, fw, hrows, state, tm, dtl, xnew, ev, h0, xv)
+    oc = do_step_given(tc, iw, fw, hrows, state, tm, dtl, xnew, ev, h0, xv, excl)
     if oc == OC_ERR_NF:
         return oc
     h = fw[F_H]

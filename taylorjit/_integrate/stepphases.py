@@ -32,7 +32,7 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from .._dd.arith import add as dd_add
-from .events import E_NLOG, E_TERM, NO_TERM, detect_events
+from .events import E_NLOG, E_TERM, EF_REM, NO_TERM, detect_events
 from .stepcodes import (F_H, F_INVO, F_INVOM1, F_LASTH, F_RHOFAC, F_TSHI, F_TSLO, I_FULL,
     I_HACC, I_LIGHT, I_N, I_NEV, I_ORDER, JET_FC, JET_FUSED, JET_LIGHT, OC_ERR_NF, OC_EVENT,
     OC_SUCCESS, OC_TIME_LIMIT)
@@ -317,14 +317,17 @@ def do_step(jet, prog, cvals, tc, iw, fw, hrows, state, pars, tm, max_h, xnew, e
 
 
 @njit(**_INL)
-def do_step_given(tc, iw, fw, hrows, state, tm, max_h, xnew, ev, h0, xv):
+def do_step_given(tc, iw, fw, hrows, state, tm, max_h, xnew, ev, h0, xv, excl):
     """:func:`do_step` (not fused) after its first two phases and the Horner update
     were computed elsewhere on the same table, all but its state cells (the SIMD event jet of
     :mod:`taylorjit._integrate.simdev`, the same operations): ``h0`` is the step size
     towards ``max_h`` over ``hrows`` and ``xv`` the Horner value of the state at ``h0``.
     The event detection runs here; when it shortens the step (or in high-accuracy mode)
     the new state is evaluated again at the shorter step, so the outcome and every value
-    are :func:`do_step`'s."""
+    are :func:`do_step`'s.  ``excl``: every event row passed
+    :func:`taylorjit._integrate.roots_exclude.fast_exclude` at ``h0`` (computed with the
+    same operations elsewhere); with no event in its cooldown that is the whole of
+    :func:`taylorjit._integrate.events.detect_events`, which then is not called."""
     n = iw[I_N]
     order = iw[I_ORDER]
     for i in range(n):          # the state's cells, as compute_jet (the jet does not write them)
@@ -338,7 +341,16 @@ def do_step_given(tc, iw, fw, hrows, state, tm, max_h, xnew, ev, h0, xv):
         return finish_step(tc, iw, fw, state, tm, h, max_h, xnew)
     eiw = ev[7]
     nlog = eiw[E_NLOG]
-    h = detect_events(tc, order, hrows, tm, h, ev)
+    quiet = excl
+    if quiet:
+        evf = ev[1]
+        for e in range(evf.shape[0]):
+            if evf[e, EF_REM] > 0.0:
+                quiet = False
+    if quiet:
+        eiw[E_TERM] = NO_TERM
+    else:
+        h = detect_events(tc, order, hrows, tm, h, ev)
     if h == h0 and iw[I_HACC] == 0:
         for i in range(n):
             xnew[i] = xv[i]
