@@ -320,3 +320,32 @@ def test_events_on_simd_lanes_grid_and_c_output(monkeypatch):
         ta = TaylorAdaptive(sys_, x0[:, j], compact=False, events=ev())
         c = ta.propagate_until(12.0, c_output=True).c_output
         assert _bits(c(ts), co.lanes[j](ts))
+
+
+@pytest.mark.parametrize("hacc", [False, True])
+def test_events_on_simd_lanes_limits_and_high_accuracy(hacc, monkeypatch):
+    """Events on SIMD lanes (the step size, the Horner update and the fast event
+    exclusion in the vector code, a lane's table copied out only when its step reads it
+    or it stops): with max_delta_t cutting steps, max_steps stopping the lanes, and
+    high accuracy (compensated update, computed per lane), each
+    lane is the scalar run bit for bit -- states, times, tables, step counts, min/max
+    steps, event logs -- through two propagations."""
+    sys_, x, y = _kepler()
+    B = 6
+    vy0 = np.linspace(0.85, 1.15, B)
+    x0 = np.array([[1.0] * B, [0.0] * B, [0.0] * B, list(vy0)])
+    ev = lambda: [tj.t_event(x * x + y * y - 100.0), tj.Event(y)]   # never / y = 0 logged
+    tb = _simd_events(sys_, x0, monkeypatch, events=ev(), high_accuracy=hacc)
+    tas = [TaylorAdaptive(sys_, x0[:, j], compact=False, events=ev(), high_accuracy=hacc)
+           for j in range(B)]
+    for T, kw in ((7.0, dict(max_delta_t=0.15)), (30.0, dict(max_steps=40))):
+        res = tb.propagate_until(T, **kw)
+        for j, ta in enumerate(tas):
+            r = ta.propagate_until(T, **kw)
+            assert res.outcome[j] is r.outcome and res.n_steps[j] == r.n_steps
+            assert res.min_h[j] == r.min_h and res.max_h[j] == r.max_h
+            assert _bits(tb.state[:, j], ta.state) and tb.dtime[j].tolist() == list(ta.dtime)
+            assert _bits(tb.tc[:, :, j], ta.tc)
+            assert tb.event_log[j] == ta.event_log
+    assert all(o.name == "step_limit" for o in res.outcome)
+    assert all(len(log) > 0 for log in tb.event_log)

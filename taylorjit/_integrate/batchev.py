@@ -2,18 +2,26 @@
 
 :func:`taylorjit._integrate.stepper.propagate_batch` runs every lane's step as the
 scalar integrator's, one lane after the other, each computing its Taylor table with
-the scalar jet.  Here the same loop computes, at the start of each round, the tables
-of all running lanes W at a time with the vector jet of
-:mod:`taylorjit._integrate.simdev`, then runs each lane's scalar step code
-(:func:`taylorjit._integrate.steploop.until_step`: step size over the state and event
-rows, event detection, Horner, bookkeeping) with a light entry that does nothing, on
-the table just filled.  The step code, and so every lane's steps, events and states, is
-the scalar integrator's, bit for bit; the returns to Python (events needing callbacks,
-a full continuous-output buffer, the round budget) are those of ``propagate_batch``.
+the scalar jet.  Here the same loop runs, at the start of each round, the vector code
+of :mod:`taylorjit._integrate.simdev` on all running lanes W at a time: their Taylor
+tables (kept in vector tables, W lanes interleaved), step sizes over the state and
+event rows towards each lane's limit, Horner updates and the fast event exclusion
+test.  Then each lane finishes its step in numba
+(:func:`taylorjit._integrate.steploop.until_step_given`): the event detection (skipped
+when the fast test excluded every event and none is in its cooldown; a new Horner
+update when an event shortens the step) and the bookkeeping.  A lane's table is
+copied out of the vector tables only when its step reads it (full event detection,
+high accuracy, dense or continuous output), when it stops, and when the call returns.
+Every operation is the scalar integrator's, so every lane's steps, events, states and
+tables are the scalar run's bit for bit; the returns to Python (events needing
+callbacks, a full continuous-output buffer, the round budget) are those of
+``propagate_batch``.  (Measured, Kepler with a terminal event, 8 lanes: the per-lane
+scalar step code on the vector tables cost ~190 ns per lane-step; with step size,
+Horner and exclusion in the vector code and the tables copied out lazily ~105 ns.)
 
 :class:`SimdEvents` is the batch integrator's side (a mixin of
 :class:`taylorjit.TaylorAdaptiveBatch`): :meth:`SimdEvents._simd_events` finds the
-vector jet (built in the background on first use), :meth:`SimdEvents._propagate_ev`
+vector jet (built in the background on first use), :meth:`SimdEvents._batch_call`
 makes the call.
 """
 from __future__ import annotations
@@ -27,8 +35,9 @@ from numba.extending import intrinsic
 from . import simdbatch as _simdbatch
 from . import simdev as _simdev
 from . import stepper as S
-from .events import EI_SLOT, EVB_TYPE, lane_bundle
-from .stepcodes import BATCH_GROW, I_CIDX, I_WANTC, OC_CONTINUE, OC_EVENT, OC_EVENT_PY
+from .events import EF_REM, EI_SLOT, EVB_TYPE, lane_bundle
+from .stepcodes import (BATCH_GROW, I_CIDX, I_HACC, I_WANTC, I_WANTGRID, OC_CONTINUE, OC_EVENT,
+    OC_EVENT_PY)
 from .steploop import lane_step_limit, until_step_given
 from .stepphases import _INL, _OPTS
 from .. import _numba_compat as _nc
@@ -61,25 +70,69 @@ def _call_bjet(typingctx, fn, blk, lanes):
 
 
 @njit(**_INL)
-def _tables(bjet, blk, lanes, status):
-    """The tables of the running lanes, W at a time (padding lanes repeat the first
-    lane of their group and write to the scratch table)."""
+def _tables(bjet, blk, lanes, status, pos):
+    """The tables of the running lanes, W at a time, in the vector tables (group ``g``'s
+    at ``lanes[2 W] = g``; lane ``b`` at ``pos[b] = g W + l``); padding lanes repeat the
+    first lane of their group and write their steps to the scratch area."""
     nb = status.shape[0]
     W = lanes.shape[0] // 2
     k = 0
+    g = 0
+    lanes[2 * W] = 0
     for b in range(nb):
         if status[b] == OC_CONTINUE:
             lanes[k] = b
             lanes[W + k] = 1
+            pos[b] = g * W + k
             k += 1
             if k == W:
                 _call_bjet(bjet, blk, lanes)
                 k = 0
+                g += 1
+                lanes[2 * W] = g
     if k > 0:
         for j in range(k, W):
             lanes[j] = lanes[0]
             lanes[W + j] = 0
         _call_bjet(bjet, blk, lanes)
+
+
+@njit(**_INL)
+def _fetch(tcb, vtbl, p, W, krows):
+    """Lane ``b``'s table (at ``p = pos[b]`` in the vector tables) into ``tcb = tc[b]``:
+    the rows the jet writes."""
+    ncol = tcb.shape[1]
+    cells = tcb.shape[0] * ncol
+    g = p // W
+    base = g * cells * W + (p - g * W)
+    for j in range(krows.shape[0]):
+        r = krows[j]
+        for k in range(ncol):
+            tcb[r, k] = vtbl[base + (r * ncol + k) * W]
+
+
+@njit(**_INL)
+def _flush(tc, vtbl, pos, W, krows, stale):
+    """The tables of the lanes that stepped in the last round and were not fetched."""
+    for b in range(stale.shape[0]):
+        if stale[b] == 1:
+            _fetch(tc[b], vtbl, pos[b], W, krows)
+            stale[b] = 0
+
+
+@njit(**_INL)
+def _needs_table(iw, xvb, evf):
+    """The lane's step reads its table (:func:`until_step_given`): high accuracy, dense
+    or continuous output, an event row not excluded by the fast test or an event in
+    its cooldown (the full event detection)."""
+    if iw[I_HACC] != 0 or iw[I_WANTC] == 1 or iw[I_WANTGRID] == 1:
+        return True
+    if xvb[xvb.shape[0] - 1] != 1.0:
+        return True
+    for e in range(evf.shape[0]):
+        if evf[e, EF_REM] > 0.0:
+            return True
+    return False
 
 
 @njit(**_INL)
@@ -93,8 +146,9 @@ def _running(status):
 
 @njit(**_INL)
 def _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
-          ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv):
+          ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv, vtbl, krows, pos, stale):
     nb = tc.shape[0]
+    W = lanes.shape[0] // 2
     done = 0
     while True:
         active = 0
@@ -102,38 +156,56 @@ def _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid
             if status[b] == OC_CONTINUE:
                 active += 1
                 if iw[b, I_WANTC] == 1 and iw[b, I_CIDX] >= ctc.shape[1]:
+                    _flush(tc, vtbl, pos, W, krows, stale)
                     return BATCH_GROW
                 dtl[b] = lane_step_limit(iw[b], fw[b], tm[b], tlim[b])
         if active == 0:
+            _flush(tc, vtbl, pos, W, krows, stale)
             return 0
-        _tables(bjet, blk, lanes, status)
+        _tables(bjet, blk, lanes, status, pos)
+        for b in range(nb):
+            stale[b] = 0
         for b in range(nb):
             if status[b] == OC_CONTINUE:
+                # the table from the vector tables when the step reads it, else when the
+                # lane stops or the call returns
+                need = _needs_table(iw[b], xv[b], evb[1][b])
+                if need:
+                    _fetch(tc[b], vtbl, pos[b], W, krows)
                 status[b] = until_step_given(tc[b], iw[b], fw[b], hrows, state[b], tm[b],
                                              tlim[b], grid[b], gout[b], ctc[b], ct[b], xnew,
                                              lane_bundle(evb, b), hout[b], xv[b],
                                              xv[b, xv.shape[1] - 1] == 1.0)
+                if not need:
+                    if status[b] == OC_CONTINUE:
+                        stale[b] = 1
+                    else:
+                        _fetch(tc[b], vtbl, pos[b], W, krows)
         done += 1
         # lanes waiting for Python (event callbacks) end the call after the round
         for b in range(nb):
             if status[b] == OC_EVENT or status[b] == OC_EVENT_PY:
+                _flush(tc, vtbl, pos, W, krows, stale)
                 return _running(status)
         if rounds > 0 and done >= rounds:
+            _flush(tc, vtbl, pos, W, krows, stale)
             return _running(status)
 
 
 def _entry(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid, gout,
-           ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv):
+           ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv, vtbl, krows, pos, stale):
     return _loop(bjet, blk, prog, cvals, tc, iw, fw, hrows, state, pars, tm, tlim, grid,
-                 gout, ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv)
+                 gout, ctc, ct, xnew, status, rounds, evb, lanes, dtl, hout, xv, vtbl, krows,
+                 pos, stale)
 
 
 def propagate_batch_simd(*args):
     """:func:`_entry` compiled on first use (numba's cache, explicit signature): the
     arguments of :func:`taylorjit._integrate.stepper.propagate_batch` with the vector
     jet's address and block first instead of the jet, then the lanes buffer (``2 W``
-    int64), the lanes' step limits, step sizes and new states (the block's
-    ``W_DTL``, ``W_HOUT``, ``W_XNEW``)."""
+    int64, and the group's index), the lanes' step limits, step sizes and new states (the
+    block's ``W_DTL``, ``W_HOUT``, ``W_XNEW``), the vector tables (``W_VTBL``), the rows
+    the jet writes, and two int64 buffers of a word per lane."""
     if not _BUILT:
         with _BUILD_LOCK:
             if not _BUILT:
@@ -141,7 +213,7 @@ def propagate_batch_simd(*args):
                 a1, a2, a3, f4 = f8[::1], f8[:, ::1], f8[:, :, ::1], f8[:, :, :, ::1]
                 i1, i2 = i8[::1], i8[:, ::1]
                 sig = i8(i8, i1, i2, a1, a3, i2, a2, i1, a2, a2, a2, a2, a2, a3, f4, a3, a1,
-                         i1, i8, EVB_TYPE(), i1, a1, a1, a2)
+                         i1, i8, EVB_TYPE(), i1, a1, a1, a2, a1, i1, i1, i1)
                 _BUILT.append(njit(sig, **_OPTS)(_entry))
     return _BUILT[0](*args)
 
@@ -212,15 +284,18 @@ class SimdEvents:
         W, nb, n = ek.width, self._st.shape[0], self._st.shape[1]
         scratch = np.empty(_simdev.scratch_len(W, ek.cells, n))
         dtl, hout, xv = np.zeros(nb), np.zeros(nb), np.zeros((nb, n + 1))
+        vtbl = np.zeros(-(-nb // W) * W * ek.cells)
         blk = np.zeros(_simdev.NWORDS, dtype=np.int64)
         for i, a in ((_simdev.W_STATE, self._st), (_simdev.W_PARS, self._pa),
                      (_simdev.W_TM, self._tm), (_simdev.W_TC, self._tc),
                      (_simdev.W_SCRATCH, scratch), (_simdev.W_FW, self._fw),
-                     (_simdev.W_DTL, dtl), (_simdev.W_HOUT, hout), (_simdev.W_XNEW, xv)):
+                     (_simdev.W_DTL, dtl), (_simdev.W_HOUT, hout), (_simdev.W_XNEW, xv),
+                     (_simdev.W_VTBL, vtbl)):
             blk[i] = a.ctypes.data
         blk[_simdev.W_PSTRIDE] = self._pa.shape[1]
         return propagate_batch_simd(ek.jet, blk, k.prog, k.cvals, self._tc, self._iw,
                                     self._fw, self._hrows, self._st, self._pa, self._tm, t_lim,
                                     grid, gout, ctc, ct, self._xnew, status, rounds,
-                                    self._events.arrays, np.zeros(2 * W, dtype=np.int64),
-                                    dtl, hout, xv)
+                                    self._events.arrays, np.zeros(2 * W + 1, dtype=np.int64),
+                                    dtl, hout, xv, vtbl, np.array(ek.krows, dtype=np.int64),
+                                    np.zeros(nb, dtype=np.int64), np.zeros(nb, dtype=np.int64))

@@ -1,29 +1,34 @@
-"""The vector jet of a batch integrator with events: Taylor tables of W lanes at once.
+"""The vector code of a batch integrator with events: W lanes' steps at once.
 
 A batch integrator with events runs the compiled batch loop, each lane's step as the
 scalar integrator's: Taylor coefficients, step size over the state and event rows,
 event detection, Horner, bookkeeping (:func:`taylorjit._integrate.steploop.until_step`).
-The coefficients are most of the cost, and they are what SIMD lanes compute best: this
+All but the event detection and the bookkeeping is what SIMD lanes compute best: this
 module builds, per system and order, an LLVM module with
 
 ``<name>_bjet(blk, lanes)``
     the traced jet of :func:`taylorjit._codegen.unroll.trace_program` (with the event
     rows, ``full`` as the scalar kernel) on ``<W x double>`` vectors: lane ``l`` is
     the batch lane ``lanes[l]``, its state, parameters and time gathered from the
-    batch integrator's lane-major arrays (block words :data:`W_STATE` ...), and every
-    table cell the scalar kernel keeps (state and output slots) scattered to
-    ``tc[lanes[l]]`` if ``lanes[W + l]`` is 1, else to a scratch table (padding lanes);
+    batch integrator's lane-major arrays (block words :data:`W_STATE` ...); every table
+    cell the scalar kernel keeps (state and output slots) stored as a vector to the
+    group ``lanes[2 W]``'s vector table (:data:`W_VTBL`, W lanes interleaved); then
+    the step size over the state and event rows towards ``dtl[lane]``
+    (:func:`taylorjit._integrate.stepphases.step_size`), the Horner update of the
+    state (:func:`taylorjit._integrate.stepphases.eval_poly`) and the fast event
+    exclusion (:func:`taylorjit._integrate.roots_exclude.fast_exclude` of every event
+    row), written to ``hout[lane]`` and ``xnew[lane]`` if ``lanes[W + l]`` is 1, else
+    to a scratch area (padding lanes);
 ``<name>_noop(tc, pars, t)``
-    a light entry that does nothing: the compiled loop of
-    :mod:`taylorjit._integrate.batchev` calls the step code of the scalar integrator
-    with it, on the table the vector jet has just filled.
+    a light entry that does nothing (kept for the layout of the cached modules).
 
-Every lane performs exactly the IEEE operations of the scalar jet in the same order
-(vector operations are lane-wise, no fast-math; C library calls lane by lane), so the
-tables, and with them the steps, events and states, are the scalar integrator's bit for
-bit.  Systems whose trace runs operations in the VM at order 0, or that are bigger than
-:data:`taylorjit._integrate.simdjet.SMALL_NODES` traced nodes, get none (the lanes then
-run the scalar jet one by one).
+Every lane performs exactly the IEEE operations of the scalar code in the same order
+(vector operations are lane-wise, no fast-math; C library calls lane by lane, the
+pows of the step size only where the scalar step takes them), so the tables, step
+sizes and new states, and with them the steps, events and states, are the scalar
+integrator's bit for bit.  Systems whose trace runs operations in the VM at order 0,
+or that are bigger than :data:`taylorjit._integrate.simdjet.SMALL_NODES` traced nodes,
+get none (the lanes then run the scalar jet one by one).
 """
 from __future__ import annotations
 
@@ -32,12 +37,13 @@ import threading
 from .stepcodes import F_INVO, F_INVOM1, F_RHOFAC, NFW
 
 __all__ = ["EventJet", "event_jet", "W_STATE", "W_PARS", "W_TM", "W_TC", "W_PSTRIDE",
-           "W_SCRATCH", "W_FW", "W_DTL", "W_HOUT", "W_XNEW", "NWORDS", "scratch_len"]
+           "W_SCRATCH", "W_FW", "W_DTL", "W_HOUT", "W_XNEW", "W_VTBL", "NWORDS", "scratch_len"]
 
 # the words of the block of <name>_bjet: addresses of lane 0's rows, the parameter stride
-W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH, W_FW, W_DTL, W_HOUT, W_XNEW = range(10)
-NWORDS = 10
-_LAYOUT = 3
+W_STATE, W_PARS, W_TM, W_TC, W_PSTRIDE, W_SCRATCH, W_FW, W_DTL, W_HOUT, W_XNEW, W_VTBL = \
+    range(11)
+NWORDS = 11
+_LAYOUT = 4
 _lock = threading.Lock()
 _LOADED: dict = {}
 
@@ -96,7 +102,9 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
 
     state, pars, tm, tc = (word(i) for i in (W_STATE, W_PARS, W_TM, W_TC))
     pstride, scratch = word(W_PSTRIDE, "i64"), word(W_SCRATCH)
-    fw, dtl, hout, xnew = (word(i) for i in (W_FW, W_DTL, W_HOUT, W_XNEW))
+    fw, dtl, hout, xnew, vtbl = (word(i) for i in (W_FW, W_DTL, W_HOUT, W_XNEW, W_VTBL))
+    grp = emit(f"load i64, ptr {gep('%lanes', 2 * W, 'i64')}, align 8")
+    vgrp = gep(vtbl, emit(f"mul i64 {grp}, {n_slots * ncol}"))
     void(f"%tbl = alloca {V}, i64 {n_slots * ncol}, align 64")
     void(f"%vpars = alloca {V}, i64 {max(npar, 1)}, align 64")
     srows, prows, trows, dst, frows, drows, hdst, xdst = [], [], [], [], [], [], [], []
@@ -134,10 +142,6 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
             cell = nd[1] * ncol + nd[2]
             v = get(nd[3])
             void(f"store {V} {v}, ptr {gep('%tbl', cell)}, align 64")
-            if nd[1] in keep:
-                for lane in range(W):
-                    x = emit(f"extractelement {V} {v}, i32 {lane}")
-                    void(f"store double {x}, ptr {gep(dst[lane], cell, 'double')}, align 8")
             continue
         if kind in ops:
             v = emit(f"{ops[kind]} {V} {get(nd[1])}, {get(nd[2])}")
@@ -163,6 +167,10 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int, keep,
         else:       # "vm", "vsum": not built for these programs (event_jet checks)
             raise AssertionError(f"node {nd!r} in a SIMD event jet")
         vals[idx] = v
+    for row in sorted(keep):        # the kept cells, as vectors, to the group's table
+        for k in range(ncol):
+            x = emit(f"load {V}, ptr {gep('%tbl', row * ncol + k)}, align 64")
+            void(f"store {V} {x}, ptr {gep(vgrp, row * ncol + k)}, align 8")
     _step_tail(emit, void, gep, splat, gather, decls, V, W, n, ncol, order, hrows,
                frows, drows, hdst, xdst)
     void("ret void")
@@ -360,6 +368,7 @@ class EventJet:
         self.keep = ee
         self.width = W
         self.cells = n_slots * ncol         # doubles of one lane's table
+        self.krows = ()                     # the rows of the table the jet writes
 
 
 def event_jet(d, order: int, W: int, full: int):
@@ -403,6 +412,7 @@ def event_jet(d, order: int, W: int, full: int):
     addr, ee = load_module(name, make_ir, symbol=name + "_bjet")
     k = EventJet(addr, ee.get_function_address(name + "_noop"), ee, W, d.n_slots, order + 1,
                  hrows)
+    k.krows = tuple(sorted(set(int(r) for r in d.outputs) | set(range(d.n_in))))
     with _lock:
         _LOADED[name] = k
     return k
