@@ -16,8 +16,9 @@ Usage::
     python benchmarks/bench_batch.py kepler kepler_event  # Kepler without and with a terminal event
 
 ``kepler_event`` is Kepler with a terminal event (at r = 10, never reached): the events
-run the compiled batch loop, the lanes' tables from the SIMD event jet (the SIMD width
-column is that jet's).
+run the compiled batch loop on SIMD lanes -- the lanes' tables, step sizes, Horner updates
+and fast event exclusion in the vector code, the event detection and bookkeeping per
+lane (the SIMD width column is that code's).
 """
 from __future__ import annotations
 
