@@ -220,26 +220,8 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int):
     ra = emit(f"fdiv {V} {num}, {mo}")
     rb = emit(f"fdiv {V} {num}, {mom1}")
 
-    def log2_rough(x):          # _stepper._log2_rough, lane-wise
-        bits = emit(f"bitcast {V} {x} to {VI}")
-        e = emit(f"and {VI} {emit(f'ashr {VI} {bits}, {isplat(52)}')}, {isplat(0x7FF)}")
-        neg = emit(f"icmp slt {VI} {bits}, {isplat(0)}")
-        e0 = emit(f"icmp eq {VI} {e}, {isplat(0)}")
-        e1 = emit(f"icmp eq {VI} {e}, {isplat(0x7FF)}")
-        bad = emit(f"or {VB} {neg}, {emit(f'or {VB} {e0}, {e1}')}")
-        mb = emit(f"or {VI} {emit(f'and {VI} {bits}, {isplat(0xFFFFFFFFFFFFF)}')}, "
-                  f"{isplat(0x3FF0000000000000)}")
-        m = emit(f"bitcast {VI} {mb} to {V}")
-        s = emit(f"fdiv {V} {emit(f'fsub {V} {m}, {splat(1.0)}')}, "
-                 f"{emit(f'fadd {V} {m}, {splat(1.0)}')}")
-        s2 = emit(f"fmul {V} {s}, {s}")
-        poly = emit(f"fadd {V} {splat(0.5770780163555854)}, "
-                    f"{emit(f'fmul {V} {s2}, {splat(0.4121985831111324)}')}")
-        poly = emit(f"fadd {V} {splat(0.9617966939259756)}, {emit(f'fmul {V} {s2}, {poly}')}")
-        poly = emit(f"fadd {V} {splat(2.8853900817779268)}, {emit(f'fmul {V} {s2}, {poly}')}")
-        ef = emit(f"sitofp {VI} {emit(f'sub {VI} {e}, {isplat(1023)}')} to {V}")
-        r = emit(f"fadd {V} {ef}, {emit(f'fmul {V} {s}, {poly}')}")
-        return emit(f"select {VB} {bad}, {V} {splat(math.nan)}, {V} {r}")
+    def log2_rough(x):
+        return emit_log2_rough(emit, splat, isplat, V, VI, VB, x)
 
     io = emit(f"insertelement {V} undef, double %inv_o, i32 0")
     io = emit(f"shufflevector {V} {io}, {V} undef, <{W} x i32> zeroinitializer")
@@ -298,3 +280,27 @@ def _ir(p, name: str, n: int, n_slots: int, npar: int, order: int, W: int):
     work = n_slots * ncol + len(spill) if chunked else 0
     return "\n".join(head + out) + "\n", work
 
+
+def emit_log2_rough(emit, splat, isplat, V, VI, VB, x):
+    """``stepphases._log2_rough`` lane-wise, as IR text: the same operations in the same
+    order, so every lane's step size is the scalar one (used by the vector step of the
+    plain SIMD loop and by the vector jet of the batch event loop)."""
+    bits = emit(f"bitcast {V} {x} to {VI}")
+    e = emit(f"and {VI} {emit(f'ashr {VI} {bits}, {isplat(52)}')}, {isplat(0x7FF)}")
+    neg = emit(f"icmp slt {VI} {bits}, {isplat(0)}")
+    e0 = emit(f"icmp eq {VI} {e}, {isplat(0)}")
+    e1 = emit(f"icmp eq {VI} {e}, {isplat(0x7FF)}")
+    bad = emit(f"or {VB} {neg}, {emit(f'or {VB} {e0}, {e1}')}")
+    mb = emit(f"or {VI} {emit(f'and {VI} {bits}, {isplat(0xFFFFFFFFFFFFF)}')}, "
+              f"{isplat(0x3FF0000000000000)}")
+    m = emit(f"bitcast {VI} {mb} to {V}")
+    s = emit(f"fdiv {V} {emit(f'fsub {V} {m}, {splat(1.0)}')}, "
+             f"{emit(f'fadd {V} {m}, {splat(1.0)}')}")
+    s2 = emit(f"fmul {V} {s}, {s}")
+    poly = emit(f"fadd {V} {splat(0.5770780163555854)}, "
+                f"{emit(f'fmul {V} {s2}, {splat(0.4121985831111324)}')}")
+    poly = emit(f"fadd {V} {splat(0.9617966939259756)}, {emit(f'fmul {V} {s2}, {poly}')}")
+    poly = emit(f"fadd {V} {splat(2.8853900817779268)}, {emit(f'fmul {V} {s2}, {poly}')}")
+    ef = emit(f"sitofp {VI} {emit(f'sub {VI} {e}, {isplat(1023)}')} to {V}")
+    r = emit(f"fadd {V} {ef}, {emit(f'fmul {V} {s}, {poly}')}")
+    return emit(f"select {VB} {bad}, {V} {splat(math.nan)}, {V} {r}")
