@@ -8,7 +8,7 @@
 * Every public name, ``taylorjit.__all__`` and the ``__all__`` of the public modules,
   must be documented on an API page (``::: taylorjit.NAME``, or its module for the
   modules' members): a missing one is a warning, so ``mkdocs build --strict`` fails.
-* No page may point outside the repository (``../shared`` and the like).
+* No page may point outside the repository (a relative path that climbs above its root).
 """
 from __future__ import annotations
 
@@ -92,7 +92,13 @@ def on_env(env, config, files):
     return env
 
 
+UPWARD = re.compile(r"(?:\.\./)+[\w.-]*")
+
+
 def on_page_markdown(markdown, page, config, files):
-    if "../shared" in markdown:
-        log.warning(f"{page.file.src_uri}: refers to ../shared, outside the repository")
+    here = (ROOT / "docs" / page.file.src_uri).parent
+    for ref in UPWARD.findall(markdown):
+        target = (here / ref).resolve()
+        if not target.is_relative_to(ROOT):
+            log.warning(f"{page.file.src_uri}: refers to {ref}, outside the repository")
     return markdown
