@@ -57,20 +57,20 @@ def _falling(pkm: int, ak: int, im: int) -> int:
     return out
 
 
-def _compute(n: int, p: int):
-    """Exact coefficients with integer arithmetic.  With r = p k_m/|k|,
+def exact_rows(n: int, p: int):
+    """The interpolation weights as exact fractions (n > 1 variables, degree p): for
+    each degree d = 0..p, the list of ``(j, {direction b: c_{j,b}})`` over the
+    multi-indices j of degree d (zero weights left out).  With r = p k_m/|k|,
     binom(r, i_m) = prod_l (p k_m - l|k|) / (|k|^i_m i_m!), and since |i| = p each
     term of c_{j,i} is  +-binom(j,k) N(k,i) |k|^(d-p) / (p^d i!),  N = prod_m falling.
     Terms are summed as integers over the common denominator L p^d i!, with
     L = lcm(1..d)^(p-d).  N(k, i) is 0 unless i is 0 wherever k is (the falling
     factorial of 0 starts with a factor 0), so only those directions are visited
     (C(s+p-1, p) of them for k with s non-zero entries, instead of all)."""
-    if n == 1:
-        return _compute1(p)
     dirs = multi_indices(n, p)
     index = {i: b for b, i in enumerate(dirs)}
     ifact = [math.prod(math.factorial(x) for x in i) for i in dirs]
-    sub = {}                                # s -> multi_indices(s, p)
+    sub, ncache, out = {}, {}, []           # s -> multi_indices(s, p); k -> its nonzero row
 
     def nonzero_row(k, ak):
         """[(b, N(k, dirs[b])) for the directions where N is not 0]."""
@@ -88,18 +88,15 @@ def _compute(n: int, p: int):
                 row.append((index[tuple(i)], val))
         return row
 
-    out = []
-    ncache = {}                             # k -> nonzero_row(k, |k|), for every degree
     for d in range(p + 1):
         js = multi_indices(n, d)
-        C = np.zeros((len(js), len(dirs)))
         if d == 0:
-            C[:, 0] = 1.0  # the value is the same along every direction
-            out.append((js, C))
+            out.append([(js[0], {0: Fraction(1)})])   # the value, the same along every direction
             continue
         L = math.lcm(*range(1, d + 1)) ** (p - d)
         den = L * p ** d
-        for a, j in enumerate(js):
+        rows = []
+        for j in js:
             acc = {}
             for k in product(*[range(jm + 1) for jm in j]):
                 ak = sum(k)
@@ -113,9 +110,25 @@ def _compute(n: int, p: int):
                     row = ncache[k] = nonzero_row(k, ak)
                 for b, val in row:
                     acc[b] = acc.get(b, 0) + w * val
-            for b, x in acc.items():
-                C[a, b] = float(Fraction(x, den * ifact[b]))
-        out.append((js, C))
+            rows.append((j, {b: Fraction(x, den * ifact[b]) for b, x in sorted(acc.items())
+                             if x}))
+        out.append(rows)
+    return out
+
+
+def _compute(n: int, p: int):
+    """The weights of :func:`exact_rows` rounded once to doubles, a matrix per degree
+    (one variable: :func:`_compute1`)."""
+    if n == 1:
+        return _compute1(p)
+    ndirs = len(multi_indices(n, p))
+    out = []
+    for rows in exact_rows(n, p):
+        C = np.zeros((len(rows), ndirs))
+        for a, (_, wts) in enumerate(rows):
+            for b, f in wts.items():
+                C[a, b] = float(f)
+        out.append(([j for j, _ in rows], C))
     return tuple(out)
 
 

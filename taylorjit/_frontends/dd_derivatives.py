@@ -17,7 +17,6 @@ import math
 import threading
 from fractions import Fraction
 from functools import lru_cache
-from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -117,60 +116,6 @@ class DDDerivatives(Derivatives):
 
 
 # --------------------------------------------------------------------------- the weights
-def _exact_rows(n, p):
-    """The interpolation weights as exact fractions: for each degree d = 0..p, the list
-    of ``(j, {direction b: c_{j,b}})`` over the multi-indices j of degree d (the
-    integer arithmetic of ``taylorjit._codegen.multi``, without the final rounding)."""
-    from .._codegen.multi import _falling, multi_indices
-
-    dirs = multi_indices(n, p)
-    index = {i: b for b, i in enumerate(dirs)}
-    ifact = [math.prod(math.factorial(x) for x in i) for i in dirs]
-    sub, ncache, out = {}, {}, []
-
-    def nonzero_row(k, ak):
-        supp = [m for m, km in enumerate(k) if km]
-        s = len(supp)
-        if s not in sub:
-            sub[s] = multi_indices(s, p)
-        row = []
-        for c in sub[s]:
-            val = math.prod(_falling(p * k[m], ak, cm) for m, cm in zip(supp, c))
-            if val:
-                i = [0] * n
-                for m, cm in zip(supp, c):
-                    i[m] = cm
-                row.append((index[tuple(i)], val))
-        return row
-
-    for d in range(p + 1):
-        js = multi_indices(n, d)
-        if d == 0:
-            out.append([(js[0], {0: Fraction(1)})])
-            continue
-        L = math.lcm(*range(1, d + 1)) ** (p - d)
-        den = L * p ** d
-        rows = []
-        for j in js:
-            acc = {}
-            for k in product(*[range(jm + 1) for jm in j]):
-                ak = sum(k)
-                if ak == 0:
-                    continue
-                w = math.prod(math.comb(jm, km) for jm, km in zip(j, k)) * (L // ak ** (p - d))
-                if (d - ak) % 2:
-                    w = -w
-                row = ncache.get(k)
-                if row is None:
-                    row = ncache[k] = nonzero_row(k, ak)
-                for b, val in row:
-                    acc[b] = acc.get(b, 0) + w * val
-            rows.append((j, {b: Fraction(x, den * ifact[b]) for b, x in sorted(acc.items())
-                             if x}))
-        out.append(rows)
-    return out
-
-
 @lru_cache(maxsize=32)
 def exact_weights(n, p):
     """``(dirs, rowptr, cols, CH, CL, degs, index)``: the directions (float, shape
@@ -179,7 +124,7 @@ def exact_weights(n, p):
     multi-index -> row map.  In one variable: the direction 1 and the weights
     ``d!``.  Kept in taylorjit's kernel cache after the first computation."""
     from .._codegen import cache as _cache
-    from .._codegen.multi import multi_indices
+    from .._codegen.multi import exact_rows, multi_indices
 
     keys = [j for d in range(p + 1) for j in multi_indices(n, d)]
     index = {j: r for r, j in enumerate(keys)}
@@ -198,7 +143,7 @@ def exact_weights(n, p):
             arrs = [z[k] for k in ("rowptr", "cols", "CH", "CL", "degs")]
         return (dirs, *arrs, index)
     rowptr, cols, CH, CL, degs = [0], [], [], [], []
-    for d, rows in enumerate(_exact_rows(n, p)):
+    for d, rows in enumerate(exact_rows(n, p)):
         for _j, row in rows:
             for b, q in row.items():
                 h, l = fraction_to_dd(q, "weight")
