@@ -24,7 +24,7 @@ import numpy as np
 
 from .._dd.values import DDArray, dd_array, dd_scalar
 from .mindex import _alpha_factorial, _first_nonzero, multi_indices
-from .taylor_map import _dense_layout, _map_layout, require_variational
+from .taylor_map import VariationalAccess, _dense_layout, _map_layout, require_variational
 from .variational import VarODESys
 
 __all__ = ["DDVariationalMixin", "dd_times_int"]
@@ -152,7 +152,7 @@ def _t0_exprs(vsys, jt):
     return np.array(targets, dtype=np.int64), outs
 
 
-class DDVariationalMixin:
+class DDVariationalMixin(VariationalAccess):
     """Variational methods of the dd integrator (the names of
     :class:`taylorjit.TaylorAdaptive`'s), with DDArray values."""
 
@@ -197,31 +197,6 @@ class DDVariationalMixin:
             H[targets] = v.hi
             L[targets] = v.lo
         return DDArray(H, L)
-
-    @property
-    def is_variational(self) -> bool:
-        return self._vsys is not None
-
-    @property
-    def vsys(self) -> VarODESys:
-        return require_variational(self._vsys, "the variational system")
-
-    @property
-    def n_orig_sv(self) -> int:
-        """Number of original state variables (as heyoka)."""
-        return self.vsys.n_orig
-
-    @property
-    def vorder(self) -> int:
-        return self.vsys.order
-
-    def get_vslice(self, order, component=None):
-        return self.vsys.get_vslice(order, component)
-
-    def get_mindex(self, i, flat=False):
-        """``(component, alpha)`` of state variable ``i`` (see
-        :meth:`taylorjit.VarODESys.get_mindex`)."""
-        return self.vsys.get_mindex(i, flat)
 
     @property
     def state_derivatives(self) -> DDArray:

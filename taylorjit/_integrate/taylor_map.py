@@ -160,24 +160,13 @@ def eval_taylor_map(state, vsys, delta):
     return taylor_map(state, vsys).eval(delta)
 
 
-class VariationalMixin:
-    """Variational methods for an integrator class.
-
-    The integrator calls ``state = self._init_variational(sys, state, pars,
-    time)`` in its constructor (it records the system and, for a
-    :class:`VarODESys` given the original ``n`` initial values, returns the
-    full augmented initial state) and exposes ``self.state`` (``(dim,)`` or
-    ``(dim, B)``).  A plain system gets the same methods, which raise a
-    TypeError explaining how to build a variational integrator.
-    """
+class VariationalAccess:
+    """The layout accessors of a variational integrator (``is_variational``, ``vsys``,
+    ``n_orig_sv``, ``vorder``, ``get_vslice``, ``get_mindex``), shared by the double
+    (:class:`VariationalMixin`) and double-double variational integrators; a plain
+    system raises a TypeError explaining how to build a variational integrator."""
 
     _vsys = None
-
-    def _init_variational(self, sys, state, pars=None, time=0.0):
-        self._vsys = sys if isinstance(sys, VarODESys) else None
-        if self._vsys is None:
-            return state
-        return self._vsys.initial_state(state, pars=pars, time=time)
 
     @property
     def is_variational(self) -> bool:
@@ -203,6 +192,26 @@ class VariationalMixin:
         """``(component, alpha)`` of state variable ``i``; ``flat=True``: heyoka's list
         ``[component, *alpha]`` (see :meth:`taylorjit.VarODESys.get_mindex`)."""
         return self.vsys.get_mindex(i, flat)
+
+
+class VariationalMixin(VariationalAccess):
+    """Variational methods for an integrator class.
+
+    The integrator calls ``state = self._init_variational(sys, state, pars,
+    time)`` in its constructor (it records the system and, for a
+    :class:`VarODESys` given the original ``n`` initial values, returns the
+    full augmented initial state) and exposes ``self.state`` (``(dim,)`` or
+    ``(dim, B)``).  A plain system gets the same methods, which raise a
+    TypeError explaining how to build a variational integrator.
+    """
+
+    _vsys = None
+
+    def _init_variational(self, sys, state, pars=None, time=0.0):
+        self._vsys = sys if isinstance(sys, VarODESys) else None
+        if self._vsys is None:
+            return state
+        return self._vsys.initial_state(state, pars=pars, time=time)
 
     @property
     def state_derivatives(self):
